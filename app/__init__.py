@@ -1,0 +1,54 @@
+"""An OpenFaaS gateway and provider for Docker Swarm.
+
+``create_app`` builds the Flask application: configuration from the environment, basic auth on
+``/system``, one blueprint per resource, the error handlers, and the Swarm provider, which is
+checked (Docker answers, this node is a Swarm manager, the functions network exists) before the
+application is returned.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+
+from flask import Flask, request
+
+from app.auth import install_basic_auth, is_protected, load_credentials
+from app.blueprints import healthz, info, functions, scale, secrets
+from app.config import Config
+from app.errors import register_error_handlers
+from app.provider import Provider
+from app.swarm.provider import SwarmProvider
+
+__version__ = "0.1.0"
+PROVIDER_NAME = "faas-swarm-py"
+
+
+def create_app(config: Config | None = None, provider: Provider | None = None) -> Flask:
+    """Build the application.
+
+    Raises ConfigError for unusable configuration and BackendUnavailable when Docker cannot be
+    used at start, so a broken gateway stops at once with the reason instead of serving errors.
+    """
+    config = config or Config.from_env(os.environ)
+    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    provider = provider or SwarmProvider(config)
+    provider.ensure_ready()
+
+    app = Flask(__name__)
+    app.extensions["openfaas.config"] = config
+    app.extensions["openfaas.provider"] = provider
+    app.json.sort_keys = False
+    register_error_handlers(app)
+    if config.basic_auth:
+        install_basic_auth(app, load_credentials(config))
+
+    @app.before_request
+    def _limit_system_bodies() -> None:
+        # Function invocations stream large bodies; only the management API is capped.
+        if is_protected(request.path):
+            request.max_content_length = config.max_body_bytes
+
+    for blueprint in (healthz.bp, info.bp, functions.bp, scale.bp, secrets.bp):
+        app.register_blueprint(blueprint)
+    return app

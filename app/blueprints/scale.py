@@ -1,0 +1,24 @@
+"""POST /system/scale-function/{name}: set a function's desired replicas (0 allowed)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, request
+
+from app.blueprints.functions import valid_function_name
+from app.errors import InvalidRequest
+from app.schemas import ScaleRequestSchema, load_body
+from app.state import provider, resolve_namespace
+
+bp = Blueprint("scale", __name__)
+_SCALE = ScaleRequestSchema()
+
+
+@bp.post("/system/scale-function/<name>")
+def scale_function(name: str):
+    valid_function_name(name)
+    body = load_body(_SCALE, request)
+    if body["serviceName"] != name:
+        raise InvalidRequest(f"Invalid serviceName: {body['serviceName']!r} differs from the function {name!r} in the path.")
+    resolve_namespace(body.get("namespace"))
+    provider().scale(name, body["replicas"])
+    return Response(status=202)

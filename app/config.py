@@ -1,0 +1,132 @@
+"""Configuration read from environment variables.
+
+The names OpenFaaS users already know (``port``, ``basic_auth``, ``read_timeout`` ...) are
+accepted in lower case exactly as OpenFaaS spells them; the README documents every variable in
+one table. ``Config.from_env`` raises ``ConfigError`` naming the variable for any unusable value,
+so a misconfigured gateway refuses to start instead of misbehaving later.
+"""
+
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass
+from typing import Mapping
+
+DEFAULT_NAMESPACE = "openfaas-fn"
+
+_DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
+_UNIT_SECONDS = {"ns": 1e-9, "us": 1e-6, "µs": 1e-6, "ms": 1e-3, "s": 1.0, "m": 60.0, "h": 3600.0}
+_TRUE = {"1", "true", "yes", "on"}
+_FALSE = {"0", "false", "no", "off"}
+
+
+class ConfigError(ValueError):
+    """A configuration variable has a value the gateway cannot use."""
+
+
+def parse_duration(text: str) -> float:
+    """Return seconds for ``60``, ``65s``, ``1m30s``, ``500ms`` (Go duration syntax).
+
+    Raises ValueError for anything else, including negative or empty values.
+    """
+    text = text.strip()
+    if re.fullmatch(r"\d+(?:\.\d+)?", text):
+        return float(text)
+    position, total = 0, 0.0
+    for match in _DURATION_PART.finditer(text):
+        if match.start() != position:
+            break
+        total += float(match.group(1)) * _UNIT_SECONDS[match.group(2)]
+        position = match.end()
+    if position == 0 or position != len(text):
+        raise ValueError(f"{text!r} is not a duration such as 60, 65s or 1m30s")
+    return total
+
+
+def parse_bool(text: str) -> bool:
+    """Return the boolean for the usual spellings (true/false, 1/0, yes/no, on/off)."""
+    lowered = text.strip().lower()
+    if lowered in _TRUE:
+        return True
+    if lowered in _FALSE:
+        return False
+    raise ValueError(f"{text!r} is not a boolean (true or false)")
+
+
+@dataclass(frozen=True)
+class Config:
+    """Settings of one gateway process; see the README's configuration table."""
+
+    port: int = 8080
+    basic_auth: bool = True
+    secret_mount_path: str = "/run/secrets"
+    basic_auth_user: str | None = None
+    basic_auth_password: str | None = None
+    read_timeout: float = 60.0
+    write_timeout: float = 60.0
+    upstream_timeout: float = 60.0
+    functions_network: str = "func_functions"
+    scale_from_zero: bool = True
+    namespace: str = DEFAULT_NAMESPACE
+    docker_timeout: float = 30.0
+    max_body_bytes: int = 1024 * 1024
+    log_level: str = "info"
+    git_sha: str = "unknown"
+
+    @classmethod
+    def from_env(cls, environ: Mapping[str, str]) -> "Config":
+        """Build a Config from ``environ``; unset variables keep their defaults.
+
+        Raises ConfigError naming the first variable whose value is unusable.
+        """
+        parsers = {
+            "port": _port,
+            "basic_auth": parse_bool,
+            "secret_mount_path": _text,
+            "basic_auth_user": _text,
+            "basic_auth_password": _text,
+            "read_timeout": parse_duration,
+            "write_timeout": parse_duration,
+            "upstream_timeout": parse_duration,
+            "functions_network": _text,
+            "scale_from_zero": parse_bool,
+            "namespace": _text,
+            "docker_timeout": parse_duration,
+            "max_body_bytes": _positive_int,
+            "log_level": _log_level,
+            "git_sha": _text,
+        }
+        values = {}
+        for name, parse in parsers.items():
+            if name in environ:
+                try:
+                    values[name] = parse(environ[name])
+                except ValueError as exc:
+                    raise ConfigError(f"environment variable {name}: {exc}") from None
+        return cls(**values)
+
+
+def _text(value: str) -> str:
+    if not value.strip():
+        raise ValueError("must not be empty")
+    return value
+
+
+def _positive_int(value: str) -> int:
+    if not value.strip().isdigit() or int(value) <= 0:
+        raise ValueError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+def _port(value: str) -> int:
+    port = _positive_int(value)
+    if port > 65535:
+        raise ValueError(f"{value!r} is not a TCP port (1-65535)")
+    return port
+
+
+def _log_level(value: str) -> str:
+    level = value.strip().lower()
+    if level not in {"debug", "info", "warning", "error", "critical"}:
+        raise ValueError(f"{value!r} is not one of debug, info, warning, error, critical")
+    return level

@@ -1,0 +1,131 @@
+"""Domain objects shared by the schemas, the blueprints and the Swarm service layer.
+
+They hold what the client said, in the client's own spelling (``128Mi`` stays ``128Mi``), so a
+FunctionStatus can report exactly what was deployed. Scaling rules that the OpenFaaS labels
+express live here as pure functions.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+LABEL_FUNCTION = "com.openfaas.function"
+LABEL_FAAS_FUNCTION = "faas_function"
+ANNOTATION_PREFIX = "com.openfaas.annotations."
+# Labels the gateway keeps for itself, e.g. the client's own spelling of a memory limit.
+GATEWAY_LABEL_PREFIX = "com.openfaas.gateway."
+LABEL_SCALE_MIN = "com.openfaas.scale.min"
+LABEL_SCALE_MAX = "com.openfaas.scale.max"
+LABEL_SCALE_FACTOR = "com.openfaas.scale.factor"
+LABEL_SCALE_ZERO = "com.openfaas.scale.zero"
+
+DEFAULT_SCALE_MIN = 1
+DEFAULT_SCALE_MAX = 20
+DEFAULT_SCALE_FACTOR = 20
+# An upper bound for any replica count we are asked for, so a typo cannot ask Swarm for millions.
+MAX_REPLICAS = 1000
+
+
+@dataclass(frozen=True)
+class Resources:
+    """A ``limits`` or ``requests`` object, as the client wrote it."""
+
+    memory: str | None = None
+    cpu: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionDeployment:
+    """A validated deploy or update request (FunctionDeployment in the OpenFaaS spec)."""
+
+    service: str
+    image: str
+    namespace: str | None = None
+    env_process: str | None = None
+    env_vars: dict[str, str] | None = None
+    constraints: list[str] | None = None
+    secrets: list[str] | None = None
+    labels: dict[str, str] | None = None
+    annotations: dict[str, str] | None = None
+    limits: Resources | None = None
+    requests: Resources | None = None
+    read_only_root_filesystem: bool = False
+    registry_auth: str | None = None
+    network: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionStatus:
+    """What the gateway reports about a deployed function (FunctionStatus in the spec)."""
+
+    name: str
+    image: str
+    namespace: str
+    replicas: int
+    available_replicas: int
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
+    env_process: str | None = None
+    env_vars: dict[str, str] | None = None
+    constraints: list[str] = field(default_factory=list)
+    secrets: list[str] = field(default_factory=list)
+    limits: Resources | None = None
+    requests: Resources | None = None
+    read_only_root_filesystem: bool = False
+    created_at: str | None = None
+    invocation_count: int = 0
+
+
+@dataclass(frozen=True)
+class ScalingPolicy:
+    """The ``com.openfaas.scale.*`` labels of a function, with OpenFaaS defaults.
+
+    ``max_is_set`` tells whether the client set the maximum itself: a manual scale honours the
+    maximum only then.
+    """
+
+    minimum: int = DEFAULT_SCALE_MIN
+    maximum: int = DEFAULT_SCALE_MAX
+    factor: int = DEFAULT_SCALE_FACTOR
+    zero: bool = False
+    max_is_set: bool = False
+
+    @classmethod
+    def from_labels(cls, labels: dict[str, str] | None) -> "ScalingPolicy":
+        """Read the policy from labels.
+
+        Raises ValueError naming the label when a value is not a whole number in range, or when
+        the minimum exceeds the maximum.
+        """
+        labels = labels or {}
+        minimum = _label_int(labels, LABEL_SCALE_MIN, DEFAULT_SCALE_MIN, 0, MAX_REPLICAS)
+        maximum = _label_int(labels, LABEL_SCALE_MAX, DEFAULT_SCALE_MAX, 1, MAX_REPLICAS)
+        factor = _label_int(labels, LABEL_SCALE_FACTOR, DEFAULT_SCALE_FACTOR, 0, 100)
+        if minimum > maximum:
+            raise ValueError(f"label {LABEL_SCALE_MIN} ({minimum}) is above {LABEL_SCALE_MAX} ({maximum})")
+        zero_text = labels.get(LABEL_SCALE_ZERO, "false").strip().lower()
+        if zero_text not in {"true", "false"}:
+            raise ValueError(f"label {LABEL_SCALE_ZERO} must be true or false, not {zero_text!r}")
+        return cls(minimum, maximum, factor, zero_text == "true", LABEL_SCALE_MAX in labels)
+
+    def initial_replicas(self) -> int:
+        """Replicas for a new deployment: the minimum, but at least one."""
+        return max(1, self.minimum)
+
+    def replicas_after_update(self, current: int) -> int:
+        """Keep the current count through an update, raised to the minimum, capped at a set maximum."""
+        replicas = max(current, self.minimum)
+        return min(replicas, self.maximum) if self.max_is_set else replicas
+
+    def manual_scale(self, requested: int) -> int:
+        """A client's scale request: zero is allowed; a maximum the client set is honoured."""
+        return min(requested, self.maximum) if self.max_is_set else requested
+
+
+def _label_int(labels: dict[str, str], name: str, default: int, low: int, high: int) -> int:
+    text = labels.get(name)
+    if text is None:
+        return default
+    if not text.strip().isdigit() or not low <= int(text) <= high:
+        raise ValueError(f"label {name} must be a whole number from {low} to {high}, not {text!r}")
+    return int(text)

@@ -1,0 +1,70 @@
+"""The interface between the blueprints and the orchestrator.
+
+``SwarmProvider`` (``app.swarm.provider``) implements it over Docker Swarm; the unit tests use an
+in-memory fake with the same contract. Every method raises only ``app.errors.GatewayError``
+subclasses, each of which the error handlers render with its HTTP status.
+"""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+from app.models import FunctionDeployment, FunctionStatus
+
+
+class Provider(Protocol):
+    def check_health(self) -> None:
+        """Return when the orchestrator answers and can manage services.
+
+        Raises BackendUnavailable (503; /healthz reports it as 500) saying what is wrong.
+        """
+
+    def ensure_ready(self) -> None:
+        """Check health, then create the functions network when it is missing.
+
+        Raises BackendUnavailable when the orchestrator cannot be used.
+        """
+
+    def list_functions(self) -> list[FunctionStatus]:
+        """Every function, with available replicas, at a constant cost in orchestrator calls."""
+
+    def get_function(self, name: str) -> FunctionStatus:
+        """One function. Raises NotFound (404) when no function of ours has that name."""
+
+    def deploy(self, deployment: FunctionDeployment) -> None:
+        """Create a function.
+
+        Raises Conflict (409) when the name is taken, NotFound (404) for an unknown secret,
+        InvalidRequest (400) when the orchestrator refuses the spec (e.g. an unknown network).
+        """
+
+    def update(self, deployment: FunctionDeployment) -> None:
+        """Replace a function's spec with a start-first rolling update keeping its replica count.
+
+        Raises NotFound (404) for an unknown function or secret, InvalidRequest (400) as deploy.
+        """
+
+    def delete(self, name: str) -> None:
+        """Remove a function. Raises NotFound (404) when no function of ours has that name."""
+
+    def scale(self, name: str, replicas: int) -> int:
+        """Set the desired replicas (0 allowed, a maximum set by label honoured); return them.
+
+        Raises NotFound (404) when no function of ours has that name.
+        """
+
+    def list_secrets(self) -> list[str]:
+        """Names of the secrets the gateway manages; values are never read."""
+
+    def create_secret(self, name: str, data: bytes) -> None:
+        """Create a secret. Raises Conflict (409) when the name is taken."""
+
+    def update_secret(self, name: str, data: bytes) -> None:
+        """Store a new value and roll every function that mounts the secret onto it.
+
+        Raises NotFound (404) for an unknown secret.
+        """
+
+    def delete_secret(self, name: str) -> None:
+        """Remove a secret. Raises NotFound (404) when unknown, Conflict (409) naming the
+        functions that still mount it."""

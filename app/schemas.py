@@ -1,0 +1,321 @@
+"""Marshmallow schemas for every request and response body.
+
+Request schemas ignore unknown keys (clients of different versions send different fields) and
+turn wrong types and impossible values into a ``ValidationError``; ``load_body`` converts that into
+an ``InvalidRequest`` (400) whose sentence names the field, e.g. ``limits.memory``.
+"""
+
+from __future__ import annotations
+
+import base64
+import binascii
+import re
+from typing import Any
+
+from flask import Request
+from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, post_load, validate, validates_schema
+
+from app.errors import InvalidRequest
+from app.models import (
+    ANNOTATION_PREFIX,
+    GATEWAY_LABEL_PREFIX,
+    LABEL_FAAS_FUNCTION,
+    LABEL_FUNCTION,
+    MAX_REPLICAS,
+    FunctionDeployment,
+    Resources,
+    ScalingPolicy,
+)
+from app.quantities import MIN_MEMORY_LIMIT, parse_cpu, parse_memory
+from app.swarm.images import parse_image, registry_auth_header
+
+FUNCTION_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
+FUNCTION_NAME_MAX = 63
+SECRET_NAME = re.compile(r"[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?")
+# Swarm names are at most 64 characters and each secret version adds a "-v<n>" suffix.
+SECRET_NAME_MAX = 50
+# Docker refuses secrets of 500 KiB or more.
+SECRET_VALUE_MAX = 500 * 1024 - 1
+_CONSTRAINT = re.compile(r"\s*[A-Za-z0-9_.\-]+\s*(==|!=)\s*\S.*")
+_ENV_NAME = re.compile(r"[^=\x00]+")
+
+
+def function_name_error(name: str) -> str | None:
+    """Return why ``name`` is not a valid function name, or None when it is."""
+    if len(name) > FUNCTION_NAME_MAX or not FUNCTION_NAME.fullmatch(name):
+        return (
+            f"{name!r} is not a valid function name: use at most {FUNCTION_NAME_MAX} lower-case "
+            "letters, digits and '-', starting and ending with a letter or digit"
+        )
+    return None
+
+
+def secret_name_error(name: str) -> str | None:
+    """Return why ``name`` is not a valid secret name, or None when it is."""
+    if len(name) > SECRET_NAME_MAX or not SECRET_NAME.fullmatch(name):
+        return (
+            f"{name!r} is not a valid secret name: use at most {SECRET_NAME_MAX} letters, digits, "
+            "'-', '_' and '.', starting and ending with a letter or digit"
+        )
+    return None
+
+
+def _check(error_of):
+    """Adapt an ``x_error(value) -> str | None`` function into a marshmallow validator."""
+
+    def validator(value: str) -> None:
+        error = error_of(value)
+        if error:
+            raise ValidationError(error)
+
+    return validator
+
+
+def _parsed_by(parse):
+    """A validator that accepts values ``parse`` accepts, quoting its ValueError otherwise."""
+
+    def validator(value: str) -> None:
+        try:
+            parse(value)
+        except ValueError as exc:
+            raise ValidationError(str(exc)) from None
+
+    return validator
+
+
+class StrictBoolean(fields.Boolean):
+    """A JSON boolean: ``true`` or ``false``, not ``"yes"`` or ``1``."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(truthy={True}, falsy={False}, **kwargs)
+
+
+class StrictInteger(fields.Integer):
+    """A JSON whole number; booleans, floats and strings are refused."""
+
+    def __init__(self, **kwargs: Any):
+        super().__init__(strict=True, **kwargs)
+
+    def _validated(self, value: Any) -> int:
+        if isinstance(value, bool):
+            raise self.make_error("invalid")
+        return super()._validated(value)
+
+
+class _Request(Schema):
+    class Meta:
+        unknown = EXCLUDE
+
+
+class ResourcesSchema(_Request):
+    memory = fields.String(validate=_parsed_by(parse_memory), allow_none=True)
+    cpu = fields.String(validate=_parsed_by(parse_cpu), allow_none=True)
+
+    @post_load
+    def _make(self, data: dict, **_: Any) -> Resources:
+        return Resources(memory=data.get("memory"), cpu=data.get("cpu"))
+
+
+class LimitsSchema(ResourcesSchema):
+    @validates_schema
+    def _memory_floor(self, data: dict, **_: Any) -> None:
+        memory = data.get("memory")
+        if memory and parse_memory(memory) < MIN_MEMORY_LIMIT:
+            raise ValidationError("must be at least 6Mi: Docker cannot start a container with less", "memory")
+
+
+_StringMap = dict(keys=fields.String(validate=validate.Length(min=1)), values=fields.String())
+
+
+class FunctionDeploymentSchema(_Request):
+    """FunctionDeployment in, as POST and PUT /system/functions take it."""
+
+    service = fields.String(required=True, validate=_check(function_name_error))
+    image = fields.String(required=True, validate=_parsed_by(parse_image))
+    namespace = fields.String(allow_none=True)
+    envProcess = fields.String(attribute="env_process", allow_none=True)
+    envVars = fields.Dict(
+        attribute="env_vars",
+        keys=fields.String(validate=validate.Regexp(_ENV_NAME, error="environment variable names cannot be empty or contain '='")),
+        values=fields.String(),
+        allow_none=True,
+    )
+    constraints = fields.List(
+        fields.String(validate=validate.Regexp(_CONSTRAINT, error="{input!r} is not a constraint such as node.role == manager")),
+        allow_none=True,
+    )
+    secrets = fields.List(fields.String(validate=_check(secret_name_error)), allow_none=True)
+    labels = fields.Dict(**_StringMap, allow_none=True)
+    annotations = fields.Dict(**_StringMap, allow_none=True)
+    limits = fields.Nested(LimitsSchema, allow_none=True)
+    requests = fields.Nested(ResourcesSchema, allow_none=True)
+    readOnlyRootFilesystem = StrictBoolean(attribute="read_only_root_filesystem", allow_none=True)
+    registryAuth = fields.String(attribute="registry_auth", allow_none=True)
+    network = fields.String(validate=validate.Length(min=1), allow_none=True)
+
+    @validates_schema
+    def _cross_checks(self, data: dict, **_: Any) -> None:
+        labels = data.get("labels") or {}
+        name = data.get("service")
+        for key, value in labels.items():
+            if key.startswith(ANNOTATION_PREFIX) or key.startswith(GATEWAY_LABEL_PREFIX):
+                raise ValidationError(f"label {key!r} uses a prefix reserved for annotations and the gateway", "labels")
+            if key in (LABEL_FUNCTION, LABEL_FAAS_FUNCTION) and value != name:
+                raise ValidationError(f"label {key!r} must equal the function name {name!r}", "labels")
+        try:
+            ScalingPolicy.from_labels(labels)
+        except ValueError as exc:
+            raise ValidationError(str(exc), "labels") from None
+        if data.get("registry_auth") and data.get("image"):
+            try:
+                registry_auth_header(data["registry_auth"], data["image"])
+            except ValueError as exc:
+                raise ValidationError(str(exc), "registryAuth") from None
+
+    @post_load
+    def _make(self, data: dict, **_: Any) -> FunctionDeployment:
+        if data.get("secrets"):
+            data["secrets"] = list(dict.fromkeys(data["secrets"]))
+        data["read_only_root_filesystem"] = bool(data.get("read_only_root_filesystem"))
+        return FunctionDeployment(**data)
+
+
+class DeleteFunctionSchema(_Request):
+    """DELETE /system/functions body."""
+
+    functionName = fields.String(required=True, validate=_check(function_name_error))
+    namespace = fields.String(allow_none=True)
+
+
+class ScaleRequestSchema(_Request):
+    """POST /system/scale-function/{name} body."""
+
+    serviceName = fields.String(required=True)
+    namespace = fields.String(allow_none=True)
+    replicas = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_REPLICAS))
+
+
+class SecretSchema(_Request):
+    """POST and PUT /system/secrets body: ``value`` (text) or ``rawValue`` (base64)."""
+
+    name = fields.String(required=True, validate=_check(secret_name_error))
+    namespace = fields.String(allow_none=True)
+    value = fields.String(allow_none=True)
+    rawValue = fields.String(allow_none=True)
+
+    @post_load
+    def _decode(self, data: dict, **_: Any) -> dict:
+        value, raw = data.get("value"), data.get("rawValue")
+        if value is not None and raw is not None:
+            raise ValidationError("give either value or rawValue, not both", "value")
+        if raw is not None:
+            try:
+                data["data"] = base64.b64decode(raw, validate=True)
+            except (binascii.Error, ValueError):
+                raise ValidationError("must be base64", "rawValue") from None
+        elif value is not None:
+            data["data"] = value.encode("utf-8")
+        else:
+            raise ValidationError("a secret needs a value or a rawValue", "value")
+        if not 0 < len(data["data"]) <= SECRET_VALUE_MAX:
+            field = "rawValue" if raw is not None else "value"
+            raise ValidationError(f"must hold between 1 byte and {SECRET_VALUE_MAX} bytes", field)
+        return data
+
+
+class SecretNameSchema(_Request):
+    """DELETE /system/secrets body, and each item of GET /system/secrets."""
+
+    name = fields.String(required=True, validate=_check(secret_name_error))
+    namespace = fields.String(allow_none=True)
+
+
+class ResourcesOutSchema(Schema):
+    memory = fields.String()
+    cpu = fields.String()
+
+    @post_dump
+    def _drop_empty(self, data: dict, **_: Any) -> dict:
+        return {key: value for key, value in data.items() if value is not None}
+
+
+class FunctionStatusSchema(Schema):
+    """FunctionStatus out; ``envVars``, ``limits`` and ``requests`` are absent when not given."""
+
+    name = fields.String()
+    image = fields.String()
+    namespace = fields.String()
+    invocationCount = fields.Integer(attribute="invocation_count")
+    replicas = fields.Integer()
+    availableReplicas = fields.Integer(attribute="available_replicas")
+    envProcess = fields.String(attribute="env_process")
+    envVars = fields.Dict(attribute="env_vars", keys=fields.String(), values=fields.String())
+    labels = fields.Dict(keys=fields.String(), values=fields.String())
+    annotations = fields.Dict(keys=fields.String(), values=fields.String())
+    secrets = fields.List(fields.String())
+    constraints = fields.List(fields.String())
+    limits = fields.Nested(ResourcesOutSchema)
+    requests = fields.Nested(ResourcesOutSchema)
+    readOnlyRootFilesystem = fields.Boolean(attribute="read_only_root_filesystem")
+    createdAt = fields.String(attribute="created_at")
+
+    @post_dump
+    def _drop_absent(self, data: dict, **_: Any) -> dict:
+        return {key: value for key, value in data.items() if value is not None}
+
+
+class VersionSchema(Schema):
+    sha = fields.String()
+    release = fields.String()
+
+
+class ProviderSchema(Schema):
+    provider = fields.String()
+    orchestration = fields.String()
+    version = fields.Nested(VersionSchema)
+
+
+class GatewayInfoSchema(Schema):
+    """GET /system/info response."""
+
+    provider = fields.Nested(ProviderSchema)
+    version = fields.Nested(VersionSchema)
+    arch = fields.String()
+
+
+def load_body(schema: Schema, request: Request) -> Any:
+    """Parse the request's JSON body with ``schema``.
+
+    Raises InvalidRequest (400) when the body is not a JSON object or a field is invalid; the
+    sentence names the field (``limits.memory``) and says what is wrong with it.
+    """
+    body = request.get_json(silent=True, force=True)
+    if not isinstance(body, dict):
+        raise InvalidRequest("The request body must be a JSON object.")
+    try:
+        return schema.load(body)
+    except ValidationError as exc:
+        raise InvalidRequest(describe_validation_error(exc.messages)) from None
+
+
+def describe_validation_error(messages: Any) -> str:
+    """Flatten marshmallow's nested messages into one sentence naming each field at fault."""
+    parts = [f"{path}: {text}" if path else text for path, text in _leaves(messages, "")]
+    return "Invalid " + "; ".join(sorted(parts)).rstrip(".") + "."
+
+
+def _leaves(messages: Any, path: str):
+    if isinstance(messages, dict):
+        for key, value in messages.items():
+            if key == "_schema":
+                yield from _leaves(value, path)
+            elif key == "value" and path and isinstance(value, (list, dict)):
+                # Dict values are reported under an extra "value" key: name the entry instead.
+                yield from _leaves(value, path)
+            else:
+                yield from _leaves(value, f"{path}.{key}" if path else str(key))
+    elif isinstance(messages, list):
+        for item in messages:
+            yield from _leaves(item, path)
+    else:
+        yield path, str(messages).rstrip(".")

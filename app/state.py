@@ -1,0 +1,30 @@
+"""Accessors for the per-application objects the blueprints need."""
+
+from __future__ import annotations
+
+from flask import current_app
+
+from app.config import Config
+from app.errors import InvalidRequest
+from app.provider import Provider
+
+
+def provider() -> Provider:
+    """The orchestrator behind this application."""
+    return current_app.extensions["openfaas.provider"]
+
+
+def settings() -> Config:
+    """The configuration this application was created with."""
+    return current_app.extensions["openfaas.config"]
+
+
+def resolve_namespace(namespace: str | None) -> str:
+    """The namespace a request means: the default when none is given.
+
+    Raises InvalidRequest (400) for any namespace this gateway does not serve.
+    """
+    default = settings().namespace
+    if namespace in (None, "", default):
+        return default
+    raise InvalidRequest(f"Namespace {namespace} is not known; this gateway serves namespace {default}.")

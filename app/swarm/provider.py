@@ -1,0 +1,303 @@
+"""The Swarm service layer: the only module that talks to Docker.
+
+``SwarmProvider`` implements ``app.provider.Provider`` with the docker SDK's low-level client.
+It only ever reads, changes or removes services labelled ``com.openfaas.function`` and secrets
+labelled ``com.openfaas.owner=openfaas``; a name that belongs to anything else is "not found".
+Docker failures become domain errors in ``_docker_errors``: unreachable or not a manager is
+BackendUnavailable (503); refusals keep Docker's own explanation in the sentence.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import logging
+from typing import Callable, Iterator
+
+import docker
+import requests
+from docker.errors import APIError, DockerException
+
+from app.config import Config
+from app.errors import BackendUnavailable, Conflict, GatewayError, InvalidRequest, NotFound
+from app.models import LABEL_FUNCTION, FunctionDeployment, FunctionStatus, ScalingPolicy
+from app.swarm import specs
+from app.swarm.images import registry_auth_header
+
+log = logging.getLogger(__name__)
+
+# Pinned rather than negotiated so that building the client needs no running daemon; 1.41 is
+# what Debian's docker.io (20.10) speaks, and newer engines still accept it.
+DOCKER_API_VERSION = "1.41"
+# A concurrent scale or update changes the service version under us; re-read and try again.
+_UPDATE_ATTEMPTS = 3
+
+
+class BackendFailure(GatewayError):
+    """Docker answered with an error we cannot attribute to the request (500)."""
+
+    status = 500
+
+
+# Docker's own status codes that already mean what ours mean.
+_MAPPED_STATUS = {400: InvalidRequest, 404: NotFound, 409: Conflict, 503: BackendUnavailable}
+
+
+@contextlib.contextmanager
+def _docker_errors(action: str) -> Iterator[None]:
+    """Turn transport failures and Docker's refusals into domain errors naming ``action``."""
+    try:
+        yield
+    except APIError as exc:
+        error = _MAPPED_STATUS.get(exc.status_code or 0, BackendFailure)
+        if error is BackendFailure:
+            log.warning("docker failed to %s: %s", action, exc.explanation)
+        raise error(f"Docker could not {action}: {exc.explanation}") from None
+    except requests.exceptions.Timeout:
+        raise BackendUnavailable(f"Docker did not answer in time; could not {action}.") from None
+    except (requests.exceptions.ConnectionError, DockerException) as exc:
+        log.warning("docker unreachable; could not %s: %s", action, exc)
+        raise BackendUnavailable(f"Docker is unreachable; could not {action}.") from None
+
+
+class SwarmProvider:
+    """OpenFaaS functions and secrets as Docker Swarm services and secrets."""
+
+    def __init__(self, config: Config, client: docker.APIClient | None = None):
+        self.config = config
+        self.api = client or docker.APIClient(
+            version=DOCKER_API_VERSION, timeout=config.docker_timeout, **docker.utils.kwargs_from_env()
+        )
+
+    # health and start-up
+
+    def check_health(self) -> None:
+        with _docker_errors("report its state"):
+            swarm = self.api.info().get("Swarm") or {}
+        if swarm.get("LocalNodeState") != "active":
+            raise BackendUnavailable("Docker answers but this node is not part of a Swarm; run docker swarm init.")
+        if not swarm.get("ControlAvailable"):
+            raise BackendUnavailable("Docker answers but this node is not a Swarm manager.")
+
+    def ensure_ready(self) -> None:
+        self.check_health()
+        self._ensure_functions_network()
+
+    def _ensure_functions_network(self) -> None:
+        name = self.config.functions_network
+        with _docker_errors(f"look up network {name}"):
+            if any(net["Name"] == name for net in self.api.networks(names=[name])):
+                return
+        log.info("creating functions network %s", name)
+        try:
+            with _docker_errors(f"create network {name}"):
+                self.api.create_network(
+                    name, driver="overlay", attachable=True, labels={"openfaas": "true"}, check_duplicate=True
+                )
+        except (Conflict, BackendFailure):
+            # Another gateway process may have created it a moment ago; that is what we wanted.
+            if not any(net["Name"] == name for net in self.api.networks(names=[name])):
+                raise
+
+    # reading functions
+
+    def _function_services(self, name: str | None = None) -> list[dict]:
+        filters: dict = {"label": LABEL_FUNCTION}
+        if name is not None:
+            filters["name"] = name
+        with _docker_errors("list services"):
+            services = self.api.services(filters=filters)
+        # The name filter matches prefixes; only the exact name is the function.
+        return [svc for svc in services if name is None or svc["Spec"]["Name"] == name]
+
+    def _function_service(self, name: str) -> dict:
+        found = self._function_services(name)
+        if not found:
+            raise NotFound(f"Function {name} not found.")
+        return found[0]
+
+    def _running_tasks(self, service_id: str | None = None) -> list[dict]:
+        filters: dict = {"desired-state": "running"}
+        if service_id is not None:
+            filters["service"] = service_id
+        with _docker_errors("list tasks"):
+            return self.api.tasks(filters=filters)
+
+    def list_functions(self) -> list[FunctionStatus]:
+        services = self._function_services()
+        # One call for all tasks, whatever the number of functions.
+        tasks = self._running_tasks() if services else []
+        namespace = self.config.namespace
+        return sorted((specs.function_status(svc, tasks, namespace) for svc in services), key=lambda f: f.name)
+
+    def get_function(self, name: str) -> FunctionStatus:
+        service = self._function_service(name)
+        return specs.function_status(service, self._running_tasks(service["ID"]), self.config.namespace)
+
+    # changing functions
+
+    def _engine(self, method: str, path: str, body: dict | None = None, **kwargs) -> dict:
+        # The SDK's create/update calls take registry credentials only from the daemon's own
+        # config file; a deployment brings its own, so the request is sent directly.
+        response = self.api.request(method, f"{self.api.base_url}/v{self.api.api_version}{path}", json=body, **kwargs)
+        try:
+            response.raise_for_status()
+        except requests.exceptions.HTTPError as exc:
+            docker.errors.create_api_error_from_http_exception(exc)
+        return response.json() if response.content else {}
+
+    def _deployment_spec(self, deployment: FunctionDeployment, replicas: int) -> tuple[dict, dict]:
+        versions = self._current_secret_versions()
+        missing = [name for name in deployment.secrets or [] if name not in versions]
+        if missing:
+            raise NotFound(f"Secret {missing[0]} not found; create it before deploying {deployment.service}.")
+        network = deployment.network or self.config.functions_network
+        if not deployment.network:
+            self._ensure_functions_network()
+        spec = specs.build_service_spec(
+            deployment,
+            network=network,
+            replicas=replicas,
+            secrets=[versions[name] for name in deployment.secrets or []],
+        )
+        headers = {}
+        if deployment.registry_auth:
+            headers["X-Registry-Auth"] = registry_auth_header(deployment.registry_auth, deployment.image)
+        return spec, headers
+
+    def deploy(self, deployment: FunctionDeployment) -> None:
+        name = deployment.service
+        replicas = ScalingPolicy.from_labels(deployment.labels).initial_replicas()
+        spec, headers = self._deployment_spec(deployment, replicas)
+        try:
+            with _docker_errors(f"create function {name}"):
+                self._engine("POST", "/services/create", spec, headers=headers)
+        except Conflict:
+            if self._function_services(name):
+                raise Conflict(f"Function {name} already exists; use PUT to update it.") from None
+            if self._service_exists(name):
+                raise Conflict(f"A Docker service named {name} exists and is not an OpenFaaS function.") from None
+            raise
+
+    def _service_exists(self, name: str) -> bool:
+        with _docker_errors("list services"):
+            return any(svc["Spec"]["Name"] == name for svc in self.api.services(filters={"name": name}))
+
+    def _update_service(self, name: str, change: Callable[[dict], tuple[dict, dict]]) -> dict:
+        """Apply ``change(service) -> (spec, headers)`` to a function, retrying lost races."""
+        for attempt in range(_UPDATE_ATTEMPTS):
+            service = self._function_service(name)
+            spec, headers = change(service)
+            try:
+                with _docker_errors(f"update function {name}"):
+                    self._engine(
+                        "POST",
+                        f"/services/{service['ID']}/update",
+                        spec,
+                        params={"version": service["Version"]["Index"]},
+                        headers=headers,
+                    )
+                return spec
+            except GatewayError as exc:
+                if "out of sequence" not in exc.message or attempt == _UPDATE_ATTEMPTS - 1:
+                    raise
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def update(self, deployment: FunctionDeployment) -> None:
+        policy = ScalingPolicy.from_labels(deployment.labels)
+        self._update_service(
+            deployment.service,
+            lambda service: self._deployment_spec(deployment, policy.replicas_after_update(specs.current_replicas(service))),
+        )
+
+    def delete(self, name: str) -> None:
+        service = self._function_service(name)
+        with _docker_errors(f"remove function {name}"):
+            self.api.remove_service(service["ID"])
+
+    def scale(self, name: str, replicas: int) -> int:
+        def change(service: dict) -> tuple[dict, dict]:
+            policy = ScalingPolicy.from_labels(service["Spec"].get("Labels"))
+            return specs.with_replicas(service["Spec"], policy.manual_scale(replicas)), {}
+
+        return specs.current_replicas({"Spec": self._update_service(name, change)})
+
+    # secrets
+
+    def _secret_versions(self) -> dict[str, list[specs.SecretVersion]]:
+        with _docker_errors("list secrets"):
+            found = self.api.secrets(filters={"label": f"{specs.SECRET_OWNER_LABEL}={specs.SECRET_OWNER}"})
+        versions: dict[str, list[specs.SecretVersion]] = {}
+        for secret in found:
+            version = specs.read_secret_version(secret)
+            if version:
+                versions.setdefault(version.name, []).append(version)
+        return {name: sorted(items, key=lambda v: v.version) for name, items in versions.items()}
+
+    def _current_secret_versions(self) -> dict[str, specs.SecretVersion]:
+        return {name: items[-1] for name, items in self._secret_versions().items()}
+
+    def _create_secret_version(self, name: str, version: int, data: bytes) -> specs.SecretVersion:
+        swarm_name = specs.secret_swarm_name(name, version)
+        try:
+            with _docker_errors(f"create secret {name}"):
+                created = self.api.create_secret(swarm_name, data, labels=specs.secret_labels(name, version))
+        except Conflict:
+            raise Conflict(
+                f"Secret {name} is being changed by another request, or a Docker secret {swarm_name} exists outside OpenFaaS."
+            ) from None
+        return specs.SecretVersion(name, version, created["ID"], swarm_name)
+
+    def list_secrets(self) -> list[str]:
+        return sorted(self._secret_versions())
+
+    def create_secret(self, name: str, data: bytes) -> None:
+        if name in self._secret_versions():
+            raise Conflict(f"Secret {name} already exists; use PUT to update it.")
+        self._create_secret_version(name, 1, data)
+
+    def _functions_mounting(self, name: str) -> list[str]:
+        return sorted(
+            svc["Spec"]["Name"] for svc in self._function_services() if name in specs.mounted_secret_names(svc)
+        )
+
+    def update_secret(self, name: str, data: bytes) -> None:
+        versions = self._secret_versions().get(name)
+        if not versions:
+            raise NotFound(f"Secret {name} not found.")
+        new = self._create_secret_version(name, versions[-1].version + 1, data)
+        failed = []
+        for function in self._functions_mounting(name):
+            try:
+                self._update_service(function, lambda svc: (specs.with_secret_version(svc["Spec"], new), {}))
+            except GatewayError as exc:
+                log.warning("function %s did not move to the new version of secret %s: %s", function, name, exc.message)
+                failed.append(function)
+        self._remove_versions(versions)
+        if failed:
+            raise BackendFailure(
+                f"Secret {name} was updated, but functions {', '.join(failed)} could not be moved onto it; retry the update."
+            )
+
+    def _remove_versions(self, versions: list[specs.SecretVersion]) -> None:
+        """Remove old versions; one still used by a rolling task is left for a later cleanup."""
+        for version in versions:
+            try:
+                with _docker_errors(f"remove secret {version.name}"):
+                    self.api.remove_secret(version.swarm_id)
+            except GatewayError as exc:
+                log.info("secret version %s kept for now: %s", version.swarm_name, exc.message)
+
+    def delete_secret(self, name: str) -> None:
+        versions = self._secret_versions().get(name)
+        if not versions:
+            raise NotFound(f"Secret {name} not found.")
+        users = self._functions_mounting(name)
+        if users:
+            raise Conflict(f"Secret {name} is in use by functions {', '.join(users)}; remove it from them first.")
+        for version in versions:
+            try:
+                with _docker_errors(f"remove secret {name}"):
+                    self.api.remove_secret(version.swarm_id)
+            except InvalidRequest as exc:
+                # Docker says 400 when a service outside OpenFaaS still uses the secret.
+                raise Conflict(f"Secret {name} is still in use: {exc.message}") from None
