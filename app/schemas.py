@@ -36,8 +36,8 @@ SECRET_NAME = re.compile(r"[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?")
 SECRET_NAME_MAX = 50
 # Docker refuses secrets of 500 KiB or more.
 SECRET_VALUE_MAX = 500 * 1024 - 1
-_CONSTRAINT = re.compile(r"\s*[A-Za-z0-9_.\-]+\s*(==|!=)\s*\S.*")
-_ENV_NAME = re.compile(r"[^=\x00]+")
+_CONSTRAINT = re.compile(r"\s*[A-Za-z0-9_.\-]+\s*(==|!=)\s*\S.*\Z")
+_ENV_NAME = re.compile(r"[^=\x00]+\Z")
 
 
 def function_name_error(name: str) -> str | None:
@@ -136,7 +136,9 @@ class FunctionDeploymentSchema(_Request):
     envProcess = fields.String(attribute="env_process", allow_none=True)
     envVars = fields.Dict(
         attribute="env_vars",
-        keys=fields.String(validate=validate.Regexp(_ENV_NAME, error="environment variable names cannot be empty or contain '='")),
+        keys=fields.String(
+            validate=validate.Regexp(_ENV_NAME, error="environment variable names cannot be empty or contain '='")
+        ),
         values=fields.String(),
         allow_none=True,
     )

@@ -35,7 +35,12 @@ class FakeProvider:
 
     def _tasks(self) -> list[dict]:
         return [
-            {"ServiceID": svc["ID"], "DesiredState": "running", "Status": {"State": "running"}, "Spec": svc["Spec"]["TaskTemplate"]}
+            {
+                "ServiceID": svc["ID"],
+                "DesiredState": "running",
+                "Status": {"State": "running"},
+                "Spec": svc["Spec"]["TaskTemplate"],
+            }
             for svc in self.services.values()
             for _ in range(specs.current_replicas(svc))
         ]

@@ -1,0 +1,254 @@
+"""Function CRUD, status and scaling through the HTTP layer with a fake provider."""
+
+from __future__ import annotations
+
+import pytest
+
+from tests.unit.conftest import deployment
+
+
+def test_deploy_then_read_reports_what_the_client_sent(client):
+    assert client.post("/system/functions", json=deployment()).status_code == 202
+    status = client.get("/system/function/echo").get_json()
+    assert status == {
+        "name": "echo",
+        "image": "docker.io/functions/alpine:latest",
+        "namespace": "openfaas-fn",
+        "invocationCount": 0,
+        "replicas": 1,
+        "availableReplicas": 1,
+        "envProcess": "cat",
+        "labels": {"faas_function": "echo"},
+        "annotations": {},
+        "secrets": [],
+        "constraints": [],
+        "readOnlyRootFilesystem": False,
+        "createdAt": "2026-01-01T00:00:00Z",
+    }
+    assert client.get("/system/functions").get_json() == [status]
+
+
+def test_status_keeps_the_clients_spelling_of_every_field(client):
+    body = deployment(
+        envVars={"A": "1"},
+        labels={"team": "x", "com.openfaas.scale.min": "2"},
+        annotations={"topic": "t"},
+        limits={"memory": "128Mi", "cpu": "500m"},
+        requests={"memory": "64M"},
+        constraints=["node.role == manager"],
+        readOnlyRootFilesystem=True,
+        network="func_functions",
+        unknownKey={"ignored": True},
+    )
+    assert client.post("/system/functions", json=body).status_code == 202
+    status = client.get("/system/function/echo").get_json()
+    assert status["envVars"] == {"A": "1"}
+    assert status["labels"] == {"team": "x", "com.openfaas.scale.min": "2", "faas_function": "echo"}
+    assert status["annotations"] == {"topic": "t"}
+    assert status["limits"] == {"memory": "128Mi", "cpu": "500m"}
+    assert status["requests"] == {"memory": "64M"}
+    assert status["constraints"] == ["node.role == manager"]
+    assert status["readOnlyRootFilesystem"] is True
+    assert status["replicas"] == 2
+
+
+def test_availability_is_the_same_in_list_and_single_read(client):
+    for name in ("a", "b", "c"):
+        client.post("/system/functions", json=deployment(name))
+    listed = {f["name"]: f["availableReplicas"] for f in client.get("/system/functions").get_json()}
+    for name, available in listed.items():
+        assert client.get(f"/system/function/{name}").get_json()["availableReplicas"] == available
+
+
+def test_deploy_twice_is_409(client):
+    client.post("/system/functions", json=deployment())
+    response = client.post("/system/functions", json=deployment())
+    assert response.status_code == 409
+    assert "echo" in response.get_data(as_text=True)
+
+
+def test_update_keeps_replicas_and_changes_image(client):
+    client.post("/system/functions", json=deployment())
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 5})
+    response = client.put("/system/functions", json=deployment(image="functions/alpine:2"))
+    assert response.status_code == 200
+    status = client.get("/system/function/echo").get_json()
+    assert (status["image"], status["replicas"]) == ("functions/alpine:2", 5)
+
+
+def test_update_raises_replicas_to_a_new_minimum(client):
+    client.post("/system/functions", json=deployment())
+    client.put("/system/functions", json=deployment(labels={"com.openfaas.scale.min": "3"}))
+    assert client.get("/system/function/echo").get_json()["replicas"] == 3
+
+
+@pytest.mark.parametrize("method", ["put", "delete"])
+def test_unknown_function_is_404(client, method):
+    body = deployment("ghost") if method == "put" else {"functionName": "ghost"}
+    response = getattr(client, method)("/system/functions", json=body)
+    assert response.status_code == 404
+    assert "ghost" in response.get_data(as_text=True)
+    assert client.get("/system/function/ghost").status_code == 404
+
+
+def test_delete_removes(client):
+    client.post("/system/functions", json=deployment())
+    assert client.delete("/system/functions", json={"functionName": "echo"}).status_code == 200
+    assert client.get("/system/functions").get_json() == []
+
+
+def test_scale_accepts_zero_and_honours_a_set_maximum(client):
+    client.post("/system/functions", json=deployment(labels={"com.openfaas.scale.max": "4"}))
+    assert client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0}).status_code == 202
+    assert client.get("/system/function/echo").get_json()["replicas"] == 0
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 9})
+    assert client.get("/system/function/echo").get_json()["replicas"] == 4
+
+
+def test_scale_without_a_set_maximum_is_not_capped_at_the_default(client):
+    client.post("/system/functions", json=deployment())
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 25})
+    assert client.get("/system/function/echo").get_json()["replicas"] == 25
+
+
+@pytest.mark.parametrize(
+    "body, field",
+    [
+        ({"serviceName": "other", "replicas": 1}, "serviceName"),
+        ({"serviceName": "echo", "replicas": -1}, "replicas"),
+        ({"serviceName": "echo", "replicas": 1.5}, "replicas"),
+        ({"serviceName": "echo", "replicas": "2"}, "replicas"),
+        ({"serviceName": "echo", "replicas": True}, "replicas"),
+        ({"serviceName": "echo", "replicas": 100000}, "replicas"),
+        ({"serviceName": "echo"}, "replicas"),
+        ({"replicas": 1}, "serviceName"),
+        ({"serviceName": "echo", "replicas": 1, "namespace": "elsewhere"}, "elsewhere"),
+    ],
+)
+def test_bad_scale_requests_are_400_naming_the_field(client, body, field):
+    client.post("/system/functions", json=deployment())
+    response = client.post("/system/scale-function/echo", json=body)
+    assert response.status_code == 400
+    assert field in response.get_data(as_text=True)
+
+
+def test_scale_unknown_function_is_404(client):
+    response = client.post("/system/scale-function/ghost", json={"serviceName": "ghost", "replicas": 1})
+    assert response.status_code == 404
+
+
+@pytest.mark.parametrize(
+    "override, field",
+    [
+        ({"service": "Bad_Name"}, "service"),
+        ({"service": "a" * 64}, "service"),
+        ({"service": 7}, "service"),
+        ({"service": None}, "service"),
+        ({"image": "Not A Ref"}, "image"),
+        ({"image": ["x"]}, "image"),
+        ({"envProcess": 3}, "envProcess"),
+        ({"envVars": ["A=1"]}, "envVars"),
+        ({"envVars": {"A": 1}}, "envVars.A"),
+        ({"envVars": {"A=B": "1"}}, "envVars"),
+        ({"constraints": "node.role == manager"}, "constraints"),
+        ({"constraints": ["nonsense"]}, "constraints.0"),
+        ({"secrets": ["bad/name"]}, "secrets.0"),
+        ({"labels": {"a": 1}}, "labels.a"),
+        ({"labels": {"com.openfaas.annotations.x": "1"}}, "com.openfaas.annotations.x"),
+        ({"labels": {"com.openfaas.gateway.limits.memory": "1"}}, "com.openfaas.gateway.limits.memory"),
+        ({"labels": {"faas_function": "other"}}, "faas_function"),
+        ({"labels": {"com.openfaas.scale.min": "x"}}, "com.openfaas.scale.min"),
+        ({"labels": {"com.openfaas.scale.min": "5", "com.openfaas.scale.max": "2"}}, "com.openfaas.scale.min"),
+        ({"labels": {"com.openfaas.scale.factor": "101"}}, "com.openfaas.scale.factor"),
+        ({"annotations": []}, "annotations"),
+        ({"limits": {"memory": "lots"}}, "limits.memory"),
+        ({"limits": {"memory": "1M"}}, "limits.memory"),
+        ({"limits": {"cpu": "fast"}}, "limits.cpu"),
+        ({"limits": {"cpu": "0"}}, "limits.cpu"),
+        ({"requests": {"memory": "-5"}}, "requests.memory"),
+        ({"limits": "128M"}, "limits"),
+        ({"readOnlyRootFilesystem": "yes"}, "readOnlyRootFilesystem"),
+        ({"registryAuth": "not base64!"}, "registryAuth"),
+        ({"network": ""}, "network"),
+        ({"namespace": "elsewhere"}, "elsewhere"),
+    ],
+)
+def test_bad_deployments_are_400_naming_the_field(client, override, field):
+    response = client.post("/system/functions", json=deployment(**override))
+    assert response.status_code == 400, response.get_data(as_text=True)
+    text = response.get_data(as_text=True)
+    assert field in text
+    assert response.mimetype == "text/plain"
+    assert "Traceback" not in text
+
+
+@pytest.mark.parametrize("data", [b"{not json", b"[1, 2]", b'"text"', b"", b"\xff\xfe"])
+def test_bodies_that_are_not_json_objects_are_400(client, data):
+    response = client.post("/system/functions", data=data, content_type="application/json")
+    assert response.status_code == 400
+    assert "JSON object" in response.get_data(as_text=True)
+
+
+def test_missing_required_fields_are_named(client):
+    text = client.post("/system/functions", json={}).get_data(as_text=True)
+    assert "image" in text and "service" in text
+
+
+def test_unknown_secret_is_404_naming_it(client):
+    response = client.post("/system/functions", json=deployment(secrets=["api-key"]))
+    assert response.status_code == 404
+    assert "api-key" in response.get_data(as_text=True)
+
+
+def test_bad_name_in_path_is_400(client):
+    assert client.get("/system/function/Not_Valid").status_code == 400
+
+
+def test_unknown_namespace_is_400(client):
+    assert client.get("/system/functions?namespace=elsewhere").status_code == 400
+    assert client.get("/system/functions?namespace=openfaas-fn").status_code == 200
+
+
+def test_namespaces_and_info(client):
+    assert client.get("/system/namespaces").get_json() == ["openfaas-fn"]
+    info = client.get("/system/info").get_json()
+    assert info["provider"]["orchestration"] == "swarm"
+    assert set(info["version"]) == {"sha", "release"}
+    assert info["arch"]
+
+
+def test_unknown_paths_and_methods_are_plain_text(client):
+    assert client.get("/nowhere").status_code == 404
+    response = client.patch("/system/functions")
+    assert response.status_code == 405
+    assert response.mimetype == "text/plain"
+    assert "GET" in response.headers["Allow"]
+
+
+def test_oversized_system_body_is_413(client):
+    response = client.post("/system/functions", data=b"{" + b" " * (2 * 1024 * 1024) + b"}", content_type="application/json")
+    assert response.status_code == 413
+
+
+def test_docker_outage_is_503_and_recovers(client, provider):
+    client.post("/system/functions", json=deployment())
+    provider.healthy = False
+    response = client.get("/system/functions")
+    assert response.status_code == 503
+    assert "Docker" in response.get_data(as_text=True)
+    health = client.get("/healthz")
+    assert health.status_code == 500 and "Docker" in health.get_data(as_text=True)
+    provider.healthy = True
+    assert client.get("/system/functions").status_code == 200
+    assert client.get("/healthz").status_code == 200
+
+
+def test_unexpected_errors_are_a_plain_500_without_traceback(client, provider, monkeypatch):
+    def boom():
+        raise RuntimeError("secret internals")
+
+    monkeypatch.setattr(provider, "list_functions", boom)
+    response = client.get("/system/functions")
+    assert response.status_code == 500
+    text = response.get_data(as_text=True)
+    assert "secret internals" not in text and "Traceback" not in text

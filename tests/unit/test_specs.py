@@ -1,0 +1,152 @@
+"""The pure mapping between FunctionDeployment and Swarm service JSON."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+from app.models import FunctionDeployment, Resources
+from app.swarm import specs
+from app.swarm.images import registry_auth_header
+
+NETWORK = "func_functions"
+
+
+def build(replicas=1, **fields):
+    deployment = FunctionDeployment(service=fields.pop("service", "echo"), image=fields.pop("image", "fn:1"), **fields)
+    return specs.build_service_spec(deployment, network=NETWORK, replicas=replicas, secrets=[])
+
+
+def test_replicated_dnsrr_start_first_on_the_functions_network():
+    spec = build()
+    assert spec["Name"] == "echo"
+    assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
+    assert spec["EndpointSpec"] == {"Mode": "dnsrr"}
+    assert spec["UpdateConfig"]["Order"] == "start-first"
+    assert spec["TaskTemplate"]["Networks"] == [{"Target": NETWORK}]
+
+
+def test_function_labels_on_service_and_containers():
+    spec = build(labels={"team": "a"}, annotations={"topic": "t"})
+    assert spec["Labels"]["com.openfaas.function"] == "echo"
+    assert spec["Labels"]["faas_function"] == "echo"
+    assert spec["Labels"]["team"] == "a"
+    assert spec["Labels"]["com.openfaas.annotations.topic"] == "t"
+    assert spec["TaskTemplate"]["ContainerSpec"]["Labels"] == {"com.openfaas.function": "echo", "faas_function": "echo"}
+
+
+def test_env_process_becomes_fprocess_and_wins_over_env_vars():
+    spec = build(env_process="cat", env_vars={"A": "1", "fprocess": "ignored"})
+    assert spec["TaskTemplate"]["ContainerSpec"]["Env"] == ["A=1", "fprocess=cat"]
+
+
+def test_limits_and_reservations_in_engine_units():
+    spec = build(limits=Resources(memory="128M", cpu="500m"), requests=Resources(memory="64Mi", cpu="0.25"))
+    resources = spec["TaskTemplate"]["Resources"]
+    assert resources["Limits"] == {"MemoryBytes": 128 * 2**20, "NanoCPUs": 500_000_000}
+    assert resources["Reservations"] == {"MemoryBytes": 64 * 2**20, "NanoCPUs": 250_000_000}
+
+
+def test_read_only_root_gets_a_tmpfs_at_tmp():
+    container = build(read_only_root_filesystem=True)["TaskTemplate"]["ContainerSpec"]
+    assert container["ReadOnly"] is True
+    assert container["Mounts"] == [{"Type": "tmpfs", "Target": "/tmp"}]
+    assert "ReadOnly" not in build()["TaskTemplate"]["ContainerSpec"]
+
+
+def test_default_constraint_is_added_but_not_reported():
+    spec = build()
+    assert spec["TaskTemplate"]["Placement"]["Constraints"] == [specs.DEFAULT_CONSTRAINT]
+    status = specs.function_status(_service(spec), [], "ns")
+    assert status.constraints == []
+    given = build(constraints=["node.role == manager"])
+    assert specs.function_status(_service(given), [], "ns").constraints == ["node.role == manager"]
+
+
+def test_secrets_are_mounted_read_only_under_var_openfaas_secrets():
+    deployment = FunctionDeployment(service="echo", image="fn:1", secrets=["api-key"])
+    version = specs.SecretVersion("api-key", 3, "id3", "api-key-v3")
+    spec = specs.build_service_spec(deployment, network=NETWORK, replicas=1, secrets=[version])
+    (mount,) = spec["TaskTemplate"]["ContainerSpec"]["Secrets"]
+    assert mount == {
+        "File": {"Name": "/var/openfaas/secrets/api-key", "UID": "0", "GID": "0", "Mode": 0o444},
+        "SecretID": "id3",
+        "SecretName": "api-key-v3",
+    }
+    newer = specs.SecretVersion("api-key", 4, "id4", "api-key-v4")
+    rolled = specs.with_secret_version(spec, newer)
+    assert rolled["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretID"] == "id4"
+    assert spec["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretID"] == "id3"
+    assert specs.mounted_secret_names(_service(rolled)) == ["api-key"]
+
+
+def _service(spec, sid="s1"):
+    return {"ID": sid, "Spec": spec, "CreatedAt": "2026-01-01T00:00:00.123456789Z"}
+
+
+def _task(service, state="running", desired="running", template=None):
+    return {
+        "ServiceID": service["ID"],
+        "DesiredState": desired,
+        "Status": {"State": state},
+        "Spec": template if template is not None else service["Spec"]["TaskTemplate"],
+    }
+
+
+def test_available_counts_running_up_to_date_tasks_of_that_service_only():
+    service = _service(build(replicas=3))
+    service["Spec"]["TaskTemplate"]["Runtime"] = "container"  # added by the daemon, not on tasks
+    current = {k: v for k, v in service["Spec"]["TaskTemplate"].items() if k != "Runtime"}
+    old = {**current, "ContainerSpec": {**current["ContainerSpec"], "Image": "fn:0"}}
+    other = _service(build(service="other"), sid="s2")
+    tasks = [
+        _task(service, template=current),
+        _task(service, template=current),
+        _task(service, state="starting", template=current),
+        _task(service, desired="shutdown", template=current),
+        _task(service, template=old),
+        _task(other),
+    ]
+    assert specs.available_replicas(service, tasks) == 2
+
+
+def test_status_round_trip():
+    spec = build(
+        env_vars={"A": "b=c"},
+        env_process="cat",
+        labels={"team": "a"},
+        annotations={"topic": "t"},
+        limits=Resources(memory="128Mi"),
+        read_only_root_filesystem=True,
+    )
+    status = specs.function_status(_service(spec), [], "openfaas-fn")
+    assert status.env_vars == {"A": "b=c"}
+    assert status.env_process == "cat"
+    assert status.labels == {"team": "a", "faas_function": "echo"}
+    assert status.annotations == {"topic": "t"}
+    assert status.limits == Resources(memory="128Mi")
+    assert status.requests is None
+    assert status.read_only_root_filesystem is True
+    assert status.created_at == "2026-01-01T00:00:00.123456789Z"
+
+
+def test_registry_auth_header_targets_the_image_registry():
+    auth = base64.b64encode(b"user:pa:ss").decode()
+    for image, address in [
+        ("functions/alpine:latest", "https://index.docker.io/v1/"),
+        ("alpine", "https://index.docker.io/v1/"),
+        ("docker.io/functions/alpine", "https://index.docker.io/v1/"),
+        ("registry.example.com:5000/team/fn:1.0", "registry.example.com:5000"),
+        ("ghcr.io/org/fn@sha256:" + "a" * 64, "ghcr.io"),
+        ("localhost/fn", "localhost"),
+    ]:
+        decoded = json.loads(base64.urlsafe_b64decode(registry_auth_header(auth, image)))
+        assert decoded == {"username": "user", "password": "pa:ss", "serveraddress": address}, image
+
+
+def test_secret_versions_are_recognised_only_with_our_labels():
+    ours = {"ID": "x", "Spec": {"Name": "k-v2", "Labels": specs.secret_labels("k", 2)}}
+    assert specs.read_secret_version(ours) == specs.SecretVersion("k", 2, "x", "k-v2")
+    assert specs.read_secret_version({"ID": "y", "Spec": {"Name": "k", "Labels": {}}}) is None
+    foreign = {"ID": "z", "Spec": {"Name": "k-v1", "Labels": {"com.openfaas.secret": "k", "com.openfaas.secret.version": "1"}}}
+    assert specs.read_secret_version(foreign) is None
