@@ -82,11 +82,15 @@ class SwarmProvider:
         self.check_health()
         self._ensure_functions_network()
 
+    def _network_exists(self, name: str) -> bool:
+        with _docker_errors(f"look up network {name}"):
+            # The names filter matches substrings; only the exact name counts.
+            return any(net["Name"] == name for net in self.api.networks(names=[name]))
+
     def _ensure_functions_network(self) -> None:
         name = self.config.functions_network
-        with _docker_errors(f"look up network {name}"):
-            if any(net["Name"] == name for net in self.api.networks(names=[name])):
-                return
+        if self._network_exists(name):
+            return
         log.info("creating functions network %s", name)
         try:
             with _docker_errors(f"create network {name}"):
@@ -95,7 +99,7 @@ class SwarmProvider:
                 )
         except (Conflict, BackendFailure):
             # Another gateway process may have created it a moment ago; that is what we wanted.
-            if not any(net["Name"] == name for net in self.api.networks(names=[name])):
+            if not self._network_exists(name):
                 raise
 
     # reading functions
@@ -153,6 +157,8 @@ class SwarmProvider:
         network = deployment.network or self.config.functions_network
         if not deployment.network:
             self._ensure_functions_network()
+        elif not self._network_exists(network):
+            raise InvalidRequest(f"Invalid network: network {network} does not exist.")
         spec = specs.build_service_spec(
             deployment,
             network=network,
