@@ -171,7 +171,7 @@ def with_secret_version(spec: dict, version: SecretVersion) -> dict:
 
 def mounted_secret_names(service: dict) -> list[str]:
     """Names of the OpenFaaS secrets a function service mounts."""
-    refs = service["Spec"]["TaskTemplate"]["ContainerSpec"].get("Secrets") or []
+    refs = (service["Spec"].get("TaskTemplate") or {}).get("ContainerSpec", {}).get("Secrets") or []
     return [
         posixpath.basename(ref["File"]["Name"])
         for ref in refs
@@ -195,7 +195,7 @@ def available_replicas(service: dict, tasks: list[dict]) -> int:
     ``tasks`` may hold tasks of other services; they are ignored. During a rolling update the old
     tasks still run but do not count, so the number means "replicas of what was deployed".
     """
-    current = _comparable(service["Spec"]["TaskTemplate"])
+    current = _comparable(service["Spec"].get("TaskTemplate") or {})
     return sum(
         1
         for task in tasks
@@ -216,8 +216,9 @@ def function_status(service: dict, tasks: list[dict], namespace: str) -> Functio
     """Read a function's service (and the tasks, of any services) into a FunctionStatus."""
     spec = service["Spec"]
     all_labels = spec.get("Labels") or {}
-    template = spec["TaskTemplate"]
-    container = template["ContainerSpec"]
+    # Tolerate a service someone labelled by hand without a container spec.
+    template = spec.get("TaskTemplate") or {}
+    container = template.get("ContainerSpec") or {}
     env = dict(item.partition("=")[::2] for item in container.get("Env") or [])
     env_process = env.pop(ENV_PROCESS, None)
     labels = {
@@ -231,7 +232,7 @@ def function_status(service: dict, tasks: list[dict], namespace: str) -> Functio
     constraints = [] if LABEL_DEFAULT_CONSTRAINTS in all_labels else list(template.get("Placement", {}).get("Constraints") or [])
     return FunctionStatus(
         name=spec["Name"],
-        image=container["Image"],
+        image=container.get("Image", ""),
         namespace=namespace,
         replicas=current_replicas(service),
         available_replicas=available_replicas(service, tasks),

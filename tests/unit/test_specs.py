@@ -150,3 +150,9 @@ def test_secret_versions_are_recognised_only_with_our_labels():
     assert specs.read_secret_version({"ID": "y", "Spec": {"Name": "k", "Labels": {}}}) is None
     foreign = {"ID": "z", "Spec": {"Name": "k-v1", "Labels": {"com.openfaas.secret": "k", "com.openfaas.secret.version": "1"}}}
     assert specs.read_secret_version(foreign) is None
+
+
+def test_status_of_a_hand_labelled_service_without_container_spec():
+    service = {"ID": "s9", "Spec": {"Name": "odd", "Labels": {"com.openfaas.function": "odd"}}}
+    status = specs.function_status(service, [], "ns")
+    assert (status.name, status.image, status.replicas, status.available_replicas) == ("odd", "", 0, 0)
