@@ -14,18 +14,21 @@ import os
 from flask import Flask, request
 
 from app.auth import install_basic_auth, is_protected, load_credentials
-from app.blueprints import healthz, info, functions, scale, secrets
+from app.blueprints import functions, healthz, info, logs, scale, secrets
 from app.config import Config
 from app.errors import register_error_handlers
-from app.provider import Provider
+from app.provider import LogSource, Provider
+from app.swarm.logs import SwarmLogSource
 from app.swarm.provider import SwarmProvider
 
 __version__ = "0.1.0"
 PROVIDER_NAME = "faas-swarm-py"
 
 
-def create_app(config: Config | None = None, provider: Provider | None = None) -> Flask:
-    """Build the application.
+def create_app(
+    config: Config | None = None, provider: Provider | None = None, log_source: LogSource | None = None
+) -> Flask:
+    """Build the application; ``provider`` and ``log_source`` default to the Swarm ones.
 
     Raises ConfigError for unusable configuration and BackendUnavailable when Docker cannot be
     used at start, so a broken gateway stops at once with the reason instead of serving errors.
@@ -33,11 +36,13 @@ def create_app(config: Config | None = None, provider: Provider | None = None) -
     config = config or Config.from_env(os.environ)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     provider = provider or SwarmProvider(config)
+    log_source = log_source or SwarmLogSource(provider)
     provider.ensure_ready()
 
     app = Flask(__name__)
     app.extensions["openfaas.config"] = config
     app.extensions["openfaas.provider"] = provider
+    app.extensions["openfaas.logs"] = log_source
     app.json.sort_keys = False
     register_error_handlers(app)
     if config.basic_auth:
@@ -49,6 +54,6 @@ def create_app(config: Config | None = None, provider: Provider | None = None) -
         if is_protected(request.path):
             request.max_content_length = config.max_body_bytes
 
-    for blueprint in (healthz.bp, info.bp, functions.bp, scale.bp, secrets.bp):
+    for blueprint in (healthz.bp, info.bp, functions.bp, scale.bp, secrets.bp, logs.bp):
         app.register_blueprint(blueprint)
     return app

@@ -129,3 +129,30 @@ def _label_int(labels: dict[str, str], name: str, default: int, low: int, high: 
     if not text.strip().isdigit() or not low <= int(text) <= high:
         raise ValueError(f"label {name} must be a whole number from {low} to {high}, not {text!r}")
     return int(text)
+
+
+@dataclass(frozen=True)
+class LogRequest:
+    """What a client asks of GET /system/logs.
+
+    ``tail`` None means every line; ``since`` is a normalised RFC 3339 timestamp (see
+    ``app.timestamps``) or None.
+    """
+
+    name: str
+    namespace: str
+    instance: str | None = None
+    since: str | None = None
+    tail: int | None = None
+    follow: bool = False
+
+
+@dataclass(frozen=True)
+class LogMessage:
+    """One log line of one function instance; ``timestamp`` is RFC 3339 with nanoseconds."""
+
+    name: str
+    namespace: str
+    instance: str
+    timestamp: str
+    text: str

@@ -1,15 +1,17 @@
-"""The interface between the blueprints and the orchestrator.
+"""The interfaces between the blueprints and the orchestrator.
 
-``SwarmProvider`` (``app.swarm.provider``) implements it over Docker Swarm; the unit tests use an
-in-memory fake with the same contract. Every method raises only ``app.errors.GatewayError``
-subclasses, each of which the error handlers render with its HTTP status.
+``Provider`` manages functions and secrets; ``LogSource`` opens log streams, so that another log
+backend can replace the Swarm one without touching the blueprint. ``app.swarm`` implements both
+over Docker Swarm; the unit tests use in-memory fakes with the same contracts. Every method raises
+only ``app.errors.GatewayError`` subclasses, each of which the error handlers render with its
+HTTP status.
 """
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Iterator, Protocol
 
-from app.models import FunctionDeployment, FunctionStatus
+from app.models import FunctionDeployment, FunctionStatus, LogMessage, LogRequest
 
 
 class Provider(Protocol):
@@ -68,3 +70,20 @@ class Provider(Protocol):
     def delete_secret(self, name: str) -> None:
         """Remove a secret. Raises NotFound (404) when unknown, Conflict (409) naming the
         functions that still mount it."""
+
+
+class LogStream(Protocol):
+    def __iter__(self) -> Iterator[LogMessage]:
+        """Messages in order of arrival (a ``tail`` backlog in time order), until the source ends."""
+
+    def close(self) -> None:
+        """End the stream and release its connection at once; callable from any thread."""
+
+
+class LogSource(Protocol):
+    def open(self, request: LogRequest) -> LogStream:
+        """Prepare a log stream for a function.
+
+        Raises NotFound (404) for an unknown function or instance and BackendUnavailable (503)
+        when the backend cannot be reached, before any message is produced.
+        """

@@ -23,11 +23,13 @@ from app.models import (
     LABEL_FUNCTION,
     MAX_REPLICAS,
     FunctionDeployment,
+    LogRequest,
     Resources,
     ScalingPolicy,
 )
 from app.quantities import MIN_MEMORY_LIMIT, parse_cpu, parse_memory
 from app.swarm.images import parse_image, registry_auth_header
+from app.timestamps import normalise
 
 FUNCTION_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
 FUNCTION_NAME_MAX = 63
@@ -285,6 +287,44 @@ class GatewayInfoSchema(Schema):
     arch = fields.String()
 
 
+class LogQuerySchema(_Request):
+    """GET /system/logs query: ``tail`` <= 0 means every line; ``since`` is RFC 3339."""
+
+    name = fields.String(required=True, validate=_check(function_name_error))
+    namespace = fields.String()
+    instance = fields.String(validate=validate.Regexp(r"[a-zA-Z0-9]{1,64}\Z", error="{input!r} is not a task ID"))
+    tail = fields.Integer(strict=False)
+    follow = fields.Boolean()
+    since = fields.String(validate=_parsed_by(normalise))
+
+    @post_load
+    def _make(self, data: dict, **_: Any) -> LogRequest:
+        tail = data.get("tail")
+        return LogRequest(
+            name=data["name"],
+            namespace=data.get("namespace") or "",
+            instance=data.get("instance") or None,
+            since=normalise(data["since"]) if data.get("since") else None,
+            tail=tail if tail is not None and tail > 0 else None,
+            follow=data.get("follow", False),
+        )
+
+
+class LogMessageSchema(Schema):
+    """One line of the GET /system/logs NDJSON body."""
+
+    name = fields.String()
+    namespace = fields.String()
+    instance = fields.String()
+    timestamp = fields.String()
+    text = fields.String()
+
+
+def load_query(schema: Schema, request: Request) -> Any:
+    """Parse the query string with ``schema``; raises InvalidRequest (400) naming the parameter."""
+    return _load(schema, request.args.to_dict())
+
+
 def load_body(schema: Schema, request: Request) -> Any:
     """Parse the request's JSON body with ``schema``.
 
@@ -294,8 +334,12 @@ def load_body(schema: Schema, request: Request) -> Any:
     body = request.get_json(silent=True, force=True)
     if not isinstance(body, dict):
         raise InvalidRequest("The request body must be a JSON object.")
+    return _load(schema, body)
+
+
+def _load(schema: Schema, data: dict) -> Any:
     try:
-        return schema.load(body)
+        return schema.load(data)
     except ValidationError as exc:
         raise InvalidRequest(describe_validation_error(exc.messages)) from None
 

@@ -6,12 +6,17 @@ from flask import current_app
 
 from app.config import Config
 from app.errors import InvalidRequest
-from app.provider import Provider
+from app.provider import LogSource, Provider
 
 
 def provider() -> Provider:
     """The orchestrator behind this application."""
     return current_app.extensions["openfaas.provider"]
+
+
+def log_source() -> LogSource:
+    """Where function logs come from."""
+    return current_app.extensions["openfaas.logs"]
 
 
 def settings() -> Config:

@@ -3,7 +3,7 @@
 ``SwarmProvider`` implements ``app.provider.Provider`` with the docker SDK's low-level client.
 It only ever reads, changes or removes services labelled ``com.openfaas.function`` and secrets
 labelled ``com.openfaas.owner=openfaas``; a name that belongs to anything else is "not found".
-Docker failures become domain errors in ``_docker_errors``: unreachable or not a manager is
+Docker failures become domain errors in ``docker_errors``: unreachable or not a manager is
 BackendUnavailable (503); refusals keep Docker's own explanation in the sentence.
 """
 
@@ -43,7 +43,7 @@ _MAPPED_STATUS = {400: InvalidRequest, 404: NotFound, 409: Conflict, 503: Backen
 
 
 @contextlib.contextmanager
-def _docker_errors(action: str) -> Iterator[None]:
+def docker_errors(action: str) -> Iterator[None]:
     """Turn transport failures and Docker's refusals into domain errors naming ``action``."""
     try:
         yield
@@ -71,7 +71,7 @@ class SwarmProvider:
     # health and start-up
 
     def check_health(self) -> None:
-        with _docker_errors("report its state"):
+        with docker_errors("report its state"):
             swarm = self.api.info().get("Swarm") or {}
         if swarm.get("LocalNodeState") != "active":
             raise BackendUnavailable("Docker answers but this node is not part of a Swarm; run docker swarm init.")
@@ -83,7 +83,7 @@ class SwarmProvider:
         self._ensure_functions_network()
 
     def _network_exists(self, name: str) -> bool:
-        with _docker_errors(f"look up network {name}"):
+        with docker_errors(f"look up network {name}"):
             # The names filter matches substrings; only the exact name counts.
             return any(net["Name"] == name for net in self.api.networks(names=[name]))
 
@@ -93,7 +93,7 @@ class SwarmProvider:
             return
         log.info("creating functions network %s", name)
         try:
-            with _docker_errors(f"create network {name}"):
+            with docker_errors(f"create network {name}"):
                 self.api.create_network(
                     name, driver="overlay", attachable=True, labels={"openfaas": "true"}, check_duplicate=True
                 )
@@ -108,22 +108,36 @@ class SwarmProvider:
         filters: dict = {"label": LABEL_FUNCTION}
         if name is not None:
             filters["name"] = name
-        with _docker_errors("list services"):
+        with docker_errors("list services"):
             services = self.api.services(filters=filters)
         # The name filter matches prefixes; only the exact name is the function.
         return [svc for svc in services if name is None or svc["Spec"]["Name"] == name]
 
-    def _function_service(self, name: str) -> dict:
+    def function_service(self, name: str) -> dict:
+        """The service of function ``name``. Raises NotFound (404) unless it is one of ours."""
         found = self._function_services(name)
         if not found:
             raise NotFound(f"Function {name} not found.")
         return found[0]
 
+    def function_task(self, name: str, task_id: str) -> dict:
+        """A task of function ``name`` by full or unique partial ID.
+
+        Raises NotFound (404) when the function has no such task.
+        """
+        service = self.function_service(name)
+        with docker_errors("list tasks"):
+            tasks = self.api.tasks(filters={"service": service["ID"], "id": task_id})
+        exact = [task for task in tasks if task["ID"] == task_id]
+        if exact or len(tasks) == 1:
+            return (exact or tasks)[0]
+        raise NotFound(f"Instance {task_id} of function {name} not found.")
+
     def _running_tasks(self, service_id: str | None = None) -> list[dict]:
         filters: dict = {"desired-state": "running"}
         if service_id is not None:
             filters["service"] = service_id
-        with _docker_errors("list tasks"):
+        with docker_errors("list tasks"):
             return self.api.tasks(filters=filters)
 
     def list_functions(self) -> list[FunctionStatus]:
@@ -134,19 +148,28 @@ class SwarmProvider:
         return sorted((specs.function_status(svc, tasks, namespace) for svc in services), key=lambda f: f.name)
 
     def get_function(self, name: str) -> FunctionStatus:
-        service = self._function_service(name)
+        service = self.function_service(name)
         return specs.function_status(service, self._running_tasks(service["ID"]), self.config.namespace)
 
     # changing functions
 
-    def _engine(self, method: str, path: str, body: dict | None = None, **kwargs) -> dict:
-        # The SDK's create/update calls take registry credentials only from the daemon's own
-        # config file; a deployment brings its own, so the request is sent directly.
-        response = self.api.request(method, f"{self.api.base_url}/v{self.api.api_version}{path}", json=body, **kwargs)
+    def request(self, method: str, path: str, **kwargs) -> requests.Response:
+        """Send one Engine API request; a non-2xx answer raises docker's APIError.
+
+        The SDK's create and update calls take registry credentials only from the daemon's own
+        config file, and its log calls hide the connection we must be able to close, so those
+        requests are sent with the SDK's session directly.
+        """
+        response = self.api.request(method, f"{self.api.base_url}/v{self.api.api_version}{path}", **kwargs)
         try:
             response.raise_for_status()
         except requests.exceptions.HTTPError as exc:
+            response.close()
             docker.errors.create_api_error_from_http_exception(exc)
+        return response
+
+    def _engine(self, method: str, path: str, body: dict | None = None, **kwargs) -> dict:
+        response = self.request(method, path, json=body, **kwargs)
         return response.json() if response.content else {}
 
     def _deployment_spec(self, deployment: FunctionDeployment, replicas: int) -> tuple[dict, dict]:
@@ -175,7 +198,7 @@ class SwarmProvider:
         replicas = ScalingPolicy.from_labels(deployment.labels).initial_replicas()
         spec, headers = self._deployment_spec(deployment, replicas)
         try:
-            with _docker_errors(f"create function {name}"):
+            with docker_errors(f"create function {name}"):
                 self._engine("POST", "/services/create", spec, headers=headers)
         except Conflict:
             if self._function_services(name):
@@ -185,16 +208,16 @@ class SwarmProvider:
             raise
 
     def _service_exists(self, name: str) -> bool:
-        with _docker_errors("list services"):
+        with docker_errors("list services"):
             return any(svc["Spec"]["Name"] == name for svc in self.api.services(filters={"name": name}))
 
     def _update_service(self, name: str, change: Callable[[dict], tuple[dict, dict]]) -> dict:
         """Apply ``change(service) -> (spec, headers)`` to a function, retrying lost races."""
         for attempt in range(_UPDATE_ATTEMPTS):
-            service = self._function_service(name)
+            service = self.function_service(name)
             spec, headers = change(service)
             try:
-                with _docker_errors(f"update function {name}"):
+                with docker_errors(f"update function {name}"):
                     self._engine(
                         "POST",
                         f"/services/{service['ID']}/update",
@@ -216,8 +239,8 @@ class SwarmProvider:
         )
 
     def delete(self, name: str) -> None:
-        service = self._function_service(name)
-        with _docker_errors(f"remove function {name}"):
+        service = self.function_service(name)
+        with docker_errors(f"remove function {name}"):
             self.api.remove_service(service["ID"])
 
     def scale(self, name: str, replicas: int) -> int:
@@ -230,7 +253,7 @@ class SwarmProvider:
     # secrets
 
     def _secret_versions(self) -> dict[str, list[specs.SecretVersion]]:
-        with _docker_errors("list secrets"):
+        with docker_errors("list secrets"):
             found = self.api.secrets(filters={"label": f"{specs.SECRET_OWNER_LABEL}={specs.SECRET_OWNER}"})
         versions: dict[str, list[specs.SecretVersion]] = {}
         for secret in found:
@@ -245,7 +268,7 @@ class SwarmProvider:
     def _create_secret_version(self, name: str, version: int, data: bytes) -> specs.SecretVersion:
         swarm_name = specs.secret_swarm_name(name, version)
         try:
-            with _docker_errors(f"create secret {name}"):
+            with docker_errors(f"create secret {name}"):
                 created = self.api.create_secret(swarm_name, data, labels=specs.secret_labels(name, version))
         except Conflict:
             raise Conflict(
@@ -288,7 +311,7 @@ class SwarmProvider:
         """Remove old versions; one still used by a rolling task is left for a later cleanup."""
         for version in versions:
             try:
-                with _docker_errors(f"remove secret {version.name}"):
+                with docker_errors(f"remove secret {version.name}"):
                     self.api.remove_secret(version.swarm_id)
             except GatewayError as exc:
                 log.info("secret version %s kept for now: %s", version.swarm_name, exc.message)
@@ -302,7 +325,7 @@ class SwarmProvider:
             raise Conflict(f"Secret {name} is in use by functions {', '.join(users)}; remove it from them first.")
         for version in versions:
             try:
-                with _docker_errors(f"remove secret {name}"):
+                with docker_errors(f"remove secret {name}"):
                     self.api.remove_secret(version.swarm_id)
             except InvalidRequest as exc:
                 # Docker says 400 when a service outside OpenFaaS still uses the secret.

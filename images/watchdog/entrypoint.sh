@@ -5,6 +5,11 @@
 pids=
 trap 'kill $pids 2>/dev/null; exit 0' TERM INT
 
+if [ -n "${log_burst:-}" ]; then
+	# A known backlog of lines for log tests and benchmarks.
+	seq 1 "$log_burst" | sed 's/^/burst /'
+fi
+
 if [ -n "${log_interval:-}" ]; then
 	# Steady stdout for log-streaming tests.
 	( n=0; while :; do n=$((n + 1)); echo "tick $n"; sleep "$log_interval"; done ) &

@@ -1,0 +1,29 @@
+"""GET /system/logs: a function's log lines as NDJSON, streamed and flushed line by line."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask import Blueprint, Response, request
+
+from app.schemas import LogQuerySchema, load_query
+from app.state import log_source, resolve_namespace, settings
+from app.streaming import ndjson_stream
+
+bp = Blueprint("logs", __name__)
+_QUERY = LogQuerySchema()
+
+
+@bp.get("/system/logs")
+def function_logs():
+    query = load_query(_QUERY, request)
+    query = dataclasses.replace(query, namespace=resolve_namespace(query.namespace))
+    # Opened before the response starts, so an unknown function is still a plain 404.
+    stream = log_source().open(query)
+    body = ndjson_stream(stream, settings().write_timeout, request.environ.get("gunicorn.socket"))
+    return Response(
+        body,
+        mimetype="application/x-ndjson",
+        # nginx honours X-Accel-Buffering, so lines are not held back by a proxy in front.
+        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    )

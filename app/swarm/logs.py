@@ -1,0 +1,133 @@
+"""Function logs from Swarm: the ``LogSource`` implementation over the Docker log endpoints.
+
+Docker applies ``tail`` to each task separately, so for ``tail=N`` the last N lines of every task
+are fetched, merged by timestamp and cut to the last N overall; a follow stream then continues
+from the newest of those lines. ``close`` may be called from another thread or greenlet (the
+deadline and disconnect watcher): it shuts the Docker connection down at once, which ends the
+blocked read in the iterating one.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+from typing import Iterator
+
+import requests
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from app.models import LogMessage, LogRequest
+from app.swarm.logdecode import DockerLogDecoder
+from app.swarm.provider import SwarmProvider, docker_errors
+from app.timestamps import parse_rfc3339
+
+log = logging.getLogger(__name__)
+_READ_SIZE = 64 * 1024
+
+
+class SwarmLogSource:
+    """Opens log streams of functions deployed by a SwarmProvider."""
+
+    def __init__(self, provider: SwarmProvider):
+        self.provider = provider
+
+    def open(self, request: LogRequest) -> "SwarmLogStream":
+        """Check the function (and instance) exist, then return a stream not yet started.
+
+        Raises NotFound (404) for an unknown function or instance, BackendUnavailable (503)
+        when Docker cannot be reached.
+        """
+        if request.instance:
+            task = self.provider.function_task(request.name, request.instance)
+            path = f"/tasks/{task['ID']}/logs"
+        else:
+            path = f"/services/{self.provider.function_service(request.name)['ID']}/logs"
+        return SwarmLogStream(self.provider, path, request)
+
+
+class SwarmLogStream:
+    """Iterate to receive LogMessages; ``close`` ends the stream from anywhere."""
+
+    def __init__(self, provider: SwarmProvider, path: str, request: LogRequest):
+        self.provider = provider
+        self.path = path
+        self.request = request
+        self._lock = threading.Lock()
+        self._closed = False
+        self._response: requests.Response | None = None
+
+    def __iter__(self) -> Iterator[LogMessage]:
+        request = self.request
+        if request.tail is None:
+            yield from self._read(follow=request.follow, since=request.since, tail=None)
+            return
+        backlog = sorted(self._read(follow=False, since=request.since, tail=request.tail), key=lambda m: m.timestamp)
+        backlog = backlog[-request.tail :]
+        yield from backlog
+        if not request.follow:
+            return
+        boundary = backlog[-1].timestamp if backlog else request.since
+        # Docker's "since" includes the boundary itself: skip the lines already sent.
+        sent = {(m.instance, m.text) for m in backlog if m.timestamp == boundary}
+        for message in self._read(follow=True, since=boundary, tail=None):
+            if message.timestamp == boundary and (message.instance, message.text) in sent:
+                continue
+            yield message
+
+    def _read(self, *, follow: bool, since: str | None, tail: int | None) -> Iterator[LogMessage]:
+        params = {"stdout": 1, "stderr": 1, "timestamps": 1, "details": 1, "follow": int(follow)}
+        params["tail"] = str(tail) if tail is not None else "all"
+        if since:
+            seconds, nanos = parse_rfc3339(since)
+            params["since"] = f"{seconds}.{nanos:09d}"
+        response = self._start(params)
+        if response is None:
+            return
+        decoder = DockerLogDecoder(self.request.name, self.request.namespace)
+        try:
+            for chunk in response.raw.stream(_READ_SIZE, decode_content=False):
+                yield from self._wanted(decoder.feed(chunk))
+        except (OSError, ValueError, AttributeError, Urllib3Error, requests.RequestException) as exc:
+            # A read ended by close() fails in ways that depend on the moment; only a failure
+            # nobody asked for is worth a log line.
+            if not self._closed:
+                log.warning("log stream of %s broke: %s", self.request.name, exc)
+        finally:
+            self._release(response)
+        yield from self._wanted(decoder.finish())
+
+    def _wanted(self, messages: list[LogMessage]) -> list[LogMessage]:
+        since = self.request.since
+        return [m for m in messages if since is None or m.timestamp >= since]
+
+    def _start(self, params: dict) -> requests.Response | None:
+        with self._lock:
+            if self._closed:
+                return None
+            with docker_errors(f"read the logs of {self.request.name}"):
+                # No read timeout: a quiet follow stream is normal; the watcher bounds it.
+                self._response = self.provider.request("GET", self.path, params=params, stream=True, timeout=(10, None))
+            return self._response
+
+    def _release(self, response: requests.Response) -> None:
+        with self._lock:
+            if self._response is response:
+                self._response = None
+        response.close()
+
+    def close(self) -> None:
+        """End the stream now; safe to call repeatedly and from another thread."""
+        with self._lock:
+            self._closed = True
+            response, self._response = self._response, None
+        if response is None:
+            return
+        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
+        if sock is not None:
+            try:
+                # shutdown, unlike close, wakes a reader blocked on this socket in another thread.
+                sock.shutdown(socket.SHUT_RDWR)
+            except OSError:
+                pass
+        response.close()

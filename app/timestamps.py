@@ -1,0 +1,53 @@
+"""RFC 3339 timestamps with nanoseconds, which Python's datetime cannot hold.
+
+Timestamps are normalised to UTC with exactly nine fractional digits
+(``2026-01-02T03:04:05.123456789Z``), so that string order is time order.
+"""
+
+from __future__ import annotations
+
+import re
+import time
+from datetime import datetime, timedelta, timezone
+
+_RFC3339 = re.compile(
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+)
+
+
+def parse_rfc3339(text: str) -> tuple[int, int]:
+    """Return (whole seconds since the epoch, nanoseconds) for an RFC 3339 timestamp.
+
+    Fractional seconds (up to nine digits) and zone offsets are optional parts of the format;
+    a zone is required. Raises ValueError for anything else.
+    """
+    match = _RFC3339.fullmatch(text.strip())
+    if not match:
+        raise ValueError(f"{text!r} is not an RFC 3339 timestamp such as 2026-01-02T03:04:05Z")
+    year, month, day, hour, minute, second = (int(part) for part in match.group(1, 2, 3, 4, 5, 6))
+    try:
+        moment = datetime(year, month, day, hour, minute, second, tzinfo=timezone.utc)
+    except ValueError as exc:
+        raise ValueError(f"{text!r} is not a valid date and time: {exc}") from None
+    if match.group(9):
+        offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
+        moment -= offset if match.group(9) == "+" else -offset
+    nanos = int((match.group(7) or "0").ljust(9, "0"))
+    return int(moment.timestamp()), nanos
+
+
+def format_rfc3339_nano(seconds: int, nanos: int) -> str:
+    """Format epoch seconds and nanoseconds as UTC RFC 3339 with nine fractional digits."""
+    moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
+    return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+
+
+def normalise(text: str) -> str:
+    """The canonical form of an RFC 3339 timestamp. Raises ValueError when it is not one."""
+    return format_rfc3339_nano(*parse_rfc3339(text))
+
+
+def now_rfc3339_nano() -> str:
+    """The current time in the canonical form."""
+    nanos = time.time_ns()
+    return format_rfc3339_nano(nanos // 1_000_000_000, nanos % 1_000_000_000)
