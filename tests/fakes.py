@@ -7,6 +7,7 @@ with the real ``function_status``, so only the Docker transport is faked.
 from __future__ import annotations
 
 import itertools
+import threading
 
 from app.errors import BackendUnavailable, Conflict, NotFound
 from app.models import FunctionDeployment, FunctionStatus, ScalingPolicy
@@ -122,3 +123,36 @@ class FakeProvider:
         if users:
             raise Conflict(f"Secret {name} is in use by functions {', '.join(users)}.")
         del self.secrets[name], self.secret_data[name]
+
+
+class FakeLogStream:
+    """Yields its messages, then (when ``hold`` is set) waits until closed, like a quiet follow."""
+
+    def __init__(self, messages: list, hold: bool):
+        self.messages = messages
+        self.hold = hold
+        self.closed = threading.Event()
+
+    def __iter__(self):
+        yield from self.messages
+        if self.hold:
+            self.closed.wait(30)
+
+    def close(self) -> None:
+        self.closed.set()
+
+
+class FakeLogSource:
+    """Serves preset messages for functions known to the FakeProvider."""
+
+    def __init__(self, provider: FakeProvider):
+        self.provider = provider
+        self.messages: dict[str, list] = {}
+        self.hold = False
+        self.opened: list[tuple] = []
+
+    def open(self, request):
+        self.provider._service(request.name)
+        stream = FakeLogStream(self.messages.get(request.name, []), self.hold)
+        self.opened.append((request, stream))
+        return stream

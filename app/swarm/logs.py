@@ -10,6 +10,7 @@ blocked read in the iterating one.
 from __future__ import annotations
 
 import logging
+import os
 import socket
 import threading
 from typing import Iterator
@@ -107,27 +108,37 @@ class SwarmLogStream:
                 return None
             with docker_errors(f"read the logs of {self.request.name}"):
                 # No read timeout: a quiet follow stream is normal; the watcher bounds it.
-                self._response = self.provider.request("GET", self.path, params=params, stream=True, timeout=(10, None))
+                # "Connection: close" keeps these long-lived connections out of the shared pool.
+                self._response = self.provider.request(
+                    "GET", self.path, params=params, stream=True, timeout=(10, None), headers={"Connection": "close"}
+                )
             return self._response
 
     def _release(self, response: requests.Response) -> None:
+        # Under the lock, so close() never shuts down a descriptor number already reused.
         with self._lock:
             if self._response is response:
                 self._response = None
-        response.close()
+            response.close()
 
     def close(self) -> None:
-        """End the stream now; safe to call repeatedly and from another thread."""
+        """End the stream now; safe to call repeatedly and from another thread or greenlet.
+
+        The socket is only shut down, not closed: the reading side may be inside a read of the
+        same buffered response, which must not be closed under it. Its read then ends and the
+        reader releases the response itself. Shutting down a duplicate of the descriptor acts on
+        the shared socket without touching the response's own objects.
+        """
         with self._lock:
             self._closed = True
-            response, self._response = self._response, None
-        if response is None:
-            return
-        sock = getattr(getattr(response.raw, "connection", None), "sock", None)
-        if sock is not None:
+            if self._response is None:
+                return
             try:
-                # shutdown, unlike close, wakes a reader blocked on this socket in another thread.
-                sock.shutdown(socket.SHUT_RDWR)
-            except OSError:
-                pass
-        response.close()
+                duplicate = socket.socket(fileno=os.dup(self._response.raw.fileno()))
+            except (OSError, ValueError):
+                return  # already closed
+            with duplicate:
+                try:
+                    duplicate.shutdown(socket.SHUT_RDWR)
+                except OSError:
+                    pass

@@ -16,6 +16,7 @@ from typing import Callable, Iterator
 import docker
 import requests
 from docker.errors import APIError, DockerException
+from urllib3.util import Retry
 
 from app.config import Config
 from app.errors import BackendUnavailable, Conflict, GatewayError, InvalidRequest, NotFound
@@ -66,6 +67,12 @@ class SwarmProvider:
         self.config = config
         self.api = client or docker.APIClient(
             version=DOCKER_API_VERSION, timeout=config.docker_timeout, **docker.utils.kwargs_from_env()
+        )
+        # After a daemon restart every pooled connection is dead; without a retry the first
+        # request on each would fail although Docker is back. Only reads are retried, so a
+        # create or update is never sent twice.
+        self.api.get_adapter(self.api.base_url).max_retries = Retry(
+            total=3, connect=2, read=1, status=0, allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False
         )
 
     # health and start-up

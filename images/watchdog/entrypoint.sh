@@ -9,6 +9,11 @@ if [ -n "${log_burst:-}" ]; then
 	# A known backlog of lines for log tests and benchmarks.
 	seq 1 "$log_burst" | sed 's/^/burst /'
 fi
+if [ -n "${log_long_line:-}" ]; then
+	# One line longer than Docker's 16 KiB log buffer, which Docker splits into pieces.
+	head -c "$log_long_line" /dev/zero | tr '\0' x
+	echo
+fi
 
 if [ -n "${log_interval:-}" ]; then
 	# Steady stdout for log-streaming tests.

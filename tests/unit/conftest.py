@@ -8,7 +8,7 @@ import pytest
 
 from app import create_app
 from app.config import Config
-from tests.fakes import FakeProvider
+from tests.fakes import FakeLogSource, FakeProvider
 
 USER, PASSWORD = "admin", "s3cret-pass"
 
@@ -27,8 +27,18 @@ def provider() -> FakeProvider:
 
 
 @pytest.fixture
-def app(provider):
-    return create_app(Config(basic_auth_user=USER, basic_auth_password=PASSWORD), provider)
+def logs(provider) -> FakeLogSource:
+    return FakeLogSource(provider)
+
+
+@pytest.fixture
+def config() -> Config:
+    return Config(basic_auth_user=USER, basic_auth_password=PASSWORD, write_timeout=2)
+
+
+@pytest.fixture
+def app(config, provider, logs):
+    return create_app(config, provider, logs)
 
 
 @pytest.fixture

@@ -1,0 +1,187 @@
+"""GET /system/logs through real gunicorn gevent workers, against functions on the real Swarm."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import os
+import re
+import threading
+import time
+from urllib.parse import urlencode, urlsplit
+
+import pytest
+
+from app.timestamps import now_rfc3339_nano
+from tests.integration.conftest import AUTH, call, shared_name, wait_for
+
+STREAM_DEADLINE = 4  # seconds: the gateway's write_timeout in this module
+TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
+LONG_LINE = 40_000  # well past Docker's 16 KiB split
+
+
+@pytest.fixture(scope="module")
+def gateway(start_gateway):
+    return start_gateway(workers="1", write_timeout=str(STREAM_DEADLINE))
+
+
+def logs(gateway, **query) -> list[dict]:
+    status, body, headers = call(f"{gateway.url}/system/logs?{urlencode(query)}")
+    assert status == 200, body
+    assert headers["Content-Type"] == "application/x-ndjson"
+    return [json.loads(line) for line in body.splitlines()]
+
+
+@pytest.fixture(scope="module")
+def chatty(gateway, watchdog_image):
+    """A function with two replicas that logs a backlog, a very long line, then a tick a second."""
+    fn = shared_name("chatty")
+    body = {
+        "service": fn,
+        "image": watchdog_image,
+        "envVars": {"log_burst": "20", "log_interval": "1", "log_long_line": str(LONG_LINE)},
+        "labels": {"com.openfaas.scale.min": "2"},
+    }
+    status, text, _ = call(f"{gateway.url}/system/functions", "POST", body)
+    assert status == 202, text
+
+    def each_task_has_ticks():
+        lines = logs(gateway, name=fn)
+        per_task = {}
+        for line in lines:
+            per_task.setdefault(line["instance"], []).append(line["text"])
+        return len(per_task) == 2 and all(sum(t.startswith("tick") for t in texts) >= 3 for texts in per_task.values())
+
+    wait_for(each_task_has_ticks, timeout=90, what="both replicas to log")
+    return fn
+
+
+def test_every_line_has_five_fields_and_a_nanosecond_timestamp(gateway, chatty):
+    lines = logs(gateway, name=chatty)
+    assert len(lines) >= 2 * 24
+    for line in lines:
+        assert set(line) == {"name", "namespace", "instance", "timestamp", "text"}
+        assert (line["name"], line["namespace"]) == (chatty, "openfaas-fn")
+        assert TIMESTAMP.fullmatch(line["timestamp"]), line["timestamp"]
+        assert line["instance"]
+
+
+def test_lines_docker_splits_are_joined_again(gateway, chatty):
+    long_lines = [line for line in logs(gateway, name=chatty) if line["text"].startswith("xxx")]
+    assert [len(line["text"]) for line in long_lines] == [LONG_LINE, LONG_LINE]
+
+
+@pytest.mark.parametrize("tail", [1, 4, 25])
+def test_tail_returns_exactly_the_last_lines_of_all_replicas(gateway, chatty, tail):
+    tailed = logs(gateway, name=chatty, tail=tail)
+    everything = sorted(logs(gateway, name=chatty), key=lambda line: line["timestamp"])
+    assert len(tailed) == tail
+    newest = tailed[-1]["timestamp"]
+    assert tailed == [line for line in everything if line["timestamp"] <= newest][-tail:]
+    assert len({line["instance"] for line in tailed}) == (1 if tail == 1 else 2)
+
+
+def test_since_excludes_older_lines(gateway, chatty):
+    everything = sorted(logs(gateway, name=chatty), key=lambda line: line["timestamp"])
+    cut = everything[len(everything) // 2]["timestamp"]
+    recent = logs(gateway, name=chatty, since=cut)
+    assert recent and all(line["timestamp"] >= cut for line in recent)
+    assert len(recent) < len(everything)
+    # The same moment written with a zone offset and without fractional seconds also works.
+    whole_second = cut[:19]
+    offset = logs(gateway, name=chatty, since=whole_second + "+00:00")
+    assert all(line["timestamp"] >= whole_second for line in offset)
+
+
+def test_instance_filters_to_one_task(gateway, chatty):
+    instances = {line["instance"] for line in logs(gateway, name=chatty)}
+    assert len(instances) == 2
+    one = sorted(instances)[0]
+    lines = logs(gateway, name=chatty, instance=one)
+    assert lines and {line["instance"] for line in lines} == {one}
+    status, body, _ = call(f"{gateway.url}/system/logs?name={chatty}&instance=doesnotexist0000000000000")
+    assert status == 404 and b"doesnotexist" in body
+
+
+def test_bad_queries_and_unknown_functions(gateway, chatty):
+    assert call(f"{gateway.url}/system/logs?name={chatty}&tail=lots")[0] == 400
+    assert call(f"{gateway.url}/system/logs?name={chatty}&since=yesterday")[0] == 400
+    assert call(f"{gateway.url}/system/logs?name=no-such-function")[0] == 404
+
+
+def _open_stream(gateway, query: str) -> tuple[http.client.HTTPConnection, http.client.HTTPResponse]:
+    parts = urlsplit(gateway.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection.request("GET", f"/system/logs?{query}", headers=AUTH)
+    return connection, connection.getresponse()
+
+
+def test_follow_delivers_new_lines_while_open_then_ends_at_the_deadline(gateway, chatty):
+    started = now_rfc3339_nano()
+    opened = time.monotonic()
+    connection, response = _open_stream(gateway, f"name={chatty}&follow=true&tail=1")
+    try:
+        assert response.status == 200
+        first_new = None
+        lines = 0
+        while line := response.readline():
+            lines += 1
+            message = json.loads(line)
+            if first_new is None and message["timestamp"] > started:
+                # Written after the request began and read before the body ended: the gateway
+                # flushes line by line instead of holding the body back.
+                first_new = message
+        ended = time.monotonic() - opened
+    finally:
+        connection.close()
+    assert first_new is not None and first_new["text"].startswith("tick")
+    assert lines >= 2
+    # It ended by itself, at the deadline (a generous bound: this is not a timing test).
+    assert STREAM_DEADLINE - 1 <= ended < STREAM_DEADLINE + 10
+
+
+def _descriptors(pid: int) -> int:
+    return len(os.listdir(f"/proc/{pid}/fd"))
+
+
+def test_abandoned_follow_streams_leave_nothing_behind(gateway, chatty):
+    (worker,) = gateway.worker_pids()
+    dockerd = int(open("/var/run/docker.pid").read())
+
+    def abandon(count: int, parallel: int) -> None:
+        for _ in range(count // parallel):
+            opened = [_open_stream(gateway, f"name={chatty}&follow=true&tail=1") for _ in range(parallel)]
+            for connection, response in opened:
+                assert response.status == 200
+                response.readline()
+                response.close()
+                connection.close()
+
+    def settled() -> tuple[int, int]:
+        time.sleep(2)  # the watcher notices a departed client within half a second
+        return _descriptors(worker), _descriptors(dockerd)
+
+    abandon(10, 5)  # warm the connection pool the gateway keeps for ordinary Docker calls
+    before = settled()
+    abandon(100, 5)
+    after = settled()
+    assert after[0] <= before[0], f"gateway descriptors {before[0]} -> {after[0]}"
+    assert after[1] <= before[1], f"dockerd descriptors {before[1]} -> {after[1]}"
+
+
+def test_other_requests_are_served_while_a_follow_stream_is_open(gateway, chatty):
+    assert len(gateway.worker_pids()) == 1
+    connection, response = _open_stream(gateway, f"name={chatty}&follow=true&tail=1")
+    received = []
+    reader = threading.Thread(target=lambda: received.extend(iter(response.readline, b"")), daemon=True)
+    reader.start()
+    try:
+        wait_for(lambda: received, timeout=10, what="the first streamed line")
+        for path in ("/healthz", "/system/functions", f"/system/function/{chatty}", "/system/info"):
+            status, _, _ = call(gateway.url + path)
+            assert status == 200, path
+        assert reader.is_alive(), "the stream should still be open"
+    finally:
+        reader.join(STREAM_DEADLINE + 10)  # the stream ends by itself at its deadline
+        connection.close()
+    assert not reader.is_alive()
