@@ -73,8 +73,9 @@ class Provider(Protocol):
 
 
 class LogStream(Protocol):
-    def __iter__(self) -> Iterator[LogMessage]:
-        """Messages in order of arrival (a ``tail`` backlog in time order), until the source ends."""
+    def __iter__(self) -> Iterator[list[LogMessage]]:
+        """Batches of messages, each as soon as it arrives (a ``tail`` backlog in time order),
+        until the source ends; batching lets a fast source be written with few system calls."""
 
     def close(self) -> None:
         """End the stream and release its connection at once; callable from any thread."""

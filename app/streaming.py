@@ -1,7 +1,7 @@
 """NDJSON streaming of log messages with a deadline and prompt clean-up.
 
 Headers go out before the first message (an empty first chunk makes the server send them), each
-message is one line written as soon as it arrives, and a watcher ends the stream when its
+batch of messages is written as soon as it arrives, one line per message, and a watcher ends the stream when its
 deadline passes or the client has gone: it closes the LogStream, whose blocked read then
 returns, so the generator finishes its current line and the body ends cleanly. Threads become
 greenlets under gunicorn's gevent worker, so a quiet stream costs no OS thread there.
@@ -41,7 +41,7 @@ def client_gone(sock: socket.socket | None) -> bool:
 
 
 def ndjson_stream(messages: LogStream, deadline: float, client: socket.socket | None) -> Iterator[bytes]:
-    """Yield ``messages`` as NDJSON lines until they end, ``deadline`` seconds pass, or the client goes."""
+    """Yield ``messages`` as NDJSON until they end, ``deadline`` seconds pass, or the client goes."""
     done = threading.Event()
     end = time.monotonic() + deadline
 
@@ -54,8 +54,9 @@ def ndjson_stream(messages: LogStream, deadline: float, client: socket.socket | 
     threading.Thread(target=watch, name="log-stream-watcher", daemon=True).start()
     try:
         yield b""
-        for message in messages:
-            yield json.dumps(_MESSAGE.dump(message), ensure_ascii=False).encode("utf-8") + b"\n"
+        for batch in messages:
+            if batch:
+                yield b"".join(json.dumps(_MESSAGE.dump(m), ensure_ascii=False).encode("utf-8") + b"\n" for m in batch)
     except GatewayError as exc:
         # Headers are out; the only honest thing left is to end the body and say why in the log.
         log.warning("log stream ended early: %s", exc.message)

@@ -42,9 +42,25 @@ def format_rfc3339_nano(seconds: int, nanos: int) -> str:
     return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
 
 
+# Docker writes UTC times with up to nine fractional digits and trailing zeros dropped.
+_DOCKER_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,9}))?Z")
+
+
 def normalise(text: str) -> str:
     """The canonical form of an RFC 3339 timestamp. Raises ValueError when it is not one."""
     return format_rfc3339_nano(*parse_rfc3339(text))
+
+
+def from_docker(text: str) -> str:
+    """``normalise`` for timestamps Docker wrote, with a fast path for its usual UTC form.
+
+    The fast path trusts the digits (Docker writes valid dates); anything else is checked in
+    full. Raises ValueError when the text is not a timestamp.
+    """
+    match = _DOCKER_UTC.fullmatch(text)
+    if match and match.group(1) is not None:
+        return f"{text[:19]}.{match.group(1).ljust(9, '0')}Z"
+    return normalise(text)
 
 
 def now_rfc3339_nano() -> str:

@@ -134,7 +134,7 @@ class FakeLogStream:
         self.closed = threading.Event()
 
     def __iter__(self):
-        yield from self.messages
+        yield list(self.messages)
         if self.hold:
             self.closed.wait(30)
 

@@ -14,10 +14,10 @@ from __future__ import annotations
 from urllib.parse import unquote
 
 from app.models import LogMessage
-from app.timestamps import normalise, now_rfc3339_nano
+from app.timestamps import from_docker, now_rfc3339_nano
 
 _HEADER = 8
-_TASK_ID = "com.docker.swarm.task.id"
+_TASK_ID_KEY = b"com.docker.swarm.task.id="
 # A line is cut into messages of at most this size, so a function that never writes a newline
 # cannot make the gateway buffer without bound.
 MAX_MESSAGE = 1024 * 1024
@@ -82,7 +82,7 @@ class DockerLogDecoder:
         body = line.rstrip(b"\r\n") if complete else line
         stamp, _, rest = body.partition(b" ")
         try:
-            timestamp = normalise(stamp.decode("ascii"))
+            timestamp = from_docker(stamp.decode("ascii"))
         except (UnicodeDecodeError, ValueError):
             return [self._message("", now_rfc3339_nano(), body)]
         instance, text = _split_details(rest)
@@ -107,11 +107,11 @@ def _looks_like_header(buffer: bytearray) -> bool:
 def _split_details(rest: bytes) -> tuple[str, bytes]:
     """Split ``k=v,k=v message`` into the task id and the message."""
     details, _, message = rest.partition(b" ")
-    pairs = details.split(b",")
-    if not details or not all(b"=" in pair for pair in pairs):
+    if b"=" not in details:
         return "", rest
-    values = {}
-    for pair in pairs:
-        key, _, value = pair.decode("utf-8", "replace").partition("=")
-        values[key] = unquote(value)
-    return values.get(_TASK_ID, ""), message
+    start = details.find(_TASK_ID_KEY)
+    if start < 0:
+        return "", message
+    value = details[start + len(_TASK_ID_KEY) :].partition(b",")[0].decode("utf-8", "replace")
+    # Docker URL-encodes detail values; task IDs never need it, so decode only when encoded.
+    return (unquote(value) if "%" in value else value), message

@@ -25,6 +25,7 @@ from app.timestamps import parse_rfc3339
 
 log = logging.getLogger(__name__)
 _READ_SIZE = 64 * 1024
+_BATCH = 1000
 
 
 class SwarmLogSource:
@@ -58,25 +59,26 @@ class SwarmLogStream:
         self._closed = False
         self._response: requests.Response | None = None
 
-    def __iter__(self) -> Iterator[LogMessage]:
+    def __iter__(self) -> Iterator[list[LogMessage]]:
         request = self.request
         if request.tail is None:
             yield from self._read(follow=request.follow, since=request.since, tail=None)
             return
-        backlog = sorted(self._read(follow=False, since=request.since, tail=request.tail), key=lambda m: m.timestamp)
-        backlog = backlog[-request.tail :]
-        yield from backlog
+        backlog = sorted(
+            (message for batch in self._read(follow=False, since=request.since, tail=request.tail) for message in batch),
+            key=lambda m: m.timestamp,
+        )[-request.tail :]
+        for start in range(0, len(backlog), _BATCH):
+            yield backlog[start : start + _BATCH]
         if not request.follow:
             return
         boundary = backlog[-1].timestamp if backlog else request.since
         # Docker's "since" includes the boundary itself: skip the lines already sent.
         sent = {(m.instance, m.text) for m in backlog if m.timestamp == boundary}
-        for message in self._read(follow=True, since=boundary, tail=None):
-            if message.timestamp == boundary and (message.instance, message.text) in sent:
-                continue
-            yield message
+        for batch in self._read(follow=True, since=boundary, tail=None):
+            yield [m for m in batch if m.timestamp != boundary or (m.instance, m.text) not in sent]
 
-    def _read(self, *, follow: bool, since: str | None, tail: int | None) -> Iterator[LogMessage]:
+    def _read(self, *, follow: bool, since: str | None, tail: int | None) -> Iterator[list[LogMessage]]:
         params = {"stdout": 1, "stderr": 1, "timestamps": 1, "details": 1, "follow": int(follow)}
         params["tail"] = str(tail) if tail is not None else "all"
         if since:
@@ -86,9 +88,15 @@ class SwarmLogStream:
         if response is None:
             return
         decoder = DockerLogDecoder(self.request.name, self.request.namespace)
+        pending: list[LogMessage] = []
         try:
             for chunk in response.raw.stream(_READ_SIZE, decode_content=False):
-                yield from self._wanted(decoder.feed(chunk))
+                pending += self._wanted(decoder.feed(chunk))
+                # Docker sends one HTTP chunk per line. A follow stream passes each on at once;
+                # a finite read collects them so that many lines cost one write.
+                if follow or len(pending) >= _BATCH:
+                    yield pending
+                    pending = []
         except (OSError, ValueError, AttributeError, Urllib3Error, requests.RequestException) as exc:
             # A read ended by close() fails in ways that depend on the moment; only a failure
             # nobody asked for is worth a log line.
@@ -96,7 +104,7 @@ class SwarmLogStream:
                 log.warning("log stream of %s broke: %s", self.request.name, exc)
         finally:
             self._release(response)
-        yield from self._wanted(decoder.finish())
+        yield pending + self._wanted(decoder.finish())
 
     def _wanted(self, messages: list[LogMessage]) -> list[LogMessage]:
         since = self.request.since
