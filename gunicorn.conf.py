@@ -1,7 +1,7 @@
 """gunicorn settings: gevent workers, sizes and timeouts from the environment.
 
-The worker timeout is kept above the write timeout so a response that is still within its
-deadline (a long log stream, a slow function) is never killed as a stuck worker.
+The worker timeout comes from ``Config.worker_timeout``, above every request deadline, so a
+response still within its deadline (a long log stream, a slow function) is never killed.
 """
 
 import os
@@ -14,7 +14,7 @@ bind = f"0.0.0.0:{_config.port}"
 worker_class = "gevent"
 workers = int(os.environ.get("workers", "2"))
 worker_connections = int(os.environ.get("worker_connections", "1000"))
-timeout = int(max(_config.read_timeout, _config.write_timeout, _config.upstream_timeout)) + 30
+timeout = _config.worker_timeout
 graceful_timeout = int(os.environ.get("graceful_timeout", "30"))
 keepalive = 75
 accesslog = "-"

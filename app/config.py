@@ -73,6 +73,12 @@ class Config:
     log_level: str = "info"
     git_sha: str = "unknown"
 
+    @property
+    def worker_timeout(self) -> int:
+        """gunicorn's worker timeout: above every request deadline, so a response still within
+        its deadline (a log stream runs up to ``write_timeout``) is never cut as a stuck worker."""
+        return int(max(self.read_timeout, self.write_timeout, self.upstream_timeout)) + 30
+
     @classmethod
     def from_env(cls, environ: Mapping[str, str]) -> "Config":
         """Build a Config from ``environ``; unset variables keep their defaults.

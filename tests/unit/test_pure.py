@@ -104,6 +104,11 @@ def test_booleans():
         parse_bool("maybe")
 
 
+def test_worker_timeout_outlasts_every_deadline():
+    config = Config.from_env({"write_timeout": "5m", "read_timeout": "10s"})
+    assert config.worker_timeout > config.write_timeout > config.read_timeout
+
+
 def test_config_from_env_uses_openfaas_names():
     config = Config.from_env({"port": "9090", "basic_auth": "false", "write_timeout": "1m30s", "functions_network": "net"})
     assert (config.port, config.basic_auth, config.write_timeout, config.functions_network) == (9090, False, 90, "net")
