@@ -14,7 +14,7 @@ unit: venv
 	$(BIN)/python -m pytest tests/unit
 
 lint: venv
-	$(BIN)/flake8 app tests wsgi.py gunicorn.conf.py
+	$(BIN)/flake8 app tests bench wsgi.py gunicorn.conf.py
 
 docker:
 	bash scripts/setup-docker.sh
