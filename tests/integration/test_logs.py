@@ -12,7 +12,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from app.timestamps import now_rfc3339_nano
+from app.timestamps import format_rfc3339_nano, now_rfc3339_nano, parse_rfc3339
 from tests.integration.conftest import AUTH, call, shared_name, wait_for
 
 STREAM_DEADLINE = 4  # seconds: the gateway's write_timeout in this module
@@ -186,3 +186,17 @@ def test_other_requests_are_served_while_a_follow_stream_is_open(gateway, chatty
         reader.join(STREAM_DEADLINE + 10)  # the stream ends by itself at its deadline
         connection.close()
     assert not reader.is_alive()
+
+
+def test_headers_go_out_before_any_line(gateway, chatty):
+    # Nothing is logged an hour from now, so the stream has no line to send until its deadline.
+    seconds, _ = parse_rfc3339(now_rfc3339_nano())
+    future = format_rfc3339_nano(seconds + 3600, 0)
+    opened = time.monotonic()
+    connection, response = _open_stream(gateway, f"name={chatty}&follow=true&since={future}")
+    try:
+        assert response.status == 200 and response.getheader("Content-Type") == "application/x-ndjson"
+        assert time.monotonic() - opened < STREAM_DEADLINE  # not held back until the stream ends
+        assert response.read() == b""  # and it ends cleanly at the deadline
+    finally:
+        connection.close()
