@@ -1,11 +1,12 @@
-# The README's commands. `make test` works on a fresh Debian machine as root: it installs and
-# starts Docker, initialises Swarm, installs the project in .venv, builds the test image and
-# runs lint plus the whole suite (unit and integration).
+# The README's commands, each working on a fresh Debian machine as root.
+# `make up` starts the gateway behind nginx (scripts/up.sh). `make test` installs and starts
+# Docker, initialises Swarm, installs the project in .venv, builds the test image and runs lint
+# plus the whole suite (unit, integration and end-to-end).
 PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test unit lint docker venv test-image clean
+.PHONY: test unit lint docker venv test-image up down clean
 
 test: docker venv test-image lint
 	$(BIN)/python -m pytest
@@ -29,6 +30,15 @@ $(BIN)/.installed: setup.cfg pyproject.toml
 
 test-image: docker
 	bash images/watchdog/build.sh
+
+up:
+	bash scripts/up.sh
+
+# Stops the stack; the credentials and the functions network stay.
+ENV_FILE ?= .env
+down:
+	[ ! -f $(ENV_FILE) ] || docker-compose --env-file $(ENV_FILE) \
+	  --project-name "$$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' $(ENV_FILE))" down --remove-orphans
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis

@@ -18,5 +18,7 @@ timeout = _config.worker_timeout
 graceful_timeout = int(os.environ.get("graceful_timeout", "30"))
 keepalive = 75
 accesslog = "-"
+# nginx passes X-Request-Id (its own when the client sent none), so both logs share it.
+access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(a)s" rid=%({x-request-id}i)s rt=%(M)sms'
 errorlog = "-"
 loglevel = _config.log_level

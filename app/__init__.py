@@ -12,6 +12,7 @@ import logging
 import os
 
 from flask import Flask, request
+from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.auth import install_basic_auth, is_protected, load_credentials
 from app.blueprints import functions, healthz, info, logs, scale, secrets
@@ -53,6 +54,11 @@ def create_app(
         # Function invocations stream large bodies; only the management API is capped.
         if is_protected(request.path):
             request.max_content_length = config.max_body_bytes
+
+    if config.forwarded_hops:
+        # Behind nginx: trust exactly that many proxies' X-Forwarded-* headers, no more.
+        hops = config.forwarded_hops
+        app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
     for blueprint in (healthz.bp, info.bp, functions.bp, scale.bp, secrets.bp, logs.bp):
         app.register_blueprint(blueprint)

@@ -72,6 +72,7 @@ class Config:
     max_body_bytes: int = 1024 * 1024
     log_level: str = "info"
     git_sha: str = "unknown"
+    forwarded_hops: int = 0
 
     @property
     def worker_timeout(self) -> int:
@@ -101,6 +102,7 @@ class Config:
             "max_body_bytes": _positive_int,
             "log_level": _log_level,
             "git_sha": _text,
+            "forwarded_hops": _count,
         }
         values = {}
         for name, parse in parsers.items():
@@ -121,6 +123,12 @@ def _text(value: str) -> str:
 def _positive_int(value: str) -> int:
     if not value.strip().isdigit() or int(value) <= 0:
         raise ValueError(f"{value!r} is not a positive whole number")
+    return int(value)
+
+
+def _count(value: str) -> int:
+    if not value.strip().isdigit():
+        raise ValueError(f"{value!r} is not a whole number")
     return int(value)
 
 

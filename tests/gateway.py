@@ -16,10 +16,18 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 USER, PASSWORD = "it-admin", "it-password"
-AUTH = {"Authorization": "Basic " + base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()}
 
 
-def _free_port() -> int:
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The Authorization header for HTTP basic auth."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+AUTH = basic_auth(USER, PASSWORD)
+
+
+def free_port() -> int:
+    """A TCP port on loopback that nothing listens on right now."""
     with socket.socket() as sock:
         sock.bind(("127.0.0.1", 0))
         return sock.getsockname()[1]
@@ -29,7 +37,7 @@ class Gateway:
     """A gunicorn process serving ``wsgi:app`` with gevent workers on a loopback port."""
 
     def __init__(self, **env: str):
-        self.port = _free_port()
+        self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
         environment = {**os.environ, "basic_auth_user": USER, "basic_auth_password": PASSWORD, **env}
         self.process = subprocess.Popen(

@@ -1,0 +1,41 @@
+# The gateway image: gunicorn with gevent workers serving wsgi:app.
+#
+# PYTHON_IMAGE is the base of every stage: the official slim image by default, or a local
+# Debian-built one where no registry is reachable (scripts/base-images.sh). Stage one builds
+# wheels for the project and its dependencies (from ./wheelhouse when PIP_NO_INDEX=1, so no
+# network is needed); stage two installs them offline into a venv; the final image gets only
+# that venv, the two entry files and an unprivileged user.
+ARG PYTHON_IMAGE=python:3.11-slim
+
+FROM ${PYTHON_IMAGE} AS wheels
+ARG PIP_NO_INDEX=0
+ENV PIP_NO_INDEX=${PIP_NO_INDEX} PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+COPY wheelhouse/ /wheelhouse/
+COPY setup.cfg pyproject.toml README.md /src/
+COPY app /src/app
+RUN python3 -m venv /build \
+ && /build/bin/pip wheel --wheel-dir /wheels --find-links /wheelhouse /src
+
+FROM ${PYTHON_IMAGE} AS install
+ENV PIP_DISABLE_PIP_VERSION_CHECK=1 PIP_NO_CACHE_DIR=1
+COPY --from=wheels /wheels /wheels
+# The gateway's venv gets no pip of its own; a throwaway venv's pip installs into it.
+RUN python3 -m venv --without-pip /opt/gateway \
+ && python3 -m venv /tmp/pip \
+ && /tmp/pip/bin/pip --python /opt/gateway/bin/python install --no-index --find-links /wheels faas-swarm-py
+
+FROM ${PYTHON_IMAGE}
+ARG GATEWAY_UID=10001
+ARG GIT_SHA=unknown
+RUN useradd --system --uid "${GATEWAY_UID}" --no-create-home --shell /usr/sbin/nologin gateway
+COPY --from=install /opt/gateway /opt/gateway
+COPY gunicorn.conf.py wsgi.py /srv/gateway/
+WORKDIR /srv/gateway
+ENV PATH=/opt/gateway/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 git_sha=${GIT_SHA}
+# Not root: the Docker socket is reached through its group, given at run time as the primary
+# group (docker-compose.yml sets user: UID:DOCKER_GID).
+USER ${GATEWAY_UID}
+EXPOSE 8080
+HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+  CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('port', '8080'), timeout=2)"]
+CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]

@@ -1,0 +1,61 @@
+#!/usr/bin/env bash
+# Choose the base images the stack is built on and print them as KEY=value lines.
+#
+# The defaults (official python and nginx images) are used when they are present or can be
+# pulled. Where no registry is reachable, equivalent images are built from Debian's packages:
+# debootstrap into a folder, then `docker import`. Those are built once and reused.
+# PYTHON_IMAGE or NGINX_IMAGE set in the environment always win.
+set -euo pipefail
+
+DEFAULT_PYTHON=python:3.11-slim
+DEFAULT_NGINX=nginx:stable
+LOCAL_PYTHON=faas-swarm/python:bookworm
+LOCAL_NGINX=faas-swarm/nginx:bookworm
+MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
+
+log() { echo "base-images: $*" >&2; }
+
+available() {
+  docker image inspect "$1" >/dev/null 2>&1 || timeout 60 docker pull -q "$1" >/dev/null 2>&1
+}
+
+# build_local IMAGE CMD PACKAGES: a minimal Debian root filesystem with PACKAGES, imported as IMAGE.
+build_local() {
+  local image=$1 cmd=$2 packages=$3 root
+  docker image inspect "$image" >/dev/null 2>&1 && return
+  command -v debootstrap >/dev/null 2>&1 || {
+    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap
+  }
+  root=$(mktemp -d)
+  trap 'rm -rf "$root" "$root.log"' RETURN
+  log "building $image from Debian packages ($packages)"
+  debootstrap --variant=minbase --include="$packages" bookworm "$root" "$MIRROR" >"$root.log" 2>&1 \
+    || { cat "$root.log" >&2; return 1; }
+  # Package caches and documentation have no place in a base image.
+  rm -rf "$root"/var/cache/apt/archives/*.deb "$root"/var/lib/apt/lists/* "$root"/usr/share/doc/* "$root"/usr/share/man/*
+  tar -C "$root" -c . | docker import --change "CMD $cmd" - "$image" >/dev/null
+}
+
+python_image=${PYTHON_IMAGE:-}
+if [ -z "$python_image" ]; then
+  if available "$DEFAULT_PYTHON"; then
+    python_image=$DEFAULT_PYTHON
+  else
+    build_local "$LOCAL_PYTHON" '["python3"]' python3,python3-venv,ca-certificates
+    python_image=$LOCAL_PYTHON
+  fi
+fi
+
+nginx_image=${NGINX_IMAGE:-}
+if [ -z "$nginx_image" ]; then
+  if available "$DEFAULT_NGINX"; then
+    nginx_image=$DEFAULT_NGINX
+  else
+    # Logs go to the container's output, as in the official image.
+    build_local "$LOCAL_NGINX" '["nginx", "-g", "daemon off; error_log /dev/stderr;"]' nginx-light
+    nginx_image=$LOCAL_NGINX
+  fi
+fi
+
+echo "PYTHON_IMAGE=$python_image"
+echo "NGINX_IMAGE=$nginx_image"

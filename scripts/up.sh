@@ -1,0 +1,86 @@
+#!/usr/bin/env bash
+# `make up`: take a Debian machine (as root) to a running gateway behind nginx.
+#
+# Installs and starts Docker and Swarm when needed, creates basic-auth credentials once (random,
+# mode 0600, in .credentials/, never committed), chooses or builds base images, prepares the
+# offline wheelhouse, creates the functions network, builds and starts the stack with
+# docker-compose, waits for /healthz through nginx and prints how to log in. Running it again
+# changes nothing that is already right, and never touches existing credentials.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+log() { echo "up: $*" >&2; }
+
+bash scripts/setup-docker.sh
+if ! command -v docker-compose >/dev/null 2>&1; then
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose
+fi
+
+GATEWAY_UID=${GATEWAY_UID:-10001}
+ENV_FILE=${ENV_FILE:-.env}
+COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-openfaas}
+CREDENTIALS_DIR=${CREDENTIALS_DIR:-$PWD/.credentials}
+FUNCTIONS_NETWORK=${FUNCTIONS_NETWORK:-func_functions}
+GATEWAY_PORT=${GATEWAY_PORT:-8080}
+
+# Credentials: made once, kept across runs and `make down`.
+(
+  umask 077
+  mkdir -p "$CREDENTIALS_DIR"
+  [ -s "$CREDENTIALS_DIR/basic-auth-user" ] || printf admin >"$CREDENTIALS_DIR/basic-auth-user"
+  if [ ! -s "$CREDENTIALS_DIR/basic-auth-password" ]; then
+    log "generating a basic-auth password in $CREDENTIALS_DIR"
+    python3 -c 'import secrets; print(secrets.token_urlsafe(24), end="")' >"$CREDENTIALS_DIR/basic-auth-password"
+  fi
+)
+# docker-compose bind-mounts secret files as they are: the gateway's user must own them.
+chown "$GATEWAY_UID" "$CREDENTIALS_DIR"/basic-auth-user "$CREDENTIALS_DIR"/basic-auth-password
+chmod 600 "$CREDENTIALS_DIR"/basic-auth-user "$CREDENTIALS_DIR"/basic-auth-password
+
+# Wheels for the image (CPython 3.11 on glibc >= 2.28, as both base images are), downloaded on
+# the host so the build needs no network.
+python3 -m pip download --quiet --dest wheelhouse --only-binary=:all: --python-version 3.11 \
+  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
+  setuptools wheel $(python3 scripts/requirements.py)
+
+# The attachable overlay functions and the gateway share; the gateway would create it, but
+# compose needs it before the gateway starts.
+docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1 \
+  || docker network create --driver overlay --attachable --label openfaas=true "$FUNCTIONS_NETWORK" >/dev/null
+
+# Everything docker-compose (and a later `make down`) needs, in one env file.
+{
+  echo "COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME"
+  bash scripts/base-images.sh
+  echo "PIP_NO_INDEX=1"
+  echo "GATEWAY_UID=$GATEWAY_UID"
+  echo "DOCKER_GID=$(stat -c %g /var/run/docker.sock)"
+  echo "CREDENTIALS_DIR=$CREDENTIALS_DIR"
+  echo "FUNCTIONS_NETWORK=$FUNCTIONS_NETWORK"
+  echo "GATEWAY_PORT=$GATEWAY_PORT"
+  echo "GIT_SHA=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+} >"$ENV_FILE.new"
+mv "$ENV_FILE.new" "$ENV_FILE"
+
+compose() { docker-compose --env-file "$ENV_FILE" --project-name "$COMPOSE_PROJECT_NAME" "$@"; }
+compose build --quiet gateway
+compose up -d --remove-orphans
+
+url="http://127.0.0.1:$GATEWAY_PORT"
+for _ in $(seq 1 120); do
+  if python3 -c "import urllib.request, sys; urllib.request.urlopen('$url/healthz', timeout=2)" 2>/dev/null; then
+    user=$(cat "$CREDENTIALS_DIR/basic-auth-user")
+    cat <<INFO
+The gateway is up.
+  URL:      $url
+  user:     $user
+  password: in $CREDENTIALS_DIR/basic-auth-password
+  log in:   cat $CREDENTIALS_DIR/basic-auth-password | faas-cli login --gateway $url --username $user --password-stdin
+INFO
+    exit 0
+  fi
+  sleep 1
+done
+log "the gateway did not answer on $url/healthz; docker-compose logs:"
+compose logs --tail 50 >&2
+exit 1

@@ -1,0 +1,60 @@
+"""End-to-end fixtures: the stack as `make up` starts it, in a project of its own.
+
+The stack gets its own compose project, env file, credentials folder and port, so it never
+touches a stack a developer runs; `make down` removes it afterwards, also when a test failed.
+"""
+
+from __future__ import annotations
+
+import os
+import subprocess
+import uuid
+from dataclasses import dataclass
+from pathlib import Path
+
+import pytest
+
+from tests.gateway import ROOT, free_port
+from tests.integration.conftest import docker_api, session_cleanup, swarm_cleanup, watchdog_image  # noqa: F401
+
+
+@dataclass(frozen=True)
+class Stack:
+    url: str
+    user: str
+    password: str
+    env: dict[str, str]
+    credentials: Path
+
+    def make(self, target: str) -> subprocess.CompletedProcess:
+        return subprocess.run(
+            ["make", target], cwd=ROOT, env=self.env, capture_output=True, text=True, timeout=1800
+        )
+
+
+@pytest.fixture(scope="session")
+def stack(tmp_path_factory, docker_api) -> Stack:  # noqa: F811 - the imported fixture
+    folder = tmp_path_factory.mktemp("stack")
+    port = free_port()
+    env = {
+        **os.environ,
+        "ENV_FILE": str(folder / "stack.env"),
+        "COMPOSE_PROJECT_NAME": f"e2e{uuid.uuid4().hex[:6]}",
+        "GATEWAY_PORT": str(port),
+        "CREDENTIALS_DIR": str(folder / "credentials"),
+    }
+    credentials = folder / "credentials"
+    stack = Stack(f"http://127.0.0.1:{port}", "", "", env, credentials)
+    try:
+        started = stack.make("up")
+        assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-3000:]
+        yield Stack(
+            stack.url,
+            (credentials / "basic-auth-user").read_text(),
+            (credentials / "basic-auth-password").read_text(),
+            env,
+            credentials,
+        )
+    finally:
+        stopped = stack.make("down")
+        assert stopped.returncode == 0, stopped.stderr[-3000:]

@@ -1,0 +1,96 @@
+"""The stack as users run it: `make up`, then everything through nginx on the published port."""
+
+from __future__ import annotations
+
+import http.client
+import json
+import subprocess
+import time
+from urllib.parse import urlsplit
+
+from app.timestamps import now_rfc3339_nano
+from tests.gateway import basic_auth, call
+from tests.integration.conftest import name, wait_for
+
+
+def _auth(stack) -> dict[str, str]:
+    return basic_auth(stack.user, stack.password)
+
+
+def test_healthz_through_nginx(stack):
+    status, body, headers = call(f"{stack.url}/healthz", headers={"Authorization": ""})
+    assert (status, body) == (200, b"OK\n")
+    assert headers["Server"] == "nginx"
+
+
+def test_wrong_or_missing_credentials_are_401(stack):
+    for headers in ({"Authorization": ""}, basic_auth(stack.user, "wrong"), basic_auth("nobody", stack.password)):
+        status, _, response_headers = call(f"{stack.url}/system/functions", headers=headers)
+        assert status == 401
+        assert response_headers["WWW-Authenticate"] == 'Basic realm="OpenFaaS"'
+
+
+def test_credentials_are_private_files(stack):
+    for part in ("basic-auth-user", "basic-auth-password"):
+        assert (stack.credentials / part).stat().st_mode & 0o777 == 0o600
+    assert len(stack.password) >= 24
+
+
+def test_deploy_list_status_logs_and_delete(stack, watchdog_image):
+    fn = name("e2e")
+    body = {"service": fn, "image": watchdog_image, "envVars": {"log_interval": "1"}}
+    status, text, _ = call(f"{stack.url}/system/functions", "POST", body, _auth(stack))
+    assert status == 202, text
+
+    def available():
+        listed = json.loads(call(f"{stack.url}/system/functions", headers=_auth(stack))[1])
+        return [f for f in listed if f["name"] == fn and f["availableReplicas"] == 1]
+
+    wait_for(available, timeout=90, what=f"{fn} to be listed as available")
+    status, text, _ = call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))
+    assert status == 200 and json.loads(text)["availableReplicas"] == 1
+
+    # A line logged after the request began must arrive while the stream is open: nginx
+    # passes the stream through unbuffered.
+    started = now_rfc3339_nano()
+    parts = urlsplit(stack.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.request("GET", f"/system/logs?name={fn}&follow=true&tail=1", headers=_auth(stack))
+        response = connection.getresponse()
+        assert response.status == 200
+        assert response.getheader("Content-Type") == "application/x-ndjson"
+        deadline = time.monotonic() + 20
+        fresh = None
+        while fresh is None and time.monotonic() < deadline:
+            line = json.loads(response.readline())
+            if line["timestamp"] > started:
+                fresh = line
+        assert fresh is not None and fresh["text"].startswith("tick")
+    finally:
+        connection.close()
+
+    assert call(f"{stack.url}/system/functions", "DELETE", {"functionName": fn}, _auth(stack))[0] == 200
+    assert call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))[0] == 404
+
+
+def _containers(project: str) -> list[str]:
+    listing = subprocess.run(
+        ["docker", "ps", "-q", "--no-trunc", "--filter", f"label=com.docker.compose.project={project}"],
+        capture_output=True,
+        text=True,
+        check=True,
+    )
+    return sorted(listing.stdout.split())
+
+
+def test_a_second_make_up_changes_nothing(stack):
+    project = stack.env["COMPOSE_PROJECT_NAME"]
+    before = _containers(project)
+    password = stack.credentials / "basic-auth-password"
+    stamp = password.stat().st_mtime_ns
+    again = stack.make("up")
+    assert again.returncode == 0, again.stderr[-3000:]
+    assert _containers(project) == before and len(before) == 2
+    assert password.read_text() == stack.password and password.stat().st_mtime_ns == stamp
+    assert call(f"{stack.url}/system/info", headers=_auth(stack))[0] == 200
