@@ -6,6 +6,7 @@ import http.client
 import json
 import os
 import re
+import signal
 import threading
 import time
 from urllib.parse import urlencode, urlsplit
@@ -198,5 +199,23 @@ def test_headers_go_out_before_any_line(gateway, chatty):
         assert response.status == 200 and response.getheader("Content-Type") == "application/x-ndjson"
         assert time.monotonic() - opened < STREAM_DEADLINE  # not held back until the stream ends
         assert response.read() == b""  # and it ends cleanly at the deadline
+    finally:
+        connection.close()
+
+
+def test_shutdown_lets_an_open_stream_run_until_the_grace_period(start_gateway, chatty):
+    grace = 3
+    gateway = start_gateway(workers="1", write_timeout="60", graceful_timeout=str(grace))
+    connection, response = _open_stream(gateway, f"name={chatty}&follow=true&tail=1")
+    try:
+        assert response.readline()
+        gateway.process.send_signal(signal.SIGTERM)
+        stopped = time.monotonic()
+        # Not cut at once: ticks keep arriving after the signal ...
+        after_signal = [line for line in iter(response.readline, b"")]
+        assert len(after_signal) >= 1
+        # ... but the stream and the server end within the grace period, not at write_timeout.
+        gateway.process.wait(timeout=grace + 10)
+        assert time.monotonic() - stopped < grace + 10
     finally:
         connection.close()

@@ -1,0 +1,81 @@
+"""The deployment files agree with the application: nginx limits, proxy trust, compose settings."""
+
+from __future__ import annotations
+
+import re
+from pathlib import Path
+
+import pytest
+from flask import request
+
+from app import create_app
+from app.config import Config
+from tests.fakes import FakeProvider
+
+ROOT = Path(__file__).resolve().parents[2]
+NGINX = (ROOT / "deploy/nginx.conf").read_text()
+
+
+def _seconds(directive: str, block: str = NGINX) -> list[int]:
+    return [int(value) for value in re.findall(rf"^\s*{directive}\s+(\d+)s;", block, re.MULTILINE)]
+
+
+def _location(pattern: str) -> str:
+    match = re.search(rf"location {re.escape(pattern)} \{{(.*?)\n        \}}", NGINX, re.DOTALL)
+    assert match, pattern
+    return match.group(1)
+
+
+def test_nginx_waits_longer_than_the_gateway_does():
+    config = Config()
+    assert min(_seconds("proxy_read_timeout")) > max(config.write_timeout, config.upstream_timeout)
+    assert _seconds("client_body_timeout") == [int(config.read_timeout)]
+    assert _seconds("send_timeout")[0] > config.write_timeout
+
+
+def test_nginx_body_limit_on_system_routes_matches_the_gateway():
+    assert "client_max_body_size 1m;" in _location("/system/")
+    assert Config().max_body_bytes == 1024 * 1024
+
+
+@pytest.mark.parametrize("location", ["= /system/logs", "~ ^/(async-)?function/"])
+def test_streams_are_not_buffered_by_nginx(location):
+    block = _location(location)
+    assert "proxy_buffering off;" in block
+
+
+def test_nginx_sets_the_forwarded_headers():
+    for header in ("X-Forwarded-For $proxy_add_x_forwarded_for", "X-Forwarded-Proto $scheme", "X-Forwarded-Host $host"):
+        assert f"proxy_set_header {header};" in NGINX
+
+
+def _seen_by_the_app(config: Config, headers: dict[str, str]) -> dict:
+    app = create_app(config, FakeProvider())
+
+    @app.get("/whoami")
+    def whoami():
+        return {"addr": request.remote_addr, "scheme": request.scheme, "host": request.host}
+
+    return app.test_client().get("/whoami", headers=headers, environ_base={"REMOTE_ADDR": "10.0.0.2"}).get_json()
+
+
+FORWARDED = {"X-Forwarded-For": "6.6.6.6, 203.0.113.7", "X-Forwarded-Proto": "https", "X-Forwarded-Host": "faas.example"}
+
+
+def test_exactly_one_proxy_hop_is_trusted():
+    seen = _seen_by_the_app(Config(basic_auth=False, forwarded_hops=1), FORWARDED)
+    # The client may claim anything; only the address nginx appended is believed.
+    assert seen == {"addr": "203.0.113.7", "scheme": "https", "host": "faas.example"}
+
+
+def test_forwarded_headers_are_ignored_without_a_proxy():
+    seen = _seen_by_the_app(Config(basic_auth=False), FORWARDED)
+    assert seen == {"addr": "10.0.0.2", "scheme": "http", "host": "localhost"}
+
+
+def test_compose_runs_the_gateway_unprivileged_with_dnsrr_and_host_ports():
+    compose = (ROOT / "docker-compose.yml").read_text()
+    assert 'user: "${GATEWAY_UID:-10001}:${DOCKER_GID:-999}"' in compose
+    assert compose.count("endpoint_mode: dnsrr") == 2
+    assert "mode: host" in compose
+    assert "forwarded_hops: \"1\"" in compose
