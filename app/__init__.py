@@ -15,21 +15,27 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.auth import install_basic_auth, is_protected, load_credentials
-from app.blueprints import functions, healthz, info, logs, scale, secrets
+from app.blueprints import functions, healthz, info, logs, proxy, scale, secrets
 from app.config import Config
 from app.errors import register_error_handlers
 from app.provider import LogSource, Provider
+from app.proxy import Forwarder
 from app.swarm.logs import SwarmLogSource
 from app.swarm.provider import SwarmProvider
+from app.upstreams import Upstreams
 
 __version__ = "0.1.0"
 PROVIDER_NAME = "faas-swarm-py"
 
 
 def create_app(
-    config: Config | None = None, provider: Provider | None = None, log_source: LogSource | None = None
+    config: Config | None = None,
+    provider: Provider | None = None,
+    log_source: LogSource | None = None,
+    upstreams: Upstreams | None = None,
 ) -> Flask:
-    """Build the application; ``provider`` and ``log_source`` default to the Swarm ones.
+    """Build the application; ``provider`` and ``log_source`` default to the Swarm ones,
+    ``upstreams`` to task addresses from Swarm's DNS.
 
     Raises ConfigError for unusable configuration and BackendUnavailable when Docker cannot be
     used at start, so a broken gateway stops at once with the reason instead of serving errors.
@@ -38,12 +44,16 @@ def create_app(
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     provider = provider or SwarmProvider(config)
     log_source = log_source or SwarmLogSource(provider)
+    upstreams = upstreams or Upstreams(
+        provider, scale_from_zero=config.scale_from_zero, wait_timeout=config.scale_from_zero_timeout
+    )
     provider.ensure_ready()
 
     app = Flask(__name__)
     app.extensions["openfaas.config"] = config
     app.extensions["openfaas.provider"] = provider
     app.extensions["openfaas.logs"] = log_source
+    app.extensions["openfaas.forwarder"] = Forwarder(upstreams, config.upstream_timeout)
     app.json.sort_keys = False
     register_error_handlers(app)
     if config.basic_auth:
@@ -60,6 +70,6 @@ def create_app(
         hops = config.forwarded_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    for blueprint in (healthz.bp, info.bp, functions.bp, scale.bp, secrets.bp, logs.bp):
+    for blueprint in (healthz.bp, info.bp, functions.bp, scale.bp, secrets.bp, logs.bp, proxy.bp):
         app.register_blueprint(blueprint)
     return app

@@ -67,6 +67,7 @@ class Config:
     upstream_timeout: float = 60.0
     functions_network: str = "func_functions"
     scale_from_zero: bool = True
+    scale_from_zero_timeout: float = 30.0
     namespace: str = DEFAULT_NAMESPACE
     docker_timeout: float = 30.0
     max_body_bytes: int = 1024 * 1024
@@ -97,6 +98,7 @@ class Config:
             "upstream_timeout": parse_duration,
             "functions_network": _text,
             "scale_from_zero": parse_bool,
+            "scale_from_zero_timeout": parse_duration,
             "namespace": _text,
             "docker_timeout": parse_duration,
             "max_body_bytes": _positive_int,

@@ -223,6 +223,10 @@ class SwarmProvider:
         for attempt in range(_UPDATE_ATTEMPTS):
             service = self.function_service(name)
             spec, headers = change(service)
+            if spec == service["Spec"] and not headers:
+                # Nothing to change: an update would still restart nothing but bump the version,
+                # and concurrent identical requests (scale from zero) should cost one update.
+                return spec
             try:
                 with docker_errors(f"update function {name}"):
                     self._engine(

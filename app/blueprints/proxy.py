@@ -1,0 +1,61 @@
+"""Any method on /function/{name}[.{namespace}][/{path}]: the call goes to the function as sent."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response, current_app, request
+
+from app.proxy import Forwarder, prepare_call
+from app.schemas import function_name_error
+from app.state import settings
+from app.upstreams import FunctionNotFound
+
+bp = Blueprint("proxy", __name__)
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
+_CHUNK = 64 * 1024
+
+
+def forwarder() -> Forwarder:
+    return current_app.extensions["openfaas.forwarder"]
+
+
+def _function(target: str) -> str:
+    """The function a ``name[.namespace]`` path segment names; FunctionNotFound (404) if none can."""
+    name, _, namespace = target.partition(".")
+    if function_name_error(name) or namespace not in ("", settings().namespace):
+        raise FunctionNotFound(f"Function {target} not found.")
+    return name
+
+
+def _raw_rest(target: str) -> str:
+    """The path after the function, exactly as the client encoded it."""
+    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
+    return raw.split("?", 1)[0][len(f"/function/{target}") :]
+
+
+@bp.route("/function/<target>", methods=METHODS, provide_automatic_options=False, strict_slashes=False)
+@bp.route("/function/<target>/<path:rest>", methods=METHODS, provide_automatic_options=False)
+def invoke(target: str, rest: str = ""):
+    function = _function(target)
+    environ = request.environ
+    # With a trusted proxy in front, ProxyFix keeps the address that really connected here.
+    peer = environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR") or request.remote_addr or ""
+    call = prepare_call(
+        function,
+        request.method,
+        _raw_rest(target),
+        request.query_string.decode("latin-1"),
+        request.headers.items(),
+        peer=peer,
+        host=request.host,
+        scheme=request.scheme,
+    )
+    chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
+    has_length = request.content_length is not None
+    body = iter(lambda: request.stream.read(_CHUNK), b"") if has_length or chunked else None
+    reply = forwarder().forward(call, body, has_length)
+    response = Response(reply.body, status=reply.status, headers=reply.headers, direct_passthrough=True)
+    if not any(name.lower() == "content-type" for name, _ in reply.headers):
+        del response.headers["Content-Type"]  # Flask's default, not the function's
+    response.headers.setdefault("X-Call-Id", call.call_id)
+    response.headers.setdefault("X-Start-Time", call.start_time)
+    return response

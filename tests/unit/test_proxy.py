@@ -1,0 +1,257 @@
+"""The proxy against a real HTTP server on loopback, with the fake provider behind it."""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+
+import pytest
+
+from app import create_app
+from app.config import Config
+from app.schemas import FunctionDeploymentSchema
+from app.upstreams import Upstreams
+from tests.fakes import FakeLogSource, FakeProvider
+from tests.unit.conftest import deployment
+
+
+class Echo(BaseHTTPRequestHandler):
+    """Answers with what it received; a few paths behave specially."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            body = b""
+            while size := int(self.rfile.readline().strip() or b"0", 16):
+                body += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+        else:
+            body = self.rfile.read(length)
+        if self.path.startswith("/slow"):
+            time.sleep(2)
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.startswith("/raw"):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            return
+        reply = json.dumps(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {name.lower(): value for name, value in self.headers.items()},
+                "length": len(body),
+                "sha": hashlib.sha256(body).hexdigest(),
+            }
+        ).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.send_header("X-Function", "echo")
+        self.send_header("Connection", "keep-alive, X-Private")
+        self.send_header("X-Private", "hop")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _answer
+
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the proxy gave up first (the 504 test): nothing to answer to
+
+    def log_message(self, *args):
+        pass
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    server = ThreadingHTTPServer(("127.0.0.1", 0), Echo)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    yield server.server_address[1]
+    server.shutdown()
+    server.server_close()
+
+
+class Lookup:
+    """DNS stand-in: addresses only for functions with replicas in the fake provider."""
+
+    def __init__(self, provider: FakeProvider):
+        self.provider = provider
+        self.queries = 0
+
+    def __call__(self, host: str) -> list[str]:
+        self.queries += 1
+        name = host.removeprefix("tasks.")
+        service = self.provider.services.get(name)
+        replicas = service["Spec"]["Mode"]["Replicated"]["Replicas"] if service else 0
+        return ["127.0.0.1"] * min(replicas, 1)
+
+
+@pytest.fixture
+def proxy_app(upstream):
+    provider = FakeProvider()
+    scales = []
+    original = provider.scale
+
+    def counting_scale(name, replicas):
+        scales.append((name, replicas))
+        time.sleep(0.2)  # let concurrent first calls pile up behind the first
+        return original(name, replicas)
+
+    provider.scale = counting_scale
+    upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=3, lookup=Lookup(provider), port=upstream)
+    config = Config(basic_auth=False, upstream_timeout=1, forwarded_hops=1)
+    app = create_app(config, provider, FakeLogSource(provider), upstreams)
+    client = app.test_client()
+    client.post("/system/functions", json=deployment("echo"))
+    return client, provider, scales
+
+
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
+def test_every_method_path_and_query_pass_through(proxy_app, method):
+    client, _, _ = proxy_app
+    response = client.open("/function/echo/a/b%2Fc/?x=1&y=%20z&x=2", method=method, data=b"payload")
+    assert response.status_code == 201
+    seen = response.get_json()
+    assert seen["method"] == method
+    assert seen["path"] == "/a/b%2Fc/?x=1&y=%20z&x=2"
+    assert seen["length"] == 7
+
+
+def test_head_passes_through_without_body(proxy_app):
+    client, _, _ = proxy_app
+    response = client.head("/function/echo/raw")
+    assert response.status_code == 200 and response.data == b""
+
+
+def test_namespace_suffix_and_bare_name(proxy_app):
+    client, _, _ = proxy_app
+    assert client.get("/function/echo.openfaas-fn/x").get_json()["path"] == "/x"
+    assert client.get("/function/echo").get_json()["path"] == "/"
+    assert client.get("/function/echo.elsewhere").status_code == 404
+
+
+def test_headers_forwarding_and_call_tracking(proxy_app):
+    client, _, _ = proxy_app
+    response = client.post(
+        "/function/echo",
+        data=b"x",
+        headers={
+            "Connection": "keep-alive, X-Secret-Hop",
+            "X-Secret-Hop": "drop me",
+            "Keep-Alive": "timeout=5",
+            "X-Custom": "kept",
+            "X-Forwarded-For": "198.51.100.1",
+            "X-Forwarded-Proto": "https",
+            "X-Forwarded-Host": "faas.example",
+        },
+        environ_base={"REMOTE_ADDR": "10.0.0.9"},
+    )
+    seen = response.get_json()["headers"]
+    assert "x-secret-hop" not in seen and "keep-alive" not in seen
+    assert seen["x-custom"] == "kept"
+    assert seen["x-forwarded-for"] == "198.51.100.1, 10.0.0.9"
+    assert seen["x-forwarded-proto"] == "https" and seen["x-forwarded-host"] == "faas.example"
+    assert seen["x-call-id"] == response.headers["X-Call-Id"]
+    assert seen["x-start-time"] == response.headers["X-Start-Time"]
+    # The function's own hop-by-hop headers do not reach the client either.
+    assert "X-Private" not in response.headers and response.headers["X-Function"] == "echo"
+
+
+def test_a_given_call_id_is_kept(proxy_app):
+    client, _, _ = proxy_app
+    response = client.get("/function/echo", headers={"X-Call-Id": "abc-123"})
+    assert response.headers["X-Call-Id"] == "abc-123"
+    assert response.get_json()["headers"]["x-call-id"] == "abc-123"
+
+
+def test_redirects_are_returned_not_followed(proxy_app):
+    client, _, _ = proxy_app
+    response = client.get("/function/echo/redirect")
+    assert response.status_code == 302 and response.headers["Location"] == "/elsewhere"
+
+
+def test_large_bodies_stream_both_ways(proxy_app):
+    client, _, _ = proxy_app
+    data = bytes(range(256)) * 40_000  # 10 MB
+    response = client.post("/function/echo/raw", data=data)
+    assert response.status_code == 200 and response.data == data
+
+
+def test_unknown_function_is_a_proxy_404(proxy_app):
+    client, _, _ = proxy_app
+    for path in ("/function/ghost", "/function/Not_Valid/x"):
+        response = client.get(path)
+        assert response.status_code == 404
+        assert response.headers["X-OpenFaaS-Internal"] == "proxy"
+
+
+def test_slow_function_is_a_proxy_504(proxy_app):
+    client, _, _ = proxy_app
+    response = client.get("/function/echo/slow")
+    assert response.status_code == 504
+    assert response.headers["X-OpenFaaS-Internal"] == "proxy"
+    assert "echo" in response.get_data(as_text=True)
+
+
+def test_refused_connection_is_a_proxy_502(proxy_app, monkeypatch):
+    client, _, _ = proxy_app
+    forwarder = client.application.extensions["openfaas.forwarder"]
+    monkeypatch.setattr(forwarder.upstreams, "port", 9)  # discard port: nothing listens
+    forwarder.upstreams.forget("echo")
+    response = client.get("/function/echo")
+    assert response.status_code == 502
+    assert response.headers["X-OpenFaaS-Internal"] == "proxy"
+
+
+def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
+    client, provider, scales = proxy_app
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
+    client.application.extensions["openfaas.forwarder"].upstreams.forget("echo")
+    statuses = []
+
+    def call():
+        statuses.append(client.application.test_client().get("/function/echo").status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(5)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join()
+    assert statuses == [201] * 5
+    assert scales == [("echo", 0), ("echo", 1)]
+
+
+def test_scale_from_zero_can_be_switched_off(upstream):
+    provider = FakeProvider()
+    upstreams = Upstreams(provider, scale_from_zero=False, wait_timeout=1, lookup=Lookup(provider), port=upstream)
+    client = create_app(Config(basic_auth=False), provider, FakeLogSource(provider), upstreams).test_client()
+    client.post("/system/functions", json=deployment("echo"))
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
+    response = client.get("/function/echo")
+    assert response.status_code == 503 and response.headers["X-OpenFaaS-Internal"] == "proxy"
+
+
+def test_invocations_need_no_credentials(upstream):
+    provider = FakeProvider()
+    upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider), port=upstream)
+    config = Config(basic_auth_user="u", basic_auth_password="p")
+    client = create_app(config, provider, FakeLogSource(provider), upstreams).test_client()
+    provider.deploy(FunctionDeploymentSchema().load(deployment("echo")))
+    assert client.get("/function/echo").status_code == 201
