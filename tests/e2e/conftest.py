@@ -42,6 +42,8 @@ def stack(tmp_path_factory, docker_api) -> Stack:  # noqa: F811 - the imported f
         "COMPOSE_PROJECT_NAME": f"e2e{uuid.uuid4().hex[:6]}",
         "GATEWAY_PORT": str(port),
         "CREDENTIALS_DIR": str(folder / "credentials"),
+        # Short, so the deadline test does not wait a minute.
+        "UPSTREAM_TIMEOUT": "5s",
     }
     credentials = folder / "credentials"
     stack = Stack(f"http://127.0.0.1:{port}", "", "", env, credentials)
