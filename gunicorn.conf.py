@@ -4,9 +4,15 @@ The worker timeout comes from ``Config.worker_timeout``, above every request dea
 response still within its deadline (a long log stream, a slow function) is never killed.
 """
 
+import glob
 import os
 
-from app.config import Config
+# prometheus_client chooses multiprocess storage when it is first imported, which importing
+# app.config below already does: the folder must be set and exist before that.
+os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/faas-swarm-py/metrics")
+os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
+
+from app.config import Config  # noqa: E402
 
 _config = Config.from_env(os.environ)
 
@@ -22,3 +28,22 @@ accesslog = "-"
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(a)s" rid=%({x-request-id}i)s rt=%(M)sms'
 errorlog = "-"
 loglevel = _config.log_level
+
+
+def post_worker_init(worker):
+    """Each worker process consumes the async queue in the background, next to serving HTTP."""
+    from app import start_async_worker
+
+    start_async_worker(worker.wsgi)
+
+
+def on_starting(server):
+    """Once per master start: counts of earlier runs must not add into this one's."""
+    for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+        os.remove(path)
+
+
+def child_exit(server, worker):
+    from app.metrics import mark_process_dead
+
+    mark_process_dead(worker.pid)

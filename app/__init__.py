@@ -15,11 +15,15 @@ from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app.auth import install_basic_auth, is_protected, load_credentials
-from app.blueprints import functions, healthz, info, logs, proxy, scale, secrets
+from app.async_worker import AsyncWorker, WorkerSettings
+from app import metrics
+from app.blueprints import alert, async_invoke, functions, healthz, info, logs, proxy, scale, secrets
+from app.blueprints import metrics as metrics_routes
 from app.config import Config
 from app.errors import register_error_handlers
 from app.provider import LogSource, Provider
 from app.proxy import Forwarder
+from app.queue import Queue, open_queue
 from app.swarm.logs import SwarmLogSource
 from app.swarm.provider import SwarmProvider
 from app.upstreams import Upstreams
@@ -33,9 +37,12 @@ def create_app(
     provider: Provider | None = None,
     log_source: LogSource | None = None,
     upstreams: Upstreams | None = None,
+    queue: Queue | None = None,
 ) -> Flask:
     """Build the application; ``provider`` and ``log_source`` default to the Swarm ones,
-    ``upstreams`` to task addresses from Swarm's DNS.
+    ``upstreams`` to task addresses from Swarm's DNS, ``queue`` to the configured async queue.
+    The async worker is created but not started: gunicorn's ``post_worker_init`` starts one per
+    worker process (``start_async_worker``).
 
     Raises ConfigError for unusable configuration and BackendUnavailable when Docker cannot be
     used at start, so a broken gateway stops at once with the reason instead of serving errors.
@@ -53,8 +60,22 @@ def create_app(
     app.extensions["openfaas.config"] = config
     app.extensions["openfaas.provider"] = provider
     app.extensions["openfaas.logs"] = log_source
-    app.extensions["openfaas.forwarder"] = Forwarder(upstreams, config.upstream_timeout)
+    forwarder = Forwarder(upstreams, config.upstream_timeout)
+    queue = queue or open_queue(config.async_queue)
+    app.extensions["openfaas.forwarder"] = forwarder
+    app.extensions["openfaas.queue"] = queue
+    app.extensions["openfaas.async_worker"] = AsyncWorker(
+        queue,
+        forwarder,
+        WorkerSettings(
+            concurrency=config.async_concurrency,
+            per_function=config.async_function_concurrency,
+            max_attempts=config.async_max_attempts,
+            claim_timeout=config.async_claim_timeout,
+        ),
+    )
     app.json.sort_keys = False
+    metrics.instrument(app)
     register_error_handlers(app)
     if config.basic_auth:
         install_basic_auth(app, load_credentials(config))
@@ -70,6 +91,22 @@ def create_app(
         hops = config.forwarded_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    for blueprint in (healthz.bp, info.bp, functions.bp, scale.bp, secrets.bp, logs.bp, proxy.bp):
+    for blueprint in (
+        healthz.bp,
+        info.bp,
+        functions.bp,
+        scale.bp,
+        secrets.bp,
+        logs.bp,
+        proxy.bp,
+        async_invoke.bp,
+        alert.bp,
+        metrics_routes.bp,
+    ):
         app.register_blueprint(blueprint)
     return app
+
+
+def start_async_worker(app: Flask) -> None:
+    """Start this process's async worker (called once per gunicorn worker, after the fork)."""
+    app.extensions["openfaas.async_worker"].start()

@@ -1,0 +1,111 @@
+"""POST /system/alert: Alertmanager's webhook, scaling functions up while an alert fires.
+
+Each alert names a function in its ``function_name`` label (``name`` or ``name.namespace``); the
+new replica count comes from ``app.scaling.alert_target`` and the function's scaling labels.
+Alerts are handled one by one, so one that fails does not stop the others: unknown functions are
+skipped (the alert may outlive the function), and every failure is collected and reported at the
+end as a 500 listing one ``function: reason`` line each.
+"""
+
+from __future__ import annotations
+
+import logging
+from collections import Counter
+
+from flask import Blueprint, request
+from marshmallow import EXCLUDE, Schema, fields, validate
+
+from app.errors import GatewayError, NotFound, text_response
+from app.models import ScalingPolicy
+from app.scaling import FIRING, RESOLVED, alert_target
+from app.schemas import function_name_error, load_body
+from app.state import provider, resolve_namespace
+
+log = logging.getLogger(__name__)
+bp = Blueprint("alert", __name__)
+
+SCALED, UNCHANGED, SKIPPED = "scaled", "unchanged", "skipped"
+
+
+class _Webhook(Schema):
+    class Meta:
+        # Alertmanager sends much more (annotations, startsAt, groupKey...); only these matter.
+        unknown = EXCLUDE
+
+
+class AlertLabelsSchema(_Webhook):
+    function_name = fields.String(required=True, validate=validate.Length(min=1))
+    alertname = fields.String(required=True)
+
+
+class AlertSchema(_Webhook):
+    # Alertmanager only ever sends these two; anything else is a mistake that would otherwise
+    # quietly scale the function down to its minimum.
+    status = fields.String(required=True, validate=validate.OneOf([FIRING, RESOLVED]))
+    labels = fields.Nested(AlertLabelsSchema, required=True)
+
+
+class AlertWebhookSchema(_Webhook):
+    """POST /system/alert body (PrometheusAlert in the spec); each alert's own status decides."""
+
+    status = fields.String(required=True)
+    receiver = fields.String(required=True)
+    alerts = fields.List(fields.Nested(AlertSchema), required=True)
+
+
+_WEBHOOK = AlertWebhookSchema()
+
+
+class AlertFailed(GatewayError):
+    """Some alerts could not be acted on (500); the message lists ``function: reason`` per line."""
+
+    status = 500
+
+    def __init__(self, failures: list[str], total: int):
+        super().__init__(f"Could not handle {len(failures)} of {total} alerts:\n" + "\n".join(failures))
+
+
+@bp.post("/system/alert")
+def handle_alert():
+    """Act on every alert; 200 when all were handled, 400 for a bad body (nothing is done then),
+    500 (AlertFailed) listing the alerts that failed after the others were acted on."""
+    alerts = load_body(_WEBHOOK, request)["alerts"]
+    outcomes: Counter[str] = Counter()
+    failures = []
+    for alert in alerts:
+        function = alert["labels"]["function_name"]
+        try:
+            outcomes[_apply(alert["status"], function)] += 1
+        except (GatewayError, ValueError) as exc:
+            failures.append(f"{function}: {exc}")
+    if failures:
+        raise AlertFailed(failures, len(alerts))
+    return text_response(
+        f"Alerts handled: {len(alerts)} ({outcomes[SCALED]} scaled, {outcomes[UNCHANGED]} unchanged, "
+        f"{outcomes[SKIPPED]} skipped as unknown functions).",
+        200,
+    )
+
+
+def _apply(status: str, function: str) -> str:
+    """Scale the function an alert names; return SCALED, UNCHANGED or SKIPPED (unknown function).
+
+    Raises InvalidRequest for a namespace this gateway does not serve, ValueError for scaling
+    labels that cannot be read, and the provider's GatewayError when the orchestrator fails.
+    """
+    name, _, namespace = function.partition(".")
+    resolve_namespace(namespace)
+    if function_name_error(name):
+        # No function of ours can have this name (e.g. OpenFaaS's "func_nodeinfo" example).
+        return SKIPPED
+    try:
+        current = provider().get_function(name)
+        target = alert_target(status, current.replicas, ScalingPolicy.from_labels(current.labels))
+        if target == current.replicas:
+            return UNCHANGED
+        log.info("alert %s for function %s: scaling from %d to %d replicas", status, name, current.replicas, target)
+        provider().scale(name, target)
+    except NotFound:
+        # Also when the function is removed between the read and the scale.
+        return SKIPPED
+    return SCALED

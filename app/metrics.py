@@ -1,0 +1,147 @@
+"""Prometheus metrics for the gateway and its functions, correct across gunicorn worker processes.
+
+gunicorn runs several worker processes and a scrape of ``/metrics`` reaches only one of them, so in
+production every process writes its values to files in the folder ``PROMETHEUS_MULTIPROC_DIR``
+names, and ``render`` and ``invocation_counts`` merge the files of all processes (prometheus_client's
+multiprocess mode). Without the variable (unit tests, a single process) the same functions read
+the in-process registry.
+
+prometheus_client chooses between the two when ``prometheus_client.values`` is first imported, not
+when a metric is used. So ``gunicorn.conf.py`` must set ``PROMETHEUS_MULTIPROC_DIR`` and create
+that folder at its very top, before it imports anything from ``app`` (importing ``app.config``
+imports the package, and this module opens its files at import); empty the folder once when the
+master starts (``on_starting``, which a reload does not run again), so counts from an earlier run
+are not added in; and call ``mark_process_dead`` from its ``child_exit`` hook. Importing this
+module with the variable set but prometheus_client already imported without it raises
+RuntimeError rather than serving per-worker numbers.
+
+The gauges use the ``mostrecent`` multiprocess mode: a replica count or queue depth is whatever
+some worker observed last, and the largest value any worker ever saw (``max``) would stay stuck
+after a scale-down that another worker observed.
+"""
+
+from __future__ import annotations
+
+import os
+import time
+from collections import defaultdict
+from typing import Iterable
+
+from flask import Flask, Response, g, request, request_finished, request_started
+from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
+from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
+from prometheus_client.metrics_core import Metric
+
+_MULTIPROCESS = values.ValueClass is not values.MutexValue
+if not _MULTIPROCESS and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
+    raise RuntimeError(
+        "PROMETHEUS_MULTIPROC_DIR was set after prometheus_client had been imported; set it before the "
+        "application is imported (at the top of gunicorn.conf.py)"
+    )
+
+INVOCATIONS_TOTAL = "gateway_function_invocation_total"
+# Function calls may take up to upstream_timeout (60 s by default), beyond the library's 10 s buckets.
+_FUNCTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, float("inf"))
+# Any other method (werkzeug accepts every token) is counted as "other", so clients cannot grow
+# the label set.
+_METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
+
+_invocations = Counter(INVOCATIONS_TOTAL, "Function calls, by function and HTTP status.", ["function_name", "code"])
+_function_seconds = Histogram(
+    "gateway_functions_seconds", "Duration of function calls, by function and HTTP status.", ["function_name", "code"],
+    buckets=_FUNCTION_BUCKETS,
+)
+_service_count = Gauge(
+    "gateway_service_count", "Desired replicas of each function, as last observed.", ["function_name"],
+    multiprocess_mode="mostrecent",
+)
+_provider_requests = Counter(
+    "gateway_provider_requests_total", "Requests the gateway answered, by method, route and HTTP status.",
+    ["method", "route", "code"],
+)
+_provider_seconds = Histogram(
+    "gateway_provider_request_seconds", "Time until the response headers, by method and route.", ["method", "route"]
+)
+_queue_depth = Gauge("gateway_async_queue_depth", "Asynchronous calls waiting, as last observed.", multiprocess_mode="mostrecent")
+
+
+def record_invocation(function: str, code: int, seconds: float) -> None:
+    """Count one call of a function and its duration.
+
+    Call it only for functions that exist, so that clients cannot grow the label set with made-up
+    names.
+    """
+    _invocations.labels(function, str(code)).inc()
+    _function_seconds.labels(function, str(code)).observe(seconds)
+
+
+def set_replicas(function: str, replicas: int) -> None:
+    """Record the desired replica count just observed for a function."""
+    _service_count.labels(function).set(replicas)
+
+
+def set_queue_depth(depth: int) -> None:
+    """Record the number of asynchronous calls just observed waiting."""
+    _queue_depth.set(depth)
+
+
+def invocation_counts() -> dict[str, int]:
+    """Calls per function, summed over status codes and over every worker process."""
+    counts: dict[str, int] = defaultdict(int)
+    for family in _families(_invocations):
+        for sample in family.samples:
+            if sample.name == INVOCATIONS_TOTAL:
+                counts[sample.labels["function_name"]] += int(sample.value)
+    return dict(counts)
+
+
+def render() -> tuple[bytes, str]:
+    """The Prometheus text exposition of every metric of every process, and its content type."""
+    if _MULTIPROCESS:
+        registry = CollectorRegistry()
+        multiprocess.MultiProcessCollector(registry)
+    else:
+        registry = REGISTRY
+    # Version 0.0.4 is what prometheus_client's own server answers unless asked for another,
+    # and what every Prometheus release reads.
+    return generate_latest(registry), CONTENT_TYPE_PLAIN_0_0_4
+
+
+def mark_process_dead(pid: int) -> None:
+    """prometheus_client's bookkeeping for a worker that exited; for gunicorn's ``child_exit`` hook.
+
+    It removes the worker's ``live*`` gauge files. The files of its counters and histograms stay,
+    so totals never drop when a worker is replaced, and so do its ``mostrecent`` gauges, whose last
+    observation remains the latest one after the worker is gone.
+    """
+    if _MULTIPROCESS:
+        multiprocess.mark_process_dead(pid)
+
+
+def instrument(app: Flask) -> None:
+    """Time and count every request ``app`` answers, by method, route and status.
+
+    The route is the URL rule's template (``/system/function/<name>``), or ``unmatched`` when no
+    rule matched, so the label set stays bounded whatever paths clients send. Signals are used
+    rather than request hooks because they fire around all of them: a request refused by the
+    basic-auth hook is counted too. For a streamed response the time is until the headers.
+    """
+    request_started.connect(_started, app)
+    request_finished.connect(_finished, app)
+
+
+def _started(sender: Flask, **_: object) -> None:
+    g.metrics_started = time.perf_counter()
+
+
+def _finished(sender: Flask, response: Response, **_: object) -> None:
+    method = request.method if request.method in _METHODS else "other"
+    route = request.url_rule.rule if request.url_rule is not None else "unmatched"
+    _provider_requests.labels(method, route, str(response.status_code)).inc()
+    _provider_seconds.labels(method, route).observe(time.perf_counter() - g.metrics_started)
+
+
+def _families(metric: Counter) -> Iterable[Metric]:
+    if _MULTIPROCESS:
+        return multiprocess.MultiProcessCollector(None).collect()
+    return metric.collect()

@@ -1,0 +1,167 @@
+"""Prometheus metrics: names and labels in the exposition, invocation counts, request metrics by
+route, GET /metrics, and the sums across worker processes in multiprocess mode.
+
+The in-process registry is shared by the whole test session, so each test uses function names of
+its own and compares counts before and after.
+"""
+
+from __future__ import annotations
+
+import multiprocessing
+import uuid
+from concurrent.futures import ProcessPoolExecutor
+
+import pytest
+from flask import Flask, abort
+from prometheus_client.parser import text_string_to_metric_families
+
+from app import metrics
+
+
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def samples(text: str) -> dict[tuple, float]:
+    """Every sample of an exposition, keyed by name and sorted labels."""
+    return {
+        (sample.name, *sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
+    }
+
+
+def rendered() -> dict[tuple, float]:
+    body, content_type = metrics.render()
+    assert content_type.startswith("text/plain; version=0.0.4")
+    return samples(body.decode())
+
+
+def test_invocations_are_exposed_by_function_and_code():
+    echo, other = unique("echo"), unique("other")
+    metrics.record_invocation(echo, 200, 0.02)
+    metrics.record_invocation(echo, 200, 0.3)
+    metrics.record_invocation(echo, 500, 45.0)
+    metrics.record_invocation(other, 202, 0.001)
+    exposed = rendered()
+    assert exposed[("gateway_function_invocation_total", ("code", "200"), ("function_name", echo))] == 2
+    assert exposed[("gateway_function_invocation_total", ("code", "500"), ("function_name", echo))] == 1
+    assert exposed[("gateway_functions_seconds_count", ("code", "200"), ("function_name", echo))] == 2
+    assert exposed[("gateway_functions_seconds_sum", ("code", "200"), ("function_name", echo))] == pytest.approx(0.32)
+    # A slow call lands in the buckets sized for the upstream timeout.
+    assert exposed[("gateway_functions_seconds_bucket", ("code", "500"), ("function_name", echo), ("le", "30.0"))] == 0
+    assert exposed[("gateway_functions_seconds_bucket", ("code", "500"), ("function_name", echo), ("le", "60.0"))] == 1
+    counts = metrics.invocation_counts()
+    assert (counts[echo], counts[other]) == (3, 1)
+
+
+def test_gauges_hold_the_last_value_set():
+    echo = unique("echo")
+    metrics.set_replicas(echo, 5)
+    metrics.set_replicas(echo, 2)
+    metrics.set_queue_depth(7)
+    exposed = rendered()
+    assert exposed[("gateway_service_count", ("function_name", echo))] == 2
+    assert exposed[("gateway_async_queue_depth",)] == 7
+
+
+def test_functions_never_called_have_no_count():
+    assert unique("idle") not in metrics.invocation_counts()
+
+
+def test_requests_are_counted_by_route_template():
+    app = Flask(__name__)
+    metrics.instrument(app)
+    route = f"/{unique('probe')}/<name>"
+
+    @app.route(route, methods=["GET", "POST"])
+    def probe(name):
+        if name == "fail":
+            return "no", 503
+        return "ok"
+
+    prefix = route.split("/")[1]
+    before = rendered()
+    client = app.test_client()
+    client.get(f"/{prefix}/a")
+    client.get(f"/{prefix}/b")
+    client.post(f"/{prefix}/fail")
+    client.open(f"/{prefix}/a", method="BREW")
+    client.get(f"/{prefix}-missing/a")
+    after = rendered()
+
+    def delta(*key):
+        return after.get(key, 0) - before.get(key, 0)
+
+    total = "gateway_provider_requests_total"
+    assert delta(total, ("code", "200"), ("method", "GET"), ("route", route)) == 2
+    assert delta(total, ("code", "503"), ("method", "POST"), ("route", route)) == 1
+    # Werkzeug's 405 still knows no rule; strange methods share one label value.
+    assert delta(total, ("code", "405"), ("method", "other"), ("route", "unmatched")) == 1
+    assert delta(total, ("code", "404"), ("method", "GET"), ("route", "unmatched")) == 1
+    assert delta("gateway_provider_request_seconds_count", ("method", "GET"), ("route", route)) == 2
+
+
+def test_requests_refused_by_an_earlier_hook_are_counted():
+    app = Flask(__name__)
+    route = f"/{unique('guarded')}"
+
+    @app.before_request
+    def refuse():
+        # Like basic auth, a hook registered before instrument() that answers for the view.
+        abort(401)
+
+    app.add_url_rule(route, "guarded", lambda: "never")
+    metrics.instrument(app)
+    assert app.test_client().get(route).status_code == 401
+    assert rendered()[("gateway_provider_requests_total", ("code", "401"), ("method", "GET"), ("route", route))] == 1
+
+
+def test_metrics_route_needs_no_credentials(app):
+    echo = unique("echo")
+    metrics.record_invocation(echo, 200, 0.1)
+    response = app.test_client().get("/metrics")
+    assert response.status_code == 200
+    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
+    assert samples(response.text)[("gateway_function_invocation_total", ("code", "200"), ("function_name", echo))] == 1
+
+
+# Multiprocess mode: each function below runs in a process of its own, started with 'spawn' and
+# with PROMETHEUS_MULTIPROC_DIR in its environment from the start, as a gunicorn worker has it.
+
+
+def _worker(calls: list[tuple[str, int]], replicas: int) -> None:
+    for function, code in calls:
+        metrics.record_invocation(function, code, 0.05)
+    metrics.set_replicas("echo", replicas)
+    metrics.set_queue_depth(replicas)
+
+
+def _scrape() -> tuple[dict[str, int], str]:
+    return metrics.invocation_counts(), metrics.render()[0].decode()
+
+
+def test_counts_are_summed_across_processes(tmp_path, monkeypatch):
+    monkeypatch.setenv("PROMETHEUS_MULTIPROC_DIR", str(tmp_path))
+    spawn = multiprocessing.get_context("spawn")
+    workers = [
+        ([("echo", 200), ("echo", 200), ("echo", 500)], 5),
+        ([("echo", 200), ("other", 202)], 2),
+    ]
+    for calls, replicas in workers:
+        # One after the other, so the second worker's gauges are the most recent.
+        process = spawn.Process(target=_worker, args=(calls, replicas))
+        process.start()
+        process.join(60)
+        assert process.exitcode == 0
+    assert len(list(tmp_path.glob("counter_*.db"))) == 2
+
+    with ProcessPoolExecutor(1, mp_context=spawn) as pool:
+        counts, text = pool.submit(_scrape).result(60)
+    assert counts == {"echo": 4, "other": 1}
+    exposed = samples(text)
+    assert exposed[("gateway_function_invocation_total", ("code", "200"), ("function_name", "echo"))] == 3
+    assert exposed[("gateway_function_invocation_total", ("code", "500"), ("function_name", "echo"))] == 1
+    assert exposed[("gateway_functions_seconds_count", ("code", "200"), ("function_name", "echo"))] == 3
+    assert exposed[("gateway_service_count", ("function_name", "echo"))] == 2
+    assert exposed[("gateway_async_queue_depth",)] == 2
