@@ -68,6 +68,12 @@ class Config:
     functions_network: str = "func_functions"
     scale_from_zero: bool = True
     scale_from_zero_timeout: float = 30.0
+    async_queue: str = "sqlite:////tmp/faas-swarm-py/queue.db"
+    async_concurrency: int = 8
+    async_function_concurrency: int = 4
+    async_max_attempts: int = 4
+    async_claim_timeout: float = 300.0
+    max_async_body_bytes: int = 16 * 1024 * 1024
     namespace: str = DEFAULT_NAMESPACE
     docker_timeout: float = 30.0
     max_body_bytes: int = 1024 * 1024
@@ -99,6 +105,12 @@ class Config:
             "functions_network": _text,
             "scale_from_zero": parse_bool,
             "scale_from_zero_timeout": parse_duration,
+            "async_queue": _text,
+            "async_concurrency": _positive_int,
+            "async_function_concurrency": _positive_int,
+            "async_max_attempts": _positive_int,
+            "async_claim_timeout": parse_duration,
+            "max_async_body_bytes": _positive_int,
             "namespace": _text,
             "docker_timeout": parse_duration,
             "max_body_bytes": _positive_int,

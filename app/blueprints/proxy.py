@@ -18,7 +18,7 @@ def forwarder() -> Forwarder:
     return current_app.extensions["openfaas.forwarder"]
 
 
-def _function(target: str) -> str:
+def function_of(target: str) -> str:
     """The function a ``name[.namespace]`` path segment names; FunctionNotFound (404) if none can."""
     name, _, namespace = target.partition(".")
     if function_name_error(name) or namespace not in ("", settings().namespace):
@@ -26,23 +26,23 @@ def _function(target: str) -> str:
     return name
 
 
-def _raw_rest(target: str) -> str:
+def raw_rest(target: str, prefix: str = "/function/") -> str:
     """The path after the function, exactly as the client encoded it."""
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
-    return raw.split("?", 1)[0][len(f"/function/{target}") :]
+    return raw.split("?", 1)[0][len(f"{prefix}{target}") :]
 
 
 @bp.route("/function/<target>", methods=METHODS, provide_automatic_options=False, strict_slashes=False)
 @bp.route("/function/<target>/<path:rest>", methods=METHODS, provide_automatic_options=False)
 def invoke(target: str, rest: str = ""):
-    function = _function(target)
+    function = function_of(target)
     environ = request.environ
     # With a trusted proxy in front, ProxyFix keeps the address that really connected here.
     peer = environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR") or request.remote_addr or ""
     call = prepare_call(
         function,
         request.method,
-        _raw_rest(target),
+        raw_rest(target),
         request.query_string.decode("latin-1"),
         request.headers.items(),
         peer=peer,

@@ -1,0 +1,154 @@
+"""The worker behind /async-function: take stored calls, invoke, post the result back.
+
+At least once: a call is acknowledged only after the function answered (or failed for good) and
+the callback was delivered (or failed for good), so a worker that dies mid-way leaves it stored,
+and another worker reclaims it after ``claim_timeout``. Failures that may pass (connection errors,
+429, 502, 503, 504) are retried with exponential backoff up to ``max_attempts``; a callback that
+keeps failing is logged and counted as failed, never dropped silently. Concurrency is bounded in
+total and per function. Threads here are greenlets under gunicorn's gevent worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import os
+import socket
+import threading
+import time
+from dataclasses import dataclass
+
+import urllib3
+
+from app.errors import GatewayError
+from app.proxy import Call, Forwarder, end_to_end
+from app.queue import AsyncCall, Delivery, Queue
+
+log = logging.getLogger(__name__)
+RETRY_STATUSES = frozenset({429, 502, 503, 504})
+
+
+@dataclass(frozen=True)
+class WorkerSettings:
+    concurrency: int = 8
+    per_function: int = 4
+    max_attempts: int = 4
+    backoff: float = 0.5
+    claim_timeout: float = 300.0
+    callback_timeout: float = 10.0
+
+
+@dataclass(frozen=True)
+class Outcome:
+    status: int
+    headers: list[tuple[str, str]]
+    body: bytes
+    seconds: float
+
+
+def _proxy_call(call: AsyncCall) -> Call:
+    """The stored request as the proxy sends it, with the body's length now known."""
+    headers = [(name, value) for name, value in call.headers if name.lower() != "content-length"]
+    if call.body:
+        headers.append(("Content-Length", str(len(call.body))))
+    start = next((value for name, value in headers if name.lower() == "x-start-time"), "")
+    return Call(call.function, call.method, call.path, call.query, headers, call.call_id, start)
+
+
+def _backoff(settings: WorkerSettings, attempt: int) -> float:
+    return min(settings.backoff * 2 ** (attempt - 1), 30.0)
+
+
+class AsyncWorker:
+    """Consumes a Queue with bounded concurrency; ``start`` once per process, ``stop`` to end."""
+
+    def __init__(self, queue: Queue, forwarder: Forwarder, settings: WorkerSettings, on_callback_failed=None):
+        self.queue = queue
+        self.forwarder = forwarder
+        self.settings = settings
+        self.consumer = f"{socket.gethostname()}-{os.getpid()}"
+        self._slots = threading.BoundedSemaphore(settings.concurrency)
+        self._per_function: dict[str, threading.BoundedSemaphore] = {}
+        self._stop = threading.Event()
+        self._http = urllib3.PoolManager(retries=False, timeout=settings.callback_timeout)
+        self._on_callback_failed = on_callback_failed or (lambda call: None)
+
+    def start(self) -> None:
+        threading.Thread(target=self._loop, name="async-worker", daemon=True).start()
+
+    def stop(self) -> None:
+        self._stop.set()
+
+    def _loop(self) -> None:
+        last_reclaim = 0.0
+        while not self._stop.is_set():
+            try:
+                deliveries = []
+                if time.monotonic() - last_reclaim > min(30.0, self.settings.claim_timeout / 2):
+                    deliveries = self.queue.reclaim(self.consumer, self.settings.claim_timeout, self.settings.concurrency)
+                    last_reclaim = time.monotonic()
+                deliveries += self.queue.take(self.consumer, self.settings.concurrency, 1.0)
+            except GatewayError as exc:
+                log.warning("async queue unavailable: %s", exc.message)
+                self._stop.wait(1.0)
+                continue
+            for delivery in deliveries:
+                self._slots.acquire()
+                threading.Thread(target=self._handle, args=(delivery,), daemon=True).start()
+
+    def _handle(self, delivery: Delivery) -> None:
+        try:
+            gate = self._per_function.setdefault(delivery.call.function, threading.BoundedSemaphore(self.settings.per_function))
+            with gate:
+                outcome = self._invoke(delivery.call)
+                self._callback(delivery.call, outcome)
+            self.queue.ack(delivery)
+        except GatewayError as exc:
+            # The queue itself failed; the call stays stored and is reclaimed later.
+            log.warning("async call %s left for a retry: %s", delivery.call.call_id, exc.message)
+        finally:
+            self._slots.release()
+
+    def _invoke(self, call: AsyncCall) -> Outcome:
+        """Call the function, retrying failures that may pass; the last outcome is returned."""
+        for attempt in range(1, self.settings.max_attempts + 1):
+            started = time.monotonic()
+            try:
+                reply = self.forwarder.forward(_proxy_call(call), [call.body] if call.body else None, True)
+                outcome = Outcome(reply.status, reply.headers, b"".join(reply.body), time.monotonic() - started)
+            except GatewayError as exc:
+                outcome = Outcome(exc.status, [], exc.message.encode(), time.monotonic() - started)
+            if outcome.status not in RETRY_STATUSES or attempt == self.settings.max_attempts:
+                return outcome
+            log.info("async call %s to %s got %s; retry %d", call.call_id, call.function, outcome.status, attempt)
+            self._stop.wait(_backoff(self.settings, attempt))
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    def _callback(self, call: AsyncCall, outcome: Outcome) -> None:
+        if not call.callback_url:
+            return
+        headers = {
+            name: value
+            for name, value in end_to_end(outcome.headers)
+            if name.lower() not in {"content-length", "x-call-id"}
+        }
+        headers.update(
+            {
+                "X-Call-Id": call.call_id,
+                "X-Function-Name": call.function,
+                "X-Function-Status": str(outcome.status),
+                "X-Duration-Seconds": f"{outcome.seconds:.6f}",
+            }
+        )
+        for attempt in range(1, self.settings.max_attempts + 1):
+            try:
+                response = self._http.request("POST", call.callback_url, body=outcome.body, headers=headers, redirect=False)
+                if response.status < 500 and response.status != 429:
+                    return
+                problem = f"status {response.status}"
+            except urllib3.exceptions.HTTPError as exc:
+                problem = str(exc)
+            if attempt < self.settings.max_attempts:
+                self._stop.wait(_backoff(self.settings, attempt))
+        log.error("callback for async call %s to %s failed after %d attempts: %s",
+                  call.call_id, call.callback_url, self.settings.max_attempts, problem)
+        self._on_callback_failed(call)

@@ -1,0 +1,81 @@
+"""POST /async-function/{name}[.{namespace}][/{path}]: store the call durably, answer 202.
+
+The 202 (with ``X-Call-Id``) is sent only after the queue has stored the whole request; a queue
+that cannot store it is a 503, so an accepted call is never lost. ``X-Callback-Url`` must be an
+absolute http or https URL (else 400).
+"""
+
+from __future__ import annotations
+
+import time
+from urllib.parse import urlsplit
+
+from flask import Blueprint, Response, current_app, request
+
+from app.blueprints.proxy import function_of, raw_rest
+from app.errors import InvalidRequest, NotFound, PayloadTooLarge
+from app.proxy import prepare_call
+from app.queue import AsyncCall, Queue
+from app.state import provider, settings
+from app.upstreams import FunctionNotFound
+
+bp = Blueprint("async_invoke", __name__)
+
+
+def queue() -> Queue:
+    return current_app.extensions["openfaas.queue"]
+
+
+def _callback_url() -> str | None:
+    url = request.headers.get("X-Callback-Url")
+    if url is None:
+        return None
+    parts = urlsplit(url)
+    if parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest(f"Invalid X-Callback-Url: {url!r} is not an absolute http or https URL.")
+    return url
+
+
+def _body() -> bytes:
+    limit = settings().max_async_body_bytes
+    data = request.stream.read(limit + 1)
+    if len(data) > limit:
+        raise PayloadTooLarge(f"An async call's body may hold at most {limit} bytes.")
+    return data
+
+
+@bp.route("/async-function/<target>", methods=["POST"], strict_slashes=False)
+@bp.route("/async-function/<target>/<path:rest>", methods=["POST"])
+def invoke_async(target: str, rest: str = ""):
+    function = function_of(target)
+    callback = _callback_url()
+    try:
+        provider().get_function(function)
+    except NotFound:
+        raise FunctionNotFound(f"Function {target} not found.") from None
+    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR") or request.remote_addr or ""
+    call = prepare_call(
+        function,
+        request.method,
+        raw_rest(target, "/async-function/"),
+        request.query_string.decode("latin-1"),
+        [(name, value) for name, value in request.headers.items() if name.lower() != "x-callback-url"],
+        peer=peer,
+        host=request.host,
+        scheme=request.scheme,
+    )
+    queue().put(
+        AsyncCall(
+            call_id=call.call_id,
+            function=function,
+            namespace=settings().namespace,
+            method="POST",
+            path=call.path,
+            query=call.query,
+            headers=call.headers,
+            body=_body(),
+            callback_url=callback,
+            enqueued_at=time.time(),
+        )
+    )
+    return Response(status=202, headers={"X-Call-Id": call.call_id, "X-Start-Time": call.start_time})

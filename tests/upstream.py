@@ -1,0 +1,101 @@
+"""Small HTTP servers on loopback for tests: a function stand-in and a callback receiver."""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
+
+from tests.fakes import FakeProvider
+
+
+@contextlib.contextmanager
+def serve(handler: type[BaseHTTPRequestHandler]) -> Iterator[int]:
+    """Run ``handler`` on a free loopback port for the duration of the block; yields the port."""
+    server = ThreadingHTTPServer(("127.0.0.1", 0), handler)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    try:
+        yield server.server_address[1]
+    finally:
+        server.shutdown()
+        server.server_close()
+
+
+class Echo(BaseHTTPRequestHandler):
+    """Answers with what it received; a few paths behave specially."""
+
+    protocol_version = "HTTP/1.1"
+
+    def _answer(self):
+        length = int(self.headers.get("Content-Length") or 0)
+        if self.headers.get("Transfer-Encoding") == "chunked":
+            body = b""
+            while size := int(self.rfile.readline().strip() or b"0", 16):
+                body += self.rfile.read(size)
+                self.rfile.readline()
+            self.rfile.readline()
+        else:
+            body = self.rfile.read(length)
+        if self.path.startswith("/slow"):
+            time.sleep(2)
+        if self.path.startswith("/redirect"):
+            self.send_response(302)
+            self.send_header("Location", "/elsewhere")
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        if self.path.startswith("/raw"):
+            self.send_response(200)
+            self.send_header("Content-Length", str(len(body)))
+            self.end_headers()
+            if self.command != "HEAD":
+                self.wfile.write(body)
+            return
+        reply = json.dumps(
+            {
+                "method": self.command,
+                "path": self.path,
+                "headers": {name.lower(): value for name, value in self.headers.items()},
+                "length": len(body),
+                "sha": hashlib.sha256(body).hexdigest(),
+            }
+        ).encode()
+        self.send_response(201)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(reply)))
+        self.send_header("X-Function", "echo")
+        self.send_header("Connection", "keep-alive, X-Private")
+        self.send_header("X-Private", "hop")
+        self.end_headers()
+        if self.command != "HEAD":
+            self.wfile.write(reply)
+
+    do_GET = do_POST = do_PUT = do_PATCH = do_DELETE = do_HEAD = do_OPTIONS = _answer
+
+    def handle(self):
+        try:
+            super().handle()
+        except (BrokenPipeError, ConnectionResetError):
+            pass  # the proxy gave up first (the 504 test): nothing to answer to
+
+    def log_message(self, *args):
+        pass
+
+
+class Lookup:
+    """DNS stand-in: addresses only for functions with replicas in the fake provider."""
+
+    def __init__(self, provider: FakeProvider):
+        self.provider = provider
+        self.queries = 0
+
+    def __call__(self, host: str) -> list[str]:
+        self.queries += 1
+        name = host.removeprefix("tasks.")
+        service = self.provider.services.get(name)
+        replicas = service["Spec"]["Mode"]["Replicated"]["Replicas"] if service else 0
+        return ["127.0.0.1"] * min(replicas, 1)
