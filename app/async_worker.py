@@ -19,6 +19,7 @@ from dataclasses import dataclass
 
 import urllib3
 
+from app import metrics
 from app.errors import GatewayError
 from app.proxy import Call, Forwarder, end_to_end
 from app.queue import AsyncCall, Delivery, Queue
@@ -87,6 +88,7 @@ class AsyncWorker:
                     deliveries = self.queue.reclaim(self.consumer, self.settings.claim_timeout, self.settings.concurrency)
                     last_reclaim = time.monotonic()
                 deliveries += self.queue.take(self.consumer, self.settings.concurrency, 1.0)
+                metrics.set_queue_depth(self.queue.depth())
             except GatewayError as exc:
                 log.warning("async queue unavailable: %s", exc.message)
                 self._stop.wait(1.0)

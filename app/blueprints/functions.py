@@ -2,10 +2,13 @@
 
 from __future__ import annotations
 
+import dataclasses
+
 from flask import Blueprint, Response, jsonify, request
 
+from app import metrics
 from app.errors import InvalidRequest
-from app.models import FunctionDeployment
+from app.models import FunctionDeployment, FunctionStatus
 from app.schemas import DeleteFunctionSchema, FunctionDeploymentSchema, FunctionStatusSchema, function_name_error, load_body
 from app.state import provider, resolve_namespace
 
@@ -29,16 +32,25 @@ def _deployment() -> FunctionDeployment:
     return deployment
 
 
+def _with_counts(statuses: list[FunctionStatus]) -> list[FunctionStatus]:
+    """Statuses with invocation counts from the metrics every worker shares; replicas recorded."""
+    counts = metrics.invocation_counts()
+    for status in statuses:
+        metrics.set_replicas(status.name, status.replicas)
+    return [dataclasses.replace(status, invocation_count=counts.get(status.name, 0)) for status in statuses]
+
+
 @bp.get("/system/functions")
 def list_functions():
     resolve_namespace(request.args.get("namespace"))
-    return jsonify(_STATUS.dump(provider().list_functions(), many=True))
+    return jsonify(_STATUS.dump(_with_counts(provider().list_functions()), many=True))
 
 
 @bp.get("/system/function/<name>")
 def get_function(name: str):
     resolve_namespace(request.args.get("namespace"))
-    return jsonify(_STATUS.dump(provider().get_function(valid_function_name(name))))
+    (status,) = _with_counts([provider().get_function(valid_function_name(name))])
+    return jsonify(_STATUS.dump(status))
 
 
 @bp.post("/system/functions")

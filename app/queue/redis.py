@@ -186,7 +186,11 @@ class RedisQueue:
         except redis.ResponseError as exc:
             if "BUSYGROUP" not in str(exc):
                 raise
-        if not self._redis.info("persistence").get("aof_enabled"):
+        try:
+            aof_enabled = self._redis.info("persistence").get("aof_enabled")
+        except redis.ResponseError:
+            aof_enabled = None  # this user may not run INFO; then nothing is known
+        if aof_enabled == 0:
             log.warning("Redis at %s has no append-only file: stored async calls are lost if it stops", self._where)
         self._group_ready = True
 

@@ -1,0 +1,145 @@
+"""Async invocation end to end in one process: accept, store, invoke, call back."""
+
+from __future__ import annotations
+
+import json
+import threading
+import time
+from http.server import BaseHTTPRequestHandler
+
+import pytest
+
+from app import create_app
+from app.config import Config
+from app.errors import BackendUnavailable
+from app.queue import open_queue
+from app.upstreams import Upstreams
+from tests.fakes import FakeLogSource, FakeProvider
+from tests.unit.conftest import deployment
+from tests.upstream import Echo, Lookup, serve
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Collects callbacks; answers 500 while ``failing`` is set."""
+
+    protocol_version = "HTTP/1.1"
+    received: list[dict] = []
+    failing = False
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status = 500 if Receiver.failing else 200
+        Receiver.received.append({"headers": dict(self.headers.items()), "body": body, "answered": status})
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Flaky(Echo):
+    """Answers 503 twice per call id, then like Echo."""
+
+    seen: dict[str, int] = {}
+
+    def _answer(self):
+        call_id = self.headers.get("X-Call-Id")
+        Flaky.seen[call_id] = Flaky.seen.get(call_id, 0) + 1
+        if Flaky.seen[call_id] <= 2:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super()._answer()
+
+    do_POST = _answer
+
+
+@pytest.fixture
+def setup(tmp_path):
+    Receiver.received, Receiver.failing = [], False
+    with serve(Flaky) as function_port, serve(Receiver) as receiver_port:
+        provider = FakeProvider()
+        upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=2, lookup=Lookup(provider), port=function_port)
+        queue = open_queue(f"sqlite:///{tmp_path}/queue.db")
+        config = Config(basic_auth=False, async_max_attempts=3)
+        app = create_app(config, provider, FakeLogSource(provider), upstreams, queue)
+        worker = app.extensions["openfaas.async_worker"]
+        worker.settings = type(worker.settings)(**{**worker.settings.__dict__, "backoff": 0.05})
+        client = app.test_client()
+        client.post("/system/functions", json=deployment("echo"))
+        yield client, worker, queue, f"http://127.0.0.1:{receiver_port}/done"
+        worker.stop()
+
+
+def _wait(predicate, timeout=10):
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        if predicate():
+            return
+        time.sleep(0.05)
+    pytest.fail("timed out")
+
+
+def test_call_is_stored_then_invoked_and_called_back(setup):
+    client, worker, queue, callback = setup
+    response = client.post("/async-function/echo/path?x=1", data=b"hello", headers={"X-Callback-Url": callback})
+    assert response.status_code == 202
+    call_id = response.headers["X-Call-Id"]
+    assert queue.depth() == 1  # stored before the 202, nothing invoked yet
+    worker.start()
+    _wait(lambda: Receiver.received)
+    (callback_request,) = Receiver.received
+    headers = callback_request["headers"]
+    assert headers["X-Call-Id"] == call_id
+    assert headers["X-Function-Name"] == "echo"
+    assert headers["X-Function-Status"] == "201"
+    assert float(headers["X-Duration-Seconds"]) >= 0
+    seen = json.loads(callback_request["body"])
+    assert (seen["method"], seen["path"], seen["length"]) == ("POST", "/path?x=1", 5)
+    assert Flaky.seen[call_id] == 3  # two 503s retried with backoff
+    _wait(lambda: queue.depth() == 0)
+
+
+def test_a_failing_callback_is_retried_then_recorded_and_acknowledged(setup, caplog):
+    client, worker, queue, callback = setup
+    Receiver.failing = True
+    call_id = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": callback}).headers["X-Call-Id"]
+    worker.start()
+    _wait(lambda: queue.depth() == 0)
+    assert len(Receiver.received) == 3
+    assert f"callback for async call {call_id}" in caplog.text
+
+
+@pytest.mark.parametrize("url", ["ftp://x/y", "not a url", "/relative", "http://"])
+def test_bad_callback_urls_are_400(setup, url):
+    client, _, queue, _ = setup
+    response = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": url})
+    assert response.status_code == 400 and "X-Callback-Url" in response.get_data(as_text=True)
+    assert queue.depth() == 0
+
+
+def test_unknown_function_is_404(setup):
+    client, _, _, _ = setup
+    response = client.post("/async-function/ghost")
+    assert response.status_code == 404 and response.headers["X-OpenFaaS-Internal"] == "proxy"
+
+
+def test_a_queue_that_cannot_store_refuses_with_503(setup, monkeypatch):
+    client, _, queue, _ = setup
+
+    def unavailable(call):
+        raise BackendUnavailable("The async queue is unreachable; the call was not accepted.")
+
+    monkeypatch.setattr(queue, "put", unavailable)
+    assert client.post("/async-function/echo", data=b"x").status_code == 503
+
+
+def test_worker_threads_do_not_outlive_stop(setup):
+    _, worker, _, _ = setup
+    worker.start()
+    worker.stop()
+    time.sleep(1.5)
+    assert not [t for t in threading.enumerate() if t.name == "async-worker" and t.is_alive()]
