@@ -27,7 +27,8 @@ RUN python3 -m venv --without-pip /opt/gateway \
 FROM ${PYTHON_IMAGE}
 ARG GATEWAY_UID=10001
 ARG GIT_SHA=unknown
-RUN useradd --system --uid "${GATEWAY_UID}" --no-create-home --shell /usr/sbin/nologin gateway
+RUN useradd --system --uid "${GATEWAY_UID}" --no-create-home --shell /usr/sbin/nologin gateway \
+ && install -d -o "${GATEWAY_UID}" -m 0700 /var/lib/gateway
 COPY --from=install /opt/gateway /opt/gateway
 COPY gunicorn.conf.py wsgi.py /srv/gateway/
 WORKDIR /srv/gateway

@@ -27,6 +27,9 @@ accesslog = "-"
 # nginx passes X-Request-Id (its own when the client sent none), so both logs share it.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(a)s" rid=%({x-request-id}i)s rt=%(M)sms'
 errorlog = "-"
+# gunicorn's runtime control socket is not used, and its default place is the user's home,
+# which the gateway's unprivileged user does not have.
+control_socket_disable = True
 loglevel = _config.log_level
 
 

@@ -119,6 +119,7 @@ class AsyncWorker:
                 outcome = Outcome(reply.status, reply.headers, b"".join(reply.body), time.monotonic() - started)
             except GatewayError as exc:
                 outcome = Outcome(exc.status, [], exc.message.encode(), time.monotonic() - started)
+            metrics.record_invocation(call.function, outcome.status, outcome.seconds)
             if outcome.status not in RETRY_STATUSES or attempt == self.settings.max_attempts:
                 return outcome
             log.info("async call %s to %s got %s; retry %d", call.call_id, call.function, outcome.status, attempt)

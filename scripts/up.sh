@@ -38,10 +38,11 @@ chown "$GATEWAY_UID" "$CREDENTIALS_DIR"/basic-auth-user "$CREDENTIALS_DIR"/basic
 chmod 600 "$CREDENTIALS_DIR"/basic-auth-user "$CREDENTIALS_DIR"/basic-auth-password
 
 # Wheels for the image (CPython 3.11 on glibc >= 2.28, as both base images are), downloaded on
-# the host so the build needs no network.
+# the host so the build needs no network. pip judges environment markers by the host's Python,
+# so async-timeout, which redis needs only before 3.11.3 (Debian's is 3.11.2), is named here.
 python3 -m pip download --quiet --dest wheelhouse --only-binary=:all: --python-version 3.11 \
   --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
-  setuptools wheel $(python3 scripts/requirements.py)
+  setuptools wheel async-timeout $(python3 scripts/requirements.py)
 
 # The attachable overlay functions and the gateway share; the gateway would create it, but
 # compose needs it before the gateway starts.

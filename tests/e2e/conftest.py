@@ -44,6 +44,8 @@ def stack(tmp_path_factory, docker_api) -> Stack:  # noqa: F811 - the imported f
         "CREDENTIALS_DIR": str(folder / "credentials"),
         # Short, so the deadline test does not wait a minute.
         "UPSTREAM_TIMEOUT": "5s",
+        # So calls held by a killed gateway are taken over within the test's patience.
+        "ASYNC_CLAIM_TIMEOUT": "10s",
     }
     credentials = folder / "credentials"
     stack = Stack(f"http://127.0.0.1:{port}", "", "", env, credentials)

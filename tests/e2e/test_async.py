@@ -1,0 +1,53 @@
+"""Async calls survive a SIGKILL of the gateway: every accepted call reaches its callback."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+
+from tests.e2e.test_invoke import _auth, _deploy, invoke
+from tests.gateway import call
+from tests.integration.conftest import shared_name, wait_for
+
+CALLS = 50
+
+
+def _gateway_container(stack) -> str:
+    return subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={stack.env['COMPOSE_PROJECT_NAME']}",
+         "--filter", "label=com.docker.compose.service=gateway"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()[0]
+
+
+def test_accepted_calls_are_delivered_after_the_gateway_is_killed(stack, watchdog_image):
+    slow, receiver = shared_name("async-slow"), shared_name("receiver")
+    _deploy(stack, slow, "sleep 1; echo done")
+    # The callback receiver is itself a function: it logs each callback it gets (the watchdog
+    # keeps a function's own output, so the line goes to the container's output directly).
+    _deploy(stack, receiver, 'echo "CALLBACK $Http_X_Call_Id $Http_X_Function_Status $Http_X_Function_Name" > /proc/1/fd/1')
+    accepted = set()
+    for number in range(CALLS):
+        status, headers, _ = invoke(
+            stack, f"/async-function/{slow}", "POST", f"call {number}".encode(),
+            {"X-Callback-Url": f"http://{receiver}:8080/callback"},
+        )
+        assert status == 202
+        accepted.add(headers["X-Call-Id"])
+    assert len(accepted) == CALLS
+
+    subprocess.run(["docker", "kill", "-s", "KILL", _gateway_container(stack)], check=True, capture_output=True)
+    restarted = stack.make("up")
+    assert restarted.returncode == 0, restarted.stderr[-3000:]
+
+    def delivered() -> set[str]:
+        status, body, _ = call(f"{stack.url}/system/logs?name={receiver}", headers=_auth(stack))
+        assert status == 200
+        seen = set()
+        for line in body.splitlines():
+            words = json.loads(line)["text"].split()
+            if words[:1] == ["CALLBACK"] and words[2:] == ["200", slow]:
+                seen.add(words[1])
+        return seen
+
+    wait_for(lambda: accepted <= delivered(), timeout=180, interval=2, what=f"all {CALLS} callbacks")
