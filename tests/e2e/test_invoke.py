@@ -125,3 +125,37 @@ def test_scale_from_zero(stack, watchdog_image):
     status, _, body = invoke(stack, f"/function/{fn}")
     assert (status, body) == (200, b"awake\n")
     assert json.loads(call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))[1])["replicas"] == 1
+
+
+def test_metrics_count_calls_across_workers(stack, env_fn):
+    before = json.loads(call(f"{stack.url}/system/function/{env_fn}", headers=_auth(stack))[1])["invocationCount"]
+    for _ in range(12):  # the stack runs two gunicorn workers: calls land on both
+        assert invoke(stack, f"/function/{env_fn}")[0] == 200
+    status = json.loads(call(f"{stack.url}/system/function/{env_fn}", headers=_auth(stack))[1])
+    assert status["invocationCount"] == before + 12
+    _, _, text = invoke(stack, "/metrics")
+    line = f'gateway_function_invocation_total{{code="200",function_name="{env_fn}"}}'
+    (sample,) = [row for row in text.decode().splitlines() if row.startswith(line)]
+    assert float(sample.split()[-1]) == before + 12
+    assert "gateway_functions_seconds_bucket" in text.decode()
+
+
+def test_alerts_scale_up_and_back_down(stack, watchdog_image):
+    fn = shared_name("alerted")
+    body = {"service": fn, "image": watchdog_image, "labels": {"com.openfaas.scale.max": "4", "com.openfaas.scale.factor": "50"}}
+    assert call(f"{stack.url}/system/functions", "POST", body, _auth(stack))[0] == 202
+
+    def alert(status: str) -> int:
+        webhook = {
+            "status": status,
+            "receiver": "scale-up",
+            "alerts": [{"status": status, "labels": {"alertname": "APIHighInvocationRate", "function_name": fn}}],
+        }
+        return call(f"{stack.url}/system/alert", "POST", webhook, _auth(stack))[0]
+
+    def replicas() -> int:
+        return json.loads(call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))[1])["replicas"]
+
+    assert alert("firing") == 200 and replicas() == 3  # 1 + ceil(4 / 100 * 50)
+    assert alert("firing") == 200 and replicas() == 4  # capped at the maximum
+    assert alert("resolved") == 200 and replicas() == 1  # back to the minimum
