@@ -2,12 +2,16 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import subprocess
+
+import pytest
 
 from tests.e2e.test_invoke import _auth, _deploy, invoke
 from tests.gateway import call
 from tests.integration.conftest import shared_name, wait_for
+from tests.unit.test_queue import RedisServer
 
 CALLS = 50
 
@@ -20,8 +24,32 @@ def _gateway_container(stack) -> str:
     ).stdout.split()[0]
 
 
-def test_accepted_calls_are_delivered_after_the_gateway_is_killed(stack, watchdog_image):
-    slow, receiver = shared_name("async-slow"), shared_name("receiver")
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request, stack, tmp_path):
+    """The stack with each queue backend; Redis is a server of the test's own, on the host."""
+    if request.param == "sqlite":
+        yield stack
+        return
+    bridge = subprocess.run(
+        ["docker", "network", "inspect", "docker_gwbridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    server = RedisServer(tmp_path, also_on=bridge).start()
+    with_redis = dataclasses.replace(stack, env={**stack.env, "ASYNC_QUEUE": server.url})
+    try:
+        started = with_redis.make("up")
+        assert started.returncode == 0, started.stderr[-3000:]
+        yield with_redis
+    finally:
+        restored = stack.make("up")
+        server.stop()
+        assert restored.returncode == 0, restored.stderr[-3000:]
+
+
+def test_accepted_calls_are_delivered_after_the_gateway_is_killed(backend, watchdog_image):
+    stack = backend
+    kind = stack.env.get("ASYNC_QUEUE", "sqlite")[:5]
+    slow, receiver = shared_name(f"slow-{kind}"), shared_name(f"receiver-{kind}")
     _deploy(stack, slow, "sleep 1; echo done")
     # The callback receiver is itself a function: it logs each callback it gets (the watchdog
     # keeps a function's own output, so the line goes to the container's output directly).

@@ -32,20 +32,25 @@ def free_port() -> int:
 
 
 class RedisServer:
-    """A redis-server on a free loopback port that appends every write to ``folder`` and fsyncs it."""
+    """A redis-server on a free port that appends every write to ``folder`` and fsyncs it.
 
-    def __init__(self, folder: Path):
+    It listens on loopback, and also on ``also_on`` (such as the host's address on a Docker
+    bridge, for a gateway in a container); ``url`` uses the last address it listens on.
+    """
+
+    def __init__(self, folder: Path, also_on: str | None = None):
         self.folder = folder
         self.port = free_port()
+        self.addresses = ["127.0.0.1"] + ([also_on] if also_on else [])
         self.process: subprocess.Popen | None = None
 
     @property
     def url(self) -> str:
-        return f"redis://127.0.0.1:{self.port}/0"
+        return f"redis://{self.addresses[-1]}:{self.port}/0"
 
     def start(self) -> "RedisServer":
         """Start it (again, on the same port and folder) and wait until it answers."""
-        command = ["redis-server", "--bind", "127.0.0.1", "--port", str(self.port), "--save", "",
+        command = ["redis-server", "--bind", *self.addresses, "--protected-mode", "no", "--port", str(self.port), "--save", "",
                    "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder)]
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
