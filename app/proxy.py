@@ -147,7 +147,7 @@ class Forwarder:
                 )
             except (NewConnectionError, MaxRetryError) as exc:
                 # Refused or unreachable before anything was sent: that task is gone.
-                self.upstreams.forget(call.function, address)
+                self.upstreams.forget(call.function)
                 if attempt == _CONNECT_ATTEMPTS - 1 or not _before_sending(exc):
                     raise UpstreamFailed(f"Function {call.function} could not be reached: {_reason(exc)}.") from None
                 continue
@@ -156,7 +156,7 @@ class Forwarder:
                     f"Function {call.function} did not answer within {self.upstream_timeout:g}s."
                 ) from None
             except (ProtocolError, Urllib3Error, OSError) as exc:
-                self.upstreams.forget(call.function, address)
+                self.upstreams.forget(call.function)
                 raise UpstreamFailed(f"Function {call.function} failed: {_reason(exc)}.") from None
             return Reply(response.status, end_to_end(response.headers.items()), _stream(response, call.function))
         raise AssertionError("unreachable")  # pragma: no cover

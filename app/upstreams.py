@@ -99,7 +99,7 @@ class Upstreams:
         entry = self._cache[function]
         return f"{addresses[next(entry.turn) % len(addresses)]}:{self.port}"
 
-    def forget(self, function: str, address: str | None = None) -> None:
+    def forget(self, function: str) -> None:
         """Drop cached addresses after a failed call, so the next call asks DNS again."""
         with self._lock:
             self._cache.pop(function, None)
