@@ -93,6 +93,12 @@ class AsyncWorker:
                 log.warning("async queue unavailable: %s", exc.message)
                 self._stop.wait(1.0)
                 continue
+            except ValueError as exc:
+                # A stored call this version cannot read (written by another gateway version?):
+                # keep the loop alive; the call stays stored for a gateway that can.
+                log.error("async queue holds a call that cannot be decoded: %s", exc)
+                self._stop.wait(1.0)
+                continue
             for delivery in deliveries:
                 self._slots.acquire()
                 threading.Thread(target=self._handle, args=(delivery,), daemon=True).start()
