@@ -6,12 +6,16 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test unit lint docker venv test-image up down clean
+.PHONY: test unit lint docker tools venv test-image up down clean
 
-test: docker venv test-image lint
+test: docker tools venv test-image lint
 	$(BIN)/python -m pytest
 
-unit: venv
+# Programs the tests start themselves: a redis-server for the Redis queue backend.
+tools:
+	command -v redis-server >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+
+unit: tools venv
 	$(BIN)/python -m pytest tests/unit
 
 lint: venv
