@@ -23,6 +23,10 @@ worker_connections = int(os.environ.get("worker_connections", "1000"))
 timeout = _config.worker_timeout
 graceful_timeout = int(os.environ.get("graceful_timeout", "30"))
 keepalive = 75
+# Header limits, matching nginx's large_client_header_buffers (8 KiB a line): larger is a 400.
+limit_request_line = 8190
+limit_request_fields = 100
+limit_request_field_size = 8190
 accesslog = "-"
 # nginx passes X-Request-Id (its own when the client sent none), so both logs share it.
 access_log_format = '%(h)s %(l)s %(u)s %(t)s "%(r)s" %(s)s %(b)s "%(a)s" rid=%({x-request-id}i)s rt=%(M)sms'

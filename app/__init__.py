@@ -22,6 +22,7 @@ from app.blueprints import metrics as metrics_routes
 from app.config import Config
 from app.errors import register_error_handlers
 from app.provider import LogSource, Provider
+from app.streaming import StreamSlots
 from app.proxy import Forwarder
 from app.queue import Queue, open_queue
 from app.swarm.logs import SwarmLogSource
@@ -60,6 +61,7 @@ def create_app(
     app.extensions["openfaas.config"] = config
     app.extensions["openfaas.provider"] = provider
     app.extensions["openfaas.logs"] = log_source
+    app.extensions["openfaas.log_slots"] = StreamSlots(config.max_log_streams)
     forwarder = Forwarder(upstreams, config.upstream_timeout)
     queue = queue or open_queue(config.async_queue)
     app.extensions["openfaas.forwarder"] = forwarder

@@ -77,6 +77,7 @@ class Config:
     namespace: str = DEFAULT_NAMESPACE
     docker_timeout: float = 30.0
     max_body_bytes: int = 1024 * 1024
+    max_log_streams: int = 200
     log_level: str = "info"
     git_sha: str = "unknown"
     forwarded_hops: int = 0
@@ -114,6 +115,7 @@ class Config:
             "namespace": _text,
             "docker_timeout": parse_duration,
             "max_body_bytes": _positive_int,
+            "max_log_streams": _positive_int,
             "log_level": _log_level,
             "git_sha": _text,
             "forwarded_hops": _count,

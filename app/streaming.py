@@ -17,7 +17,7 @@ import threading
 import time
 from typing import Iterator
 
-from app.errors import GatewayError
+from app.errors import BackendUnavailable, GatewayError
 from app.provider import LogStream
 from app.schemas import LogMessageSchema
 
@@ -26,6 +26,24 @@ _MESSAGE = LogMessageSchema()
 # How often the watcher looks for a departed client; it bounds how long a Docker log connection
 # outlives its reader.
 POLL_INTERVAL = 0.5
+
+
+class StreamSlots:
+    """A cap on the log streams one worker process keeps open at once."""
+
+    def __init__(self, limit: int):
+        self._slots = threading.BoundedSemaphore(limit)
+        self.limit = limit
+
+    def take(self) -> None:
+        """Reserve a slot. Raises BackendUnavailable (503) when all are in use."""
+        if not self._slots.acquire(blocking=False):
+            raise BackendUnavailable(
+                f"This gateway worker already serves {self.limit} log streams; retry later.", {"Retry-After": "5"}
+            )
+
+    def give_back(self) -> None:
+        self._slots.release()
 
 
 def client_gone(sock: socket.socket | None) -> bool:

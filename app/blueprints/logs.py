@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, Response, current_app, request
 
 from app.schemas import LogQuerySchema, load_query
 from app.state import log_source, resolve_namespace, settings
@@ -18,12 +18,21 @@ _QUERY = LogQuerySchema()
 def function_logs():
     query = load_query(_QUERY, request)
     query = dataclasses.replace(query, namespace=resolve_namespace(query.namespace))
-    # Opened before the response starts, so an unknown function is still a plain 404.
-    stream = log_source().open(query)
+    slots = current_app.extensions["openfaas.log_slots"]
+    slots.take()
+    try:
+        # Opened before the response starts, so an unknown function is still a plain 404.
+        stream = log_source().open(query)
+    except BaseException:
+        slots.give_back()
+        raise
     body = ndjson_stream(stream, settings().write_timeout, request.environ.get("gunicorn.socket"))
-    return Response(
+    response = Response(
         body,
         mimetype="application/x-ndjson",
         # nginx honours X-Accel-Buffering, so lines are not held back by a proxy in front.
         headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
     )
+    # The server closes every response, also one whose body it never started to send.
+    response.call_on_close(slots.give_back)
+    return response

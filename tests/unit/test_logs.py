@@ -10,6 +10,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
+from app import create_app
+from app.config import Config
 from app.models import LogMessage
 from app.swarm.logdecode import DockerLogDecoder
 from app.timestamps import normalise, parse_rfc3339
@@ -176,3 +178,20 @@ def test_a_quiet_follow_stream_ends_cleanly_at_the_deadline(client, logs, config
     assert [line["text"] for line in _lines(response)] == ["only line"]
     assert time.monotonic() - started < config.write_timeout + 5
     assert logs.opened[-1][1].closed.is_set()
+
+
+def test_log_streams_per_worker_are_capped_with_a_503(provider, logs):
+    app = create_app(Config(basic_auth=False, max_log_streams=1), provider, logs)
+    client = app.test_client()
+    client.post("/system/functions", json=deployment())
+    logs.hold = True
+    first = client.get("/system/logs?name=echo&follow=true", buffered=False)
+    assert first.status_code == 200
+    refused = client.get("/system/logs?name=echo&follow=true")
+    assert refused.status_code == 503 and refused.headers["Retry-After"] == "5"
+    assert "log streams" in refused.get_data(as_text=True)
+    first.close()  # the server closes the response: the slot is free again
+    logs.hold = False
+    assert client.get("/system/logs?name=echo", buffered=True).status_code == 200
+    assert client.get("/system/logs?name=ghost", buffered=True).status_code == 404  # its slot is given back
+    assert client.get("/system/logs?name=echo", buffered=True).status_code == 200
