@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import urllib3
-from urllib3.exceptions import MaxRetryError, NewConnectionError, ProtocolError, ReadTimeoutError
+from urllib3.exceptions import NewConnectionError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from app.upstreams import UpstreamFailed, Upstreams, UpstreamTimeout
@@ -145,40 +145,35 @@ class Forwarder:
                     timeout=self.timeout,
                     release_conn=False,
                 )
-            except (NewConnectionError, MaxRetryError) as exc:
+            except NewConnectionError as exc:
                 # Refused or unreachable before anything was sent: that task is gone.
                 self.upstreams.forget(call.function)
-                if attempt == _CONNECT_ATTEMPTS - 1 or not _before_sending(exc):
+                if attempt == _CONNECT_ATTEMPTS - 1:
                     raise UpstreamFailed(f"Function {call.function} could not be reached: {_reason(exc)}.") from None
                 continue
             except ReadTimeoutError:
                 raise UpstreamTimeout(
                     f"Function {call.function} did not answer within {self.upstream_timeout:g}s."
                 ) from None
-            except (ProtocolError, Urllib3Error, OSError) as exc:
+            except (Urllib3Error, OSError) as exc:
                 self.upstreams.forget(call.function)
                 raise UpstreamFailed(f"Function {call.function} failed: {_reason(exc)}.") from None
-            return Reply(response.status, end_to_end(response.headers.items()), _stream(response, call.function))
+            return Reply(response.status, end_to_end(response.headers.items()), _stream(response))
         raise AssertionError("unreachable")  # pragma: no cover
 
 
-def _before_sending(exc: Exception) -> bool:
-    reason = getattr(exc, "reason", exc)
-    return isinstance(reason, NewConnectionError) or isinstance(exc, NewConnectionError)
-
-
 def _reason(exc: Exception) -> str:
-    reason = getattr(exc, "reason", None) or exc
-    return str(reason).split(": ", 1)[-1]
+    # urllib3 prefixes its messages with the connection object's repr, which helps nobody.
+    return str(exc).split(": ", 1)[-1]
 
 
-def _stream(response: urllib3.BaseHTTPResponse, function: str) -> Iterator[bytes]:
+def _stream(response: urllib3.BaseHTTPResponse) -> Iterator[bytes]:
     """The reply body in pieces; a connection is pooled again only when fully read."""
     complete = False
     try:
         yield from response.stream(_CHUNK, decode_content=False)
         complete = True
-    except (ProtocolError, Urllib3Error, OSError):
+    except (Urllib3Error, OSError):
         # The status line is already out to the client: all that is left is to stop.
         pass
     finally:

@@ -91,10 +91,8 @@ class Lookup:
 
     def __init__(self, provider: FakeProvider):
         self.provider = provider
-        self.queries = 0
 
     def __call__(self, host: str) -> list[str]:
-        self.queries += 1
         name = host.removeprefix("tasks.")
         service = self.provider.services.get(name)
         replicas = service["Spec"]["Mode"]["Replicated"]["Replicas"] if service else 0

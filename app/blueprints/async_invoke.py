@@ -12,9 +12,8 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
-from app.blueprints.proxy import function_of, raw_rest
+from app.blueprints.proxy import incoming_call
 from app.errors import InvalidRequest, NotFound, PayloadTooLarge
-from app.proxy import prepare_call
 from app.queue import AsyncCall, Queue
 from app.state import provider, settings
 from app.upstreams import FunctionNotFound
@@ -47,23 +46,13 @@ def _body() -> bytes:
 @bp.route("/async-function/<target>", methods=["POST"], strict_slashes=False)
 @bp.route("/async-function/<target>/<path:rest>", methods=["POST"])
 def invoke_async(target: str, rest: str = ""):
-    function = function_of(target)
+    call = incoming_call(target, "/async-function/", drop=frozenset({"x-callback-url"}))
+    function = call.function
     callback = _callback_url()
     try:
         provider().get_function(function)
     except NotFound:
         raise FunctionNotFound(f"Function {target} not found.") from None
-    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR") or request.remote_addr or ""
-    call = prepare_call(
-        function,
-        request.method,
-        raw_rest(target, "/async-function/"),
-        request.query_string.decode("latin-1"),
-        [(name, value) for name, value in request.headers.items() if name.lower() != "x-callback-url"],
-        peer=peer,
-        host=request.host,
-        scheme=request.scheme,
-    )
     queue().put(
         AsyncCall(
             call_id=call.call_id,

@@ -9,7 +9,7 @@ from flask import Blueprint, Response, current_app, request
 
 from app import metrics
 from app.errors import GatewayError
-from app.proxy import Forwarder, prepare_call
+from app.proxy import Call, Forwarder, prepare_call
 from app.schemas import function_name_error
 from app.state import settings
 from app.upstreams import FunctionNotFound
@@ -31,7 +31,7 @@ def function_of(target: str) -> str:
     return name
 
 
-def raw_rest(target: str, prefix: str = "/function/") -> str:
+def raw_rest(target: str, prefix: str) -> str:
     """The path after the function, exactly as the client encoded it."""
     raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
     return raw.split("?", 1)[0][len(f"{prefix}{target}") :]
@@ -45,23 +45,30 @@ def _timed(body: Iterator[bytes], function: str, status: int, started: float) ->
         metrics.record_invocation(function, status, time.monotonic() - started)
 
 
-@bp.route("/function/<target>", methods=METHODS, provide_automatic_options=False, strict_slashes=False)
-@bp.route("/function/<target>/<path:rest>", methods=METHODS, provide_automatic_options=False)
-def invoke(target: str, rest: str = ""):
-    function = function_of(target)
-    environ = request.environ
+def incoming_call(target: str, prefix: str, drop: frozenset[str] = frozenset()) -> Call:
+    """This request as a Call to the function ``target`` names (FunctionNotFound, 404, if none).
+
+    ``prefix`` is the route before the name; headers named in ``drop`` (lower case) stay here.
+    """
     # With a trusted proxy in front, ProxyFix keeps the address that really connected here.
-    peer = environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR") or request.remote_addr or ""
-    call = prepare_call(
-        function,
+    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR") or request.remote_addr or ""
+    return prepare_call(
+        function_of(target),
         request.method,
-        raw_rest(target),
+        raw_rest(target, prefix),
         request.query_string.decode("latin-1"),
-        request.headers.items(),
+        [(name, value) for name, value in request.headers.items() if name.lower() not in drop],
         peer=peer,
         host=request.host,
         scheme=request.scheme,
     )
+
+
+@bp.route("/function/<target>", methods=METHODS, provide_automatic_options=False, strict_slashes=False)
+@bp.route("/function/<target>/<path:rest>", methods=METHODS, provide_automatic_options=False)
+def invoke(target: str, rest: str = ""):
+    call = incoming_call(target, "/function/")
+    function = call.function
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     has_length = request.content_length is not None
     body = iter(lambda: request.stream.read(_CHUNK), b"") if has_length or chunked else None
