@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app.auth import install_basic_auth, is_protected, load_credentials
 from app.async_worker import AsyncWorker, WorkerSettings
 from app import metrics
-from app.blueprints import alert, async_invoke, functions, healthz, info, logs, proxy, scale, secrets
+from app.blueprints import alert, apidoc, async_invoke, functions, healthz, info, logs, proxy, scale, secrets
 from app.blueprints import metrics as metrics_routes
 from app.config import Config
 from app.errors import register_error_handlers
@@ -104,6 +104,7 @@ def create_app(
         async_invoke.bp,
         alert.bp,
         metrics_routes.bp,
+        apidoc.bp,
     ):
         app.register_blueprint(blueprint)
     return app

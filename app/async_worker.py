@@ -16,6 +16,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass
+from urllib.parse import urlsplit, urlunsplit
 
 import urllib3
 
@@ -55,6 +56,17 @@ def _proxy_call(call: AsyncCall) -> Call:
     return Call(call.function, call.method, call.path, call.query, headers, call.call_id, start)
 
 
+def redacted(url: str) -> str:
+    """``url`` without the user and password it may carry, fit for a log line."""
+    try:
+        parts = urlsplit(url)
+    except ValueError:
+        return "(an unparseable URL)"
+    if "@" not in parts.netloc:
+        return url
+    return urlunsplit(parts._replace(netloc="***@" + parts.netloc.rpartition("@")[2]))
+
+
 def _backoff(settings: WorkerSettings, attempt: int) -> float:
     return min(settings.backoff * 2 ** (attempt - 1), 30.0)
 
@@ -62,7 +74,7 @@ def _backoff(settings: WorkerSettings, attempt: int) -> float:
 class AsyncWorker:
     """Consumes a Queue with bounded concurrency; ``start`` once per process, ``stop`` to end."""
 
-    def __init__(self, queue: Queue, forwarder: Forwarder, settings: WorkerSettings, on_callback_failed=None):
+    def __init__(self, queue: Queue, forwarder: Forwarder, settings: WorkerSettings):
         self.queue = queue
         self.forwarder = forwarder
         self.settings = settings
@@ -71,7 +83,6 @@ class AsyncWorker:
         self._per_function: dict[str, threading.BoundedSemaphore] = {}
         self._stop = threading.Event()
         self._http = urllib3.PoolManager(retries=False, timeout=settings.callback_timeout)
-        self._on_callback_failed = on_callback_failed or (lambda call: None)
 
     def start(self) -> None:
         threading.Thread(target=self._loop, name="async-worker", daemon=True).start()
@@ -159,5 +170,5 @@ class AsyncWorker:
             if attempt < self.settings.max_attempts:
                 self._stop.wait(_backoff(self.settings, attempt))
         log.error("callback for async call %s to %s failed after %d attempts: %s",
-                  call.call_id, call.callback_url, self.settings.max_attempts, problem)
-        self._on_callback_failed(call)
+                  call.call_id, redacted(call.callback_url), self.settings.max_attempts, problem)
+        metrics.record_callback_failed(call.function)

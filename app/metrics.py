@@ -63,6 +63,9 @@ _provider_seconds = Histogram(
     "gateway_provider_request_seconds", "Time until the response headers, by method and route.", ["method", "route"]
 )
 _queue_depth = Gauge("gateway_async_queue_depth", "Asynchronous calls waiting, as last observed.", multiprocess_mode="mostrecent")
+_callbacks_failed = Counter(
+    "gateway_async_callbacks_failed_total", "Async call results that never reached their callback URL.", ["function_name"]
+)
 
 
 def record_invocation(function: str, code: int, seconds: float) -> None:
@@ -83,6 +86,11 @@ def set_replicas(function: str, replicas: int) -> None:
 def set_queue_depth(depth: int) -> None:
     """Record the number of asynchronous calls just observed waiting."""
     _queue_depth.set(depth)
+
+
+def record_callback_failed(function: str) -> None:
+    """Count an async call whose callback failed for good (after every retry)."""
+    _callbacks_failed.labels(function).inc()
 
 
 def invocation_counts() -> dict[str, int]:

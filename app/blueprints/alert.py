@@ -3,8 +3,8 @@
 Each alert names a function in its ``function_name`` label (``name`` or ``name.namespace``); the
 new replica count comes from ``app.scaling.alert_target`` and the function's scaling labels.
 Alerts are handled one by one, so one that fails does not stop the others: unknown functions are
-skipped (the alert may outlive the function), and every failure is collected and reported at the
-end as a 500 listing one ``function: reason`` line each.
+skipped (the alert may outlive the function, or name another gateway's namespace), and every
+failure is collected and reported at the end as a 500 listing one ``function: reason`` line each.
 """
 
 from __future__ import annotations
@@ -19,7 +19,7 @@ from app.errors import GatewayError, NotFound, text_response
 from app.models import ScalingPolicy
 from app.scaling import FIRING, RESOLVED, alert_target
 from app.schemas import function_name_error, load_body
-from app.state import provider, resolve_namespace
+from app.state import provider, settings
 
 log = logging.getLogger(__name__)
 bp = Blueprint("alert", __name__)
@@ -90,13 +90,13 @@ def handle_alert():
 def _apply(status: str, function: str) -> str:
     """Scale the function an alert names; return SCALED, UNCHANGED or SKIPPED (unknown function).
 
-    Raises InvalidRequest for a namespace this gateway does not serve, ValueError for scaling
-    labels that cannot be read, and the provider's GatewayError when the orchestrator fails.
+    Raises ValueError for scaling labels that cannot be read, and the provider's GatewayError
+    when the orchestrator fails.
     """
     name, _, namespace = function.partition(".")
-    resolve_namespace(namespace)
-    if function_name_error(name):
-        # No function of ours can have this name (e.g. OpenFaaS's "func_nodeinfo" example).
+    if function_name_error(name) or namespace not in ("", settings().namespace):
+        # No function of ours can have this name (e.g. OpenFaaS's "func_nodeinfo" example), or
+        # it lives in a namespace another gateway serves.
         return SKIPPED
     try:
         current = provider().get_function(name)

@@ -12,6 +12,7 @@ from urllib.parse import urlsplit
 
 from flask import Blueprint, Response, current_app, request
 
+from app.async_worker import redacted
 from app.blueprints.proxy import incoming_call
 from app.errors import InvalidRequest, NotFound, PayloadTooLarge
 from app.queue import AsyncCall, Queue
@@ -29,9 +30,13 @@ def _callback_url() -> str | None:
     url = request.headers.get("X-Callback-Url")
     if url is None:
         return None
-    parts = urlsplit(url)
-    if parts.scheme not in ("http", "https") or not parts.hostname:
-        raise InvalidRequest(f"Invalid X-Callback-Url: {url!r} is not an absolute http or https URL.")
+    try:
+        parts = urlsplit(url)
+        parts.port  # raises ValueError for a port outside 0-65535
+    except ValueError:
+        parts = None
+    if parts is None or parts.scheme not in ("http", "https") or not parts.hostname:
+        raise InvalidRequest(f"Invalid X-Callback-Url: {redacted(url)!r} is not an absolute http or https URL.")
     return url
 
 
