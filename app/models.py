@@ -7,6 +7,7 @@ express live here as pure functions.
 
 from __future__ import annotations
 
+import re
 from dataclasses import dataclass, field
 
 LABEL_FUNCTION = "com.openfaas.function"
@@ -126,7 +127,8 @@ def _label_int(labels: dict[str, str], name: str, default: int, low: int, high: 
     text = labels.get(name)
     if text is None:
         return default
-    if not text.strip().isdigit() or not low <= int(text) <= high:
+    # ASCII digits only, and few of them: str.isdigit() also takes "²", and int() refuses huge runs.
+    if not re.fullmatch(r"[0-9]{1,9}", text.strip()) or not low <= int(text) <= high:
         raise ValueError(f"label {name} must be a whole number from {low} to {high}, not {text!r}")
     return int(text)
 

@@ -10,11 +10,13 @@ import re
 from decimal import Decimal
 
 # Memory suffixes are binary multiples whether written M or Mi, as Docker reads them.
-_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(?:([kmgt])(i)?b?|b)?", re.IGNORECASE)
+_MEMORY = re.compile(r"(\d+(?:\.\d+)?)\s*(?:([kmgt])(i)?b?|b)?", re.IGNORECASE | re.ASCII)
 _MEMORY_SHIFT = {None: 0, "k": 10, "m": 20, "g": 30, "t": 40}
 # Docker refuses to start a container whose memory limit is below 6 MiB.
 MIN_MEMORY_LIMIT = 6 * 1024 * 1024
-_CPU = re.compile(r"(\d+(?:\.\d+)?)(m)?")
+_CPU = re.compile(r"(\d+(?:\.\d+)?)(m)?", re.ASCII)
+# Docker stores both as signed 64-bit integers.
+_INT64_MAX = 2**63 - 1
 
 
 def parse_memory(text: str) -> int:
@@ -28,8 +30,8 @@ def parse_memory(text: str) -> int:
     number = Decimal(match.group(1))
     unit = match.group(2).lower() if match.group(2) else None
     size = int(number * (1 << _MEMORY_SHIFT[unit]))
-    if size <= 0:
-        raise ValueError(f"{text!r} must be more than zero bytes")
+    if not 0 < size <= _INT64_MAX:
+        raise ValueError(f"{text!r} must be more than zero bytes and less than 8 EiB")
     return size
 
 
@@ -43,6 +45,6 @@ def parse_cpu(text: str) -> int:
         raise ValueError(f"{text!r} is not a CPU quantity such as 0.5, 1 or 500m")
     cores = Decimal(match.group(1)) / (1000 if match.group(2) else 1)
     nano = int(cores * 1_000_000_000)
-    if nano <= 0:
-        raise ValueError(f"{text!r} must be more than zero CPUs")
+    if not 0 < nano <= _INT64_MAX:
+        raise ValueError(f"{text!r} must be more than zero CPUs and at most 9 billion")
     return nano

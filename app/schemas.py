@@ -88,8 +88,11 @@ def _parsed_by(parse):
 class StrictBoolean(fields.Boolean):
     """A JSON boolean: ``true`` or ``false``, not ``"yes"`` or ``1``."""
 
-    def __init__(self, **kwargs: Any):
-        super().__init__(truthy={True}, falsy={False}, **kwargs)
+    def _deserialize(self, value: Any, attr: Any, data: Any, **kwargs: Any) -> bool:
+        # Not a membership test: 0 == False and 1 == True in Python, but not in JSON.
+        if not isinstance(value, bool):
+            raise self.make_error("invalid", input=value)
+        return value
 
 
 class StrictInteger(fields.Integer):

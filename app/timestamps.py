@@ -11,7 +11,7 @@ import time
 from datetime import datetime, timedelta, timezone
 
 _RFC3339 = re.compile(
-    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))"
+    r"(\d{4})-(\d{2})-(\d{2})[Tt ](\d{2}):(\d{2}):(\d{2})(?:\.(\d{1,9}))?(?:([Zz])|([+-])(\d{2}):(\d{2}))", re.ASCII
 )
 
 
@@ -31,7 +31,10 @@ def parse_rfc3339(text: str) -> tuple[int, int]:
         raise ValueError(f"{text!r} is not a valid date and time: {exc}") from None
     if match.group(9):
         offset = timedelta(hours=int(match.group(10)), minutes=int(match.group(11)))
-        moment -= offset if match.group(9) == "+" else -offset
+        try:
+            moment -= offset if match.group(9) == "+" else -offset
+        except OverflowError:
+            raise ValueError(f"{text!r} is outside the years 1 to 9999 in UTC") from None
     nanos = int((match.group(7) or "0").ljust(9, "0"))
     return int(moment.timestamp()), nanos
 
@@ -39,11 +42,12 @@ def parse_rfc3339(text: str) -> tuple[int, int]:
 def format_rfc3339_nano(seconds: int, nanos: int) -> str:
     """Format epoch seconds and nanoseconds as UTC RFC 3339 with nine fractional digits."""
     moment = datetime.fromtimestamp(seconds, tz=timezone.utc)
-    return f"{moment:%Y-%m-%dT%H:%M:%S}.{nanos:09d}Z"
+    # Not strftime's %Y: it does not pad years before 1000 to four digits on every platform.
+    return f"{moment.year:04d}-{moment:%m-%dT%H:%M:%S}.{nanos:09d}Z"
 
 
 # Docker writes UTC times with up to nine fractional digits and trailing zeros dropped.
-_DOCKER_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,9}))?Z")
+_DOCKER_UTC = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:\.(\d{1,9}))?Z", re.ASCII)
 
 
 def normalise(text: str) -> str:

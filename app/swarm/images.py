@@ -25,9 +25,11 @@ _DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA
 _REFERENCE = re.compile(
     rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
     r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?",
+    re.ASCII,  # Docker's \w is ASCII: a tag such as "lätest" is refused there, so here too
 )
-_MAX_REFERENCE = 255
+# Docker limits the name (registry and repository) to 255 characters, not the tag or digest.
+_MAX_NAME = 255
 
 
 @dataclass(frozen=True)
@@ -45,10 +47,12 @@ def parse_image(reference: str) -> ImageRef:
 
     Raises ValueError when ``reference`` is not a valid Docker image reference.
     """
-    match = _REFERENCE.fullmatch(reference) if len(reference) <= _MAX_REFERENCE else None
+    match = _REFERENCE.fullmatch(reference)
     if not match:
         raise ValueError(f"{reference!r} is not a valid image reference such as functions/alpine:latest")
     domain, path = match.group("domain"), match.group("path")
+    if len(path) + (len(domain) + 1 if domain else 0) > _MAX_NAME:
+        raise ValueError(f"{reference!r} is not a valid image reference: its name is longer than {_MAX_NAME} characters")
     # Docker reads the first component as a registry only when it looks like a host name.
     if domain is not None and not ("." in domain or ":" in domain or domain == "localhost"):
         if not re.fullmatch(_COMPONENT, domain):
@@ -65,7 +69,8 @@ def registry_auth_header(registry_auth: str, image: str) -> str:
     """
     try:
         decoded = base64.b64decode(registry_auth, validate=True).decode("utf-8")
-    except (binascii.Error, UnicodeDecodeError):
+    except (binascii.Error, ValueError):
+        # ValueError also covers non-ASCII text, which b64decode refuses with its own message.
         raise ValueError("must be base64 of user:password") from None
     username, sep, password = decoded.partition(":")
     if not sep or not username:

@@ -111,9 +111,11 @@ def build_service_spec(
     is mounted read-only at ``/var/openfaas/secrets/<name>``. The service is replicated, uses
     ``dnsrr`` endpoint mode (no IPVS needed) and rolls updates start-first.
     """
-    env = [f"{key}={value}" for key, value in (deployment.env_vars or {}).items() if key != ENV_PROCESS]
+    variables = dict(deployment.env_vars or {})
     if deployment.env_process is not None:
-        env.append(f"{ENV_PROCESS}={deployment.env_process}")
+        # envProcess wins over an fprocess in envVars; either way the watchdog gets one.
+        variables[ENV_PROCESS] = deployment.env_process
+    env = [f"{key}={value}" for key, value in variables.items()]
     container: dict = {
         "Image": deployment.image,
         "Labels": function_labels(deployment.service),
