@@ -21,12 +21,20 @@ DOCKER_HUB_AUTH_ADDRESS = "https://index.docker.io/v1/"
 _HUB_ALIASES = {"docker.io", "index.docker.io", "registry-1.docker.io"}
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
-_DOMAIN = r"(?:[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)(?:\.[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?)*(?::[0-9]+)?"
+_LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
+# Docker reads the first component as a registry only when it looks like a host: it has a dot
+# or a port, or is localhost. Anything else is part of the repository path.
+_HOST = rf"(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost)"
+# The grammar without group names: the OpenAPI document states it as the image field's pattern.
+IMAGE_PATTERN = (
+    rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*"
+    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
+    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
+)
 _REFERENCE = re.compile(
-    rf"(?:(?P<domain>{_DOMAIN})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[\w][\w.-]{0,127}))?"
-    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?",
-    re.ASCII,  # Docker's \w is ASCII: a tag such as "lätest" is refused there, so here too
+    rf"(?:(?P<domain>{_HOST})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
+    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
+    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?"
 )
 # Docker limits the name (registry and repository) to 255 characters, not the tag or digest.
 _MAX_NAME = 255
@@ -53,11 +61,6 @@ def parse_image(reference: str) -> ImageRef:
     domain, path = match.group("domain"), match.group("path")
     if len(path) + (len(domain) + 1 if domain else 0) > _MAX_NAME:
         raise ValueError(f"{reference!r} is not a valid image reference: its name is longer than {_MAX_NAME} characters")
-    # Docker reads the first component as a registry only when it looks like a host name.
-    if domain is not None and not ("." in domain or ":" in domain or domain == "localhost"):
-        if not re.fullmatch(_COMPONENT, domain):
-            raise ValueError(f"{reference!r} is not a valid image reference: repository names are lower case")
-        domain, path = None, f"{domain}/{path}"
     registry = DOCKER_HUB if domain is None or domain in _HUB_ALIASES else domain
     return ImageRef(registry, path, match.group("tag"), match.group("digest"))
 

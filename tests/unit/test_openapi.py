@@ -27,6 +27,7 @@ import app
 from app import create_app
 from app.config import Config
 from app.queue.sqlite import SQLiteQueue
+from app.swarm.images import IMAGE_PATTERN
 from app.upstreams import Upstreams
 from tests.fakes import FakeLogSource, FakeProvider
 from tests.unit.conftest import AUTH, PASSWORD, USER, deployment
@@ -96,3 +97,8 @@ def test_document_is_served_and_lists_every_route(fuzzed_app):
         if "<path:rest>" not in path:
             served.add(path.rstrip("/") or "/")
     assert served == documented
+
+
+def test_documented_image_pattern_is_the_parsers_grammar():
+    document = yaml.safe_load(DOCUMENT.read_text())
+    assert document["components"]["schemas"]["FunctionDeployment"]["properties"]["image"]["pattern"] == f"^{IMAGE_PATTERN}$"

@@ -1,0 +1,117 @@
+"""The running stack (nginx, gunicorn, Swarm) against the document it serves, fuzzed.
+
+Bounded: a few cases per management operation, valid and invalid, then stateful scenarios that
+follow the document's links (deploy, then read, scale, update, delete; create a secret, then
+update and delete it). The proxy routes are left to the in-process run, which has a function
+stand-in; here their calls would mostly wait out the scale-from-zero deadline for images that
+cannot be pulled. Every function and secret the fuzzer creates is removed afterwards.
+"""
+
+from __future__ import annotations
+
+import hypothesis
+import pytest
+import schemathesis
+from hypothesis import HealthCheck, given
+from schemathesis.checks import not_a_server_error
+from schemathesis.specs.openapi.checks import (
+    content_type_conformance,
+    ensure_resource_availability,
+    negative_data_rejection,
+    response_headers_conformance,
+    response_schema_conformance,
+    status_code_conformance,
+    use_after_free,
+)
+
+from app.models import LABEL_FUNCTION
+from app.swarm.specs import SECRET_OWNER_LABEL
+
+CHECKS = [
+    not_a_server_error,
+    status_code_conformance,
+    content_type_conformance,
+    response_schema_conformance,
+    response_headers_conformance,
+    negative_data_rejection,
+]
+CASES_PER_OPERATION = 8
+SCENARIOS, STEPS = 12, 6
+
+
+def _owned(docker_api) -> tuple[set[str], set[str]]:
+    """IDs of the function services and gateway secrets on this Swarm."""
+    services = {svc["ID"] for svc in docker_api.services(filters={"label": LABEL_FUNCTION})}
+    secrets = {secret["ID"] for secret in docker_api.secrets(filters={"label": SECRET_OWNER_LABEL})}
+    return services, secrets
+
+
+@pytest.fixture
+def fuzz_cleanup(docker_api):
+    """Remove every function service and secret that appeared during the test."""
+    services, secrets = _owned(docker_api)
+    yield
+    new_services, new_secrets = _owned(docker_api)
+    for service in new_services - services:
+        docker_api.remove_service(service)
+    for secret in new_secrets - secrets:
+        docker_api.remove_secret(secret)
+
+
+def _schema(stack):
+    config = schemathesis.Config.from_dict(
+        {
+            "seed": 7002,
+            "base-url": stack.url,
+            "auth": {"basic": {"username": stack.user, "password": stack.password}},
+            "generation": {"mode": "all"},
+        }
+    )
+    return schemathesis.openapi.from_url(f"{stack.url}/openapi.yaml", config=config).exclude(
+        path_regex="^/(async-)?function/"
+    )
+
+
+@pytest.mark.usefixtures("fuzz_cleanup")
+def test_stack_meets_its_document(stack):
+    schema = _schema(stack)
+    operations = [result.ok() for result in schema.get_all_operations()]
+    assert len(operations) > 15
+    for operation in operations:
+        for mode in (schemathesis.GenerationMode.POSITIVE, schemathesis.GenerationMode.NEGATIVE):
+
+            @given(case=operation.as_strategy(generation_mode=mode))
+            @hypothesis.settings(
+                max_examples=CASES_PER_OPERATION,
+                deadline=None,
+                database=None,
+                derandomize=True,
+                suppress_health_check=list(HealthCheck),
+            )
+            def check(case):
+                case.call_and_validate(checks=CHECKS)
+
+            try:
+                check()
+            except hypothesis.errors.Unsatisfiable:
+                # No invalid request exists for an operation without parameters or body.
+                assert mode is schemathesis.GenerationMode.NEGATIVE
+
+
+@pytest.mark.usefixtures("fuzz_cleanup")
+def test_stack_follows_the_documents_links(stack):
+    class Scenario(_schema(stack).as_state_machine()):
+        def validate_response(self, response, case, additional_checks=None, **kwargs):
+            # A deleted function or secret reads as 404; one just created can be read.
+            case.validate_response(response, checks=CHECKS + [use_after_free, ensure_resource_availability])
+
+    Scenario.run(
+        settings=hypothesis.settings(
+            max_examples=SCENARIOS,
+            stateful_step_count=STEPS,
+            deadline=None,
+            database=None,
+            derandomize=True,
+            suppress_health_check=list(HealthCheck),
+        )
+    )
