@@ -8,6 +8,7 @@ import time
 from http.server import BaseHTTPRequestHandler
 
 import pytest
+from prometheus_client import REGISTRY
 
 from app import create_app
 from app.config import Config
@@ -15,6 +16,7 @@ from app.errors import BackendUnavailable
 from app.queue import open_queue
 from app.upstreams import Upstreams
 from tests.fakes import FakeLogSource, FakeProvider
+from tests.gateway import free_port
 from tests.unit.conftest import deployment
 from tests.upstream import Echo, Lookup, serve
 
@@ -113,7 +115,26 @@ def test_a_failing_callback_is_retried_then_recorded_and_acknowledged(setup, cap
     assert f"callback for async call {call_id}" in caplog.text
 
 
-@pytest.mark.parametrize("url", ["ftp://x/y", "not a url", "/relative", "http://"])
+def test_a_receiver_that_is_down_gets_retries_with_backoff_then_a_failure_log_and_metric(setup, caplog):
+    client, worker, queue, _ = setup
+    before = _callbacks_failed("echo")
+    down = f"http://hook:hunter2@127.0.0.1:{free_port()}/done"  # nothing listens there
+    call_id = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": down}).headers["X-Call-Id"]
+    started = time.monotonic()
+    worker.start()
+    _wait(lambda: queue.depth() == 0)
+    # Three attempts, with 0.05 s then 0.1 s of backoff between them.
+    assert time.monotonic() - started >= 0.15
+    assert f"callback for async call {call_id}" in caplog.text and "after 3 attempts" in caplog.text
+    assert "hunter2" not in caplog.text and "***@127.0.0.1" in caplog.text
+    assert _callbacks_failed("echo") == before + 1
+
+
+def _callbacks_failed(function: str) -> float:
+    return REGISTRY.get_sample_value("gateway_async_callbacks_failed_total", {"function_name": function}) or 0.0
+
+
+@pytest.mark.parametrize("url", ["ftp://x/y", "not a url", "/relative", "http://", "http://x:99999/", "http://[::1/"])
 def test_bad_callback_urls_are_400(setup, url):
     client, _, queue, _ = setup
     response = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": url})
