@@ -6,6 +6,8 @@ touches a stack a developer runs; `make down` removes it afterwards, also when a
 
 from __future__ import annotations
 
+import contextlib
+import dataclasses
 import os
 import subprocess
 import uuid
@@ -16,6 +18,7 @@ import pytest
 
 from tests.gateway import ROOT, free_port
 from tests.integration.conftest import docker_api, session_cleanup, swarm_cleanup, watchdog_image  # noqa: F401
+from tests.unit.test_queue import RedisServer
 
 
 @dataclass(frozen=True)
@@ -62,3 +65,24 @@ def stack(tmp_path_factory, docker_api) -> Stack:  # noqa: F811 - the imported f
     finally:
         stopped = stack.make("down")
         assert stopped.returncode == 0, stopped.stderr[-3000:]
+
+
+@contextlib.contextmanager
+def stack_on_redis(stack: Stack, folder: Path):
+    """The stack switched to a Redis queue of the test's own (on the host, reachable from the
+    gateway container over docker_gwbridge); yields the stack and the server, and switches the
+    stack back to its own queue afterwards."""
+    bridge = subprocess.run(
+        ["docker", "network", "inspect", "docker_gwbridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.strip()
+    server = RedisServer(folder, also_on=bridge).start()
+    with_redis = dataclasses.replace(stack, env={**stack.env, "ASYNC_QUEUE": server.url})
+    try:
+        started = with_redis.make("up")
+        assert started.returncode == 0, started.stderr[-3000:]
+        yield with_redis, server
+    finally:
+        restored = stack.make("up")
+        server.stop()
+        assert restored.returncode == 0, restored.stderr[-3000:]

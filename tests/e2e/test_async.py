@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import dataclasses
 import json
 import subprocess
 
@@ -10,8 +9,8 @@ import pytest
 
 from tests.e2e.test_invoke import _auth, _deploy, invoke
 from tests.gateway import call
+from tests.e2e.conftest import stack_on_redis
 from tests.integration.conftest import shared_name, wait_for
-from tests.unit.test_queue import RedisServer
 
 CALLS = 50
 
@@ -30,20 +29,8 @@ def backend(request, stack, tmp_path):
     if request.param == "sqlite":
         yield stack
         return
-    bridge = subprocess.run(
-        ["docker", "network", "inspect", "docker_gwbridge", "--format", "{{(index .IPAM.Config 0).Gateway}}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.strip()
-    server = RedisServer(tmp_path, also_on=bridge).start()
-    with_redis = dataclasses.replace(stack, env={**stack.env, "ASYNC_QUEUE": server.url})
-    try:
-        started = with_redis.make("up")
-        assert started.returncode == 0, started.stderr[-3000:]
+    with stack_on_redis(stack, tmp_path) as (with_redis, _):
         yield with_redis
-    finally:
-        restored = stack.make("up")
-        server.stop()
-        assert restored.returncode == 0, restored.stderr[-3000:]
 
 
 def test_accepted_calls_are_delivered_after_the_gateway_is_killed(backend, watchdog_image):
@@ -51,9 +38,7 @@ def test_accepted_calls_are_delivered_after_the_gateway_is_killed(backend, watch
     kind = stack.env.get("ASYNC_QUEUE", "sqlite")[:5]
     slow, receiver = shared_name(f"slow-{kind}"), shared_name(f"receiver-{kind}")
     _deploy(stack, slow, "sleep 1; echo done")
-    # The callback receiver is itself a function: it logs each callback it gets (the watchdog
-    # keeps a function's own output, so the line goes to the container's output directly).
-    _deploy(stack, receiver, 'echo "CALLBACK $Http_X_Call_Id $Http_X_Function_Status $Http_X_Function_Name" > /proc/1/fd/1')
+    deploy_receiver(stack, receiver)
     accepted = set()
     for number in range(CALLS):
         status, headers, _ = invoke(
@@ -68,14 +53,22 @@ def test_accepted_calls_are_delivered_after_the_gateway_is_killed(backend, watch
     restarted = stack.make("up")
     assert restarted.returncode == 0, restarted.stderr[-3000:]
 
-    def delivered() -> set[str]:
-        status, body, _ = call(f"{stack.url}/system/logs?name={receiver}", headers=_auth(stack))
-        assert status == 200
-        seen = set()
-        for line in body.splitlines():
-            words = json.loads(line)["text"].split()
-            if words[:1] == ["CALLBACK"] and words[2:] == ["200", slow]:
-                seen.add(words[1])
-        return seen
+    wait_for(lambda: accepted <= delivered(stack, receiver, slow), timeout=180, interval=2, what=f"all {CALLS} callbacks")
 
-    wait_for(lambda: accepted <= delivered(), timeout=180, interval=2, what=f"all {CALLS} callbacks")
+
+def deploy_receiver(stack, receiver: str) -> None:
+    """A callback receiver that is itself a function: it logs each callback it gets (the
+    watchdog keeps a function's own output, so the line goes to the container's output)."""
+    _deploy(stack, receiver, 'echo "CALLBACK $Http_X_Call_Id $Http_X_Function_Status $Http_X_Function_Name" > /proc/1/fd/1')
+
+
+def delivered(stack, receiver: str, function: str) -> set[str]:
+    """The call IDs of the successful calls of ``function`` whose callback reached ``receiver``."""
+    status, body, _ = call(f"{stack.url}/system/logs?name={receiver}", headers=_auth(stack))
+    assert status == 200
+    seen = set()
+    for line in body.splitlines():
+        words = json.loads(line)["text"].split()
+        if words[:1] == ["CALLBACK"] and words[2:] == ["200", function]:
+            seen.add(words[1])
+    return seen
