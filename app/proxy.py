@@ -16,7 +16,7 @@ from dataclasses import dataclass
 from typing import Iterable, Iterator
 
 import urllib3
-from urllib3.exceptions import NewConnectionError, ReadTimeoutError
+from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
 from app.upstreams import UpstreamFailed, Upstreams, UpstreamTimeout
@@ -145,8 +145,9 @@ class Forwarder:
                     timeout=self.timeout,
                     release_conn=False,
                 )
-            except NewConnectionError as exc:
-                # Refused or unreachable before anything was sent: that task is gone.
+            except ConnectTimeoutError as exc:
+                # Refused, unreachable or silent before anything was sent (urllib3's
+                # NewConnectionError is a ConnectTimeoutError too): that task is gone, try another.
                 self.upstreams.forget(call.function)
                 if attempt == _CONNECT_ATTEMPTS - 1:
                     raise UpstreamFailed(f"Function {call.function} could not be reached: {_reason(exc)}.") from None
