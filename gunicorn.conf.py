@@ -23,7 +23,7 @@ worker_connections = int(os.environ.get("worker_connections", "1000"))
 timeout = _config.worker_timeout
 graceful_timeout = int(os.environ.get("graceful_timeout", "30"))
 keepalive = 75
-# Header limits, matching nginx's large_client_header_buffers (8 KiB a line): larger is a 400.
+# Header limits, matching nginx's large_client_header_buffers (8 KiB a line): larger is a 431.
 limit_request_line = 8190
 limit_request_fields = 100
 limit_request_field_size = 8190

@@ -94,3 +94,29 @@ def test_a_second_make_up_changes_nothing(stack):
     assert _containers(project) == before and len(before) == 2
     assert password.read_text() == stack.password and password.stat().st_mtime_ns == stamp
     assert call(f"{stack.url}/system/info", headers=_auth(stack))[0] == 200
+
+
+def _raw(stack, request: bytes) -> tuple[int, str, bytes]:
+    """Send a hand-made request; return status, Content-Type and body."""
+    parts = urlsplit(stack.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    try:
+        connection.connect()
+        connection.sock.sendall(request)
+        response = http.client.HTTPResponse(connection.sock)
+        response.begin()
+        return response.status, response.getheader("Content-Type", ""), response.read()
+    finally:
+        connection.close()
+
+
+def test_oversized_requests_are_refused_with_a_sentence(stack):
+    auth = _auth(stack)["Authorization"]
+    huge_header = b"GET /healthz HTTP/1.1\r\nHost: x\r\nX-Big: " + b"a" * 9000 + b"\r\nConnection: close\r\n\r\n"
+    long_line = b"GET /healthz?" + b"a" * 9000 + b" HTTP/1.1\r\nHost: x\r\nConnection: close\r\n\r\n"
+    big_body = b"x" * (1024 * 1024 + 1)
+    too_large = (f"POST /system/functions HTTP/1.1\r\nHost: x\r\nAuthorization: {auth}\r\n"
+                 f"Content-Length: {len(big_body)}\r\nConnection: close\r\n\r\n").encode() + big_body
+    assert _raw(stack, huge_header) == (400, "text/plain", b"A request header is longer than 8 KiB.\n")
+    assert _raw(stack, long_line)[0] == 414
+    assert _raw(stack, too_large) == (413, "text/plain", b"The request body is larger than this route accepts.\n")

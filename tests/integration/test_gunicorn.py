@@ -32,3 +32,10 @@ def test_deploy_read_delete_over_http(gateway, watchdog_image):
     status, body, headers = call(f"{gateway}/system/functions", "POST", {"service": fn, "image": 5})
     assert status == 400 and b"image" in body and headers["Content-Type"].startswith("text/plain")
     assert call(f"{gateway}/system/functions", "DELETE", {"functionName": fn})[0] == 200
+
+
+def test_gunicorn_refuses_oversized_headers_with_431(gateway):
+    # Without nginx in front, gunicorn's own limits (gunicorn.conf.py) hold: 8190 bytes a header.
+    status, _, _ = call(f"{gateway}/healthz", headers={"X-Big": "a" * 9000})
+    assert status == 431
+    assert call(f"{gateway}/healthz", headers={"X-Fits": "a" * 8000})[0] == 200
