@@ -38,7 +38,14 @@ SECRET_NAME = re.compile(r"[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?")
 SECRET_NAME_MAX = 50
 # Docker refuses secrets of 500 KiB or more.
 SECRET_VALUE_MAX = 500 * 1024 - 1
-_CONSTRAINT = re.compile(r"\s*[A-Za-z0-9_.\-]+\s*(==|!=)\s*\S.*\Z")
+# Swarm's own grammar for placement constraints (swarmkit's manager/constraint): a key of two or
+# more of [A-Za-z0-9_.-] not starting with a digit, == or !=, and a value without operators.
+# Anything else Docker refuses with an error of its own, after the request was accepted.
+CONSTRAINT_PATTERN = (
+    r"[ \t\n\f\r]*[A-Za-z_][A-Za-z0-9_.\-]+[ \t\n\f\r]*(?:==|!=)[ \t\n\f\r]*"
+    r"[A-Za-z0-9:_.*()?+\[\]\\^$|/\-][A-Za-z0-9:_.*()?+\[\]\\^$|/\- \t\n\f\r]*"
+)
+_CONSTRAINT = re.compile(CONSTRAINT_PATTERN + r"\Z")
 _ENV_NAME = re.compile(r"[^=\x00]+\Z")
 
 

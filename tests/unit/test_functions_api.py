@@ -255,3 +255,11 @@ def test_unexpected_errors_are_a_plain_500_without_traceback(client, provider, m
     assert response.status_code == 500
     text = response.get_data(as_text=True)
     assert "secret internals" not in text and "Traceback" not in text
+
+
+@pytest.mark.parametrize("constraint", ["\f9ljJD5geis7 == x", "a==b", "node.role == ", "node.role == a==b", "node.role == ÿ"])
+def test_constraints_swarm_would_refuse_are_400(client, constraint):
+    # Found by fuzzing the stack: Docker refused these only after the request was accepted (500).
+    body = {"service": "fn", "image": "fn:1", "constraints": [constraint]}
+    response = client.post("/system/functions", json=body)
+    assert response.status_code == 400 and "constraints.0" in response.text

@@ -27,6 +27,7 @@ import app
 from app import create_app
 from app.config import Config
 from app.queue.sqlite import SQLiteQueue
+from app.schemas import CONSTRAINT_PATTERN
 from app.swarm.images import IMAGE_PATTERN
 from app.upstreams import Upstreams
 from tests.fakes import FakeLogSource, FakeProvider
@@ -99,6 +100,7 @@ def test_document_is_served_and_lists_every_route(fuzzed_app):
     assert served == documented
 
 
-def test_documented_image_pattern_is_the_parsers_grammar():
-    document = yaml.safe_load(DOCUMENT.read_text())
-    assert document["components"]["schemas"]["FunctionDeployment"]["properties"]["image"]["pattern"] == f"^{IMAGE_PATTERN}$"
+def test_documented_patterns_are_the_validators_own():
+    fields = yaml.safe_load(DOCUMENT.read_text())["components"]["schemas"]["FunctionDeployment"]["properties"]
+    assert fields["image"]["pattern"] == f"^{IMAGE_PATTERN}$"
+    assert fields["constraints"]["items"]["pattern"] == f"^{CONSTRAINT_PATTERN}$"

@@ -386,7 +386,8 @@ def test_reserved_labels_are_refused_as_a_labels_error(name, others, forbidden):
 
 
 _env_names = st.text(min_size=1, max_size=10).filter(lambda key: "=" not in key and "\x00" not in key)
-_constraints = st.builds("{} {} {}".format, st.from_regex(r"[A-Za-z0-9_.\-]{1,20}", fullmatch=True),
+# Swarm's constraint grammar: a key of 2+ characters not starting with a digit.
+_constraints = st.builds("{} {} {}".format, st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{1,19}", fullmatch=True),
                          st.sampled_from(["==", "!="]), st.from_regex(r"[a-z0-9][a-z0-9 ]{0,10}", fullmatch=True))
 _memory = st.builds("{}{}".format, st.integers(6, 4096), st.sampled_from(["Mi", "M", "mb"]))
 _cpu = st.one_of(st.integers(1, 8000).map("{}m".format), st.sampled_from(["0.5", "1", "2.25"]))
