@@ -7,6 +7,7 @@ from flask import current_app
 from app.config import Config
 from app.errors import InvalidRequest
 from app.provider import LogSource, Provider
+from app.schemas import function_name_error
 
 
 def provider() -> Provider:
@@ -33,3 +34,12 @@ def resolve_namespace(namespace: str | None) -> str:
     if namespace in (None, "", default):
         return default
     raise InvalidRequest(f"Namespace {namespace} is not known; this gateway serves namespace {default}.")
+
+
+def own_function(reference: str) -> str | None:
+    """The function name in a ``name[.namespace]`` reference, or None when no function of this
+    gateway can be meant: an invalid name, or a namespace this gateway does not serve."""
+    name, _, namespace = reference.partition(".")
+    if function_name_error(name) or namespace not in ("", settings().namespace):
+        return None
+    return name

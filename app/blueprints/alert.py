@@ -18,8 +18,8 @@ from marshmallow import EXCLUDE, Schema, fields, validate
 from app.errors import GatewayError, NotFound, text_response
 from app.models import ScalingPolicy
 from app.scaling import FIRING, RESOLVED, alert_target
-from app.schemas import function_name_error, load_body
-from app.state import provider, settings
+from app.schemas import load_body
+from app.state import own_function, provider
 
 log = logging.getLogger(__name__)
 bp = Blueprint("alert", __name__)
@@ -93,8 +93,8 @@ def _apply(status: str, function: str) -> str:
     Raises ValueError for scaling labels that cannot be read, and the provider's GatewayError
     when the orchestrator fails.
     """
-    name, _, namespace = function.partition(".")
-    if function_name_error(name) or namespace not in ("", settings().namespace):
+    name = own_function(function)
+    if name is None:
         # No function of ours can have this name (e.g. OpenFaaS's "func_nodeinfo" example), or
         # it lives in a namespace another gateway serves.
         return SKIPPED

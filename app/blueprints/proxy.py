@@ -10,8 +10,7 @@ from flask import Blueprint, Response, current_app, request
 from app import metrics
 from app.errors import GatewayError
 from app.proxy import Call, Forwarder, prepare_call
-from app.schemas import function_name_error
-from app.state import settings
+from app.state import own_function
 from app.upstreams import FunctionNotFound
 
 bp = Blueprint("proxy", __name__)
@@ -25,8 +24,8 @@ def forwarder() -> Forwarder:
 
 def function_of(target: str) -> str:
     """The function a ``name[.namespace]`` path segment names; FunctionNotFound (404) if none can."""
-    name, _, namespace = target.partition(".")
-    if function_name_error(name) or namespace not in ("", settings().namespace):
+    name = own_function(target)
+    if name is None:
         raise FunctionNotFound(f"Function {target} not found.")
     return name
 

@@ -25,17 +25,12 @@ _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 # Docker reads the first component as a registry only when it looks like a host: it has a dot
 # or a port, or is localhost. Anything else is part of the repository path.
 _HOST = rf"(?:{_LABEL}(?:\.{_LABEL})+(?::[0-9]+)?|{_LABEL}:[0-9]+|localhost)"
+_PATH = rf"{_COMPONENT}(?:/{_COMPONENT})*"
+_TAG = r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}"
+_DIGEST = r"[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}"
 # The grammar without group names: the OpenAPI document states it as the image field's pattern.
-IMAGE_PATTERN = (
-    rf"(?:{_HOST}/)?{_COMPONENT}(?:/{_COMPONENT})*"
-    r"(?::[A-Za-z0-9_][A-Za-z0-9_.-]{0,127})?"
-    r"(?:@[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,})?"
-)
-_REFERENCE = re.compile(
-    rf"(?:(?P<domain>{_HOST})/)?(?P<path>{_COMPONENT}(?:/{_COMPONENT})*)"
-    r"(?::(?P<tag>[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}))?"
-    r"(?:@(?P<digest>[A-Za-z][A-Za-z0-9]*(?:[-_+.][A-Za-z][A-Za-z0-9]*)*:[0-9a-fA-F]{32,}))?"
-)
+IMAGE_PATTERN = rf"(?:{_HOST}/)?{_PATH}(?::{_TAG})?(?:@{_DIGEST})?"
+_REFERENCE = re.compile(rf"(?:(?P<domain>{_HOST})/)?(?P<path>{_PATH})(?::(?P<tag>{_TAG}))?(?:@(?P<digest>{_DIGEST}))?")
 # Docker limits the name (registry and repository) to 255 characters, not the tag or digest.
 _MAX_NAME = 255
 

@@ -13,28 +13,12 @@ import hypothesis
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
-from schemathesis.checks import not_a_server_error
-from schemathesis.specs.openapi.checks import (
-    content_type_conformance,
-    ensure_resource_availability,
-    negative_data_rejection,
-    response_headers_conformance,
-    response_schema_conformance,
-    status_code_conformance,
-    use_after_free,
-)
+from schemathesis.specs.openapi.checks import ensure_resource_availability, use_after_free
 
 from app.models import LABEL_FUNCTION
 from app.swarm.specs import SECRET_OWNER_LABEL
+from tests.fuzzing import CHECKS
 
-CHECKS = [
-    not_a_server_error,
-    status_code_conformance,
-    content_type_conformance,
-    response_schema_conformance,
-    response_headers_conformance,
-    negative_data_rejection,
-]
 CASES_PER_OPERATION = 8
 SCENARIOS, STEPS = 12, 6
 

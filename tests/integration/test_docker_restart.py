@@ -17,6 +17,7 @@ import os
 import signal
 import subprocess
 import threading
+from pathlib import Path
 
 import pytest
 
@@ -27,9 +28,18 @@ pytestmark = pytest.mark.docker_restart
 
 
 def _dockerd_pid() -> int:
-    found = subprocess.run(["pidof", "dockerd"], capture_output=True, text=True).stdout.split()
+    # From /proc rather than pidof or pgrep, which a minimal machine may not have.
+    found = [int(entry.name) for entry in Path("/proc").iterdir()
+             if entry.name.isdigit() and _read(entry / "comm") == "dockerd"]
     assert len(found) == 1, f"expected one dockerd, found {found}"
-    return int(found[0])
+    return found[0]
+
+
+def _read(path: Path) -> str:
+    try:
+        return path.read_text().strip()
+    except OSError:  # the process ended meanwhile
+        return ""
 
 
 def _stop_dockerd() -> None:
