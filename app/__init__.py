@@ -1,9 +1,9 @@
 """An OpenFaaS gateway and provider for Docker Swarm.
 
-``create_app`` builds the Flask application: configuration from the environment, basic auth on
-``/system``, one blueprint per resource, the error handlers, and the Swarm provider, which is
-checked (Docker answers, this node is a Swarm manager, the functions network exists) before the
-application is returned.
+``create_app`` builds the Flask application: configuration from the environment, the refusal of
+cross-site changes and basic auth on ``/system``, one blueprint per resource, the error handlers,
+and the Swarm provider, which is checked (Docker answers, this node is a Swarm manager, the
+functions network exists) before the application is returned.
 """
 
 from __future__ import annotations
@@ -20,6 +20,7 @@ from app import metrics
 from app.blueprints import alert, apidoc, async_invoke, functions, healthz, info, logs, proxy, scale, secrets
 from app.blueprints import metrics as metrics_routes
 from app.config import Config
+from app.crosssite import install_cross_site_guard
 from app.errors import register_error_handlers
 from app.provider import LogSource, Provider
 from app.streaming import StreamSlots
@@ -79,6 +80,7 @@ def create_app(
     app.json.sort_keys = False
     metrics.instrument(app)
     register_error_handlers(app)
+    install_cross_site_guard(app)
     if config.basic_auth:
         install_basic_auth(app, load_credentials(config))
 

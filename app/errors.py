@@ -39,6 +39,12 @@ class Unauthorized(GatewayError):
     status = 401
 
 
+class Forbidden(GatewayError):
+    """The request is refused whoever sends it, e.g. a browser's cross-site request (403)."""
+
+    status = 403
+
+
 class NotFound(GatewayError):
     """The named function, secret or namespace does not exist, or is not ours (404)."""
 

@@ -1,8 +1,10 @@
 """Marshmallow schemas for every request and response body.
 
-Request schemas ignore unknown keys (clients of different versions send different fields) and
-turn wrong types and impossible values into a ``ValidationError``; ``load_body`` converts that into
-an ``InvalidRequest`` (400) whose sentence names the field, e.g. ``limits.memory``.
+Request schemas ignore unknown keys (clients of different versions send different fields), read
+an empty string or null in an optional field as the field being absent (Go clients send their
+zero values for fields they do not set), and turn wrong types and impossible values into a
+``ValidationError``; ``load_body`` converts that into an ``InvalidRequest`` (400) whose sentence
+names the field, e.g. ``limits.memory``.
 """
 
 from __future__ import annotations
@@ -13,7 +15,17 @@ import re
 from typing import Any
 
 from flask import Request
-from marshmallow import EXCLUDE, Schema, ValidationError, fields, post_dump, post_load, validate, validates_schema
+from marshmallow import (
+    EXCLUDE,
+    Schema,
+    ValidationError,
+    fields,
+    post_dump,
+    post_load,
+    pre_load,
+    validate,
+    validates_schema,
+)
 
 from app.errors import InvalidRequest
 from app.models import (
@@ -118,14 +130,25 @@ class _Request(Schema):
     class Meta:
         unknown = EXCLUDE
 
+    @pre_load
+    def _absent_when_empty(self, data: Any, **_: Any) -> Any:
+        # "" and null are how Go's encoder writes a field nobody set: read them as absent. A
+        # required field keeps them, so its own validator names it. Values inside maps
+        # (envVars, labels) are not fields and keep their "".
+        if not isinstance(data, dict):
+            return data
+        optional = {field.data_key or name for name, field in self.fields.items() if not field.required}
+        return {key: value for key, value in data.items() if not (key in optional and (value is None or value == ""))}
+
 
 class ResourcesSchema(_Request):
-    memory = fields.String(validate=_parsed_by(parse_memory), allow_none=True)
-    cpu = fields.String(validate=_parsed_by(parse_cpu), allow_none=True)
+    memory = fields.String(validate=_parsed_by(parse_memory))
+    cpu = fields.String(validate=_parsed_by(parse_cpu))
 
     @post_load
-    def _make(self, data: dict, **_: Any) -> Resources:
-        return Resources(memory=data.get("memory"), cpu=data.get("cpu"))
+    def _make(self, data: dict, **_: Any) -> Resources | None:
+        # {"memory": "", "cpu": ""} from a Go client sets nothing, like no object at all.
+        return Resources(memory=data.get("memory"), cpu=data.get("cpu")) if data else None
 
 
 class LimitsSchema(ResourcesSchema):
@@ -144,28 +167,26 @@ class FunctionDeploymentSchema(_Request):
 
     service = fields.String(required=True, validate=_check(function_name_error))
     image = fields.String(required=True, validate=_parsed_by(parse_image))
-    namespace = fields.String(allow_none=True)
-    envProcess = fields.String(attribute="env_process", allow_none=True)
+    namespace = fields.String()
+    envProcess = fields.String(attribute="env_process")
     envVars = fields.Dict(
         attribute="env_vars",
         keys=fields.String(
             validate=validate.Regexp(_ENV_NAME, error="environment variable names cannot be empty or contain '='")
         ),
         values=fields.String(),
-        allow_none=True,
     )
     constraints = fields.List(
-        fields.String(validate=validate.Regexp(_CONSTRAINT, error="{input!r} is not a constraint such as node.role == manager")),
-        allow_none=True,
+        fields.String(validate=validate.Regexp(_CONSTRAINT, error="{input!r} is not a constraint such as node.role == manager"))
     )
-    secrets = fields.List(fields.String(validate=_check(secret_name_error)), allow_none=True)
-    labels = fields.Dict(**_StringMap, allow_none=True)
-    annotations = fields.Dict(**_StringMap, allow_none=True)
-    limits = fields.Nested(LimitsSchema, allow_none=True)
-    requests = fields.Nested(ResourcesSchema, allow_none=True)
-    readOnlyRootFilesystem = StrictBoolean(attribute="read_only_root_filesystem", allow_none=True)
-    registryAuth = fields.String(attribute="registry_auth", allow_none=True)
-    network = fields.String(validate=validate.Length(min=1), allow_none=True)
+    secrets = fields.List(fields.String(validate=_check(secret_name_error)))
+    labels = fields.Dict(**_StringMap)
+    annotations = fields.Dict(**_StringMap)
+    limits = fields.Nested(LimitsSchema)
+    requests = fields.Nested(ResourcesSchema)
+    readOnlyRootFilesystem = StrictBoolean(attribute="read_only_root_filesystem")
+    registryAuth = fields.String(attribute="registry_auth")
+    network = fields.String()
 
     @validates_schema
     def _cross_checks(self, data: dict, **_: Any) -> None:
@@ -198,14 +219,15 @@ class DeleteFunctionSchema(_Request):
     """DELETE /system/functions body."""
 
     functionName = fields.String(required=True, validate=_check(function_name_error))
-    namespace = fields.String(allow_none=True)
+    namespace = fields.String()
 
 
 class ScaleRequestSchema(_Request):
-    """POST /system/scale-function/{name} body."""
+    """POST /system/scale-function/{name} body; the path names the function, so ``serviceName``
+    is optional (and must agree with the path when given)."""
 
-    serviceName = fields.String(required=True)
-    namespace = fields.String(allow_none=True)
+    serviceName = fields.String()
+    namespace = fields.String()
     replicas = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_REPLICAS))
 
 
@@ -213,9 +235,9 @@ class SecretSchema(_Request):
     """POST and PUT /system/secrets body: ``value`` (text) or ``rawValue`` (base64)."""
 
     name = fields.String(required=True, validate=_check(secret_name_error))
-    namespace = fields.String(allow_none=True)
-    value = fields.String(allow_none=True)
-    rawValue = fields.String(allow_none=True)
+    namespace = fields.String()
+    value = fields.String()
+    rawValue = fields.String()
 
     @post_load
     def _decode(self, data: dict, **_: Any) -> dict:
@@ -241,7 +263,7 @@ class SecretNameSchema(_Request):
     """DELETE /system/secrets body, and each item of GET /system/secrets."""
 
     name = fields.String(required=True, validate=_check(secret_name_error))
-    namespace = fields.String(allow_none=True)
+    namespace = fields.String()
 
 
 class ResourcesOutSchema(Schema):

@@ -2,7 +2,7 @@
 
 The 202 (with ``X-Call-Id``) is sent only after the queue has stored the whole request; a queue
 that cannot store it is a 503, so an accepted call is never lost. ``X-Callback-Url`` must be an
-absolute http or https URL (else 400).
+absolute http or https URL (else 400); sent empty, it means no callback.
 """
 
 from __future__ import annotations
@@ -28,7 +28,7 @@ def queue() -> Queue:
 
 def _callback_url() -> str | None:
     url = request.headers.get("X-Callback-Url")
-    if url is None:
+    if not url:
         return None
     try:
         parts = urlsplit(url)

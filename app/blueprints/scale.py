@@ -1,4 +1,7 @@
-"""POST /system/scale-function/{name}: set a function's desired replicas (0 allowed)."""
+"""POST /system/scale-function/{name}: set a function's desired replicas (0 allowed).
+
+The path names the function; a body whose ``serviceName`` names another one is a 400.
+"""
 
 from __future__ import annotations
 
@@ -17,7 +20,7 @@ _SCALE = ScaleRequestSchema()
 def scale_function(name: str):
     valid_function_name(name)
     body = load_body(_SCALE, request)
-    if body["serviceName"] != name:
+    if body.get("serviceName", name) != name:
         raise InvalidRequest(f"Invalid serviceName: {body['serviceName']!r} differs from the function {name!r} in the path.")
     resolve_namespace(body.get("namespace"))
     provider().scale(name, body["replicas"])

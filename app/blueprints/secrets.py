@@ -41,4 +41,5 @@ def update_secret():
 @bp.delete("/system/secrets")
 def delete_secret():
     provider().delete_secret(_load(_NAME)["name"])
-    return Response(status=204)
+    # 200, not 204: faas-cli and the Go SDK take only 200 or 202 as success here.
+    return Response(status=200)

@@ -164,3 +164,12 @@ def test_worker_threads_do_not_outlive_stop(setup):
     worker.stop()
     time.sleep(1.5)
     assert not [t for t in threading.enumerate() if t.name == "async-worker" and t.is_alive()]
+
+
+def test_an_empty_callback_header_means_no_callback(setup):
+    # Go's http.Header writes a header it was given as "", as clients that copy headers do.
+    client, _, queue, _ = setup
+    response = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": ""})
+    assert response.status_code == 202
+    (delivery,) = queue.take("test", 1, 0)
+    assert delivery.call.callback_url is None

@@ -45,7 +45,7 @@ def test_streams_are_not_buffered_by_nginx(location):
 
 
 def test_nginx_sets_the_forwarded_headers():
-    for header in ("X-Forwarded-For $proxy_add_x_forwarded_for", "X-Forwarded-Proto $scheme", "X-Forwarded-Host $host"):
+    for header in ("X-Forwarded-For $proxy_add_x_forwarded_for", "X-Forwarded-Proto $scheme", "X-Forwarded-Host $http_host"):
         assert f"proxy_set_header {header};" in NGINX
 
 

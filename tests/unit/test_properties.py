@@ -410,7 +410,8 @@ def test_the_status_reports_what_was_deployed(name, image, env, process, constra
     body = {"service": name, "image": image, "envVars": env, "envProcess": process, "constraints": constraints,
             "secrets": secrets, "limits": limits, "requests": requests, "readOnlyRootFilesystem": read_only}
     status = _status(DEPLOYMENT.load(body))
-    assert (status.name, status.image, status.env_process) == (name, image, process)
+    # An empty envProcess is Go's "not set": the image's own process stays.
+    assert (status.name, status.image, status.env_process) == (name, image, process or None)
     assert status.env_vars == (env or None)
     assert status.constraints == constraints
     assert sorted(status.secrets) == sorted(set(secrets))
@@ -427,7 +428,7 @@ def test_every_env_var_reaches_the_container(env, process):
     deployment = DEPLOYMENT.load({"service": "fn", "image": "fn:1", "envVars": env, "envProcess": process})
     container = build_service_spec(deployment, network="n", replicas=1, secrets=[])["TaskTemplate"]["ContainerSpec"]
     given_env = dict(item.partition("=")[::2] for item in container["Env"])
-    assert given_env == {**env, **({"fprocess": process} if process is not None else {})}
+    assert given_env == {**env, **({"fprocess": process} if process else {})}
 
 
 # ---------------------------------------------------------------------------------------------
