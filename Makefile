@@ -6,10 +6,15 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test unit lint docker tools venv test-image up down clean
+.PHONY: test test-faults unit lint docker tools venv test-image up down clean
 
+# Leaves out the test that stops the Docker daemon, and with it every container on the machine,
+# unless CI=true (tests/conftest.py); `make test-faults` runs it on its own.
 test: docker tools venv test-image lint
 	$(BIN)/python -m pytest
+
+test-faults: docker venv test-image
+	$(BIN)/python -m pytest -m docker_restart
 
 # Programs the tests start themselves: a redis-server for the Redis queue backend.
 tools:

@@ -1,9 +1,50 @@
-"""Session-wide test ordering."""
+"""Session-wide test policy: where the Docker-daemon restart runs, and in what order.
+
+Stopping dockerd stops every container on the machine, a person's own included. So the tests
+marked ``docker_restart`` run only where that is safe or wanted: on CI (``CI=true``, a disposable
+machine), when selected with ``-m docker_restart`` (``make test-faults``), or when their file or
+node is named on the command line. Anywhere else they are deselected, and one line says so.
+"""
 
 from __future__ import annotations
 
+import os
+from pathlib import Path
 
-def pytest_collection_modifyitems(items):
-    """Run the tests that restart the Docker daemon last: a restart stops every container, so
-    nothing else may be running on Docker at that point (the stable sort keeps all other order)."""
+import pytest
+
+_LEFT_OUT = pytest.StashKey[list[str]]()
+
+
+def _named(config: pytest.Config, item: pytest.Item) -> bool:
+    """Whether a command-line argument names the item's own file (or a node in it)."""
+    for arg in config.args:
+        if Path(config.invocation_params.dir, arg.split("::")[0]).resolve() == item.path:
+            return True
+    return False
+
+
+def _restarts_wanted(config: pytest.Config) -> bool:
+    return os.environ.get("CI", "").lower() == "true" or "docker_restart" in (config.option.markexpr or "")
+
+
+# trylast: after -k and -m have deselected, so the line appears only for tests that would have run.
+@pytest.hookimpl(trylast=True)
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    if not _restarts_wanted(config):
+        left_out = [item for item in items if item.get_closest_marker("docker_restart") and not _named(config, item)]
+        if left_out:
+            config.hook.pytest_deselected(items=left_out)
+            items[:] = [item for item in items if item not in left_out]
+            config.stash[_LEFT_OUT] = sorted({item.nodeid.split("::")[0] for item in left_out})
+    # The restart runs last: it stops every container, so nothing else may be using Docker then
+    # (the stable sort keeps all other order).
     items.sort(key=lambda item: item.get_closest_marker("docker_restart") is not None)
+
+
+def pytest_report_collectionfinish(config: pytest.Config) -> str | None:
+    files = config.stash.get(_LEFT_OUT, None)
+    if files:
+        return (f"left out {', '.join(files)}: it stops the Docker daemon and every container on this machine; "
+                "`make test-faults` runs it (CI=true does too)")
+    return None

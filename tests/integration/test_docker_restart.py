@@ -5,8 +5,8 @@ a sentence, an open log stream ends cleanly (whole NDJSON lines, a proper end of
 body), and routes that do not need Docker keep working. Once it is back, every route works again
 without restarting the gateway.
 
-Stopping dockerd stops every container on the machine, so tests/conftest.py runs this module
-after every other test of the session.
+Stopping dockerd stops every container on the machine, so tests/conftest.py runs this module only
+on CI or when asked for (``make test-faults``), and then after every other test of the session.
 """
 
 from __future__ import annotations
