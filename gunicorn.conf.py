@@ -5,16 +5,31 @@ response still within its deadline (a long log stream, a slow function) is never
 """
 
 import glob
+import importlib.util
 import os
+import sys
 
-# prometheus_client chooses multiprocess storage when it is first imported, which importing
-# app.config below already does: the folder must be set and exist before that.
-os.environ.setdefault("PROMETHEUS_MULTIPROC_DIR", "/tmp/faas-swarm-py/metrics")
-os.makedirs(os.environ["PROMETHEUS_MULTIPROC_DIR"], exist_ok=True)
 
-from app.config import Config  # noqa: E402
+def _config_module():
+    """app/config.py loaded on its own, without the ``app`` package around it: importing the
+    package imports prometheus_client, which chooses multiprocess storage once, at import, from
+    PROMETHEUS_MULTIPROC_DIR; that folder is derived from the configuration, so it must be set
+    from the configuration before the package is imported."""
+    package = importlib.util.find_spec("app")  # finds the package without running it
+    path = os.path.join(package.submodule_search_locations[0], "config.py")
+    spec = importlib.util.spec_from_file_location("_gateway_config", path)
+    module = importlib.util.module_from_spec(spec)
+    sys.modules[spec.name] = module  # dataclasses looks the module up while building Config
+    spec.loader.exec_module(module)
+    return module
 
-_config = Config.from_env(os.environ)
+
+_config = _config_module().Config.from_env(os.environ)
+# The gateway's own files, private to its user: the async queue holds request bodies.
+for _folder in (_config.state_dir, _config.metrics_dir):
+    os.makedirs(_folder, mode=0o700, exist_ok=True)
+# Always this instance's own folder, whatever the environment held: on_starting empties it.
+os.environ["PROMETHEUS_MULTIPROC_DIR"] = _config.metrics_dir
 
 bind = f"0.0.0.0:{_config.port}"
 worker_class = "gevent"
@@ -46,7 +61,7 @@ def post_worker_init(worker):
 
 def on_starting(server):
     """Once per master start: counts of earlier runs must not add into this one's."""
-    for path in glob.glob(os.path.join(os.environ["PROMETHEUS_MULTIPROC_DIR"], "*.db")):
+    for path in glob.glob(os.path.join(_config.metrics_dir, "*.db")):
         os.remove(path)
 
 

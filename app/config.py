@@ -4,10 +4,16 @@ The names OpenFaaS users already know (``port``, ``basic_auth``, ``read_timeout`
 accepted in lower case exactly as OpenFaaS spells them; the README documents every variable in
 one table. ``Config.from_env`` raises ``ConfigError`` naming the variable for any unusable value,
 so a misconfigured gateway refuses to start instead of misbehaving later.
+
+Each gateway keeps its files (the SQLite async queue, the metrics of its worker processes) in a
+state folder of its own, ``state_dir``: by default ``$XDG_STATE_HOME/faas-swarm-py/<port>`` (that
+is ``~/.local/state/...``), so two gateways on one machine never share a queue, and a restarted
+gateway finds the calls it had accepted.
 """
 
 from __future__ import annotations
 
+import os
 import re
 from dataclasses import dataclass
 from typing import Mapping
@@ -68,7 +74,9 @@ class Config:
     functions_network: str = "func_functions"
     scale_from_zero: bool = True
     scale_from_zero_timeout: float = 30.0
-    async_queue: str = "sqlite:////tmp/faas-swarm-py/queue.db"
+    # Empty means the default: the folder from default_state_dir, and a SQLite file in it.
+    state_dir: str = ""
+    async_queue: str = ""
     async_concurrency: int = 8
     async_function_concurrency: int = 4
     async_max_attempts: int = 4
@@ -81,6 +89,18 @@ class Config:
     log_level: str = "info"
     git_sha: str = "unknown"
     forwarded_hops: int = 0
+
+    def __post_init__(self) -> None:
+        # Defaults that depend on other settings; object.__setattr__ because the class is frozen.
+        if not self.state_dir:
+            object.__setattr__(self, "state_dir", default_state_dir(self.port))
+        if not self.async_queue:
+            object.__setattr__(self, "async_queue", "sqlite:///" + os.path.join(self.state_dir, "queue.db"))
+
+    @property
+    def metrics_dir(self) -> str:
+        """Where gunicorn's worker processes share their metrics (PROMETHEUS_MULTIPROC_DIR)."""
+        return os.path.join(self.state_dir, "metrics")
 
     @property
     def worker_timeout(self) -> int:
@@ -106,6 +126,7 @@ class Config:
             "functions_network": _text,
             "scale_from_zero": parse_bool,
             "scale_from_zero_timeout": parse_duration,
+            "state_dir": _absolute_path,
             "async_queue": _text,
             "async_concurrency": _positive_int,
             "async_function_concurrency": _positive_int,
@@ -128,6 +149,19 @@ class Config:
                 except ValueError as exc:
                     raise ConfigError(f"environment variable {name}: {exc}") from None
         return cls(**values)
+
+
+def default_state_dir(port: int) -> str:
+    """The state folder of the gateway on ``port``: one per user and port, kept across restarts
+    (the XDG base directory spec's place for state, ``$XDG_STATE_HOME`` or ``~/.local/state``)."""
+    base = os.environ.get("XDG_STATE_HOME") or os.path.expanduser(os.path.join("~", ".local", "state"))
+    return os.path.join(base, "faas-swarm-py", str(port))
+
+
+def _absolute_path(value: str) -> str:
+    if not os.path.isabs(value):
+        raise ValueError(f"{value!r} is not an absolute path")
+    return value
 
 
 def _text(value: str) -> str:

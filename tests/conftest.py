@@ -1,4 +1,10 @@
-"""Session-wide test policy: where the Docker-daemon restart runs, and in what order.
+"""Session-wide test policy: where gateways keep their files, and where the Docker-daemon
+restart runs, and in what order.
+
+A gateway's state folder (``state_dir``: its async queue and metrics) defaults to one under
+``$XDG_STATE_HOME``, which is also where a person's own gateway keeps its queue. The session
+points that variable at a temporary folder of its own, so no configuration a test builds with
+defaults, and no gateway a test starts, can open or empty a live gateway's files.
 
 Stopping dockerd stops every container on the machine, a person's own included. So the tests
 marked ``docker_restart`` run only where that is safe or wanted: on CI (``CI=true``, a disposable
@@ -10,10 +16,20 @@ from __future__ import annotations
 
 import os
 from pathlib import Path
+from typing import Iterator
 
 import pytest
 
 _LEFT_OUT = pytest.StashKey[list[str]]()
+
+
+@pytest.fixture(scope="session", autouse=True)
+def state_home(tmp_path_factory) -> Iterator[Path]:
+    """The session's stand-in for ``$XDG_STATE_HOME``."""
+    folder = tmp_path_factory.mktemp("state")
+    with pytest.MonkeyPatch.context() as patch:
+        patch.setenv("XDG_STATE_HOME", str(folder))
+        yield folder
 
 
 def _named(config: pytest.Config, item: pytest.Item) -> bool:

@@ -9,6 +9,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -34,12 +35,21 @@ def free_port() -> int:
 
 
 class Gateway:
-    """A gunicorn process serving ``wsgi:app`` with gevent workers on a loopback port."""
+    """A gunicorn process serving ``wsgi:app`` with gevent workers on a loopback port, with a
+    state folder of its own (async queue, metrics), removed when it stops."""
 
     def __init__(self, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environment = {**os.environ, "basic_auth_user": USER, "basic_auth_password": PASSWORD, **env}
+        self._state = tempfile.TemporaryDirectory(prefix="gateway-state-")
+        self.state_dir = Path(self._state.name)
+        environment = {
+            **os.environ,
+            "basic_auth_user": USER,
+            "basic_auth_password": PASSWORD,
+            "state_dir": self._state.name,
+            **env,
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
             cwd=ROOT,
@@ -72,6 +82,7 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._state.cleanup()
 
 
 def call(url: str, method: str = "GET", body: dict | None = None, headers: dict | None = None) -> tuple[int, bytes, dict]:

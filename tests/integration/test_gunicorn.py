@@ -39,3 +39,16 @@ def test_gunicorn_refuses_oversized_headers_with_431(gateway):
     status, _, _ = call(f"{gateway}/healthz", headers={"X-Big": "a" * 9000})
     assert status == 431
     assert call(f"{gateway}/healthz", headers={"X-Fits": "a" * 8000})[0] == 200
+
+
+def test_a_gateway_keeps_its_files_in_its_own_state_folder(start_gateway, tmp_path):
+    # A metrics folder in the environment (another gunicorn's, say) is not shared: gunicorn.conf.py
+    # always uses the one inside this gateway's state folder.
+    elsewhere = tmp_path / "elsewhere"
+    elsewhere.mkdir()
+    gateway = start_gateway(workers="1", PROMETHEUS_MULTIPROC_DIR=str(elsewhere))
+    assert call(f"{gateway.url}/system/functions")[0] == 200
+    metrics = gateway.state_dir / "metrics"
+    assert list(metrics.glob("counter_*.db")) and metrics.stat().st_mode & 0o077 == 0
+    assert (gateway.state_dir / "queue.db").is_file()
+    assert list(elsewhere.iterdir()) == []

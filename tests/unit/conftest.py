@@ -32,8 +32,8 @@ def logs(provider) -> FakeLogSource:
 
 
 @pytest.fixture
-def config() -> Config:
-    return Config(basic_auth_user=USER, basic_auth_password=PASSWORD, write_timeout=2)
+def config(tmp_path) -> Config:
+    return Config(basic_auth_user=USER, basic_auth_password=PASSWORD, write_timeout=2, state_dir=str(tmp_path))
 
 
 @pytest.fixture

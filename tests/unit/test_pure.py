@@ -115,10 +115,32 @@ def test_config_from_env_uses_openfaas_names():
     assert Config.from_env({}) == Config()
 
 
-@pytest.mark.parametrize("name, value", [("port", "0"), ("port", "70000"), ("basic_auth", "perhaps"), ("read_timeout", "soon")])
+@pytest.mark.parametrize("name, value", [
+    ("port", "0"), ("port", "70000"), ("basic_auth", "perhaps"), ("read_timeout", "soon"), ("state_dir", "relative/state"),
+])
 def test_config_errors_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):
         Config.from_env({name: value})
+
+
+def test_state_folder_is_one_per_port_under_the_users_state_home(monkeypatch, tmp_path):
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path))
+    config = Config.from_env({"port": "9090"})
+    assert config.state_dir == str(tmp_path / "faas-swarm-py" / "9090")
+    assert config.async_queue == f"sqlite:///{tmp_path}/faas-swarm-py/9090/queue.db"
+    assert config.metrics_dir == str(tmp_path / "faas-swarm-py" / "9090" / "metrics")
+    assert Config().state_dir == str(tmp_path / "faas-swarm-py" / "8080")
+    # Without XDG_STATE_HOME, the spec's default: ~/.local/state.
+    monkeypatch.delenv("XDG_STATE_HOME")
+    monkeypatch.setenv("HOME", str(tmp_path))
+    assert Config().state_dir == str(tmp_path / ".local" / "state" / "faas-swarm-py" / "8080")
+
+
+def test_state_folder_setting_moves_the_queue_and_metrics_unless_the_queue_is_set():
+    config = Config.from_env({"state_dir": "/var/lib/gateway"})
+    assert (config.async_queue, config.metrics_dir) == ("sqlite:////var/lib/gateway/queue.db", "/var/lib/gateway/metrics")
+    config = Config.from_env({"state_dir": "/var/lib/gateway", "async_queue": "redis://redis:6379/0"})
+    assert (config.async_queue, config.metrics_dir) == ("redis://redis:6379/0", "/var/lib/gateway/metrics")
 
 
 def test_scaling_policy_defaults_and_rules():
