@@ -1,8 +1,8 @@
 """Benchmark GET /system/logs: lines per second for a large tail, and time to the first line.
 
-Starts a gateway under gunicorn (gevent workers) on loopback, deploys the watchdog test image
+Starts a gateway under gunicorn (gevent workers) on loopback, deploys the classic-watchdog test image
 with a known backlog of lines, measures, and removes everything it created. Needs a Swarm
-manager (`make docker`) and the test image (`make test-image`). Usage:
+manager (`make docker`) and the test image (`images/watchdog/build.sh`). Usage:
 
     .venv/bin/python -m bench.logs [--lines 100000] [--rounds 5]
 """
@@ -18,9 +18,9 @@ import uuid
 import docker
 
 from app.swarm.provider import DOCKER_API_VERSION
-from tests.gateway import AUTH, Gateway, call
+from bench.common import AUTH, Gateway, call
 
-IMAGE = "faas-test/watchdog:latest"
+IMAGE = "faas-test/classic-watchdog:latest"  # make test-image builds it
 
 
 def _get(gateway: Gateway, query: str) -> tuple[float, float, int]:
@@ -60,9 +60,9 @@ def main() -> None:
     gateway = Gateway(workers="1", write_timeout="5m").wait_ready()
     try:
         body = {"service": fn, "image": IMAGE, "envVars": {"log_burst": str(args.lines), "log_interval": "1"}}
-        assert call(f"{gateway.url}/system/functions", "POST", body)[0] == 202
+        assert call(f"{gateway.url}/system/functions", "POST", body, AUTH)[0] == 202
         deadline = time.monotonic() + 120
-        while f"burst {args.lines}\"".encode() not in call(f"{gateway.url}/system/logs?name={fn}")[1]:
+        while f"burst {args.lines}\"".encode() not in call(f"{gateway.url}/system/logs?name={fn}", headers=AUTH)[1]:
             if time.monotonic() > deadline:
                 raise SystemExit("the function did not log its backlog in time")
             time.sleep(1)
@@ -84,7 +84,7 @@ def main() -> None:
         ceiling = statistics.median(lines_direct / seconds for seconds, _ in direct)
         print(f"Docker's endpoint read raw      {ceiling:10.0f} lines/s  (ceiling)")
     finally:
-        call(f"{gateway.url}/system/functions", "DELETE", {"functionName": fn})
+        call(f"{gateway.url}/system/functions", "DELETE", {"functionName": fn}, AUTH)
         gateway.stop()
 
 

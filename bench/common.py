@@ -1,0 +1,115 @@
+"""Small helpers the benchmarks share, kept here so bench/ never imports tests/.
+
+HTTP calls with urllib, basic-auth headers, the stack's credentials, free host ports, the docker
+CLI, and a gunicorn-served gateway on a loopback port (for benchmarks that start their own).
+"""
+
+from __future__ import annotations
+
+import base64
+import json
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+import urllib.error
+import urllib.request
+from pathlib import Path
+from typing import Callable
+
+ROOT = Path(__file__).resolve().parents[1]
+# The credentials a gateway started by `Gateway` below accepts.
+USER, PASSWORD = "bench-admin", "bench-password"
+
+
+def basic_auth(user: str, password: str) -> dict[str, str]:
+    """The Authorization header for HTTP basic auth."""
+    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
+
+
+AUTH = basic_auth(USER, PASSWORD)
+
+
+def stack_auth(credentials: Path = ROOT / ".credentials") -> dict[str, str]:
+    """The Authorization header for the stack `make up` started (its files in .credentials/)."""
+    return basic_auth((credentials / "basic-auth-user").read_text(), (credentials / "basic-auth-password").read_text())
+
+
+def call(
+    url: str, method: str = "GET", body: dict | bytes | None = None, headers: dict | None = None, timeout: float = 60
+) -> tuple[int, bytes, dict]:
+    """One HTTP request; returns status, body and headers, also for error statuses."""
+    data = json.dumps(body).encode() if isinstance(body, dict) else body
+    request = urllib.request.Request(url, data=data, method=method, headers=headers or {})
+    try:
+        with urllib.request.urlopen(request, timeout=timeout) as response:
+            return response.status, response.read(), dict(response.headers)
+    except urllib.error.HTTPError as error:
+        return error.code, error.read(), dict(error.headers)
+
+
+def wait_until(check: Callable[[], bool], what: str, timeout: float = 90, interval: float = 0.5) -> None:
+    """Poll ``check`` until it is true; SystemExit naming ``what`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while time.monotonic() < deadline:
+        try:
+            if check():
+                return
+        except OSError:
+            pass
+        time.sleep(interval)
+    raise SystemExit(f"gave up after {timeout:g}s waiting for {what}")
+
+
+def free_port(host: str = "127.0.0.1") -> int:
+    """A TCP port nothing listens on right now (bind to 0.0.0.0 for a host-mode publish)."""
+    with socket.socket() as sock:
+        sock.bind((host, 0))
+        return sock.getsockname()[1]
+
+
+def docker(*args: str, input: bytes | None = None, check: bool = True) -> str:
+    """Run the docker CLI; its stdout, stripped. CalledProcessError (with stderr) on failure."""
+    result = subprocess.run(["docker", *args], input=input, capture_output=True, check=False)
+    if check and result.returncode:
+        raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout, result.stderr)
+    return result.stdout.decode(errors="replace").strip()
+
+
+class Gateway:
+    """A gunicorn process serving ``wsgi:app`` with gevent workers on a loopback port."""
+
+    def __init__(self, **env: str):
+        self.port = free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        environment = {**os.environ, "basic_auth_user": USER, "basic_auth_password": PASSWORD, **env}
+        self.process = subprocess.Popen(
+            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
+            cwd=ROOT,
+            env=environment,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.STDOUT,
+        )
+
+    def wait_ready(self, timeout: float = 30) -> "Gateway":
+        deadline = time.monotonic() + timeout
+        while True:
+            try:
+                urllib.request.urlopen(f"{self.url}/healthz", timeout=2)
+                return self
+            except OSError:
+                if self.process.poll() is not None or time.monotonic() > deadline:
+                    self.stop()
+                    raise RuntimeError("gunicorn did not start:\n" + self.process.stdout.read().decode(errors="replace"))
+                time.sleep(0.2)
+
+    def stop(self) -> None:
+        if self.process.poll() is None:
+            self.process.send_signal(signal.SIGTERM)
+            try:
+                self.process.wait(timeout=30)
+            except subprocess.TimeoutExpired:
+                self.process.kill()
+                self.process.wait()
