@@ -1,11 +1,29 @@
 #!/bin/bash
-# Build a tiny classic-watchdog test function image offline: static busybox,
-# the handler scripts and nothing else, imported straight into docker (no
-# base image to pull, no registry needed).
+# Build the test function images offline on the real OpenFaaS watchdogs: a root filesystem of
+# static busybox, the watchdog binary from ../shared/bin (beside the repository) and a few
+# scripts, imported straight into docker (no base image to pull, no registry needed).
+#
+#   build.sh                    both images under their default names
+#   build.sh classic [IMAGE]    the classic watchdog (fwatchdog 0.3.0): forks fprocess per call
+#   build.sh of-watchdog [IMAGE]  of-watchdog 0.9.15 in mode=http, in front of an upstream of
+#                               ours: busybox nc forking upstream-request.sh per connection
+#
+# In both the function is a shell snippet in the `handler` environment variable, run by
+# run-handler.sh with the body on stdin and the request as Http_* variables (see that file).
+# The binaries are copied into a temporary root filesystem only, never into git.
 set -euo pipefail
 
-IMAGE=${1:-${WATCHDOG_IMAGE:-faas-test/watchdog:latest}}
+CLASSIC_IMAGE=faas-test/classic-watchdog:latest
+OF_WATCHDOG_IMAGE=faas-test/of-watchdog:latest
+
 here=$(cd "$(dirname "$0")" && pwd)
+repo=$(cd "$here/../.." && pwd)
+# CI clones the repository with shared/ beside it, as on the development machines.
+bin_dir=$(cd "$repo/.." && pwd)/shared/bin
+
+# Deadlines of the watchdogs, a little longer than the gateway's 60 s default upstream_timeout,
+# so a test meets the gateway's deadline, not the watchdog's (tests override them per function).
+TIMEOUTS=(--change 'ENV read_timeout=65s' --change 'ENV write_timeout=65s' --change 'ENV exec_timeout=65s')
 
 if [ ! -x /bin/busybox ]; then
 	apt-get update
@@ -20,40 +38,84 @@ fi
 
 work=$(mktemp -d)
 trap 'rm -rf "$work"' EXIT
-root=$work/rootfs
-mkdir -p "$root/bin" "$root/etc" "$root/tmp"
-chmod 1777 "$root/tmp"
 
-cp /bin/busybox "$root/bin/busybox"
-# Link every applet, not just the ones the handler needs: tests pass arbitrary
-# shell snippets as fprocess (env, sleep, wc, ...) and symlinks cost nothing.
-for applet in $(/bin/busybox --list); do
-	[ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
-done
+# rootfs DIR WATCHDOG: busybox with every applet, passwd, /tmp, the scripts and the watchdog.
+rootfs() {
+	local root=$1 watchdog=$bin_dir/$2
+	if [ ! -x "$watchdog" ]; then
+		echo "error: $watchdog is missing: the real OpenFaaS binaries are expected in" \
+			"shared/bin beside the repository" >&2
+		exit 1
+	fi
+	mkdir -p "$root/bin" "$root/usr/bin" "$root/etc" "$root/tmp"
+	chmod 1777 "$root/tmp"
+	cp /bin/busybox "$root/bin/busybox"
+	# Every applet, not just the ones the scripts need: handlers are arbitrary shell
+	# snippets (env, sleep, wc, ...) and symlinks cost nothing.
+	for applet in $(/bin/busybox --list); do
+		[ "$applet" = busybox ] || ln -s busybox "$root/bin/$applet"
+	done
+	# So the function can run as --user nobody.
+	printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"
+	printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+	# Where OpenFaaS templates put either watchdog.
+	install -m 755 "$watchdog" "$root/usr/bin/fwatchdog"
+	install -m 755 "$here/entrypoint.sh" "$root/entrypoint.sh"
+	install -m 755 "$here/run-handler.sh" "$root/usr/bin/run-handler"
+}
 
-# So the function can run as --user nobody.
-printf 'root:x:0:0:root:/root:/bin/sh\nnobody:x:65534:65534:nobody:/nonexistent:/bin/false\n' > "$root/etc/passwd"
-printf 'root:x:0:\nnogroup:x:65534:\n' > "$root/etc/group"
+# import DIR IMAGE CHANGE...: import the root filesystem as IMAGE, replacing an older build.
+import() {
+	local root=$1 image=$2 old new
+	shift 2
+	# Every import creates a new image ID; remember the old one so repeated builds
+	# do not pile up dangling images.
+	old=$(docker image inspect -f '{{.Id}}' "$image" 2>/dev/null || true)
+	tar -C "$root" --owner=0 --group=0 --numeric-owner -c . |
+		docker import \
+			--change 'CMD ["/entrypoint.sh"]' \
+			--change 'EXPOSE 8080' \
+			--change 'ENV PATH=/usr/bin:/bin' \
+			--change 'ENV handler=cat' \
+			"${TIMEOUTS[@]}" "$@" - "$image" >/dev/null
+	new=$(docker image inspect -f '{{.Id}}' "$image")
+	if [ -n "$old" ] && [ "$old" != "$new" ]; then
+		# Fails harmlessly if a container still uses it.
+		docker image rm "$old" >/dev/null 2>&1 || true
+	fi
+	echo "$image"
+}
 
-install -m 755 "$here/handler.sh" "$root/handler.sh"
-install -m 755 "$here/entrypoint.sh" "$root/entrypoint.sh"
+classic() {
+	local root=$work/classic
+	rootfs "$root" fwatchdog
+	# fprocess is split on spaces and never given to a shell: it names a script, which runs
+	# the `handler` snippet. A deployment's envProcess ("cat", "wc -c") replaces it as usual.
+	import "$root" "$1" --change 'ENV fprocess=/usr/bin/run-handler'
+}
 
-# Every import creates a new image ID; remember the old one so repeated builds
-# do not pile up dangling images.
-old=$(docker image inspect -f '{{.Id}}' "$IMAGE" 2>/dev/null || true)
+of_watchdog() {
+	local root=$work/of-watchdog
+	rootfs "$root" of-watchdog
+	install -m 755 "$here/upstream-request.sh" "$root/usr/bin/upstream-request"
+	# mode=http starts fprocess once and proxies every call to upstream_url. busybox nc has no
+	# option to bind one address, so the upstream listens on every address of the container;
+	# the watchdog reaches it over loopback. -ll -e: one upstream-request per connection.
+	import "$root" "$1" \
+		--change 'ENV mode=http' \
+		--change 'ENV upstream_url=http://127.0.0.1:8082' \
+		--change 'ENV fprocess="nc -ll -p 8082 -e /usr/bin/upstream-request"'
+}
 
-tar -C "$root" --owner=0 --group=0 --numeric-owner -c . |
-	docker import \
-		--change 'CMD ["/entrypoint.sh"]' \
-		--change 'EXPOSE 8080' \
-		--change 'ENV PATH=/bin' \
-		--change 'ENV fprocess=cat' \
-		- "$IMAGE" >/dev/null
-
-new=$(docker image inspect -f '{{.Id}}' "$IMAGE")
-if [ -n "$old" ] && [ "$old" != "$new" ]; then
-	# Fails harmlessly if a container still uses it.
-	docker image rm "$old" >/dev/null 2>&1 || true
-fi
-
-echo "$IMAGE"
+case ${1:-all} in
+classic) classic "${2:-$CLASSIC_IMAGE}" ;;
+of-watchdog) of_watchdog "${2:-$OF_WATCHDOG_IMAGE}" ;;
+all)
+	classic "$CLASSIC_IMAGE"
+	of_watchdog "$OF_WATCHDOG_IMAGE"
+	;;
+*)
+	echo "usage: $0 [classic|of-watchdog [IMAGE]]" >&2
+	exit 2
+	;;
+esac

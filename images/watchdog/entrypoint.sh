@@ -1,7 +1,11 @@
 #!/bin/sh
-# Container PID 1. The kernel drops signals to PID 1 that have no handler, so
-# nc cannot be PID 1 itself (docker stop would hang for 10 s); this shell traps
-# TERM/INT and exits, which tears down the whole container at once.
+# Container PID 1 of both test images: the log helpers tests rely on, then the watchdog.
+#
+# On SIGTERM either watchdog waits healthcheck_interval (write_timeout by default) twice
+# before it exits, so every scale-down would take until Swarm's SIGKILL 10 s later. Tests of
+# the gateway scale down all the time and test nothing of that drain, so this shell traps
+# TERM/INT and exits, which tears down the whole container at once. (PID 1 gets no default
+# signal handlers: without the trap, docker stop would wait for the SIGKILL too.)
 pids=
 trap 'kill $pids 2>/dev/null; exit 0' TERM INT
 
@@ -21,13 +25,12 @@ if [ -n "${log_interval:-}" ]; then
 	pids=$!
 fi
 
-# -ll: keep listening and fork one handler per connection (concurrent requests).
-busybox nc -ll -p 8080 -e /handler.sh &
-nc_pid=$!
-pids="$pids $nc_pid"
+/usr/bin/fwatchdog &
+watchdog=$!
+pids="$pids $watchdog"
 
 # `wait` returns early when a trapped signal arrives, so the trap runs promptly.
-wait "$nc_pid"
+wait "$watchdog"
 rc=$?
 kill $pids 2>/dev/null
 exit "$rc"

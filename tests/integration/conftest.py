@@ -20,7 +20,11 @@ from app.config import Config
 from app.swarm.provider import DOCKER_API_VERSION, SwarmProvider
 from tests.gateway import AUTH, PASSWORD, ROOT, USER, Gateway, call  # noqa: F401 - re-exported for the tests
 
-WATCHDOG_IMAGE = "faas-test/watchdog:latest"
+# The test function images, on the real watchdogs (images/watchdog/build.sh names them).
+CLASSIC_IMAGE = "faas-test/classic-watchdog:latest"
+OF_WATCHDOG_IMAGE = "faas-test/of-watchdog:latest"
+# The real OpenFaaS binaries the build takes, beside the repository.
+SHARED_BIN = ROOT.parent / "shared" / "bin"
 PREFIX = f"it{uuid.uuid4().hex[:6]}"
 
 
@@ -46,14 +50,29 @@ def docker_api() -> docker.APIClient:
     return api
 
 
+def _test_image(api: docker.APIClient, kind: str, image: str) -> str:
+    """``image``, built by images/watchdog/build.sh when missing (`make test` builds both first)."""
+    try:
+        api.inspect_image(image)
+    except docker.errors.ImageNotFound:
+        built = subprocess.run([str(ROOT / "images/watchdog/build.sh"), kind, image], capture_output=True, text=True)
+        if built.returncode != 0:
+            pytest.fail(f"images/watchdog/build.sh {kind} failed:\n{built.stderr}", pytrace=False)
+    return image
+
+
 @pytest.fixture(scope="session")
 def watchdog_image(docker_api) -> str:
-    """The classic-watchdog test image; `make test` builds it, a bare pytest run builds it here."""
-    try:
-        docker_api.inspect_image(WATCHDOG_IMAGE)
-    except docker.errors.ImageNotFound:
-        subprocess.run([str(ROOT / "images/watchdog/build.sh"), WATCHDOG_IMAGE], check=True, capture_output=True)
-    return WATCHDOG_IMAGE
+    """The classic-watchdog image: fprocess runs the shell snippet in the ``handler`` env var
+    (default ``cat``) per call, with Http_* variables; an ``envProcess`` replaces it."""
+    return _test_image(docker_api, "classic", CLASSIC_IMAGE)
+
+
+@pytest.fixture(scope="session")
+def of_watchdog_image(docker_api) -> str:
+    """The of-watchdog image in mode=http: the same ``handler`` convention behind an upstream of
+    ours, for what the classic watchdog cannot do: pass HEAD and OPTIONS on, stream bodies."""
+    return _test_image(docker_api, "of-watchdog", OF_WATCHDOG_IMAGE)
 
 
 def _remove_prefixed(api: docker.APIClient, prefix: str) -> None:

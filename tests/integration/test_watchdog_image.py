@@ -1,22 +1,31 @@
-"""Integration tests for the offline-built classic-watchdog test image
-(images/watchdog). Needs a local docker daemon; builds the image itself."""
+"""The test function images (images/watchdog): the real classic watchdog and the real of-watchdog
+in mode=http, built offline, as plain containers. Needs a local docker daemon; builds the images.
 
+What the other tests rely on is checked here once: the `handler` convention on both images, the
+log helpers, a fast stop, and where the two watchdogs differ (the classic one answers HEAD and
+OPTIONS with its own 405 and puts "exit status N" before a failing handler's output)."""
+
+import hashlib
 import http.client
 import os
 import secrets
+import shutil
 import socket
 import subprocess
 import threading
 import time
-from pathlib import Path
 
 import docker
 import pytest
 
-REPO = Path(__file__).resolve().parents[2]
-BUILD = REPO / "images" / "watchdog" / "build.sh"
-IMAGE = "faas-test/watchdog:latest"
+from tests.gateway import ROOT
+from tests.integration.conftest import CLASSIC_IMAGE, OF_WATCHDOG_IMAGE, SHARED_BIN
+
+BUILD = ROOT / "images" / "watchdog" / "build.sh"
 PREFIX = "wdtest-"
+# The binary each image must carry as /usr/bin/fwatchdog, and the version it logs at start.
+WATCHDOGS = {CLASSIC_IMAGE: ("fwatchdog", "Version: 0.3.0"), OF_WATCHDOG_IMAGE: ("of-watchdog", "Version: 0.9.15")}
+both = pytest.mark.parametrize("image", [CLASSIC_IMAGE, OF_WATCHDOG_IMAGE])
 
 
 @pytest.fixture(scope="module")
@@ -26,41 +35,46 @@ def client():
     c.close()
 
 
-@pytest.fixture(scope="module")
-def image(client):
-    out = subprocess.run(
-        [str(BUILD), IMAGE], check=True, capture_output=True, text=True, timeout=60
-    )
-    assert out.stdout.strip().splitlines()[-1] == IMAGE
-    return IMAGE
+@pytest.fixture(scope="module", autouse=True)
+def images(client):
+    out = subprocess.run([str(BUILD)], check=True, capture_output=True, text=True, timeout=120)
+    assert out.stdout.split() == [CLASSIC_IMAGE, OF_WATCHDOG_IMAGE]
+
+
+def _accepts(ip: str, port: int) -> bool:
+    try:
+        socket.create_connection((ip, port), timeout=1).close()
+        return True
+    except OSError:
+        return False
+
+
+def _healthy(ip: str) -> bool:
+    try:
+        return request(ip, "GET", "/_/health")[0] == 200
+    except OSError:
+        return False
 
 
 @pytest.fixture
-def run(client, image):
-    """Start a container and return (container, ip) once port 8080 accepts;
-    every container is force-removed at teardown, whatever happened."""
+def run(client):
+    """Start a container of an image and return (container, ip) once the watchdog reports itself
+    healthy; every container is force-removed at teardown, whatever happened."""
     created = []
 
-    def _run(env=None, **kwargs):
+    def _run(image, env=None, **kwargs):
         container = client.containers.run(
-            image,
-            name=PREFIX + secrets.token_hex(4),
-            environment=env or {},
-            detach=True,
-            **kwargs,
+            image, name=PREFIX + secrets.token_hex(4), environment=env or {}, detach=True, **kwargs
         )
         created.append(container)
         container.reload()
         ip = container.attrs["NetworkSettings"]["IPAddress"]
         deadline = time.monotonic() + 10
-        while True:
-            try:
-                socket.create_connection((ip, 8080), timeout=1).close()
-                break
-            except OSError:
-                if time.monotonic() > deadline:
-                    raise
-                time.sleep(0.05)
+        # of-watchdog is healthy once it has started its upstream, which may not listen yet:
+        # wait for that too (busybox nc listens on every address, so it can be seen from here).
+        while not (_healthy(ip) and (image == CLASSIC_IMAGE or _accepts(ip, 8082))):
+            assert time.monotonic() < deadline, container.logs().decode()
+            time.sleep(0.05)
         return container, ip
 
     yield _run
@@ -85,80 +99,100 @@ def env_of(body):
     return dict(line.split("=", 1) for line in body.decode().splitlines() if "=" in line)
 
 
-def test_get_path_and_query(run):
-    _, ip = run({"fprocess": "env"})
-    status, headers, body = request(ip, "GET", "/some/path?a=1&b=two")
-    assert status == 200
-    assert headers["Content-Type"] == "text/plain"
-    assert int(headers["Content-Length"]) == len(body)
-    env = env_of(body)
-    assert env["Http_Method"] == "GET"
-    assert env["Http_Path"] == "/some/path"
-    assert env["Http_Query"] == "a=1&b=two"
+def test_the_build_names_the_missing_watchdog_binaries(tmp_path):
+    # A clone with no shared/bin beside it: the build stops before docker, saying what is missing.
+    copy = tmp_path / "repo" / "images" / "watchdog"
+    shutil.copytree(BUILD.parent, copy)
+    out = subprocess.run([str(copy / "build.sh"), "classic", "wdtest-never:latest"], capture_output=True, text=True)
+    assert out.returncode != 0
+    assert f"{tmp_path}/shared/bin/fwatchdog is missing" in out.stderr
 
 
-def test_no_query_is_empty(run):
-    _, ip = run({"fprocess": "env"})
-    env = env_of(request(ip, "GET", "/plain")[2])
-    assert env["Http_Path"] == "/plain"
-    assert env["Http_Query"] == ""
+@both
+def test_the_image_runs_the_real_watchdog(run, image):
+    binary, version = WATCHDOGS[image]
+    container, ip = run(image)
+    _, inside = container.exec_run(["sha256sum", "/usr/bin/fwatchdog"])
+    assert inside.split()[0].decode() == hashlib.sha256((SHARED_BIN / binary).read_bytes()).hexdigest()
+    assert version in container.logs().decode()
+    status, headers, _ = request(ip, "GET", "/")
+    assert status == 200 and float(headers["X-Duration-Seconds"]) >= 0
 
 
-def test_header_exported(run):
-    _, ip = run({"fprocess": "env"})
+@both
+@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE"])
+def test_the_handler_sees_method_path_query_and_headers(run, image, method):
+    _, ip = run(image, {"handler": "env"})
     headers = {"X-Call-Id": "abc", "content-type": "application/json"}
-    env = env_of(request(ip, "POST", "/", body=b"{}", headers=headers)[2])
+    status, _, body = request(ip, method, "/some/path?a=1&b=two", body=b"{}", headers=headers)
+    assert status == 200
+    env = env_of(body)
+    assert (env["Http_Method"], env["Http_Path"], env["Http_Query"]) == (method, "/some/path", "a=1&b=two")
     assert env["Http_X_Call_Id"] == "abc"
     assert env["Http_Content_Type"] == "application/json"
-    assert env["Http_Method"] == "POST"
 
 
-def test_post_echo(run):
-    _, ip = run({"fprocess": "cat"})
-    status, _, body = request(ip, "POST", "/", body=b"hello world\n")
-    assert (status, body) == (200, b"hello world\n")
+@both
+def test_no_query_means_no_http_query(run, image):
+    _, ip = run(image, {"handler": "env"})
+    env = env_of(request(ip, "GET", "/plain")[2])
+    assert env["Http_Path"] == "/plain"
+    assert "Http_Query" not in env
 
 
-def test_post_binary_1mb(run):
-    _, ip = run({"fprocess": "cat"})
+def test_of_watchdog_passes_head_and_options_to_the_handler(run):
+    _, ip = run(OF_WATCHDOG_IMAGE, {"handler": "env"})
+    status, _, body = request(ip, "OPTIONS", "/opt?x=1")
+    assert status == 200 and env_of(body)["Http_Method"] == "OPTIONS"
+    status, headers, body = request(ip, "HEAD", "/")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
+
+
+def test_the_classic_watchdog_answers_head_and_options_itself_with_405(run):
+    # Why the tests of these methods use the of-watchdog image.
+    _, ip = run(CLASSIC_IMAGE, {"handler": "env"})
+    assert request(ip, "OPTIONS", "/")[0] == 405
+    status, _, body = request(ip, "HEAD", "/")
+    assert (status, body) == (405, b"")
+
+
+@both
+def test_post_binary_1mb(run, image):
+    _, ip = run(image)  # the default handler: cat
     payload = os.urandom(1024 * 1024) + b"\0\0\0tail\0"
-    status, headers, body = request(ip, "POST", "/", body=payload)
+    status, _, body = request(ip, "POST", "/", body=payload)
     assert status == 200
-    assert int(headers["Content-Length"]) == len(payload)
     assert body == payload
 
 
-def test_chunked_request_body(run):
-    _, ip = run({"fprocess": "cat"})
+@both
+def test_chunked_request_body(run, image):
+    _, ip = run(image)
     parts = [b"first,", b"\0second\r\n,", os.urandom(70000), b"last"]
     status, _, body = request(ip, "POST", "/", body=iter(parts), encode_chunked=True)
     assert status == 200
     assert body == b"".join(parts)
 
 
-def test_nonzero_exit_is_500(run):
-    _, ip = run({"fprocess": "echo out; echo err >&2; exit 3"})
+@both
+def test_a_failing_handler_is_a_500_with_its_output_and_errors(run, image):
+    _, ip = run(image, {"handler": "echo out; echo err >&2; exit 3"})
     status, _, body = request(ip, "GET", "/")
-    assert status == 500
-    assert body == b"out\nerr\n"
+    # The classic watchdog writes Go's error first; our upstream only the output.
+    expected = b"exit status 3\nout\nerr\n" if image == CLASSIC_IMAGE else b"out\nerr\n"
+    assert (status, body) == (500, expected)
 
 
-def test_content_type_env(run):
-    _, ip = run({"fprocess": "echo {}", "content_type": "application/json"})
+@both
+def test_content_type_env(run, image):
+    _, ip = run(image, {"handler": "echo {}", "content_type": "application/json"})
     status, headers, body = request(ip, "GET", "/")
     assert (status, headers["Content-Type"], body) == (200, "application/json", b"{}\n")
 
 
-def test_head_has_no_body(run):
-    _, ip = run({"fprocess": "echo hello"})
-    status, headers, body = request(ip, "HEAD", "/")
-    assert status == 200
-    assert headers["Content-Length"] == "6"
-    assert body == b""
-
-
-def test_concurrent_requests(run):
-    _, ip = run({"fprocess": "sleep 1; echo ok"})
+@both
+def test_concurrent_requests(run, image):
+    _, ip = run(image, {"handler": "sleep 1; echo ok"})
     results = []
 
     def call():
@@ -175,28 +209,27 @@ def test_concurrent_requests(run):
     assert elapsed < 1.6, elapsed
 
 
-def test_readonly_rootfs_as_nobody(run):
-    _, ip = run(
-        {"fprocess": "id -un; cat"},
-        read_only=True,
-        tmpfs={"/tmp": "rw,mode=1777"},
-        user="nobody",
-    )
+@both
+def test_readonly_rootfs_as_nobody(run, image):
+    _, ip = run(image, {"handler": "id -un; cat"}, read_only=True, tmpfs={"/tmp": "rw,mode=1777"}, user="nobody")
     status, _, body = request(ip, "POST", "/", body=b"x")
     assert (status, body) == (200, b"nobody\nx")
 
 
-def test_logs_and_fast_stop(run):
-    container, ip = run({"log_interval": "1"})
+@both
+def test_log_helpers_and_fast_stop(run, image):
+    container, ip = run(image, {"log_interval": "1", "log_burst": "3", "log_long_line": "20000"})
     request(ip, "GET", "/logged?q=1")
+    # Each watchdog logs a call in its own words.
+    logged = "Forking fprocess." if image == CLASSIC_IMAGE else "GET /logged?q=1 - 200 OK"
     deadline = time.monotonic() + 5
     while time.monotonic() < deadline:
         logs = container.logs().decode()
-        if "tick 2" in logs:
+        if "tick 2" in logs and logged in logs:
             break
         time.sleep(0.2)
-    assert "tick 1" in logs and "tick 2" in logs
-    assert "request GET /logged" in logs
+    assert "tick 1" in logs and "tick 2" in logs and logged in logs
+    assert "burst 1\nburst 2\nburst 3\n" in logs and "x" * 20000 + "\n" in logs
     start = time.monotonic()
     container.stop(timeout=10)
     assert time.monotonic() - start < 2

@@ -1,12 +1,13 @@
 #!/bin/sh
-# One HTTP request per process: busybox `nc -ll -e` forks this script for each
-# accepted connection with the socket on stdin/stdout (stderr stays the
-# container's stderr, so log lines written there show up in `docker logs`).
-# Implements the OpenFaaS classic-watchdog contract: body -> stdin of
-# `sh -c "$fprocess"`, request metadata -> Http_* environment variables.
+# The of-watchdog image's upstream, one HTTP request per process: busybox `nc -ll -e` forks this
+# script for each connection the watchdog opens, with the socket on stdin/stdout (stderr goes
+# to the watchdog, which logs it). It gives the handler what the classic watchdog gives
+# fprocess, so one handler runs on either image: the body on stdin, the request method, path,
+# query and headers as Http_* variables. Exit 0 is a 200 with the handler's output; anything
+# else is a 500 with its output and errors. Content-Type is $content_type or text/plain.
 
 cr=$(printf '\r')
-tmp=$(mktemp -d /tmp/wd.XXXXXX) || exit 1
+tmp=$(mktemp -d /tmp/up.XXXXXX) || exit 1
 trap 'rm -rf "$tmp"' EXIT
 
 # Read exactly N bytes from the socket. Not `head -c`: it reads through stdio
@@ -22,8 +23,8 @@ path=${target%%\?*}
 query=
 case $target in *\?*) query=${target#*\?} ;; esac
 
-# Collect headers until the blank line; canonicalise their names the way Go's
-# net/http does (x-call-id -> X_Call_Id) in a single awk pass.
+# Collect headers until the blank line. The watchdog (Go) sends canonical names
+# (X-Call-Id); like the classic watchdog, Http_ + the name with "-" made "_".
 while IFS= read -r line; do
 	line=${line%"$cr"}
 	[ -n "$line" ] || break
@@ -31,24 +32,18 @@ while IFS= read -r line; do
 done > "$tmp/headers"
 awk '{
 	i = index($0, ":"); if (i < 2) next
-	name = tolower(substr($0, 1, i - 1)); value = substr($0, i + 1)
+	name = substr($0, 1, i - 1); value = substr($0, i + 1)
 	gsub(/^[ \t]+|[ \t]+$/, "", value)
-	out = ""; up = 1
-	for (j = 1; j <= length(name); j++) {
-		c = substr(name, j, 1)
-		if (up) c = toupper(c)
-		up = (c == "-")
-		if (c !~ /[A-Za-z0-9]/) c = "_"
-		out = out c
-	}
-	print "Http_" out "=" value
+	gsub(/[^A-Za-z0-9]/, "_", name)
+	print "Http_" name "=" value
 }' "$tmp/headers" > "$tmp/env"
 # `export "$l"` assigns the whole word; nothing from the client is ever eval'd.
 while IFS= read -r l; do export "$l"; done < "$tmp/env"
-export Http_Method="$method" Http_Path="$path" Http_Query="$query"
+export Http_Method="$method" Http_Path="$path"
+# The classic watchdog sets Http_Query only when there is a query.
+[ -z "$query" ] || export Http_Query="$query"
 echo "request $method $path" >&2
 
-# curl waits a second for this before sending large bodies.
 [ "${Http_Expect:-}" = 100-continue ] && printf 'HTTP/1.1 100 Continue\r\n\r\n'
 
 case ${Http_Transfer_Encoding:-} in
@@ -69,7 +64,7 @@ case ${Http_Transfer_Encoding:-} in
 	;;
 esac
 
-if sh -c "$fprocess" < "$tmp/body" > "$tmp/out" 2> "$tmp/err"; then
+if run-handler < "$tmp/body" > "$tmp/out" 2> "$tmp/err"; then
 	status="200 OK"
 else
 	status="500 Internal Server Error"
