@@ -11,9 +11,11 @@ cleanup fixtures remove them whatever happens.
 from __future__ import annotations
 
 import os
+import queue
 import re
 import shutil
 import subprocess
+import threading
 import time
 from dataclasses import dataclass
 from pathlib import Path
@@ -63,15 +65,16 @@ class FaasCli:
     gateway: str
     home: Path
 
-    def run(self, *args: str, stdin: str = "", timeout: float = 180) -> Result:
-        """One faas-cli command with --gateway, HOME of its own and nothing else from our environment
-        (no OPENFAAS_URL, no proxies); the working folder has no stack.yml."""
-        argv = [self.binary, *args, "--gateway", self.gateway]
+    def command(self, *args: str) -> dict:
+        """Arguments for subprocess: faas-cli with --gateway, a HOME of its own and nothing else from
+        our environment (no OPENFAAS_URL, no proxies), in a folder without a stack.yml."""
         env = {"HOME": str(self.home), "PATH": os.environ.get("PATH", "/usr/bin:/bin")}
-        done = subprocess.run(
-            argv, input=stdin, capture_output=True, text=True, cwd=self.home, env=env, timeout=timeout
-        )
-        return Result(argv, done.returncode, done.stdout, done.stderr)
+        return {"args": [self.binary, *args, "--gateway", self.gateway], "cwd": self.home, "env": env, "text": True}
+
+    def run(self, *args: str, stdin: str = "", timeout: float = 180) -> Result:
+        command = self.command(*args)
+        done = subprocess.run(**command, input=stdin, capture_output=True, timeout=timeout)
+        return Result(command["args"], done.returncode, done.stdout, done.stderr)
 
     def ok(self, *args: str, stdin: str = "") -> Result:
         result = self.run(*args, stdin=stdin)
@@ -301,6 +304,31 @@ def test_logs_lines_and_since(cli, watchdog_image):
 
     missing = cli.run("logs", name("cli-logs-missing"), "--tail=false")
     assert missing.rc != 0 and "404" in missing.text, str(missing)
+
+
+def test_logs_follow_prints_new_lines_as_they_come(cli, watchdog_image):
+    fn = name("cli-follow")
+    _deploy(cli, watchdog_image, fn, "--fprocess", "cat")
+    cli.ready(fn)
+    assert cli.ok("invoke", fn, stdin="before").out == "before"
+    before = _settled_logs(cli, fn, 1)
+
+    # `faas-cli logs NAME` follows (--tail defaults to true) until the gateway's write_timeout.
+    follower = subprocess.Popen(**cli.command("logs", fn), stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    lines: queue.Queue[str] = queue.Queue()
+    reader = threading.Thread(target=lambda: [lines.put(line.rstrip("\n")) for line in follower.stdout], daemon=True)
+    reader.start()
+    try:
+        seen = [lines.get(timeout=30) for _ in before]
+        assert seen == before
+        assert cli.ok("invoke", fn, stdin="after").out == "after"
+        fresh = lines.get(timeout=30)
+        assert re.match(rf"^{TIMESTAMP}( |$)", fresh), fresh
+        assert follower.poll() is None, "faas-cli logs stopped following"
+    finally:
+        follower.kill()
+        follower.wait(timeout=10)
+        reader.join(timeout=10)
 
 
 def test_secret_create_conflict_list_update_remove(cli, watchdog_image):
