@@ -5,7 +5,11 @@
 # pulled. Where no registry is reachable, equivalent images are built from Debian's packages:
 # debootstrap into a folder, then `docker import`. Those are built once and reused.
 # PYTHON_IMAGE or NGINX_IMAGE set in the environment always win.
+#
+# Only the KEY=value lines go to stdout, which `make up` writes into its env file; everything
+# else (apt's and debootstrap's output, progress) goes to stderr.
 set -euo pipefail
+exec 3>&1 1>&2
 
 DEFAULT_PYTHON=python:3.11-slim
 DEFAULT_NGINX=nginx:stable
@@ -57,5 +61,5 @@ if [ -z "$nginx_image" ]; then
   fi
 fi
 
-echo "PYTHON_IMAGE=$python_image"
-echo "NGINX_IMAGE=$nginx_image"
+echo "PYTHON_IMAGE=$python_image" >&3
+echo "NGINX_IMAGE=$nginx_image" >&3

@@ -6,6 +6,8 @@
 # offline wheelhouse, creates the functions network, builds and starts the stack with
 # docker-compose, waits for /healthz through nginx and prints how to log in. Running it again
 # changes nothing that is already right, and never touches existing credentials.
+# Progress goes to stderr, one `up:` line a step; the summary to stdout. No warning is expected:
+# one printed is a fault to fix here, not noise.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
@@ -13,6 +15,7 @@ log() { echo "up: $*" >&2; }
 
 bash scripts/setup-docker.sh
 if ! command -v docker-compose >/dev/null 2>&1; then
+  log "installing docker-compose from Debian"
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose
 fi
 
@@ -40,7 +43,10 @@ chmod 600 "$CREDENTIALS_DIR"/basic-auth-user "$CREDENTIALS_DIR"/basic-auth-passw
 # Wheels for the image (CPython 3.11 on glibc >= 2.28, as both base images are), downloaded on
 # the host so the build needs no network. pip judges environment markers by the host's Python,
 # so async-timeout, which redis needs only before 3.11.3 (Debian's is 3.11.2), is named here.
-python3 -m pip download --quiet --dest wheelhouse --only-binary=:all: --python-version 3.11 \
+# -qq: pip's warnings here are about the host's own pip configuration (an extra index it cannot
+# read, say), not about make up; its errors still show, and stop make up.
+log "downloading the gateway's wheels into wheelhouse/"
+python3 -m pip download -qq --dest wheelhouse --only-binary=:all: --python-version 3.11 \
   --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
   setuptools wheel async-timeout $(python3 scripts/requirements.py)
 
@@ -49,7 +55,9 @@ python3 -m pip download --quiet --dest wheelhouse --only-binary=:all: --python-v
 docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1 \
   || docker network create --driver overlay --attachable --label openfaas=true "$FUNCTIONS_NETWORK" >/dev/null
 
-# Everything docker-compose (and a later `make down`) needs, in one env file.
+# Everything docker-compose (and a later `make down`) needs, in one env file: KEY=value lines
+# only (base-images.sh prints nothing else on stdout), or docker-compose cannot parse it.
+log "choosing the base images"
 {
   echo "COMPOSE_PROJECT_NAME=$COMPOSE_PROJECT_NAME"
   bash scripts/base-images.sh
@@ -63,11 +71,22 @@ docker network inspect "$FUNCTIONS_NETWORK" >/dev/null 2>&1 \
 } >"$ENV_FILE.new"
 mv "$ENV_FILE.new" "$ENV_FILE"
 
-compose() { docker-compose --env-file "$ENV_FILE" --project-name "$COMPOSE_PROJECT_NAME" "$@"; }
+# COMPOSE_DOCKER_CLI_BUILD=0: docker-compose builds through the Engine API, the same classic
+# builder the docker CLI would run, without the CLI's notice that it is deprecated.
+compose() {
+  COMPOSE_DOCKER_CLI_BUILD=0 docker-compose --env-file "$ENV_FILE" --project-name "$COMPOSE_PROJECT_NAME" "$@"
+}
+log "building the gateway image"
 compose build --quiet gateway
-compose up -d --remove-orphans
+log "starting the stack (compose project $COMPOSE_PROJECT_NAME)"
+# docker-compose warns on every `up` against a Swarm-mode engine that it runs containers on this
+# node only; that is this stack's design (Swarm runs the functions), so that one paragraph, and
+# its blank lines, are left out of what it prints. pipefail keeps its exit status.
+compose up -d --remove-orphans 2>&1 \
+  | awk '/running in swarm mode/ {skip = 1} !skip && NF {print; fflush()} /use `docker stack deploy`/ {skip = 0}' >&2
 
 url="http://127.0.0.1:$GATEWAY_PORT"
+log "waiting for $url/healthz"
 for _ in $(seq 1 120); do
   if python3 -c "import urllib.request, sys; urllib.request.urlopen('$url/healthz', timeout=2)" 2>/dev/null; then
     user=$(cat "$CREDENTIALS_DIR/basic-auth-user")

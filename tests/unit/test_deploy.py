@@ -6,6 +6,7 @@ import re
 from pathlib import Path
 
 import pytest
+import yaml
 from flask import request
 
 from app import create_app
@@ -73,9 +74,22 @@ def test_forwarded_headers_are_ignored_without_a_proxy():
     assert seen == {"addr": "10.0.0.2", "scheme": "http", "host": "localhost"}
 
 
-def test_compose_runs_the_gateway_unprivileged_with_dnsrr_and_host_ports():
+def test_compose_runs_the_gateway_unprivileged_with_host_ports():
     compose = (ROOT / "docker-compose.yml").read_text()
     assert 'user: "${GATEWAY_UID:-10001}:${DOCKER_GID:-999}"' in compose
-    assert compose.count("endpoint_mode: dnsrr") == 2
     assert "mode: host" in compose
     assert "forwarded_hops: \"1\"" in compose
+
+
+def test_swarm_only_settings_are_in_the_stack_file_where_docker_compose_does_not_see_them():
+    # docker-compose 1.29 warns about, and ignores, endpoint_mode and a secret's uid, gid or mode.
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    stack = yaml.safe_load((ROOT / "deploy/stack.yml").read_text())["services"]
+    for service in ("gateway", "nginx"):
+        assert "endpoint_mode" not in compose[service].get("deploy", {})
+        assert stack[service]["deploy"]["endpoint_mode"] == "dnsrr"
+    assert compose["gateway"]["secrets"] == ["basic-auth-user", "basic-auth-password"]
+    assert [(secret["source"], secret["uid"], secret["mode"]) for secret in stack["gateway"]["secrets"]] == [
+        ("basic-auth-user", "${GATEWAY_UID:-10001}", 0o400),
+        ("basic-auth-password", "${GATEWAY_UID:-10001}", 0o400),
+    ]
