@@ -28,6 +28,8 @@ class Stack:
     password: str
     env: dict[str, str]
     credentials: Path
+    # What the first `make up` printed: its stdout, then its stderr.
+    started: str = ""
 
     def make(self, target: str) -> subprocess.CompletedProcess:
         return subprocess.run(
@@ -61,6 +63,7 @@ def stack(tmp_path_factory, docker_api) -> Stack:  # noqa: F811 - the imported f
             (credentials / "basic-auth-password").read_text(),
             env,
             credentials,
+            started.stdout + started.stderr,
         )
     finally:
         stopped = stack.make("down")

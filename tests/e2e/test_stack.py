@@ -4,8 +4,10 @@ from __future__ import annotations
 
 import http.client
 import json
+import re
 import subprocess
 import time
+from pathlib import Path
 from urllib.parse import urlsplit
 
 from app.timestamps import now_rfc3339_nano
@@ -82,6 +84,16 @@ def _containers(project: str) -> list[str]:
         check=True,
     )
     return sorted(listing.stdout.split())
+
+
+def test_make_up_prints_progress_and_its_summary_and_no_warning(stack):
+    # Warnings docker-compose 1.29 printed here: secret uid/mode and endpoint_mode ignored, the
+    # engine in swarm mode; python-dotenv's when apt's lines had landed in the env file.
+    suspect = re.compile(r"warn|could not parse|not supported|ignor|deprecated|swarm mode", re.IGNORECASE)
+    assert [line for line in stack.started.splitlines() if suspect.search(line)] == []
+    assert "up: starting the stack" in stack.started and f"URL:      {stack.url}" in stack.started
+    env_file = Path(stack.env["ENV_FILE"]).read_text().splitlines()
+    assert [line for line in env_file if not re.fullmatch(r"[A-Za-z_][A-Za-z0-9_]*=.*", line)] == []
 
 
 def test_a_second_make_up_changes_nothing(stack):
