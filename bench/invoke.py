@@ -347,11 +347,11 @@ def benchmark(setup: Setup, args) -> dict:
                     if metric == "p50":
                         value = statistics.median(latencies(url, args.requests)) * 1000
                         entry["p50"].append(value)
-                        print(f"{runtime:12} {label:20} p50 {value:8.3f} ms ({args.requests} calls)  {load()}", flush=True)
+                        print(f"{runtime:12} {label:24} p50 {value:8.3f} ms ({args.requests} calls)  {load()}", flush=True)
                     else:
                         result = wrk(url, int(metric[1:]), args.seconds)
                         entry[metric].append(result)
-                        print(f"{runtime:12} {label:20} {metric} {result.describe()}  {load()}", flush=True)
+                        print(f"{runtime:12} {label:24} {metric} {result.describe()}  {load()}", flush=True)
     return results
 
 
@@ -409,7 +409,7 @@ def sustained(setup: Setup, args) -> str:
                 result = wrk(url, connections, args.sustained_seconds, timeout="10s")
                 sockets = ", ".join(f"{k} {v}" for k, v in result.socket_errors.items())
                 watched = "; ".join(time_wait(c) for c in containers)
-                print(f"{runtime:12} {label:20} c{connections} {result.describe()}  {load()}  {watched}", flush=True)
+                print(f"{runtime:12} {label:24} c{connections} {result.describe()}  {load()}  {watched}", flush=True)
                 rows.append(
                     f"| {runtime} | {label} | {connections} | {result.rps:.0f} | {result.requests} | "
                     f"{result.non_2xx} | {sockets} | {result.latency_ms.get('99', float('nan')):.1f} |"
@@ -473,7 +473,7 @@ def main(argv: list[str] | None = None, prepare: Callable[[Setup], None] | None 
             prepare(setup)
         for runtime, urls in setup.urls.items():
             for label, url in urls.items():
-                print(f"# {runtime:12} {label:20} {url}", flush=True)
+                print(f"# {runtime:12} {label:24} {url}", flush=True)
         if args.sustained:
             report = sustained(setup, args)
         else:
