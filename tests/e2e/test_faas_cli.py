@@ -231,6 +231,17 @@ def test_unknown_function_is_named_in_the_error(cli):
     assert not_ready.rc != 0 and f"Function {fn} not ready" in not_ready.text, str(not_ready)
 
 
+def test_refused_deploys_say_why(cli, watchdog_image):
+    fn, secret = name("cli-refused"), name("cli-never-created")
+    no_secret = cli.run("deploy", "--image", watchdog_image, "--name", fn, "--secret", secret)
+    assert no_secret.rc != 0, str(no_secret)
+    assert f"Unexpected status: 404, message: Secret {secret} not found" in no_secret.text, str(no_secret)
+    bad_name = cli.run("deploy", "--image", watchdog_image, "--name", "Not_A-Name")
+    assert bad_name.rc != 0, str(bad_name)
+    assert "Unexpected status: 400, message: " in bad_name.text and "Not_A-Name" in bad_name.text, str(bad_name)
+    assert fn not in cli.listed()[1]
+
+
 def test_invoke_prints_the_body(cli, watchdog_image):
     fn = name("cli-cat")
     _deploy(cli, watchdog_image, fn, "--fprocess", "cat")
