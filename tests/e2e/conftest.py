@@ -17,7 +17,13 @@ from pathlib import Path
 import pytest
 
 from tests.gateway import ROOT, free_port
-from tests.integration.conftest import docker_api, session_cleanup, swarm_cleanup, watchdog_image  # noqa: F401
+from tests.integration.conftest import (  # noqa: F401 - fixtures shared with the integration tests
+    docker_api,
+    of_watchdog_image,
+    session_cleanup,
+    swarm_cleanup,
+    watchdog_image,
+)
 from tests.unit.test_queue import RedisServer
 
 

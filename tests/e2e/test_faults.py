@@ -124,7 +124,7 @@ def test_no_credential_or_secret_value_reaches_a_log_line_or_an_error_body(stack
     assert sent(f"{stack.url}/system/secrets", "POST", {"name": secret, "value": secret_value}) == 409
     assert sent(f"{stack.url}/system/secrets", "POST", {"name": "bad name", "value": secret_value}) == 400
     assert sent(f"{stack.url}/system/secrets", "POST", {"name": secret, "rawValue": secret_value}) == 400
-    deployment = {"service": fn, "image": "faas-test/watchdog:latest", "envProcess": "cat", "secrets": [secret],
+    deployment = {"service": fn, "image": watchdog_image, "envProcess": "cat", "secrets": [secret],
                   "registryAuth": registry_auth}
     assert sent(f"{stack.url}/system/functions", "POST", deployment) == 202
     assert sent(f"{stack.url}/system/functions", "POST", deployment) == 409

@@ -1,25 +1,28 @@
-"""Invoking functions through nginx and gunicorn, with the watchdog test image on Swarm."""
+"""Invoking functions through nginx and gunicorn, with the real-watchdog test images on Swarm."""
 
 from __future__ import annotations
 
 import hashlib
 import http.client
 import json
+import re
 import subprocess
 from urllib.parse import urlsplit
 
 import pytest
 
 from tests.gateway import basic_auth, call
-from tests.integration.conftest import shared_name, wait_for
+from tests.integration.conftest import CLASSIC_IMAGE, shared_name, wait_for
 
 
 def _auth(stack) -> dict[str, str]:
     return basic_auth(stack.user, stack.password)
 
 
-def _deploy(stack, fn: str, fprocess: str) -> None:
-    body = {"service": fn, "image": "faas-test/watchdog:latest", "envProcess": fprocess}
+def _deploy(stack, fn: str, handler: str, image: str = CLASSIC_IMAGE) -> None:
+    """Deploy the shell snippet ``handler`` on a test image (the classic watchdog unless told)
+    and wait until it is available; images/watchdog/run-handler.sh runs it per call."""
+    body = {"service": fn, "image": image, "envVars": {"handler": handler}}
     status, text, _ = call(f"{stack.url}/system/functions", "POST", body, _auth(stack))
     assert status == 202, text
 
@@ -30,10 +33,12 @@ def _deploy(stack, fn: str, fprocess: str) -> None:
 
 
 @pytest.fixture(scope="module")
-def env_fn(stack, watchdog_image):
-    fn = shared_name("env")
-    _deploy(stack, fn, "env")
-    return fn
+def env_fns(stack, watchdog_image, of_watchdog_image) -> dict[str, str]:
+    """A function printing its environment on each watchdog, by kind."""
+    fns = {"classic": shared_name("env"), "of-watchdog": shared_name("of-env")}
+    _deploy(stack, fns["classic"], "env", watchdog_image)
+    _deploy(stack, fns["of-watchdog"], "env", of_watchdog_image)
+    return fns
 
 
 def invoke(stack, path: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
@@ -47,21 +52,37 @@ def invoke(stack, path: str, method: str = "GET", body: bytes | None = None, hea
         connection.close()
 
 
-@pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
-def test_method_path_and_query_reach_the_function(stack, env_fn, method):
-    status, headers, body = invoke(stack, f"/function/{env_fn}/some/path?a=1&b=two", method, b"x")
+METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
+# The classic watchdog answers OPTIONS (and HEAD) itself with 405; of-watchdog passes them on.
+CASES = [("classic", method) for method in METHODS] + [("of-watchdog", method) for method in METHODS + ["OPTIONS"]]
+
+
+@pytest.mark.parametrize("kind, method", CASES)
+def test_method_path_and_query_reach_the_function(stack, env_fns, kind, method):
+    status, headers, body = invoke(stack, f"/function/{env_fns[kind]}/some/path?a=1&b=two", method, b"x")
     assert status == 200, body
-    env = body.decode()
-    assert f"Http_Method={method}" in env
-    assert "Http_Path=/some/path" in env
-    assert "Http_Query=a=1&b=two" in env
-    assert headers["X-Call-Id"] and f"Http_X_Call_Id={headers['X-Call-Id']}" in env
-    assert "Http_X_Forwarded_For=" in env and "Http_X_Forwarded_Host=" in env
+    env = dict(line.split("=", 1) for line in body.decode().splitlines() if "=" in line)
+    assert (env["Http_Method"], env["Http_Path"], env["Http_Query"]) == (method, "/some/path", "a=1&b=two")
+    assert headers["X-Call-Id"] and env["Http_X_Call_Id"] == headers["X-Call-Id"]
+    # The gateway's values, not of-watchdog's stand-ins for absent headers (its own address
+    # with a port, the Host it was called by, no Proto).
+    parts = urlsplit(stack.url)
+    assert env["Http_X_Forwarded_Host"] == parts.netloc and env["Http_X_Forwarded_Proto"] == "http"
+    assert re.fullmatch(r"\d+\.\d+\.\d+\.\d+(, \d+\.\d+\.\d+\.\d+)*", env["Http_X_Forwarded_For"]), env
 
 
-def test_head_has_no_body(stack, env_fn):
-    status, _, body = invoke(stack, f"/function/{env_fn}", "HEAD")
-    assert status == 200 and body == b""
+def test_head_has_no_body(stack, env_fns):
+    status, headers, body = invoke(stack, f"/function/{env_fns['of-watchdog']}", "HEAD")
+    assert status == 200 and body == b"" and int(headers["Content-Length"]) > 0
+
+
+def test_a_status_the_function_chose_passes_back(stack, watchdog_image):
+    # The classic watchdog's own 405 to OPTIONS is the function's answer, not a proxy error.
+    # (A function of its own: the metrics test counts the 200s of the env functions.)
+    fn = shared_name("refuser")
+    _deploy(stack, fn, "echo never")
+    status, headers, _ = invoke(stack, f"/function/{fn}", "OPTIONS")
+    assert status == 405 and "X-OpenFaaS-Internal" not in headers
 
 
 def test_unknown_function_is_a_proxy_404(stack):
@@ -82,10 +103,11 @@ def _gateway_peak_rss_kib(stack) -> int:
     return max(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
 
 
-def test_100_mb_streams_through_with_flat_gateway_memory(stack, watchdog_image):
+def test_100_mb_streams_through_with_flat_gateway_memory(stack, of_watchdog_image):
+    # of-watchdog streams both ways (the classic one holds a whole body and reply in memory).
     upload, download = shared_name("wc"), shared_name("zeros")
-    _deploy(stack, upload, "wc -c")
-    _deploy(stack, download, "head -c 100000000 /dev/zero")
+    _deploy(stack, upload, "wc -c", of_watchdog_image)
+    _deploy(stack, download, "head -c 100000000 /dev/zero", of_watchdog_image)
     before = _gateway_peak_rss_kib(stack)
     data = b"\x00\x01" * 50_000_000
     status, _, body = invoke(stack, f"/function/{upload}", "POST", data)
@@ -100,6 +122,7 @@ def test_100_mb_streams_through_with_flat_gateway_memory(stack, watchdog_image):
 
 def test_slow_function_is_a_proxy_504(stack, watchdog_image):
     fn = shared_name("slow")
+    # The watchdog's own deadlines (65 s in the image) are far off: the gateway's 5 s is met first.
     _deploy(stack, fn, "sleep 8; echo late")
     status, headers, body = invoke(stack, f"/function/{fn}")
     assert status == 504, body
@@ -127,7 +150,8 @@ def test_scale_from_zero(stack, watchdog_image):
     assert json.loads(call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))[1])["replicas"] == 1
 
 
-def test_metrics_count_calls_across_workers(stack, env_fn):
+def test_metrics_count_calls_across_workers(stack, env_fns):
+    env_fn = env_fns["classic"]
     before = json.loads(call(f"{stack.url}/system/function/{env_fn}", headers=_auth(stack))[1])["invocationCount"]
     for _ in range(12):  # the stack runs two gunicorn workers: calls land on both
         assert invoke(stack, f"/function/{env_fn}")[0] == 200
