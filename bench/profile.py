@@ -13,6 +13,7 @@ from the host) and the stack from `make up`. Usage:
 
     .venv/bin/python -m bench.profile [--runtime of-watchdog] [--connections 16] [--seconds 20]
         [--url URL]  # profile another way in to the same function, e.g. gunicorn without nginx
+        [--faas-swarm]  # only CPU per call, of faas-swarm run as a peer, for comparison
 """
 
 from __future__ import annotations
@@ -28,6 +29,7 @@ import tempfile
 import time
 import uuid
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from bench import invoke
 from bench.common import ROOT, call, docker, stack_auth, wait_until
@@ -96,6 +98,10 @@ def summarize(raw_files: list[Path], top: int) -> str:
     return "\n".join(lines)
 
 
+def task_container(service: str) -> str:
+    return docker("ps", "-q", "-f", f"label=com.docker.swarm.service.name={service}").split()[0]
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--gateway", default="http://127.0.0.1:8080")
@@ -104,27 +110,37 @@ def main() -> None:
     parser.add_argument("--connections", type=int, default=16)
     parser.add_argument("--seconds", type=int, default=20, help="wrk's duration; sampling covers all but 3 s of it")
     parser.add_argument("--top", type=int, default=25)
-    parser.add_argument("--keep", type=Path, help="keep py-spy's raw output (and a speedscope file) here")
+    parser.add_argument("--keep", type=Path, help="keep py-spy's raw output here")
+    parser.add_argument("--faas-swarm", action="store_true", help="instead: CPU per call of faas-swarm (no py-spy)")
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not os.path.exists(py_spy) or not shutil.which("wrk"):
         raise SystemExit("needs py-spy (.venv/bin/pip install py-spy) and wrk (apt-get install wrk)")
 
-    auth = stack_auth()
     name = f"bench-prof-{uuid.uuid4().hex[:6]}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
     invoke.ensure_function_images([args.runtime])
+    auth, peer = ({}, None) if args.faas_swarm else (stack_auth(), None)
     try:
-        body = {"service": name, "image": invoke.RUNTIMES[args.runtime]}
-        status, text, _ = call(f"{args.gateway}/system/functions", "POST", body, auth)
-        if status != 202:
-            raise SystemExit(f"deploy failed: {status} {text!r}")
-        url = (args.url or f"{args.gateway}/function/{{name}}").format(name=name)
-        wait_until(lambda: invoke._answers(url), f"{url} to answer")
+        if args.faas_swarm:
+            # The same function deployed through faas-swarm, run as a peer: its CPU per call.
+            peer = invoke.Setup("", {}, [args.runtime], [invoke.PEER]).start()
+            url = peer.urls[args.runtime][invoke.PEER]
+            workers: list[int] = []
+            function = task_container(peer.name(args.runtime, "fs"))
+            containers = {"faas-swarm": task_container(f"bench-{peer.run_id}-peer-faas-swarm"), "function": function}
+        else:
+            body = {"service": name, "image": invoke.RUNTIMES[args.runtime]}
+            status, text, _ = call(f"{args.gateway}/system/functions", "POST", body, auth)
+            if status != 202:
+                raise SystemExit(f"deploy failed: {status} {text!r}")
+            url = (args.url or f"{args.gateway}/function/{{name}}").format(name=name)
+            wait_until(lambda: invoke._answers(url), f"{url} to answer")
+            workers = worker_pids()
+            function = task_container(name)
+            containers = {"gateway (gunicorn)": GATEWAY, "nginx": NGINX, "function": function}
         invoke.latencies(url, 50)
-        workers = worker_pids()
-        function = invoke.docker("ps", "-q", "-f", f"label=com.docker.swarm.service.name={name}").split()[0]
-        containers = {"gateway (gunicorn)": GATEWAY, "nginx": NGINX, "function": function}
+        port = urlsplit(url).port or 80
         print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {invoke.load()}; {url}; workers {workers}", flush=True)
 
         command = ["wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--latency", "-s", str(invoke.POST_SCRIPT), url]
@@ -133,8 +149,8 @@ def main() -> None:
             time.sleep(1)
             window = args.seconds - 3
             before = {label: container_cpu_ns(c) for label, c in containers.items()}
-            proxies, wrks = pids_of("docker-proxy .*-host-port 8080 "), [load_gen.pid]
-            before["docker-proxy :8080"], before["wrk"] = process_cpu_ns(proxies), process_cpu_ns(wrks)
+            proxies, wrks = pids_of(f"docker-proxy .*-host-port {port} "), [load_gen.pid]
+            before[f"docker-proxy :{port}"], before["wrk"] = process_cpu_ns(proxies), process_cpu_ns(wrks)
             started = time.monotonic()
             raws = [workdir / f"worker-{pid}.raw" for pid in workers]
             spies = [
@@ -149,7 +165,7 @@ def main() -> None:
                 spy.wait(timeout=window + 30)
             elapsed = time.monotonic() - started
             after = {label: container_cpu_ns(c) for label, c in containers.items()}
-            after["docker-proxy :8080"], after["wrk"] = process_cpu_ns(proxies), process_cpu_ns(wrks)
+            after[f"docker-proxy :{port}"], after["wrk"] = process_cpu_ns(proxies), process_cpu_ns(wrks)
             output = load_gen.communicate(timeout=args.seconds + 30)[0]
         finally:
             if load_gen.poll() is None:
@@ -161,17 +177,21 @@ def main() -> None:
         for label in before:
             used = (after[label] - before[label]) / 1e6
             print(f"  {label:22} {used / calls:7.3f} ms/call  ({100 * used / 1000 / elapsed:5.1f}% of one core)")
-        print()
-        print(summarize([raw for raw in raws if raw.exists()], args.top))
+        if workers:
+            print()
+            print(summarize([raw for raw in raws if raw.exists()], args.top))
         if args.keep:
             args.keep.mkdir(parents=True, exist_ok=True)
             for raw in raws:
                 if raw.exists():
                     shutil.copy(raw, args.keep / raw.name)
     finally:
-        call(f"{args.gateway}/system/functions", "DELETE", {"functionName": name}, auth)
+        if peer:
+            peer.close()
+        else:
+            call(f"{args.gateway}/system/functions", "DELETE", {"functionName": name}, auth)
+            print(f"removed {name}")
         shutil.rmtree(workdir, ignore_errors=True)
-        print(f"removed {name}")
 
 
 if __name__ == "__main__":
