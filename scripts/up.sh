@@ -18,6 +18,11 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   log "installing docker-compose from Debian"
   apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose
 fi
+# pip downloads the gateway's wheels below; a bare Debian has python3 without it.
+if ! python3 -m pip --version >/dev/null 2>&1; then
+  log "installing pip from Debian"
+  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-pip
+fi
 
 GATEWAY_UID=${GATEWAY_UID:-10001}
 ENV_FILE=${ENV_FILE:-.env}

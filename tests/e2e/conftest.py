@@ -1,7 +1,8 @@
 """End-to-end fixtures: the stack as `make up` starts it, in a project of its own.
 
 The stack gets its own compose project, env file, credentials folder and port, so it never
-touches a stack a developer runs; `make down` removes it afterwards, also when a test failed.
+touches a stack a developer runs; `make down` and the removal of its queue volume clean it up
+afterwards, also when a test failed.
 """
 
 from __future__ import annotations
@@ -14,6 +15,7 @@ import uuid
 from dataclasses import dataclass
 from pathlib import Path
 
+import docker
 import pytest
 
 from tests.gateway import ROOT, free_port
@@ -73,6 +75,9 @@ def stack(tmp_path_factory, docker_api) -> Stack:  # noqa: F811 - the imported f
         )
     finally:
         stopped = stack.make("down")
+        # `make down` keeps the queue volume for a person's stack; the test's own goes with it.
+        with contextlib.suppress(docker.errors.NotFound):
+            docker_api.remove_volume(f"{env['COMPOSE_PROJECT_NAME']}_async-queue")
         assert stopped.returncode == 0, stopped.stderr[-3000:]
 
 
