@@ -163,6 +163,8 @@ def main() -> None:
             ]
             for spy in spies:
                 spy.wait(timeout=window + 30)
+            if not spies:
+                time.sleep(window)
             elapsed = time.monotonic() - started
             after = {label: container_cpu_ns(c) for label, c in containers.items()}
             after[f"docker-proxy :{port}"], after["wrk"] = process_cpu_ns(proxies), process_cpu_ns(wrks)
