@@ -136,6 +136,7 @@ def prepare(setup: invoke.Setup) -> None:
         path.write_text(conf)
         port = invoke._free_host_port(setup.ports)
         setup.cleanups.append(lambda: docker("rm", "-f", name, check=False))
+        setup.watch.append(name)
         docker(
             "run", "-d", "--name", name, "--network", network, "-p", f"127.0.0.1:{port}:8080",
             "-v", f"{path}:/etc/nginx/nginx.conf:ro", nginx_image,

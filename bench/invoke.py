@@ -242,6 +242,8 @@ class Setup:
     stack_functions: dict[str, str] = field(default_factory=dict)
     services: list[str] = field(default_factory=list)
     cleanups: list[Callable[[], None]] = field(default_factory=list)
+    # Containers whose TCP TIME_WAIT count --sustained prints (experiments add theirs).
+    watch: list[str] = field(default_factory=list)
     ports: set[int] = field(default_factory=set)
     peer_url: str = ""
 
@@ -400,10 +402,11 @@ def sustained(setup: Setup, args) -> str:
         "| runtime | path | connections | rps | requests | non-2xx | socket errors | p99 ms |",
         "|---|---|---|---|---|---|---|---|",
     ]
-    containers = [c for c in args.watch.split(",") if c and docker("ps", "-q", "-f", f"name=^{c}$", check=False)]
+    named = [c for c in args.watch.split(",") if c] + setup.watch
+    containers = [c for c in named if docker("ps", "-q", "-f", f"name=^{c}$", check=False)]
     for runtime in setup.runtimes:
         for label, url in setup.urls[runtime].items():
-            if label == "direct" and "direct" not in args.sustained_paths:
+            if label.startswith("direct") and "direct" not in args.sustained_paths:
                 continue
             for connections in (64, 512):
                 result = wrk(url, connections, args.sustained_seconds, timeout="10s")
