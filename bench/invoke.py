@@ -452,6 +452,8 @@ def parse_args(argv: list[str] | None = None):
     for value in args.via:
         if "=" not in value:
             parser.error(f"--via wants LABEL=URL, not {value}")
+    if args.sustained and "direct" not in args.sustained_paths and "direct" in args.paths:
+        args.paths.remove("direct")  # not measured, so not deployed
     if args.via and "stack" not in args.paths:
         parser.error("--via calls the stack's functions: keep stack in --paths")
     return args
