@@ -14,6 +14,7 @@ from the host) and the stack from `make up`. Usage:
     .venv/bin/python -m bench.profile [--runtime of-watchdog] [--connections 16] [--seconds 20]
         [--url URL]  # profile another way in to the same function, e.g. gunicorn without nginx
         [--faas-swarm]  # only CPU per call, of faas-swarm run as a peer, for comparison
+        [--nginx-tasks]  # only CPU per call, of nginx straight to the task (see bench.experiments)
 """
 
 from __future__ import annotations
@@ -31,7 +32,7 @@ import uuid
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from bench import invoke
+from bench import experiments, invoke
 from bench.common import ROOT, call, docker, stack_auth, wait_until
 
 NGINX = "openfaas_nginx_1"
@@ -112,6 +113,10 @@ def main() -> None:
     parser.add_argument("--top", type=int, default=25)
     parser.add_argument("--keep", type=Path, help="keep py-spy's raw output here")
     parser.add_argument("--faas-swarm", action="store_true", help="instead: CPU per call of faas-swarm (no py-spy)")
+    parser.add_argument(
+        "--nginx-tasks", action="store_true",
+        help="instead: CPU per call of an nginx routing straight to the task with keep-alive (bench.experiments)",
+    )
     args = parser.parse_args()
     py_spy = shutil.which("py-spy") or str(Path(sys.executable).with_name("py-spy"))
     if not os.path.exists(py_spy) or not shutil.which("wrk"):
@@ -139,6 +144,19 @@ def main() -> None:
             workers = worker_pids()
             function = task_container(name)
             containers = {"gateway (gunicorn)": GATEWAY, "nginx": NGINX, "function": function}
+            if args.nginx_tasks:
+                conf = workdir / "nginx.conf"
+                conf.write_text(experiments.tasks_conf([name]))
+                conf.chmod(0o644)
+                nginx_port = invoke._free_host_port(set())
+                experiment = docker(
+                    "run", "-d", "--name", f"{name}-nginx-tasks", "--network", invoke.FUNCTIONS_NETWORK,
+                    "-p", f"127.0.0.1:{nginx_port}:8080", "-v", f"{conf}:/etc/nginx/nginx.conf:ro",
+                    docker("inspect", "-f", "{{.Config.Image}}", NGINX),
+                )
+                url, workers = f"http://127.0.0.1:{nginx_port}/function/{name}", []
+                containers = {"nginx->tasks keepalive": experiment, "function": function}
+                wait_until(lambda: invoke._answers(url), f"{url} to answer")
         invoke.latencies(url, 50)
         port = urlsplit(url).port or 80
         print(f"# {time.strftime('%Y-%m-%d %H:%M:%S')} {invoke.load()}; {url}; workers {workers}", flush=True)
@@ -191,6 +209,8 @@ def main() -> None:
         if peer:
             peer.close()
         else:
+            if args.nginx_tasks:
+                docker("rm", "-f", f"{name}-nginx-tasks", check=False)
             call(f"{args.gateway}/system/functions", "DELETE", {"functionName": name}, auth)
             print(f"removed {name}")
         shutil.rmtree(workdir, ignore_errors=True)
