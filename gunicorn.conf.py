@@ -53,10 +53,11 @@ loglevel = _config.log_level
 
 
 def post_worker_init(worker):
-    """Each worker process consumes the async queue in the background, next to serving HTTP."""
-    from app import start_async_worker
+    """Each worker process consumes the async queue and nginx's call log in the background,
+    next to serving HTTP."""
+    from app import start_background_work
 
-    start_async_worker(worker.wsgi)
+    start_background_work(worker.wsgi)
 
 
 def on_starting(server):

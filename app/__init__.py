@@ -17,8 +17,9 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app.auth import install_basic_auth, is_protected, load_credentials
 from app.async_worker import AsyncWorker, WorkerSettings
 from app import metrics
-from app.blueprints import alert, apidoc, async_invoke, functions, healthz, info, logs, proxy, scale, secrets
+from app.blueprints import alert, apidoc, async_invoke, functions, healthz, info, logs, proxy, routes, scale, secrets
 from app.blueprints import metrics as metrics_routes
+from app.calllog import CallLog
 from app.config import Config
 from app.crosssite import install_cross_site_guard
 from app.errors import register_error_handlers
@@ -44,7 +45,7 @@ def create_app(
     """Build the application; ``provider`` and ``log_source`` default to the Swarm ones,
     ``upstreams`` to task addresses from Swarm's DNS, ``queue`` to the configured async queue.
     The async worker is created but not started: gunicorn's ``post_worker_init`` starts one per
-    worker process (``start_async_worker``).
+    worker process (``start_background_work``).
 
     Raises ConfigError for unusable configuration and BackendUnavailable when Docker cannot be
     used at start, so a broken gateway stops at once with the reason instead of serving errors.
@@ -63,6 +64,10 @@ def create_app(
     app.extensions["openfaas.provider"] = provider
     app.extensions["openfaas.logs"] = log_source
     app.extensions["openfaas.log_slots"] = StreamSlots(config.max_log_streams)
+    app.extensions["openfaas.upstreams"] = upstreams
+    app.extensions["openfaas.call_log"] = CallLog(
+        config.call_log_port, lambda: {status.name for status in provider.list_functions()}
+    )
     forwarder = Forwarder(upstreams, config.upstream_timeout)
     queue = queue or open_queue(config.async_queue)
     app.extensions["openfaas.forwarder"] = forwarder
@@ -103,6 +108,7 @@ def create_app(
         secrets.bp,
         logs.bp,
         proxy.bp,
+        routes.bp,
         async_invoke.bp,
         alert.bp,
         metrics_routes.bp,
@@ -112,6 +118,9 @@ def create_app(
     return app
 
 
-def start_async_worker(app: Flask) -> None:
-    """Start this process's async worker (called once per gunicorn worker, after the fork)."""
+def start_background_work(app: Flask) -> None:
+    """Start this process's async worker and, when its port is set, its receiver of nginx's call
+    log (called once per gunicorn worker, after the fork)."""
     app.extensions["openfaas.async_worker"].start()
+    if app.extensions["openfaas.call_log"].port:
+        app.extensions["openfaas.call_log"].start()

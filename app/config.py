@@ -89,6 +89,10 @@ class Config:
     log_level: str = "info"
     git_sha: str = "unknown"
     forwarded_hops: int = 0
+    # nginx routes calls itself (app/routes.py): where it sends its call log, and where it falls
+    # back to the gateway.
+    call_log_port: int = 5514
+    route_fallback: str = "gateway:8080"
 
     def __post_init__(self) -> None:
         # Defaults that depend on other settings; object.__setattr__ because the class is frozen.
@@ -140,6 +144,8 @@ class Config:
             "log_level": _log_level,
             "git_sha": _text,
             "forwarded_hops": _count,
+            "call_log_port": _optional_port,
+            "route_fallback": _host_port,
         }
         values = {}
         for name, parse in parsers.items():
@@ -187,6 +193,19 @@ def _port(value: str) -> int:
     if port > 65535:
         raise ValueError(f"{value!r} is not a TCP port (1-65535)")
     return port
+
+
+def _optional_port(value: str) -> int:
+    """A UDP or TCP port, or 0 for "off"."""
+    return 0 if value.strip() == "0" else _port(value)
+
+
+def _host_port(value: str) -> str:
+    # It is written into nginx's configuration: nothing but a name or address and a port.
+    host, _, port = value.strip().rpartition(":")
+    if not re.fullmatch(r"[A-Za-z0-9]([-.A-Za-z0-9]*[A-Za-z0-9])?", host):
+        raise ValueError(f"{value!r} is not host:port")
+    return f"{host}:{_port(port)}"
 
 
 def _log_level(value: str) -> str:

@@ -8,11 +8,17 @@ from app.config import Config
 from app.errors import InvalidRequest
 from app.provider import LogSource, Provider
 from app.schemas import function_name_error
+from app.upstreams import Upstreams
 
 
 def provider() -> Provider:
     """The orchestrator behind this application."""
     return current_app.extensions["openfaas.provider"]
+
+
+def upstreams() -> Upstreams:
+    """Where function calls go: task addresses, scale from zero."""
+    return current_app.extensions["openfaas.upstreams"]
 
 
 def log_source() -> LogSource:

@@ -15,7 +15,7 @@ import socket
 import threading
 import time
 from dataclasses import dataclass, field
-from typing import Callable
+from typing import Callable, Iterable
 
 from app.errors import GatewayError, NotFound
 from app.models import ScalingPolicy
@@ -98,6 +98,10 @@ class Upstreams:
             addresses = self._wake(function)
         entry = self._cache[function]
         return f"{addresses[next(entry.turn) % len(addresses)]}:{self.port}"
+
+    def table(self, functions: Iterable[str]) -> dict[str, list[str]]:
+        """The task addresses of each of ``functions`` that has any, fresh from DNS."""
+        return {name: addresses for name in functions if (addresses := self.lookup(f"tasks.{name}"))}
 
     def forget(self, function: str) -> None:
         """Drop cached addresses after a failed call, so the next call asks DNS again."""

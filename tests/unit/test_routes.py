@@ -1,0 +1,114 @@
+"""The routing table nginx calls functions with, and the call log it sends back."""
+
+from __future__ import annotations
+
+import socket
+import time
+
+import pytest
+from prometheus_client import REGISTRY
+
+from app import create_app
+from app.calllog import CallLog, parse
+from app.routes import render_routes
+from app.upstreams import Upstreams
+from tests.fakes import FakeLogSource, FakeProvider
+from tests.unit.conftest import deployment
+from tests.upstream import Lookup
+
+
+def test_each_function_gets_a_kept_alive_pool_with_the_gateway_as_backup():
+    text = render_routes({"echo": ["10.0.1.5", "10.0.1.6"], "a-b": ["10.0.2.7"]}, 8080, "gateway:8080")
+    echo = text[text.index("upstream fn_echo {") :].split("}", 1)[0]
+    assert echo.splitlines()[1:] == [
+        "    server 10.0.1.5:8080 max_fails=1 fail_timeout=2s;",
+        "    server 10.0.1.6:8080 max_fails=1 fail_timeout=2s;",
+        "    server gateway:8080 backup;",
+        "    keepalive 32;",
+    ]
+    mapping = text[text.index("map $function_name $function_pool {") :]
+    assert mapping.splitlines()[1:] == ['    default "";', "    a-b fn_a-b;", "    echo fn_echo;", "}"]
+
+
+def test_an_empty_table_still_defines_the_map():
+    assert render_routes({}, 8080, "gateway:8080").splitlines()[1:] == [
+        "map $function_name $function_pool {",
+        '    default "";',
+        "}",
+    ]
+
+
+def test_the_table_holds_only_functions_with_a_running_task(config):
+    provider = FakeProvider()
+    upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider))
+    app = create_app(config, provider, FakeLogSource(provider), upstreams)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = "Basic YWRtaW46czNjcmV0LXBhc3M="
+    client.post("/system/functions", json=deployment("up"))
+    client.post("/system/functions", json=deployment("idle"))
+    client.post("/system/scale-function/idle", json={"replicas": 0})
+    # No credentials: nginx fetches it, and refuses /_/ to everyone else.
+    response = app.test_client().get("/_/routes")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert "upstream fn_up {" in response.text and "    up fn_up;" in response.text
+    assert "idle" not in response.text
+
+
+@pytest.mark.parametrize(
+    "datagram, expected",
+    [
+        (b"<190>Nov 30 23:59:59 faas: echo 200 0.004", ("echo", 200, 0.004)),
+        (b"<190>Nov 30 23:59:59 faas: a-b 502 1.250", ("a-b", 502, 1.25)),
+        (b"<190>Nov 30 23:59:59 faas: echo 200", None),
+        (b"<190>Nov 30 23:59:59 faas: echo ok 0.1", None),
+        (b"<190>Nov 30 23:59:59 faas: \xff 200 0.1", None),
+        (b"", None),
+    ],
+)
+def test_call_lines_are_parsed(datagram, expected):
+    assert parse(datagram) == expected
+
+
+def _count(function: str, code: str) -> float:
+    labels = {"function_name": function, "code": code}
+    return REGISTRY.get_sample_value("gateway_function_invocation_total", labels) or 0.0
+
+
+def test_calls_of_existing_functions_are_counted_and_others_dropped():
+    log = CallLog(0, lambda: {"echo"})
+    before = _count("echo", "200")
+    assert log.record(b"<190>Nov 30 23:59:59 faas: echo 200 0.004")
+    assert not log.record(b"<190>Nov 30 23:59:59 faas: made-up 200 0.004")
+    assert _count("echo", "200") == before + 1
+    assert _count("made-up", "200") == 0
+
+
+def test_a_function_deployed_later_is_counted_once_the_list_is_stale(monkeypatch):
+    known = {"echo"}
+    log = CallLog(0, lambda: set(known))
+    assert not log.record(b"x: later 200 0.1")
+    known.add("later")
+    monkeypatch.setattr(log, "_known_at", float("-inf"))
+    assert log.record(b"x: later 200 0.1")
+
+
+def test_datagrams_on_the_port_are_recorded():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = CallLog(port, lambda: {"udp-echo"})
+    log.start()
+    try:
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
+            for _ in range(3):
+                sender.sendto(b"<190>Nov 30 23:59:59 faas: udp-echo 201 0.010", ("127.0.0.1", port))
+        _wait_for(lambda: _count("udp-echo", "201") == 3)
+    finally:
+        log.stop()
+
+
+def _wait_for(predicate, timeout: float = 5.0) -> None:
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.02)
