@@ -19,6 +19,7 @@ from typing import Callable
 
 from app import metrics
 from app.errors import GatewayError
+from app.routes import POOL_PREFIX
 
 log = logging.getLogger(__name__)
 
@@ -31,14 +32,15 @@ _KNOWN_TTL = 2.0
 def parse(datagram: bytes) -> tuple[str, int, float] | None:
     """(function, status, seconds) from one syslog datagram, or None when it is not a call line.
 
-    nginx writes ``<PRI>TIMESTAMP TAG: MESSAGE``; the message is ``name status seconds``.
+    nginx writes ``<PRI>TIMESTAMP TAG: MESSAGE``; the message is ``fn_<name> status seconds``
+    (the function's pool, status and seconds).
     """
     message = datagram.rpartition(b": ")[2].split()
-    if len(message) != 3:
+    if len(message) != 3 or not message[0].startswith(POOL_PREFIX.encode()):
         return None
-    name, status, seconds = message
+    pool, status, seconds = message
     try:
-        return name.decode("ascii"), int(status), float(seconds)
+        return pool[len(POOL_PREFIX):].decode("ascii"), int(status), float(seconds)
     except (UnicodeDecodeError, ValueError):
         return None
 

@@ -6,39 +6,59 @@ replaces, where the Python proxy is four times dearer (docs/invoke-performance.m
 stays the control plane: it renders this table as nginx configuration, and nginx's side
 (``deploy/nginx-routes.sh``) fetches it every second and reloads nginx when it changes.
 
-A function is in the table while it has task addresses; each pool ends with the gateway as a
-backup server, which nginx uses when every task refuses (a task that went away before the next
-reload) — nothing was sent yet, so the gateway's proxy takes the call as before. Functions not
-in the table (unknown, scaled to zero, just deployed) go to the gateway's proxy, which answers
-404 or scales from zero. Names are DNS labels and addresses come from DNS, so nothing a client
-sends reaches nginx's configuration.
+A function is in the table while it should have replicas and has task addresses; functions not
+in it (unknown, scaled to zero, just deployed) go to the gateway's proxy, which answers 404 or
+scales from zero. A task that went away before nginx's next reload refuses, and nginx tries the
+next one; when none is left the call is a 502, as from the gateway's proxy (the gateway cannot
+be a backup server: nginx would send it the function's own path). Names are DNS labels and
+addresses come from DNS, so nothing a client sends reaches nginx's configuration.
 """
 
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-# Idle connections nginx keeps open to one function's tasks, per nginx worker.
+# Idle connections nginx keeps open to one pool, per nginx worker.
 KEEPALIVE = 32
+# The pool of calls nginx does not route itself: the gateway's proxy.
+FALLBACK_POOL = "gateway_fallback"
+POOL_PREFIX = "fn_"
+# Seconds in which a call may still move to another task: past one connect timeout (2 s).
+NEXT_TASK_WINDOW = 3.0
 
 
-def render_routes(routes: Mapping[str, Sequence[str]], port: int, fallback: str) -> str:
-    """nginx configuration for ``routes`` (function name -> task IPv4 addresses, in order).
+def render_routes(
+    routes: Mapping[str, Sequence[str]], *, port: int, namespace: str, fallback: str, upstream_timeout: float
+) -> str:
+    """nginx configuration (http context) for ``routes``: function name -> task IPv4 addresses.
 
-    Defines ``upstream fn_<name>`` per function and the map ``$function_pool`` from
-    ``$function_name`` to it (empty for any other name). ``fallback`` is the gateway's
-    ``host:port`` as nginx reaches it.
+    Defines ``upstream fn_<name>`` per function, the gateway's pool ``gateway_fallback`` at
+    ``fallback`` (``host:port``), and the map ``$function_pool`` from ``$function_target`` (the
+    path segment after ``/function/``: ``name`` or ``name.namespace``) to a pool. It also sets
+    ``proxy_read_timeout`` to ``upstream_timeout``: nginx enforces a function's deadline itself
+    (``deploy/nginx.conf`` sets its other locations' timeouts explicitly).
     """
-    lines = ["# Rendered by the gateway (app/routes.py); nginx reloads when it changes."]
+    lines = [
+        "# Rendered by the gateway (app/routes.py); nginx reloads when it changes.",
+        f"proxy_read_timeout {upstream_timeout:g}s;",
+        # Another task is tried only early on: for a refused or silent connection, never after a
+        # read timeout (a second call of a slow function).
+        f"proxy_next_upstream_timeout {min(upstream_timeout, NEXT_TASK_WINDOW):g}s;",
+        f"upstream {FALLBACK_POOL} {{",
+        f"    server {fallback};",
+        f"    keepalive {KEEPALIVE};",
+        "}",
+    ]
     for name, addresses in sorted(routes.items()):
-        lines.append(f"upstream fn_{name} {{")
-        # One refusal sets a task aside briefly; the backup takes calls no task would.
+        lines.append(f"upstream {POOL_PREFIX}{name} {{")
+        # One refusal sets a task aside briefly.
         lines += [f"    server {address}:{port} max_fails=1 fail_timeout=2s;" for address in addresses]
-        lines.append(f"    server {fallback} backup;")
         lines.append(f"    keepalive {KEEPALIVE};")
         lines.append("}")
-    lines.append("map $function_name $function_pool {")
-    lines.append('    default "";')
-    lines += [f"    {name} fn_{name};" for name in sorted(routes)]
+    lines.append("map $function_target $function_pool {")
+    lines.append(f"    default {FALLBACK_POOL};")
+    for name in sorted(routes):
+        lines.append(f"    {name} {POOL_PREFIX}{name};")
+        lines.append(f"    {name}.{namespace} {POOL_PREFIX}{name};")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -14,7 +14,8 @@ exec 3>&1 1>&2
 DEFAULT_PYTHON=python:3.11-slim
 DEFAULT_NGINX=nginx:stable
 LOCAL_PYTHON=faas-swarm/python:bookworm
-LOCAL_NGINX=faas-swarm/nginx:bookworm
+# -curl: deploy/nginx-routes.sh fetches the routing table with curl (the official image has it).
+LOCAL_NGINX=faas-swarm/nginx:bookworm-curl
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 log() { echo "base-images: $*" >&2; }
@@ -56,7 +57,7 @@ if [ -z "$nginx_image" ]; then
     nginx_image=$DEFAULT_NGINX
   else
     # Logs go to the container's output, as in the official image.
-    build_local "$LOCAL_NGINX" '["nginx", "-g", "daemon off; error_log /dev/stderr;"]' nginx-light
+    build_local "$LOCAL_NGINX" '["nginx", "-g", "daemon off; error_log /dev/stderr;"]' nginx-light,curl
     nginx_image=$LOCAL_NGINX
   fi
 fi

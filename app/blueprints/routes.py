@@ -13,8 +13,15 @@ bp = Blueprint("routes", __name__)
 
 @bp.get("/_/routes")
 def routing_table():
-    # Only functions with a running, up-to-date task: the others are the gateway's to wake.
-    ready = [status.name for status in provider().list_functions() if status.available_replicas > 0]
-    pools = upstreams()
-    table = render_routes(pools.table(ready), pools.port, settings().route_fallback)
+    # Only functions with a running, up-to-date task that should keep running: the others are the
+    # gateway's to wake, and one just scaled to zero leaves the table before its tasks stop.
+    ready = [status.name for status in provider().list_functions() if status.replicas and status.available_replicas]
+    pools, config = upstreams(), settings()
+    table = render_routes(
+        pools.table(ready),
+        port=pools.port,
+        namespace=config.namespace,
+        fallback=config.route_fallback,
+        upstream_timeout=config.upstream_timeout,
+    )
     return Response(table, mimetype="text/plain")

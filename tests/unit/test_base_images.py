@@ -56,7 +56,7 @@ def test_a_fresh_machine_gets_only_key_value_lines_on_stdout(tmp_path):
     done = subprocess.run(["bash", str(ROOT / "scripts/base-images.sh")], env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["PYTHON_IMAGE=faas-swarm/python:bookworm", "NGINX_IMAGE=faas-swarm/nginx:bookworm"]
+    assert done.stdout.splitlines() == ["PYTHON_IMAGE=faas-swarm/python:bookworm", "NGINX_IMAGE=faas-swarm/nginx:bookworm-curl"]
     # apt's progress is still shown, on stderr.
     assert "Get:1 http://deb.debian.org" in done.stderr
-    assert re.findall(r"import .* - (\S+)", log.read_text()) == ["faas-swarm/python:bookworm", "faas-swarm/nginx:bookworm"]
+    assert re.findall(r"import .* - (\S+)", log.read_text()) == ["faas-swarm/python:bookworm", "faas-swarm/nginx:bookworm-curl"]

@@ -39,10 +39,22 @@ def test_nginx_body_limit_on_system_routes_matches_the_gateway():
     assert Config().max_body_bytes == 1024 * 1024
 
 
-@pytest.mark.parametrize("location", ["= /system/logs", "~ ^/(async-)?function/"])
+@pytest.mark.parametrize("location", ["= /system/logs", "/function/", "/async-function/"])
 def test_streams_are_not_buffered_by_nginx(location):
     block = _location(location)
     assert "proxy_buffering off;" in block
+
+
+def test_nginx_routes_function_calls_with_the_gateways_table_and_reports_them_to_it():
+    config = Config()
+    assert "include /etc/nginx/routes.conf;" in NGINX
+    assert f"syslog:server={config.route_fallback.split(':')[0]}:{config.call_log_port}," in _location("/function/")
+    assert "proxy_pass http://$function_pool$function_uri;" in _location("/function/")
+    # The function location's deadline is upstream_timeout, from the rendered table alone.
+    assert not _seconds("proxy_read_timeout", _location("/function/"))
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
+    assert config.route_fallback == f"{list(compose)[0]}:{config.port}" == "gateway:8080"
+    assert "functions" in compose["nginx"]["networks"]
 
 
 def test_nginx_sets_the_forwarded_headers():

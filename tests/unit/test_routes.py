@@ -17,23 +17,38 @@ from tests.unit.conftest import deployment
 from tests.upstream import Lookup
 
 
-def test_each_function_gets_a_kept_alive_pool_with_the_gateway_as_backup():
-    text = render_routes({"echo": ["10.0.1.5", "10.0.1.6"], "a-b": ["10.0.2.7"]}, 8080, "gateway:8080")
+ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60)
+
+
+def test_each_function_gets_a_kept_alive_pool_of_its_tasks():
+    text = render_routes({"echo": ["10.0.1.5", "10.0.1.6"], "a-b": ["10.0.2.7"]}, **ROUTES)
     echo = text[text.index("upstream fn_echo {") :].split("}", 1)[0]
     assert echo.splitlines()[1:] == [
         "    server 10.0.1.5:8080 max_fails=1 fail_timeout=2s;",
         "    server 10.0.1.6:8080 max_fails=1 fail_timeout=2s;",
-        "    server gateway:8080 backup;",
         "    keepalive 32;",
     ]
-    mapping = text[text.index("map $function_name $function_pool {") :]
-    assert mapping.splitlines()[1:] == ['    default "";', "    a-b fn_a-b;", "    echo fn_echo;", "}"]
+    mapping = text[text.index("map $function_target $function_pool {") :]
+    assert mapping.splitlines()[1:] == [
+        "    default gateway_fallback;",
+        "    a-b fn_a-b;",
+        "    a-b.openfaas-fn fn_a-b;",
+        "    echo fn_echo;",
+        "    echo.openfaas-fn fn_echo;",
+        "}",
+    ]
 
 
-def test_an_empty_table_still_defines_the_map():
-    assert render_routes({}, 8080, "gateway:8080").splitlines()[1:] == [
-        "map $function_name $function_pool {",
-        '    default "";',
+def test_an_empty_table_still_defines_the_gateways_pool_the_map_and_the_deadline():
+    assert render_routes({}, **{**ROUTES, "upstream_timeout": 2.5}).splitlines()[1:] == [
+        "proxy_read_timeout 2.5s;",
+        "proxy_next_upstream_timeout 2.5s;",
+        "upstream gateway_fallback {",
+        "    server gateway:8080;",
+        "    keepalive 32;",
+        "}",
+        "map $function_target $function_pool {",
+        "    default gateway_fallback;",
         "}",
     ]
 
@@ -50,18 +65,19 @@ def test_the_table_holds_only_functions_with_a_running_task(config):
     # No credentials: nginx fetches it, and refuses /_/ to everyone else.
     response = app.test_client().get("/_/routes")
     assert response.status_code == 200 and response.mimetype == "text/plain"
-    assert "upstream fn_up {" in response.text and "    up fn_up;" in response.text
+    assert "upstream fn_up {" in response.text and "    up.openfaas-fn fn_up;" in response.text
     assert "idle" not in response.text
 
 
 @pytest.mark.parametrize(
     "datagram, expected",
     [
-        (b"<190>Nov 30 23:59:59 faas: echo 200 0.004", ("echo", 200, 0.004)),
-        (b"<190>Nov 30 23:59:59 faas: a-b 502 1.250", ("a-b", 502, 1.25)),
-        (b"<190>Nov 30 23:59:59 faas: echo 200", None),
-        (b"<190>Nov 30 23:59:59 faas: echo ok 0.1", None),
-        (b"<190>Nov 30 23:59:59 faas: \xff 200 0.1", None),
+        (b"<190>Nov 30 23:59:59 faas: fn_echo 200 0.004", ("echo", 200, 0.004)),
+        (b"<190>Nov 30 23:59:59 faas: fn_a-b 502 1.250", ("a-b", 502, 1.25)),
+        (b"<190>Nov 30 23:59:59 faas: fn_echo 200", None),
+        (b"<190>Nov 30 23:59:59 faas: gateway_fallback 200 0.1", None),
+        (b"<190>Nov 30 23:59:59 faas: fn_echo ok 0.1", None),
+        (b"<190>Nov 30 23:59:59 faas: fn_\xff 200 0.1", None),
         (b"", None),
     ],
 )
@@ -77,8 +93,8 @@ def _count(function: str, code: str) -> float:
 def test_calls_of_existing_functions_are_counted_and_others_dropped():
     log = CallLog(0, lambda: {"echo"})
     before = _count("echo", "200")
-    assert log.record(b"<190>Nov 30 23:59:59 faas: echo 200 0.004")
-    assert not log.record(b"<190>Nov 30 23:59:59 faas: made-up 200 0.004")
+    assert log.record(b"<190>Nov 30 23:59:59 faas: fn_echo 200 0.004")
+    assert not log.record(b"<190>Nov 30 23:59:59 faas: fn_made-up 200 0.004")
     assert _count("echo", "200") == before + 1
     assert _count("made-up", "200") == 0
 
@@ -86,10 +102,10 @@ def test_calls_of_existing_functions_are_counted_and_others_dropped():
 def test_a_function_deployed_later_is_counted_once_the_list_is_stale(monkeypatch):
     known = {"echo"}
     log = CallLog(0, lambda: set(known))
-    assert not log.record(b"x: later 200 0.1")
+    assert not log.record(b"x: fn_later 200 0.1")
     known.add("later")
     monkeypatch.setattr(log, "_known_at", float("-inf"))
-    assert log.record(b"x: later 200 0.1")
+    assert log.record(b"x: fn_later 200 0.1")
 
 
 def test_datagrams_on_the_port_are_recorded():
@@ -101,7 +117,7 @@ def test_datagrams_on_the_port_are_recorded():
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             for _ in range(3):
-                sender.sendto(b"<190>Nov 30 23:59:59 faas: udp-echo 201 0.010", ("127.0.0.1", port))
+                sender.sendto(b"<190>Nov 30 23:59:59 faas: fn_udp-echo 201 0.010", ("127.0.0.1", port))
         _wait_for(lambda: _count("udp-echo", "201") == 3)
     finally:
         log.stop()
