@@ -6,11 +6,13 @@
 #   build.sh                    both images under their default names
 #   build.sh classic [IMAGE]    the classic watchdog (fwatchdog 0.3.0): forks fprocess per call
 #   build.sh of-watchdog [IMAGE]  of-watchdog 0.9.15 in mode=http, in front of an upstream of
-#                               ours: busybox nc forking upstream-request.sh per connection
+#                               ours: upstream.c, one long-lived HTTP/1.1 server keeping its
+#                               connections alive, compiled here (gcc -static, no libc in the image)
 #
-# In both the function is a shell snippet in the `handler` environment variable, run by
-# run-handler.sh with the body on stdin and the request as Http_* variables (see that file).
-# The binaries are copied into a temporary root filesystem only, never into git.
+# In both the function is a shell snippet in the `handler` environment variable, run with the
+# body on stdin and the request as Http_* variables (see run-handler.sh and upstream.c); on
+# of-watchdog, no handler or handler=cat is answered by the upstream itself, without forking.
+# The binaries are copied or compiled into a temporary root filesystem only, never into git.
 set -euo pipefail
 
 CLASSIC_IMAGE=faas-test/classic-watchdog:latest
@@ -25,9 +27,15 @@ bin_dir=$(cd "$repo/.." && pwd)/shared/bin
 # so a test meets the gateway's deadline, not the watchdog's (tests override them per function).
 TIMEOUTS=(--change 'ENV read_timeout=65s' --change 'ENV write_timeout=65s' --change 'ENV exec_timeout=65s')
 
-if [ ! -x /bin/busybox ]; then
+# Debian's packages for what the images are made of: a static busybox, and gcc with the static
+# glibc (libc6-dev has libc.a) for the of-watchdog image's upstream.
+missing=()
+[ -x /bin/busybox ] || missing+=(busybox-static)
+command -v gcc >/dev/null || missing+=(gcc)
+[ -e "$(gcc -print-file-name=libc.a 2>/dev/null || echo /nonexistent)" ] || missing+=(libc6-dev)
+if [ ${#missing[@]} -gt 0 ]; then
 	apt-get update
-	apt-get install -y busybox-static
+	apt-get install -y "${missing[@]}"
 fi
 # A dynamically linked busybox (Debian's "busybox" package) would not run in
 # an image without libc.
@@ -97,14 +105,17 @@ classic() {
 of_watchdog() {
 	local root=$work/of-watchdog
 	rootfs "$root" of-watchdog
-	install -m 755 "$here/upstream-request.sh" "$root/usr/bin/upstream-request"
-	# mode=http starts fprocess once and proxies every call to upstream_url. busybox nc has no
-	# option to bind one address, so the upstream listens on every address of the container;
-	# the watchdog reaches it over loopback. -ll -e: one upstream-request per connection.
+	# Static, since the image has no libc: glibc >= 2.34 links threads statically without
+	# warnings as long as nothing resolves names or users (upstream.c does neither).
+	gcc -static -O2 -pthread -Wall -Wextra -Werror -o "$root/usr/bin/upstream" "$here/upstream.c"
+	strip "$root/usr/bin/upstream"
+	# mode=http starts fprocess once and proxies every call to upstream_url, over a pool of
+	# kept-alive connections. The upstream listens on every address of the container, so tests
+	# can see it is up; the watchdog reaches it over loopback.
 	import "$root" "$1" \
 		--change 'ENV mode=http' \
 		--change 'ENV upstream_url=http://127.0.0.1:8082' \
-		--change 'ENV fprocess="nc -ll -p 8082 -e /usr/bin/upstream-request"'
+		--change 'ENV fprocess="/usr/bin/upstream 8082"'
 }
 
 case ${1:-all} in
