@@ -3,7 +3,9 @@ in mode=http, built offline, as plain containers. Needs a local docker daemon; b
 
 What the other tests rely on is checked here once: the `handler` convention on both images, the
 log helpers, a fast stop, and where the two watchdogs differ (the classic one answers HEAD and
-OPTIONS with its own 405 and puts "exit status N" before a failing handler's output)."""
+OPTIONS with its own 405 and puts "exit status N" before a failing handler's output). Also the
+of-watchdog image's upstream (images/watchdog/upstream.c) on its own: kept-alive connections,
+bodies echoed without forking, a handler's long output streamed."""
 
 import hashlib
 import http.client
@@ -71,7 +73,7 @@ def run(client):
         ip = container.attrs["NetworkSettings"]["IPAddress"]
         deadline = time.monotonic() + 10
         # of-watchdog is healthy once it has started its upstream, which may not listen yet:
-        # wait for that too (busybox nc listens on every address, so it can be seen from here).
+        # wait for that too (the upstream listens on every address, so it can be seen from here).
         while not (_healthy(ip) and (image == CLASSIC_IMAGE or _accepts(ip, 8082))):
             assert time.monotonic() < deadline, container.logs().decode()
             time.sleep(0.05)
@@ -85,8 +87,8 @@ def run(client):
             pass
 
 
-def request(ip, method, path, body=None, headers=None, **kwargs):
-    conn = http.client.HTTPConnection(ip, 8080, timeout=20)
+def request(ip, method, path, body=None, headers=None, port=8080, **kwargs):
+    conn = http.client.HTTPConnection(ip, port, timeout=20)
     try:
         conn.request(method, path, body=body, headers=headers or {}, **kwargs)
         resp = conn.getresponse()
@@ -233,3 +235,103 @@ def test_log_helpers_and_fast_stop(run, image):
     start = time.monotonic()
     container.stop(timeout=10)
     assert time.monotonic() - start < 2
+
+
+# The of-watchdog image's upstream, called directly on its port and through the watchdog.
+UPSTREAM = 8082
+
+
+def test_the_upstream_keeps_connections_alive_and_echoes_without_forking(run):
+    container, ip = run(OF_WATCHDOG_IMAGE)  # no handler of its own: handler=cat
+    conn = http.client.HTTPConnection(ip, UPSTREAM, timeout=20)
+    try:
+        conn.connect()
+        sock = conn.sock
+        for n, (body, chunked) in enumerate([(b"one", False), (b"", False), (os.urandom(200000), True)] * 3):
+            conn.request("POST", f"/call/{n}", body=iter([body]) if chunked else body, encode_chunked=chunked)
+            resp = conn.getresponse()
+            assert (resp.status, resp.read()) == (200, body)
+            # A Content-Length even for a chunked request, and the connection stays open.
+            assert resp.getheader("Content-Length") == str(len(body)) and resp.getheader("Connection") is None
+            assert conn.sock is sock
+    finally:
+        conn.close()
+    # One long-lived upstream, and nothing forked per call (the watchdog would be its parent).
+    _, ps = container.exec_run(["ps", "-o", "pid,ppid,args"])
+    assert [line.split(None, 2)[2] for line in ps.decode().splitlines()[1:] if "upstream" in line] == [
+        "/usr/bin/upstream 8082"
+    ]
+    assert b"sh -c" not in ps
+
+
+def test_the_upstream_honours_connection_close_and_http_1_0(run):
+    _, ip = run(OF_WATCHDOG_IMAGE)
+    for request_line, extra, answer in [
+        (b"POST / HTTP/1.1", b"Connection: close\r\n", b"Connection: close\r\n"),
+        (b"POST / HTTP/1.0", b"", b"Connection: close\r\n"),
+    ]:
+        with socket.create_connection((ip, UPSTREAM), timeout=10) as sock:
+            sock.sendall(request_line + b"\r\nContent-Length: 2\r\n" + extra + b"\r\nhi")
+            reply = b""
+            while chunk := sock.recv(65536):  # ends because the upstream closes the connection
+                reply += chunk
+        head, body = reply.split(b"\r\n\r\n", 1)
+        assert head.startswith(b"HTTP/1.1 200 OK\r\n") and answer in head + b"\r\n" and body == b"hi"
+
+
+def test_the_upstream_streams_a_long_output_chunked(run):
+    _, ip = run(OF_WATCHDOG_IMAGE, {"handler": "head -c 3000000 /dev/zero; echo end"})
+    for port in (UPSTREAM, 8080):
+        status, headers, body = request(ip, "GET", "/", port=port)
+        assert status == 200 and len(body) == 3000004 and body.endswith(b"\0end\n")
+        if port == UPSTREAM:
+            assert headers.get("Transfer-Encoding") == "chunked" and "Content-Length" not in headers
+
+
+def test_the_upstream_cuts_a_stream_short_when_the_handler_fails_after_it_began(run):
+    # Too late for a 500 once 1 MiB went out: the reply ends without its last chunk.
+    _, ip = run(OF_WATCHDOG_IMAGE, {"handler": "head -c 3000000 /dev/zero; echo err >&2; exit 3"})
+    with pytest.raises(http.client.IncompleteRead):
+        request(ip, "GET", "/", port=UPSTREAM)
+
+
+def test_the_upstream_stops_the_handler_when_the_client_goes_away(run):
+    container, ip = run(OF_WATCHDOG_IMAGE, {"handler": "sleep 60"})
+    with socket.create_connection((ip, UPSTREAM), timeout=10) as sock:
+        sock.sendall(b"GET / HTTP/1.1\r\n\r\n")
+        deadline = time.monotonic() + 5
+        while b"sleep 60" not in container.exec_run(["ps", "-o", "args"])[1]:
+            assert time.monotonic() < deadline
+            time.sleep(0.05)
+    deadline = time.monotonic() + 5
+    while b"sleep 60" in container.exec_run(["ps", "-o", "args"])[1]:
+        assert time.monotonic() < deadline, "the handler outlived its call"
+        time.sleep(0.05)
+
+
+def test_of_watchdog_answers_many_concurrent_kept_alive_calls(run):
+    # The old per-connection upstream (busybox nc) refused calls at 64 concurrent connections.
+    _, ip = run(OF_WATCHDOG_IMAGE)
+    failures = []
+
+    def calls(n):
+        conn = http.client.HTTPConnection(ip, 8080, timeout=20)
+        try:
+            for i in range(10):
+                body = f"{n}-{i}".encode()
+                conn.request("POST", "/", body=body)
+                resp = conn.getresponse()
+                got = (resp.status, resp.read())
+                if got != (200, body):
+                    failures.append(got)
+        except OSError as exc:
+            failures.append(exc)
+        finally:
+            conn.close()
+
+    threads = [threading.Thread(target=calls, args=(n,)) for n in range(64)]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join(60)
+    assert failures == []
