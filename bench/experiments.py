@@ -7,9 +7,10 @@ makes for the run and removes afterwards, in front of the same functions bench.i
                          docker-proxy (every host-mode port on loopback goes through it)
   gunicorn, no nginx     the running gateway container's docker_gwbridge address: gunicorn
                          alone, neither nginx nor docker-proxy in front
-  nginx keepalive        a copy of deploy/nginx.conf whose proxy_pass names an upstream block
-                         (`server gateway:8080; keepalive 64;`) instead of a variable, on the
-                         stack's edge network: nginx reuses its connections to gunicorn
+  nginx keepalive        a copy of the running stack's nginx.conf whose proxy_pass names an
+                         upstream block (`server gateway:8080; keepalive 64;`) instead of the
+                         variable $gateway, on the stack's edge network: nginx reuses its
+                         connections to gunicorn (only when the running config has that variable)
   nginx->tasks keepalive nginx alone, an upstream block per function (`server tasks.NAME:8080;
                          keepalive 64;`), resolved when it starts: no Python on the call
   nginx->tasks resolver  the same nginx, `proxy_pass http://tasks.$fn:8080/` with Docker's DNS
@@ -31,7 +32,7 @@ import tempfile
 from pathlib import Path
 
 from bench import invoke
-from bench.common import ROOT, docker
+from bench.common import docker
 
 STACK_NGINX = "openfaas_nginx_1"
 STACK_GATEWAY = "openfaas_gateway_1"
@@ -143,9 +144,13 @@ def prepare(setup: invoke.Setup) -> None:
         )
         return port
 
-    original = (ROOT / "deploy" / "nginx.conf").read_text()
-    port = nginx("nginx-keepalive", EDGE_NETWORK, keepalive_conf(original))
-    setup.add_path("nginx keepalive", {r: f"http://127.0.0.1:{port}/function/{fn}" for r, fn in functions.items()})
+    # The configuration the running stack's nginx was started with (the file may have changed since).
+    running = docker("exec", STACK_NGINX, "cat", "/etc/nginx/nginx.conf")
+    if "set $gateway http://gateway:8080;" in running:
+        port = nginx("nginx-keepalive", EDGE_NETWORK, keepalive_conf(running + "\n"))
+        setup.add_path("nginx keepalive", {r: f"http://127.0.0.1:{port}/function/{fn}" for r, fn in functions.items()})
+    else:
+        print("# the stack's nginx already pools its gateway connections: no 'nginx keepalive' experiment", flush=True)
 
     port = nginx("nginx-tasks", invoke.FUNCTIONS_NETWORK, tasks_conf(list(functions.values())))
     setup.add_path("nginx->tasks keepalive", {r: f"http://127.0.0.1:{port}/function/{fn}" for r, fn in functions.items()})
