@@ -116,6 +116,10 @@ http {{
 """
 
 
+def _nginx_accepts(test: list[str]) -> bool:
+    return subprocess.run(["docker", *test], capture_output=True).returncode == 0
+
+
 def prepare(setup: invoke.Setup) -> None:
     workdir = Path(tempfile.mkdtemp(prefix="bench-experiments-"))
     setup.cleanups.append(lambda: shutil.rmtree(workdir, ignore_errors=True))
@@ -144,13 +148,17 @@ def prepare(setup: invoke.Setup) -> None:
         )
         return port
 
-    # The configuration the running stack's nginx was started with (the file may have changed since).
-    running = docker("exec", STACK_NGINX, "cat", "/etc/nginx/nginx.conf")
-    if "set $gateway http://gateway:8080;" in running:
-        port = nginx("nginx-keepalive", EDGE_NETWORK, keepalive_conf(running + "\n"))
+    # The stack's nginx.conf as its container sees it, with the gateway pooled: only where that
+    # file still proxies everything to gunicorn through the variable and stands on its own.
+    current = docker("exec", STACK_NGINX, "cat", "/etc/nginx/nginx.conf") + "\n"
+    conf = workdir / "keepalive-test.conf"
+    conf.write_text(keepalive_conf(current) if "proxy_pass $gateway;" in current else "")
+    test = ["run", "--rm", "--network", EDGE_NETWORK, "-v", f"{conf}:/etc/nginx/nginx.conf:ro", nginx_image, "nginx", "-t"]
+    if conf.read_text() and _nginx_accepts(test):
+        port = nginx("nginx-keepalive", EDGE_NETWORK, conf.read_text())
         setup.add_path("nginx keepalive", {r: f"http://127.0.0.1:{port}/function/{fn}" for r, fn in functions.items()})
     else:
-        print("# the stack's nginx already pools its gateway connections: no 'nginx keepalive' experiment", flush=True)
+        print("# no 'nginx keepalive' experiment: the stack's nginx.conf is not the one it applies to", flush=True)
 
     port = nginx("nginx-tasks", invoke.FUNCTIONS_NETWORK, tasks_conf(list(functions.values())))
     setup.add_path("nginx->tasks keepalive", {r: f"http://127.0.0.1:{port}/function/{fn}" for r, fn in functions.items()})
