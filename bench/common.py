@@ -13,6 +13,7 @@ import signal
 import socket
 import subprocess
 import sys
+import tempfile
 import time
 import urllib.error
 import urllib.request
@@ -79,12 +80,26 @@ def docker(*args: str, input: bytes | None = None, check: bool = True) -> str:
 
 
 class Gateway:
-    """A gunicorn process serving ``wsgi:app`` with gevent workers on a loopback port."""
+    """A gunicorn process serving ``wsgi:app`` with gevent workers on a loopback port, with a
+    state folder of its own (async queue, metrics), removed when it stops. The test suite's
+    gateway (tests/gateway.py) is this one with the tests' credentials."""
+
+    user, password = USER, PASSWORD
 
     def __init__(self, **env: str):
         self.port = free_port()
         self.url = f"http://127.0.0.1:{self.port}"
-        environment = {**os.environ, "basic_auth_user": USER, "basic_auth_password": PASSWORD, **env}
+        self._state = tempfile.TemporaryDirectory(prefix="gateway-state-")
+        self.state_dir = Path(self._state.name)
+        environment = {
+            **os.environ,
+            "basic_auth_user": self.user,
+            "basic_auth_password": self.password,
+            "state_dir": self._state.name,
+            # Nothing sends it nginx's call log; leave the machine's UDP port alone.
+            "call_log_port": "0",
+            **env,
+        }
         self.process = subprocess.Popen(
             [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
             cwd=ROOT,
@@ -105,6 +120,10 @@ class Gateway:
                     raise RuntimeError("gunicorn did not start:\n" + self.process.stdout.read().decode(errors="replace"))
                 time.sleep(0.2)
 
+    def worker_pids(self) -> list[int]:
+        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
+        return [int(pid) for pid in children]
+
     def stop(self) -> None:
         if self.process.poll() is None:
             self.process.send_signal(signal.SIGTERM)
@@ -113,3 +132,4 @@ class Gateway:
             except subprocess.TimeoutExpired:
                 self.process.kill()
                 self.process.wait()
+        self._state.cleanup()
