@@ -6,13 +6,17 @@ map's values naming `upstream` blocks that have `keepalive`. This deploys one fu
 the stack, starts nginx (the stack's image) on the functions network with that configuration
 and, for comparison, a location proxying to the same task by a static name without keep-alive,
 drives each with wrk for 6 s and counts nginx's sockets to port 8080 by TCP state halfway
-through. Removes what it made. Usage:
+through. `--pools 32,1024 --connections 512` adds static upstreams with those keep-alive pool
+sizes: a pool smaller than the concurrency closes the connections beyond it after each call.
+Removes what it made. Usage:
 
-    .venv/bin/python -m bench.nginx_map_keepalive
+    .venv/bin/python -m bench.nginx_map_keepalive [--runtime classic] [--connections 16] [--seconds 6]
+        [--pools 32,1024]
 """
 
 from __future__ import annotations
 
+import argparse
 import collections
 import shutil
 import subprocess
@@ -26,7 +30,13 @@ from bench.common import docker, stack_auth, wait_until
 STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "04": "FIN_WAIT1", "05": "FIN_WAIT2"}
 
 
-def conf(function: str) -> str:
+def conf(function: str, pools: list[int]) -> str:
+    upstreams = "".join(
+        f"    upstream fn_k{k} {{\n        server tasks.{function}:8080;\n        keepalive {k};\n    }}\n" for k in pools
+    )
+    locations = "".join(
+        f"        location /k{k}/ {{\n            proxy_pass http://fn_k{k}/;\n        }}\n" for k in pools
+    )
     return f"""user nobody nogroup;
 worker_processes auto;
 pid /tmp/nginx.pid;
@@ -40,7 +50,7 @@ http {{
         server tasks.{function}:8080;
         keepalive 32;
     }}
-    upstream gateway_pool {{
+{upstreams}    upstream gateway_pool {{
         server 127.0.0.1:9;
     }}
     map $request_uri $fn_upstream {{
@@ -61,7 +71,7 @@ http {{
         location /static/ {{
             proxy_pass http://tasks.{function}:8080/;
         }}
-    }}
+{locations}    }}
 }}
 """
 
@@ -77,13 +87,22 @@ def states_to_port(pid: str, port: int = 8080) -> dict[str, int]:
 
 
 def main() -> None:
-    setup = invoke.Setup("http://127.0.0.1:8080", stack_auth(), ["classic"], ["stack"])
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--runtime", default="classic", choices=list(invoke.RUNTIMES))
+    parser.add_argument("--connections", type=int, default=16)
+    parser.add_argument("--seconds", type=int, default=6)
+    parser.add_argument(
+        "--pools", default="", help="also measure pools of these keepalive sizes (comma-separated), e.g. 32,1024",
+    )
+    args = parser.parse_args()
+    pools = [int(k) for k in args.pools.split(",") if k]
+    setup = invoke.Setup("http://127.0.0.1:8080", stack_auth(), [args.runtime], ["stack"])
     workdir = Path(tempfile.mkdtemp(prefix="bench-nginx-map-"))
     name = ""
     try:
         setup.start()
-        function = setup.stack_functions["classic"]
-        (workdir / "nginx.conf").write_text(conf(function))
+        function = setup.stack_functions[args.runtime]
+        (workdir / "nginx.conf").write_text(conf(function, pools))
         port = invoke._free_host_port(set())
         name = f"bench-{setup.run_id}-nginx-map"
         image = docker("inspect", "-f", "{{.Config.Image}}", "openfaas_nginx_1")
@@ -92,16 +111,24 @@ def main() -> None:
             "-v", f"{workdir}/nginx.conf:/etc/nginx/nginx.conf:ro", image,
         )
         pid = docker("inspect", "-f", "{{.State.Pid}}", name)
-        paths = (("map -> upstream with keepalive", f"/function/{function}"), ("static name, no keepalive", "/static/"))
+        paths = [("map -> upstream with keepalive", f"/function/{function}"), ("static name, no keepalive", "/static/")]
+        paths += [(f"static upstream, keepalive {k}", f"/k{k}/") for k in pools]
         for label, path in paths:
             url = f"http://127.0.0.1:{port}{path}"
             wait_until(lambda: invoke._answers(url), url)
-            command = ["wrk", "-t2", "-c16", "-d6s", "-s", str(invoke.POST_SCRIPT), url]
+            command = [
+                "wrk", "-t2", f"-c{args.connections}", f"-d{args.seconds}s", "--timeout=10s", "-s", str(invoke.POST_SCRIPT), url,
+            ]
             wrk = subprocess.Popen(command, stdout=subprocess.PIPE, text=True)
-            time.sleep(3)
+            time.sleep(args.seconds / 2)
             states = states_to_port(pid)
-            result = invoke.parse_wrk(wrk.communicate(timeout=60)[0])
-            print(f"{label:32} {result.rps:6.0f} rps, non-2xx {result.non_2xx}; nginx's sockets to :8080 at 3 s: {states}")
+            result = invoke.parse_wrk(wrk.communicate(timeout=args.seconds + 60)[0])
+            print(
+                f"{label:32} c{args.connections}: {result.rps:6.0f} rps, non-2xx {result.non_2xx}, "
+                f"socket errors {sum(result.socket_errors.values())}; nginx's sockets to :8080 halfway: {states}",
+                flush=True,
+            )
+            time.sleep(61 if args.seconds >= 10 else 1)  # let TIME_WAIT from one path clear before the next
     finally:
         if name:
             docker("rm", "-f", name, check=False)
