@@ -18,8 +18,10 @@ from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-# Idle connections nginx keeps open to one pool, per nginx worker.
-KEEPALIVE = 32
+# Idle connections nginx keeps open to one pool, per nginx worker: as many as calls in flight, or
+# every call over the cap opens and closes a connection and leaves a TIME_WAIT port behind (at
+# c512, 32 ran the ephemeral ports out within a minute).
+KEEPALIVE = 1024
 # The pool of calls nginx does not route itself: the gateway's proxy.
 FALLBACK_POOL = "gateway_fallback"
 POOL_PREFIX = "fn_"

@@ -26,7 +26,7 @@ def test_each_function_gets_a_kept_alive_pool_of_its_tasks():
     assert echo.splitlines()[1:] == [
         "    server 10.0.1.5:8080 max_fails=1 fail_timeout=2s;",
         "    server 10.0.1.6:8080 max_fails=1 fail_timeout=2s;",
-        "    keepalive 32;",
+        "    keepalive 1024;",
     ]
     mapping = text[text.index("map $function_target $function_pool {") :]
     assert mapping.splitlines()[1:] == [
@@ -45,7 +45,7 @@ def test_an_empty_table_still_defines_the_gateways_pool_the_map_and_the_deadline
         "proxy_next_upstream_timeout 2.5s;",
         "upstream gateway_fallback {",
         "    server gateway:8080;",
-        "    keepalive 32;",
+        "    keepalive 1024;",
         "}",
         "map $function_target $function_pool {",
         "    default gateway_fallback;",
