@@ -61,6 +61,17 @@ def task_container(service: str) -> str:
     return ids[0]
 
 
+# The top of every nginx configuration the experiments write: process settings, as deploy/nginx.conf.
+NGINX_TOP = """user nobody nogroup;
+worker_processes auto;
+pid /tmp/nginx.pid;
+error_log /dev/stderr warn;
+events {
+    worker_connections 4096;
+}
+"""
+
+
 def keepalive_conf(original: str) -> str:
     """deploy/nginx.conf with an upstream pool to gunicorn instead of a re-resolved variable."""
     pool = "    upstream gateway_pool {\n        server gateway:8080;\n        keepalive 64;\n    }\n"
@@ -81,14 +92,7 @@ def tasks_conf(functions: list[str]) -> str:
         f"        location = /function/{name} {{\n            proxy_pass http://fn_{i}/;\n        }}\n"
         for i, name in enumerate(functions)
     )
-    return f"""user nobody nogroup;
-worker_processes auto;
-pid /tmp/nginx.pid;
-error_log /dev/stderr warn;
-events {{
-    worker_connections 4096;
-}}
-http {{
+    return NGINX_TOP + f"""http {{
     log_format gateway '$remote_addr - $remote_user [$time_local] "$request" $status $body_bytes_sent '
                        '"$http_user_agent" rid=$request_id rt=$request_time';
     access_log /dev/stdout gateway;

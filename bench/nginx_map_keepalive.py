@@ -25,6 +25,7 @@ import time
 from pathlib import Path
 
 from bench import invoke
+from bench.experiments import NGINX_TOP
 from bench.common import docker, stack_auth, wait_until
 
 STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "04": "FIN_WAIT1", "05": "FIN_WAIT2"}
@@ -37,14 +38,7 @@ def conf(function: str, pools: list[int]) -> str:
     locations = "".join(
         f"        location /k{k}/ {{\n            proxy_pass http://fn_k{k}/;\n        }}\n" for k in pools
     )
-    return f"""user nobody nogroup;
-worker_processes auto;
-pid /tmp/nginx.pid;
-error_log /dev/stderr warn;
-events {{
-    worker_connections 4096;
-}}
-http {{
+    return NGINX_TOP + f"""http {{
     access_log off;
     upstream fn_a {{
         server tasks.{function}:8080;
