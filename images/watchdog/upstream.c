@@ -101,21 +101,6 @@ static int buf_append(struct buf *b, const char *data, size_t n)
 	return 0;
 }
 
-static int write_all(int fd, const char *p, size_t n)
-{
-	while (n > 0) {
-		ssize_t w = write(fd, p, n);
-		if (w < 0) {
-			if (errno == EINTR)
-				continue;
-			return -1;
-		}
-		p += w;
-		n -= (size_t)w;
-	}
-	return 0;
-}
-
 static int writev_all(int fd, struct iovec *iov, int n)
 {
 	while (n > 0) {
@@ -136,6 +121,12 @@ static int writev_all(int fd, struct iovec *iov, int n)
 		}
 	}
 	return 0;
+}
+
+static int write_all(int fd, const char *p, size_t n)
+{
+	struct iovec one = { .iov_base = (void *)p, .iov_len = n };
+	return writev_all(fd, &one, 1);
 }
 
 /* Read more from the socket into the connection's buffer: >0 bytes, 0 end, -1 error. */
