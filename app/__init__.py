@@ -31,9 +31,6 @@ from app.swarm.logs import SwarmLogSource
 from app.swarm.provider import SwarmProvider
 from app.upstreams import Upstreams
 
-__version__ = "0.1.0"
-PROVIDER_NAME = "faas-swarm-py"
-
 
 def create_app(
     config: Config | None = None,

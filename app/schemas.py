@@ -39,15 +39,11 @@ from app.models import (
     Resources,
     ScalingPolicy,
 )
+from app.images import parse_image, registry_auth_header
+from app.names import function_name_error, secret_name_error
 from app.quantities import MIN_MEMORY_LIMIT, parse_cpu, parse_memory
-from app.swarm.images import parse_image, registry_auth_header
 from app.timestamps import normalise
 
-FUNCTION_NAME = re.compile(r"[a-z0-9]([-a-z0-9]*[a-z0-9])?")
-FUNCTION_NAME_MAX = 63
-SECRET_NAME = re.compile(r"[a-zA-Z0-9]([-_.a-zA-Z0-9]*[a-zA-Z0-9])?")
-# Swarm names are at most 64 characters and each secret version adds a "-v<n>" suffix.
-SECRET_NAME_MAX = 50
 # Docker refuses secrets of 500 KiB or more.
 SECRET_VALUE_MAX = 500 * 1024 - 1
 # Swarm's own grammar for placement constraints (swarmkit's manager/constraint): a key of two or
@@ -59,26 +55,6 @@ CONSTRAINT_PATTERN = (
 )
 _CONSTRAINT = re.compile(CONSTRAINT_PATTERN + r"\Z")
 _ENV_NAME = re.compile(r"[^=\x00]+\Z")
-
-
-def function_name_error(name: str) -> str | None:
-    """Return why ``name`` is not a valid function name, or None when it is."""
-    if len(name) > FUNCTION_NAME_MAX or not FUNCTION_NAME.fullmatch(name):
-        return (
-            f"{name!r} is not a valid function name: use at most {FUNCTION_NAME_MAX} lower-case "
-            "letters, digits and '-', starting and ending with a letter or digit"
-        )
-    return None
-
-
-def secret_name_error(name: str) -> str | None:
-    """Return why ``name`` is not a valid secret name, or None when it is."""
-    if len(name) > SECRET_NAME_MAX or not SECRET_NAME.fullmatch(name):
-        return (
-            f"{name!r} is not a valid secret name: use at most {SECRET_NAME_MAX} letters, digits, "
-            "'-', '_' and '.', starting and ending with a letter or digit"
-        )
-    return None
 
 
 def _check(error_of):

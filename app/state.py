@@ -7,7 +7,7 @@ from flask import current_app
 from app.config import Config
 from app.errors import InvalidRequest
 from app.provider import LogSource, Provider
-from app.schemas import function_name_error
+from app.names import function_in
 from app.upstreams import Upstreams
 
 
@@ -43,9 +43,6 @@ def resolve_namespace(namespace: str | None) -> str:
 
 
 def own_function(reference: str) -> str | None:
-    """The function name in a ``name[.namespace]`` reference, or None when no function of this
+    """The function in a ``name[.namespace]`` reference, or None when no function of this
     gateway can be meant: an invalid name, or a namespace this gateway does not serve."""
-    name, _, namespace = reference.partition(".")
-    if function_name_error(name) or namespace not in ("", settings().namespace):
-        return None
-    return name
+    return function_in(reference, settings().namespace)

@@ -7,23 +7,15 @@ import dataclasses
 from flask import Blueprint, Response, jsonify, request
 
 from app import metrics
-from app.errors import InvalidRequest
 from app.models import FunctionDeployment, FunctionStatus
-from app.schemas import DeleteFunctionSchema, FunctionDeploymentSchema, FunctionStatusSchema, function_name_error, load_body
+from app.names import require_function_name
+from app.schemas import DeleteFunctionSchema, FunctionDeploymentSchema, FunctionStatusSchema, load_body
 from app.state import provider, resolve_namespace
 
 bp = Blueprint("functions", __name__)
 _DEPLOYMENT = FunctionDeploymentSchema()
 _DELETE = DeleteFunctionSchema()
 _STATUS = FunctionStatusSchema()
-
-
-def valid_function_name(name: str) -> str:
-    """Return ``name`` when it is a valid function name; raise InvalidRequest (400) otherwise."""
-    error = function_name_error(name)
-    if error:
-        raise InvalidRequest(error[0].upper() + error[1:] + ".")
-    return name
 
 
 def _deployment() -> FunctionDeployment:
@@ -49,7 +41,7 @@ def list_functions():
 @bp.get("/system/function/<name>")
 def get_function(name: str):
     resolve_namespace(request.args.get("namespace"))
-    (status,) = _with_counts([provider().get_function(valid_function_name(name))])
+    (status,) = _with_counts([provider().get_function(require_function_name(name))])
     return jsonify(_STATUS.dump(status))
 
 

@@ -6,9 +6,9 @@ import platform
 
 from flask import Blueprint, jsonify
 
-import app as package
 from app.schemas import GatewayInfoSchema
 from app.state import settings
+from app.version import PROVIDER_NAME, __version__
 
 bp = Blueprint("info", __name__)
 _INFO = GatewayInfoSchema()
@@ -16,11 +16,11 @@ _INFO = GatewayInfoSchema()
 
 @bp.get("/system/info")
 def system_info():
-    version = {"sha": settings().git_sha, "release": package.__version__}
+    version = {"sha": settings().git_sha, "release": __version__}
     return jsonify(
         _INFO.dump(
             {
-                "provider": {"provider": package.PROVIDER_NAME, "orchestration": "swarm", "version": version},
+                "provider": {"provider": PROVIDER_NAME, "orchestration": "swarm", "version": version},
                 "version": version,
                 "arch": platform.machine(),
             }

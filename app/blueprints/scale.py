@@ -7,8 +7,8 @@ from __future__ import annotations
 
 from flask import Blueprint, Response, request
 
-from app.blueprints.functions import valid_function_name
 from app.errors import InvalidRequest
+from app.names import require_function_name
 from app.schemas import ScaleRequestSchema, load_body
 from app.state import provider, resolve_namespace
 
@@ -18,7 +18,7 @@ _SCALE = ScaleRequestSchema()
 
 @bp.post("/system/scale-function/<name>")
 def scale_function(name: str):
-    valid_function_name(name)
+    require_function_name(name)
     body = load_body(_SCALE, request)
     if body.get("serviceName", name) != name:
         raise InvalidRequest(f"Invalid serviceName: {body['serviceName']!r} differs from the function {name!r} in the path.")

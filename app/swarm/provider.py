@@ -20,9 +20,9 @@ from urllib3.util import Retry
 
 from app.config import Config
 from app.errors import BackendUnavailable, Conflict, GatewayError, InvalidRequest, NotFound
+from app.images import registry_auth_header
 from app.models import LABEL_FUNCTION, FunctionDeployment, FunctionStatus, ScalingPolicy
 from app.swarm import specs
-from app.swarm.images import registry_auth_header
 
 log = logging.getLogger(__name__)
 

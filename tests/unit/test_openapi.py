@@ -19,9 +19,9 @@ from schemathesis.checks import not_a_server_error
 import app
 from app import create_app
 from app.config import Config
+from app.images import IMAGE_PATTERN
 from app.queue.sqlite import SQLiteQueue
 from app.schemas import CONSTRAINT_PATTERN
-from app.swarm.images import IMAGE_PATTERN
 from app.upstreams import Upstreams
 from tests.fakes import FakeLogSource, FakeProvider
 from tests.fuzzing import CHECKS

@@ -37,10 +37,11 @@ from app.models import (
     Resources,
     ScalingPolicy,
 )
+from app.images import parse_image, registry_auth_header
+from app.names import function_name_error, secret_name_error
 from app.quantities import parse_cpu, parse_memory
 from app.scaling import alert_target
-from app.schemas import FunctionDeploymentSchema, FunctionStatusSchema, function_name_error, secret_name_error
-from app.swarm.images import parse_image, registry_auth_header
+from app.schemas import FunctionDeploymentSchema, FunctionStatusSchema
 from app.swarm.specs import SecretVersion, build_service_spec, function_status
 from app.timestamps import from_docker, normalise, parse_rfc3339
 

@@ -5,9 +5,9 @@ from __future__ import annotations
 import base64
 import json
 
+from app.images import registry_auth_header
 from app.models import FunctionDeployment, Resources
 from app.swarm import specs
-from app.swarm.images import registry_auth_header
 
 NETWORK = "func_functions"
 
