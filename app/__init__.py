@@ -1,8 +1,9 @@
 """An OpenFaaS gateway and provider for Docker Swarm.
 
-``create_app`` builds the Flask application: configuration from the environment, the refusal of
-cross-site changes and basic auth on ``/system``, one blueprint per resource, the error handlers,
-and the Swarm provider, which is checked (Docker answers, this node is a Swarm manager, the
+``create_app`` builds the Flask application: the parts (configuration from the environment, the
+Swarm provider, upstreams, the async queue and its worker), the request guards (cross-site
+refusal, basic auth on ``/system``, the body cap), one blueprint per resource and the error
+handlers. The Swarm provider is checked (Docker answers, this node is a Swarm manager, the
 functions network exists) before the application is returned.
 """
 
@@ -14,9 +15,9 @@ import os
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app.auth import install_basic_auth, is_protected, load_credentials
+from app import metrics, state
 from app.async_worker import AsyncWorker, WorkerSettings
-from app import metrics
+from app.auth import install_basic_auth, is_protected, load_credentials
 from app.blueprints import alert, apidoc, async_invoke, functions, healthz, info, logs, proxy, routes, scale, secrets
 from app.blueprints import metrics as metrics_routes
 from app.calllog import CallLog
@@ -24,12 +25,27 @@ from app.config import Config
 from app.crosssite import install_cross_site_guard
 from app.errors import register_error_handlers
 from app.provider import LogSource, Provider
-from app.streaming import StreamSlots
 from app.proxy import Forwarder
 from app.queue import Queue, open_queue
+from app.streaming import StreamSlots
 from app.swarm.logs import SwarmLogSource
 from app.swarm.provider import SwarmProvider
 from app.upstreams import Upstreams
+
+BLUEPRINTS = (
+    healthz.bp,
+    info.bp,
+    functions.bp,
+    scale.bp,
+    secrets.bp,
+    logs.bp,
+    proxy.bp,
+    routes.bp,
+    async_invoke.bp,
+    alert.bp,
+    metrics_routes.bp,
+    apidoc.bp,
+)
 
 
 def create_app(
@@ -49,39 +65,59 @@ def create_app(
     """
     config = config or Config.from_env(os.environ)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
+    parts = build_parts(config, provider, log_source, upstreams, queue)
+    parts.provider.ensure_ready()
+
+    app = Flask(__name__)
+    app.json.sort_keys = False
+    state.install(app, parts)
+    register_request_guards(app, config)
+    register_blueprints(app)
+    register_error_handlers(app)
+    metrics.instrument(app)
+    return app
+
+
+def build_parts(
+    config: Config,
+    provider: Provider | None,
+    log_source: LogSource | None,
+    upstreams: Upstreams | None,
+    queue: Queue | None,
+) -> state.Parts:
+    """The parts the views use, from the given ones or the Swarm defaults for the rest."""
     provider = provider or SwarmProvider(config)
-    log_source = log_source or SwarmLogSource(provider)
     upstreams = upstreams or Upstreams(
         provider, scale_from_zero=config.scale_from_zero, wait_timeout=config.scale_from_zero_timeout
     )
-    provider.ensure_ready()
-
-    app = Flask(__name__)
-    app.extensions["openfaas.config"] = config
-    app.extensions["openfaas.provider"] = provider
-    app.extensions["openfaas.logs"] = log_source
-    app.extensions["openfaas.log_slots"] = StreamSlots(config.max_log_streams)
-    app.extensions["openfaas.upstreams"] = upstreams
-    app.extensions["openfaas.call_log"] = CallLog(
-        config.call_log_port, lambda: {status.name for status in provider.list_functions()}
-    )
     forwarder = Forwarder(upstreams, config.upstream_timeout)
     queue = queue or open_queue(config.async_queue)
-    app.extensions["openfaas.forwarder"] = forwarder
-    app.extensions["openfaas.queue"] = queue
-    app.extensions["openfaas.async_worker"] = AsyncWorker(
-        queue,
-        forwarder,
-        WorkerSettings(
-            concurrency=config.async_concurrency,
-            per_function=config.async_function_concurrency,
-            max_attempts=config.async_max_attempts,
-            claim_timeout=config.async_claim_timeout,
+    return state.Parts(
+        config=config,
+        provider=provider,
+        log_source=log_source or SwarmLogSource(provider),
+        log_slots=StreamSlots(config.max_log_streams),
+        upstreams=upstreams,
+        forwarder=forwarder,
+        queue=queue,
+        async_worker=AsyncWorker(
+            queue,
+            forwarder,
+            WorkerSettings(
+                concurrency=config.async_concurrency,
+                per_function=config.async_function_concurrency,
+                max_attempts=config.async_max_attempts,
+                claim_timeout=config.async_claim_timeout,
+            ),
         ),
+        call_log=CallLog(config.call_log_port, lambda: {status.name for status in provider.list_functions()}),
     )
-    app.json.sort_keys = False
-    metrics.instrument(app)
-    register_error_handlers(app)
+
+
+def register_request_guards(app: Flask, config: Config) -> None:
+    """What every request passes before its view: the cross-site refusal and basic auth on
+    ``/system`` (in that order), the body cap of the management API, and trust in exactly
+    ``forwarded_hops`` proxies' X-Forwarded-* headers."""
     install_cross_site_guard(app)
     if config.basic_auth:
         install_basic_auth(app, load_credentials(config))
@@ -93,31 +129,20 @@ def create_app(
             request.max_content_length = config.max_body_bytes
 
     if config.forwarded_hops:
-        # Behind nginx: trust exactly that many proxies' X-Forwarded-* headers, no more.
         hops = config.forwarded_hops
         app.wsgi_app = ProxyFix(app.wsgi_app, x_for=hops, x_proto=hops, x_host=hops)
 
-    for blueprint in (
-        healthz.bp,
-        info.bp,
-        functions.bp,
-        scale.bp,
-        secrets.bp,
-        logs.bp,
-        proxy.bp,
-        routes.bp,
-        async_invoke.bp,
-        alert.bp,
-        metrics_routes.bp,
-        apidoc.bp,
-    ):
+
+def register_blueprints(app: Flask) -> None:
+    """One blueprint per resource; none imports another."""
+    for blueprint in BLUEPRINTS:
         app.register_blueprint(blueprint)
-    return app
 
 
 def start_background_work(app: Flask) -> None:
     """Start this process's async worker and, when its port is set, its receiver of nginx's call
     log (called once per gunicorn worker, after the fork)."""
-    app.extensions["openfaas.async_worker"].start()
-    if app.extensions["openfaas.call_log"].port:
-        app.extensions["openfaas.call_log"].start()
+    parts = state.parts_of(app)
+    parts.async_worker.start()
+    if parts.call_log.port:
+        parts.call_log.start()

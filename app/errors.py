@@ -69,6 +69,56 @@ class BackendUnavailable(GatewayError):
     status = 503
 
 
+class BackendFailure(GatewayError):
+    """Docker answered with an error we cannot attribute to the request (500)."""
+
+    status = 500
+
+
+class AlertFailed(GatewayError):
+    """Some alerts could not be acted on (500); the message lists ``function: reason`` per line."""
+
+    status = 500
+
+    def __init__(self, failures: list[str], total: int):
+        super().__init__(f"Could not handle {len(failures)} of {total} alerts:\n" + "\n".join(failures))
+
+
+# The proxy's own errors carry this header, so a client can tell them from a function's 5xx.
+PROXY_HEADER = {"X-OpenFaaS-Internal": "proxy"}
+
+
+class ProxyError(GatewayError):
+    """An error made by the gateway's proxy rather than by the function; marked as such."""
+
+    def __init__(self, message: str):
+        super().__init__(message, dict(PROXY_HEADER))
+
+
+class FunctionNotFound(ProxyError):
+    """A call names no function of this gateway (404)."""
+
+    status = 404
+
+
+class UpstreamFailed(ProxyError):
+    """The function could not be reached, or broke the connection (502)."""
+
+    status = 502
+
+
+class NoReadyReplica(ProxyError):
+    """The function has no replica ready to take the call in time (503)."""
+
+    status = 503
+
+
+class UpstreamTimeout(ProxyError):
+    """The function did not answer within ``upstream_timeout`` (504)."""
+
+    status = 504
+
+
 def text_response(message: str, status: int, headers: dict[str, str] | None = None) -> Response:
     """A ``text/plain`` response holding one sentence, newline-terminated."""
     response = Response(message.rstrip("\n") + "\n", status=status, mimetype="text/plain")

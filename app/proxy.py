@@ -19,7 +19,8 @@ import urllib3
 from urllib3.exceptions import ConnectTimeoutError, ReadTimeoutError
 from urllib3.exceptions import HTTPError as Urllib3Error
 
-from app.upstreams import UpstreamFailed, Upstreams, UpstreamTimeout
+from app.errors import UpstreamFailed, UpstreamTimeout
+from app.upstreams import Upstreams
 
 HOP_BY_HOP = frozenset(
     {

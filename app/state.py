@@ -1,34 +1,86 @@
-"""Accessors for the per-application objects the blueprints need."""
+"""The parts one application is built from, and the typed accessors that reach them.
+
+``create_app`` builds a ``Parts`` and ``install``s it on the Flask application; views reach each
+part through the accessor of the same name (``provider()``, ``queue()`` ...) and never by a string
+key, so a renamed or missing part is an error at import, not at request time.
+"""
 
 from __future__ import annotations
 
-from flask import current_app
+from dataclasses import dataclass
 
+from flask import Flask, current_app
+
+from app.async_worker import AsyncWorker
+from app.calllog import CallLog
 from app.config import Config
 from app.errors import InvalidRequest
-from app.provider import LogSource, Provider
 from app.names import function_in
+from app.provider import LogSource, Provider
+from app.proxy import Forwarder
+from app.queue import Queue
+from app.streaming import StreamSlots
 from app.upstreams import Upstreams
 
-
-def provider() -> Provider:
-    """The orchestrator behind this application."""
-    return current_app.extensions["openfaas.provider"]
+_EXTENSION = "openfaas"
 
 
-def upstreams() -> Upstreams:
-    """Where function calls go: task addresses, scale from zero."""
-    return current_app.extensions["openfaas.upstreams"]
+@dataclass(frozen=True)
+class Parts:
+    """Everything the views of one application use, built once by ``create_app``."""
+
+    config: Config
+    provider: Provider  # the orchestrator
+    log_source: LogSource  # where function logs come from
+    log_slots: StreamSlots  # the cap on open log streams in this process
+    upstreams: Upstreams  # where calls go: task addresses, scale from zero
+    forwarder: Forwarder  # sends calls on to functions
+    queue: Queue  # the durable async queue
+    async_worker: AsyncWorker  # runs queued calls; started per worker process
+    call_log: CallLog  # counts the calls nginx routed itself; started per worker process
 
 
-def log_source() -> LogSource:
-    """Where function logs come from."""
-    return current_app.extensions["openfaas.logs"]
+def install(app: Flask, parts: Parts) -> None:
+    """Make ``parts`` what the accessors return inside ``app``."""
+    app.extensions[_EXTENSION] = parts
+
+
+def parts_of(app: Flask) -> Parts:
+    """The parts ``app`` was built with (outside a request, e.g. from gunicorn's hooks)."""
+    return app.extensions[_EXTENSION]
+
+
+def _parts() -> Parts:
+    return parts_of(current_app)
 
 
 def settings() -> Config:
     """The configuration this application was created with."""
-    return current_app.extensions["openfaas.config"]
+    return _parts().config
+
+
+def provider() -> Provider:
+    return _parts().provider
+
+
+def log_source() -> LogSource:
+    return _parts().log_source
+
+
+def log_slots() -> StreamSlots:
+    return _parts().log_slots
+
+
+def upstreams() -> Upstreams:
+    return _parts().upstreams
+
+
+def forwarder() -> Forwarder:
+    return _parts().forwarder
+
+
+def queue() -> Queue:
+    return _parts().queue
 
 
 def resolve_namespace(namespace: str | None) -> str:

@@ -15,14 +15,13 @@ import select
 import socket
 import threading
 import time
-from typing import Iterator
+from typing import Any, Callable, Iterator
 
 from app.errors import BackendUnavailable, GatewayError
+from app.models import LogMessage
 from app.provider import LogStream
-from app.schemas import LogMessageSchema
 
 log = logging.getLogger(__name__)
-_MESSAGE = LogMessageSchema()
 # How often the watcher looks for a departed client; it bounds how long a Docker log connection
 # outlives its reader.
 POLL_INTERVAL = 0.5
@@ -58,8 +57,11 @@ def client_gone(sock: socket.socket | None) -> bool:
         return True
 
 
-def ndjson_stream(messages: LogStream, deadline: float, client: socket.socket | None) -> Iterator[bytes]:
-    """Yield ``messages`` as NDJSON until they end, ``deadline`` seconds pass, or the client goes."""
+def ndjson_stream(
+    messages: LogStream, encode: Callable[[LogMessage], Any], deadline: float, client: socket.socket | None
+) -> Iterator[bytes]:
+    """Yield ``messages``, each turned into JSON by ``encode``, one per line, until they end,
+    ``deadline`` seconds pass, or the client goes."""
     done = threading.Event()
     end = time.monotonic() + deadline
 
@@ -74,7 +76,7 @@ def ndjson_stream(messages: LogStream, deadline: float, client: socket.socket | 
         yield b""
         for batch in messages:
             if batch:
-                yield b"".join(json.dumps(_MESSAGE.dump(m), ensure_ascii=False).encode("utf-8") + b"\n" for m in batch)
+                yield b"".join(json.dumps(encode(m), ensure_ascii=False).encode("utf-8") + b"\n" for m in batch)
     except GatewayError as exc:
         # Headers are out; the only honest thing left is to end the body and say why in the log.
         log.warning("log stream ended early: %s", exc.message)

@@ -17,35 +17,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
-from app.errors import GatewayError, NotFound
+from app.errors import FunctionNotFound, NoReadyReplica, NotFound
 from app.models import ScalingPolicy
 from app.provider import Provider
 
 FUNCTION_PORT = 8080
-PROXY_HEADER = {"X-OpenFaaS-Internal": "proxy"}
-
-
-class ProxyError(GatewayError):
-    """An error made by the gateway's proxy rather than by the function; marked as such."""
-
-    def __init__(self, message: str):
-        super().__init__(message, dict(PROXY_HEADER))
-
-
-class FunctionNotFound(ProxyError):
-    status = 404
-
-
-class UpstreamFailed(ProxyError):
-    status = 502
-
-
-class NoReadyReplica(ProxyError):
-    status = 503
-
-
-class UpstreamTimeout(ProxyError):
-    status = 504
 
 
 def dns_lookup(host: str) -> list[str]:

@@ -15,7 +15,7 @@ from collections import Counter
 from flask import Blueprint, request
 from marshmallow import EXCLUDE, Schema, fields, validate
 
-from app.errors import GatewayError, NotFound, text_response
+from app.errors import AlertFailed, GatewayError, NotFound, text_response
 from app.models import ScalingPolicy
 from app.scaling import FIRING, RESOLVED, alert_target
 from app.schemas import load_body
@@ -54,15 +54,6 @@ class AlertWebhookSchema(_Webhook):
 
 
 _WEBHOOK = AlertWebhookSchema()
-
-
-class AlertFailed(GatewayError):
-    """Some alerts could not be acted on (500); the message lists ``function: reason`` per line."""
-
-    status = 500
-
-    def __init__(self, failures: list[str], total: int):
-        super().__init__(f"Could not handle {len(failures)} of {total} alerts:\n" + "\n".join(failures))
 
 
 @bp.post("/system/alert")

@@ -10,20 +10,15 @@ from __future__ import annotations
 import time
 from urllib.parse import urlsplit
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from app.async_worker import redacted
-from app.blueprints.proxy import incoming_call
-from app.errors import InvalidRequest, NotFound, PayloadTooLarge
-from app.queue import AsyncCall, Queue
-from app.state import provider, settings
-from app.upstreams import FunctionNotFound
+from app.errors import FunctionNotFound, InvalidRequest, NotFound, PayloadTooLarge
+from app.invocation import incoming_call
+from app.queue import AsyncCall
+from app.state import provider, queue, settings
 
 bp = Blueprint("async_invoke", __name__)
-
-
-def queue() -> Queue:
-    return current_app.extensions["openfaas.queue"]
 
 
 def _callback_url() -> str | None:

@@ -4,21 +4,22 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
-from app.schemas import LogQuerySchema, load_query
-from app.state import log_source, resolve_namespace, settings
+from app.schemas import LogMessageSchema, LogQuerySchema, load_query
+from app.state import log_slots, log_source, resolve_namespace, settings
 from app.streaming import ndjson_stream
 
 bp = Blueprint("logs", __name__)
 _QUERY = LogQuerySchema()
+_MESSAGE = LogMessageSchema()
 
 
 @bp.get("/system/logs")
 def function_logs():
     query = load_query(_QUERY, request)
     query = dataclasses.replace(query, namespace=resolve_namespace(query.namespace))
-    slots = current_app.extensions["openfaas.log_slots"]
+    slots = log_slots()
     slots.take()
     try:
         # Opened before the response starts, so an unknown function is still a plain 404.
@@ -26,7 +27,7 @@ def function_logs():
     except BaseException:
         slots.give_back()
         raise
-    body = ndjson_stream(stream, settings().write_timeout, request.environ.get("gunicorn.socket"))
+    body = ndjson_stream(stream, _MESSAGE.dump, settings().write_timeout, request.environ.get("gunicorn.socket"))
     response = Response(
         body,
         mimetype="application/x-ndjson",

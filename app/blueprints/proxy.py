@@ -5,35 +5,16 @@ from __future__ import annotations
 import time
 from typing import Iterator
 
-from flask import Blueprint, Response, current_app, request
+from flask import Blueprint, Response, request
 
 from app import metrics
 from app.errors import GatewayError
-from app.proxy import Call, Forwarder, prepare_call
-from app.state import own_function
-from app.upstreams import FunctionNotFound
+from app.invocation import incoming_call
+from app.state import forwarder
 
 bp = Blueprint("proxy", __name__)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _CHUNK = 64 * 1024
-
-
-def forwarder() -> Forwarder:
-    return current_app.extensions["openfaas.forwarder"]
-
-
-def function_of(target: str) -> str:
-    """The function a ``name[.namespace]`` path segment names; FunctionNotFound (404) if none can."""
-    name = own_function(target)
-    if name is None:
-        raise FunctionNotFound(f"Function {target} not found.")
-    return name
-
-
-def raw_rest(target: str, prefix: str) -> str:
-    """The path after the function, exactly as the client encoded it."""
-    raw = request.environ.get("RAW_URI") or request.environ.get("REQUEST_URI") or request.path
-    return raw.split("?", 1)[0][len(f"{prefix}{target}") :]
 
 
 def _timed(body: Iterator[bytes], function: str, status: int, started: float) -> Iterator[bytes]:
@@ -42,25 +23,6 @@ def _timed(body: Iterator[bytes], function: str, status: int, started: float) ->
         yield from body
     finally:
         metrics.record_invocation(function, status, time.monotonic() - started)
-
-
-def incoming_call(target: str, prefix: str, drop: frozenset[str] = frozenset()) -> Call:
-    """This request as a Call to the function ``target`` names (FunctionNotFound, 404, if none).
-
-    ``prefix`` is the route before the name; headers named in ``drop`` (lower case) stay here.
-    """
-    # With a trusted proxy in front, ProxyFix keeps the address that really connected here.
-    peer = request.environ.get("werkzeug.proxy_fix.orig", {}).get("REMOTE_ADDR") or request.remote_addr or ""
-    return prepare_call(
-        function_of(target),
-        request.method,
-        raw_rest(target, prefix),
-        request.query_string.decode("latin-1"),
-        [(name, value) for name, value in request.headers.items() if name.lower() not in drop],
-        peer=peer,
-        host=request.host,
-        scheme=request.scheme,
-    )
 
 
 @bp.route("/function/<target>", methods=METHODS, provide_automatic_options=False, strict_slashes=False)

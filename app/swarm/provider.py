@@ -19,7 +19,7 @@ from docker.errors import APIError, DockerException
 from urllib3.util import Retry
 
 from app.config import Config
-from app.errors import BackendUnavailable, Conflict, GatewayError, InvalidRequest, NotFound
+from app.errors import BackendFailure, BackendUnavailable, Conflict, GatewayError, InvalidRequest, NotFound
 from app.images import registry_auth_header
 from app.models import LABEL_FUNCTION, FunctionDeployment, FunctionStatus, ScalingPolicy
 from app.swarm import specs
@@ -31,12 +31,6 @@ log = logging.getLogger(__name__)
 DOCKER_API_VERSION = "1.41"
 # A concurrent scale or update changes the service version under us; re-read and try again.
 _UPDATE_ATTEMPTS = 3
-
-
-class BackendFailure(GatewayError):
-    """Docker answered with an error we cannot attribute to the request (500)."""
-
-    status = 500
 
 
 # Docker's own status codes that already mean what ours mean.

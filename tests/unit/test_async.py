@@ -14,6 +14,7 @@ from app import create_app
 from app.config import Config
 from app.errors import BackendUnavailable
 from app.queue import open_queue
+from app.state import parts_of
 from app.upstreams import Upstreams
 from tests.fakes import FakeLogSource, FakeProvider
 from tests.gateway import free_port
@@ -68,7 +69,7 @@ def setup(tmp_path):
         queue = open_queue(f"sqlite:///{tmp_path}/queue.db")
         config = Config(basic_auth=False, async_max_attempts=3)
         app = create_app(config, provider, FakeLogSource(provider), upstreams, queue)
-        worker = app.extensions["openfaas.async_worker"]
+        worker = parts_of(app).async_worker
         worker.settings = type(worker.settings)(**{**worker.settings.__dict__, "backoff": 0.05})
         client = app.test_client()
         client.post("/system/functions", json=deployment("echo"))

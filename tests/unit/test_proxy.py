@@ -10,6 +10,7 @@ import pytest
 from app import create_app
 from app.config import Config
 from app.schemas import FunctionDeploymentSchema
+from app.state import parts_of
 from app.upstreams import Upstreams
 from tests.fakes import FakeLogSource, FakeProvider
 from tests.upstream import Echo, Lookup, serve
@@ -131,7 +132,7 @@ def test_slow_function_is_a_proxy_504(proxy_app):
 
 def test_refused_connection_is_a_proxy_502(proxy_app, monkeypatch):
     client, _, _ = proxy_app
-    forwarder = client.application.extensions["openfaas.forwarder"]
+    forwarder = parts_of(client.application).forwarder
     monkeypatch.setattr(forwarder.upstreams, "port", 9)  # discard port: nothing listens
     forwarder.upstreams.forget("echo")
     response = client.get("/function/echo")
@@ -142,7 +143,7 @@ def test_refused_connection_is_a_proxy_502(proxy_app, monkeypatch):
 def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
     client, provider, scales = proxy_app
     client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
-    client.application.extensions["openfaas.forwarder"].upstreams.forget("echo")
+    parts_of(client.application).forwarder.upstreams.forget("echo")
     statuses = []
 
     def call():
