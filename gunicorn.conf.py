@@ -1,4 +1,4 @@
-"""gunicorn settings: gevent workers, sizes and timeouts from the environment.
+"""gunicorn settings: gevent workers, with sizes and timeouts from the gateway's ``Config``.
 
 The worker timeout comes from ``Config.worker_timeout``, above every request deadline, so a
 response still within its deadline (a long log stream, a slow function) is never killed.
@@ -33,10 +33,10 @@ os.environ["PROMETHEUS_MULTIPROC_DIR"] = _config.metrics_dir
 
 bind = f"0.0.0.0:{_config.port}"
 worker_class = "gevent"
-workers = int(os.environ.get("workers", "2"))
-worker_connections = int(os.environ.get("worker_connections", "1000"))
+workers = _config.workers
+worker_connections = _config.worker_connections
 timeout = _config.worker_timeout
-graceful_timeout = int(os.environ.get("graceful_timeout", "30"))
+graceful_timeout = _config.graceful_timeout
 keepalive = 75
 # Header limits, matching nginx's large_client_header_buffers (8 KiB a line): larger is a 431.
 limit_request_line = 8190

@@ -93,6 +93,11 @@ class Config:
     # back to the gateway.
     call_log_port: int = 5514
     route_fallback: str = "gateway:8080"
+    # gunicorn's own settings (gunicorn.conf.py): processes, connections per gevent worker, and
+    # how long a stopping worker lets open streams and calls finish.
+    workers: int = 2
+    worker_connections: int = 1000
+    graceful_timeout: float = 30.0
 
     def __post_init__(self) -> None:
         # Defaults that depend on other settings; object.__setattr__ because the class is frozen.
@@ -146,6 +151,9 @@ class Config:
             "forwarded_hops": _count,
             "call_log_port": _optional_port,
             "route_fallback": _host_port,
+            "workers": _positive_int,
+            "worker_connections": _positive_int,
+            "graceful_timeout": parse_duration,
         }
         values = {}
         for name, parse in parsers.items():
