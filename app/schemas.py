@@ -42,6 +42,7 @@ from app.models import (
 from app.images import parse_image, registry_auth_header
 from app.names import function_name_error, secret_name_error
 from app.quantities import MIN_MEMORY_LIMIT, parse_cpu, parse_memory
+from app.scaling import FIRING, RESOLVED
 from app.timestamps import normalise
 
 # Docker refuses secrets of 500 KiB or more.
@@ -331,6 +332,34 @@ class LogMessageSchema(Schema):
 def load_query(schema: Schema, request: Request) -> Any:
     """Parse the query string with ``schema``; raises InvalidRequest (400) naming the parameter."""
     return _load(schema, request.args.to_dict())
+
+
+class _Webhook(Schema):
+    """Alertmanager's webhook bodies: fields this gateway does not use are ignored."""
+
+    class Meta:
+        # Alertmanager sends much more (annotations, startsAt, groupKey...); only these matter.
+        unknown = EXCLUDE
+
+
+class AlertLabelsSchema(_Webhook):
+    function_name = fields.String(required=True, validate=validate.Length(min=1))
+    alertname = fields.String(required=True)
+
+
+class AlertSchema(_Webhook):
+    # Alertmanager only ever sends these two; anything else is a mistake that would otherwise
+    # quietly scale the function down to its minimum.
+    status = fields.String(required=True, validate=validate.OneOf([FIRING, RESOLVED]))
+    labels = fields.Nested(AlertLabelsSchema, required=True)
+
+
+class AlertWebhookSchema(_Webhook):
+    """POST /system/alert body (PrometheusAlert in the spec); each alert's own status decides."""
+
+    status = fields.String(required=True)
+    receiver = fields.String(required=True)
+    alerts = fields.List(fields.Nested(AlertSchema), required=True)
 
 
 def load_body(schema: Schema, request: Request) -> Any:

@@ -13,46 +13,17 @@ import logging
 from collections import Counter
 
 from flask import Blueprint, request
-from marshmallow import EXCLUDE, Schema, fields, validate
 
 from app.errors import AlertFailed, GatewayError, NotFound, text_response
 from app.models import ScalingPolicy
-from app.scaling import FIRING, RESOLVED, alert_target
-from app.schemas import load_body
+from app.scaling import alert_target
+from app.schemas import AlertWebhookSchema, load_body
 from app.state import own_function, provider
 
 log = logging.getLogger(__name__)
 bp = Blueprint("alert", __name__)
 
 SCALED, UNCHANGED, SKIPPED = "scaled", "unchanged", "skipped"
-
-
-class _Webhook(Schema):
-    class Meta:
-        # Alertmanager sends much more (annotations, startsAt, groupKey...); only these matter.
-        unknown = EXCLUDE
-
-
-class AlertLabelsSchema(_Webhook):
-    function_name = fields.String(required=True, validate=validate.Length(min=1))
-    alertname = fields.String(required=True)
-
-
-class AlertSchema(_Webhook):
-    # Alertmanager only ever sends these two; anything else is a mistake that would otherwise
-    # quietly scale the function down to its minimum.
-    status = fields.String(required=True, validate=validate.OneOf([FIRING, RESOLVED]))
-    labels = fields.Nested(AlertLabelsSchema, required=True)
-
-
-class AlertWebhookSchema(_Webhook):
-    """POST /system/alert body (PrometheusAlert in the spec); each alert's own status decides."""
-
-    status = fields.String(required=True)
-    receiver = fields.String(required=True)
-    alerts = fields.List(fields.Nested(AlertSchema), required=True)
-
-
 _WEBHOOK = AlertWebhookSchema()
 
 
