@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import metrics, state
 from app.async_worker import AsyncWorker, WorkerSettings
+from app.autoscaler import Autoscaler
 from app.auth import install_basic_auth, is_protected, load_credentials
 from app.blueprints import alert, apidoc, async_invoke, functions, healthz, info, logs, proxy, routes, scale, secrets
 from app.blueprints import metrics as metrics_routes
@@ -24,6 +25,7 @@ from app.calllog import CallLog
 from app.config import Config
 from app.crosssite import install_cross_site_guard
 from app.errors import register_error_handlers
+from app.leader import autoscaler_leadership
 from app.provider import LogSource, Provider
 from app.proxy import Forwarder
 from app.queue import Queue, open_queue
@@ -111,6 +113,12 @@ def build_parts(
             ),
         ),
         call_log=CallLog(config.call_log_port, lambda: {status.name for status in provider.list_functions()}),
+        autoscaler=Autoscaler(
+            provider,
+            autoscaler_leadership(config),
+            interval=config.autoscaler_interval,
+            stabilization=config.autoscaler_stabilization,
+        ),
     )
 
 
@@ -140,9 +148,11 @@ def register_blueprints(app: Flask) -> None:
 
 
 def start_background_work(app: Flask) -> None:
-    """Start this process's async worker and, when its port is set, its receiver of nginx's call
-    log (called once per gunicorn worker, after the fork)."""
+    """Start this process's async worker, its receiver of nginx's call log when its port is set,
+    and its autoscaler when switched on (called once per gunicorn worker, after the fork)."""
     parts = state.parts_of(app)
     parts.async_worker.start()
     if parts.call_log.port:
         parts.call_log.start()
+    if parts.config.autoscaler:
+        parts.autoscaler.start()

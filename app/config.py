@@ -93,6 +93,11 @@ class Config:
     # back to the gateway.
     call_log_port: int = 5514
     route_fallback: str = "gateway:8080"
+    # The built-in autoscaler (app/autoscaler.py): on or off, how often it looks, and how long
+    # the load must stay lower before it scales down.
+    autoscaler: bool = True
+    autoscaler_interval: float = 5.0
+    autoscaler_stabilization: float = 30.0
     # gunicorn's own settings (gunicorn.conf.py): processes, connections per gevent worker, and
     # how long a stopping worker lets open streams and calls finish.
     workers: int = 2
@@ -151,6 +156,9 @@ class Config:
             "forwarded_hops": _count,
             "call_log_port": _optional_port,
             "route_fallback": _host_port,
+            "autoscaler": parse_bool,
+            "autoscaler_interval": _positive_duration,
+            "autoscaler_stabilization": parse_duration,
             "workers": _positive_int,
             "worker_connections": _positive_int,
             "graceful_timeout": parse_duration,
@@ -176,6 +184,13 @@ def _absolute_path(value: str) -> str:
     if not os.path.isabs(value):
         raise ValueError(f"{value!r} is not an absolute path")
     return value
+
+
+def _positive_duration(value: str) -> float:
+    seconds = parse_duration(value)
+    if seconds <= 0:
+        raise ValueError(f"{value!r} is not a duration above zero")
+    return seconds
 
 
 def _text(value: str) -> str:

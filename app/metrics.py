@@ -40,6 +40,7 @@ if not _MULTIPROCESS and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
     )
 
 INVOCATIONS_TOTAL = "gateway_function_invocation_total"
+FUNCTION_SECONDS = "gateway_functions_seconds"
 # Function calls may take up to upstream_timeout (60 s by default), beyond the library's 10 s buckets.
 _FUNCTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, float("inf"))
 # Any other method (werkzeug accepts every token) is counted as "other", so clients cannot grow
@@ -48,7 +49,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 
 _invocations = Counter(INVOCATIONS_TOTAL, "Function calls, by function and HTTP status.", ["function_name", "code"])
 _function_seconds = Histogram(
-    "gateway_functions_seconds", "Duration of function calls, by function and HTTP status.", ["function_name", "code"],
+    FUNCTION_SECONDS, "Duration of function calls, by function and HTTP status.", ["function_name", "code"],
     buckets=_FUNCTION_BUCKETS,
 )
 _service_count = Gauge(
@@ -65,6 +66,20 @@ _provider_seconds = Histogram(
 _queue_depth = Gauge("gateway_async_queue_depth", "Asynchronous calls waiting, as last observed.", multiprocess_mode="mostrecent")
 _callbacks_failed = Counter(
     "gateway_async_callbacks_failed_total", "Async call results that never reached their callback URL.", ["function_name"]
+)
+_autoscaler_load = Gauge(
+    "gateway_autoscaler_load",
+    "Load the autoscaler measured, per function, in the unit of its scale type (calls/s, calls in flight, millicores).",
+    ["function_name", "type"],
+    multiprocess_mode="mostrecent",
+)
+_autoscaler_desired = Gauge(
+    "gateway_autoscaler_desired_replicas", "Replicas the autoscaler's rule asks for, per function.", ["function_name"],
+    multiprocess_mode="mostrecent",
+)
+_autoscaler_decisions = Counter(
+    "gateway_autoscaler_decisions_total", "Replica changes the autoscaler made, by function and direction (up, down, zero).",
+    ["function_name", "direction"],
 )
 
 
@@ -93,14 +108,34 @@ def record_callback_failed(function: str) -> None:
     _callbacks_failed.labels(function).inc()
 
 
+def record_autoscaling(function: str, kind: str, load: float, desired: int) -> None:
+    """Record what the autoscaler measured of a function and the replicas its rule asks for."""
+    _autoscaler_load.labels(function, kind).set(load)
+    _autoscaler_desired.labels(function).set(desired)
+
+
+def record_scaling_decision(function: str, direction: str) -> None:
+    """Count one replica change the autoscaler made (``up``, ``down`` or ``zero``)."""
+    _autoscaler_decisions.labels(function, direction).inc()
+
+
 def invocation_counts() -> dict[str, int]:
     """Calls per function, summed over status codes and over every worker process."""
-    counts: dict[str, int] = defaultdict(int)
-    for family in _families(_invocations):
+    return {function: calls for function, (calls, _) in function_totals().items()}
+
+
+def function_totals() -> dict[str, tuple[int, float]]:
+    """Per function, the calls finished so far and the seconds they took in all, summed over
+    status codes and over every worker process."""
+    calls: dict[str, int] = defaultdict(int)
+    seconds: dict[str, float] = defaultdict(float)
+    for family in _families(_invocations, _function_seconds):
         for sample in family.samples:
             if sample.name == INVOCATIONS_TOTAL:
-                counts[sample.labels["function_name"]] += int(sample.value)
-    return dict(counts)
+                calls[sample.labels["function_name"]] += int(sample.value)
+            elif sample.name == FUNCTION_SECONDS + "_sum":
+                seconds[sample.labels["function_name"]] += sample.value
+    return {function: (count, seconds[function]) for function, count in calls.items()}
 
 
 def render() -> tuple[bytes, str]:
@@ -149,7 +184,7 @@ def _finished(sender: Flask, response: Response, **_: object) -> None:
     _provider_seconds.labels(method, route).observe(time.perf_counter() - g.metrics_started)
 
 
-def _families(metric: Counter) -> Iterable[Metric]:
+def _families(*metrics: Counter | Histogram) -> Iterable[Metric]:
     if _MULTIPROCESS:
         return multiprocess.MultiProcessCollector(None).collect()
-    return metric.collect()
+    return [family for metric in metrics for family in metric.collect()]

@@ -7,8 +7,11 @@ express live here as pure functions.
 
 from __future__ import annotations
 
+import math
 import re
 from dataclasses import dataclass, field
+
+from app.config import parse_duration
 
 LABEL_FUNCTION = "com.openfaas.function"
 LABEL_FAAS_FUNCTION = "faas_function"
@@ -19,10 +22,20 @@ LABEL_SCALE_MIN = "com.openfaas.scale.min"
 LABEL_SCALE_MAX = "com.openfaas.scale.max"
 LABEL_SCALE_FACTOR = "com.openfaas.scale.factor"
 LABEL_SCALE_ZERO = "com.openfaas.scale.zero"
+LABEL_SCALE_ZERO_DURATION = "com.openfaas.scale.zero-duration"
+LABEL_SCALE_TYPE = "com.openfaas.scale.type"
+LABEL_SCALE_TARGET = "com.openfaas.scale.target"
+LABEL_SCALE_TARGET_PROPORTION = "com.openfaas.scale.target-proportion"
 
 DEFAULT_SCALE_MIN = 1
 DEFAULT_SCALE_MAX = 20
 DEFAULT_SCALE_FACTOR = 20
+# The autoscaler's load measures and the load one replica should carry by default (OpenFaaS
+# Pro's names): calls per second, calls in flight, CPU millicores.
+SCALE_TYPE_TARGETS = {"rps": 5.0, "capacity": 10.0, "cpu": 800.0}
+DEFAULT_SCALE_TYPE = "rps"
+DEFAULT_TARGET_PROPORTION = 0.9
+DEFAULT_ZERO_DURATION = 15 * 60.0
 # An upper bound for any replica count we are asked for, so a typo cannot ask Swarm for millions.
 MAX_REPLICAS = 1000
 
@@ -90,6 +103,10 @@ class ScalingPolicy:
     factor: int = DEFAULT_SCALE_FACTOR
     zero: bool = False
     max_is_set: bool = False
+    kind: str = DEFAULT_SCALE_TYPE
+    target: float = SCALE_TYPE_TARGETS[DEFAULT_SCALE_TYPE]
+    target_proportion: float = DEFAULT_TARGET_PROPORTION
+    zero_duration: float = DEFAULT_ZERO_DURATION
 
     @classmethod
     def from_labels(cls, labels: dict[str, str] | None) -> "ScalingPolicy":
@@ -107,7 +124,31 @@ class ScalingPolicy:
         zero_text = labels.get(LABEL_SCALE_ZERO, "false").strip().lower()
         if zero_text not in {"true", "false"}:
             raise ValueError(f"label {LABEL_SCALE_ZERO} must be true or false, not {zero_text!r}")
-        return cls(minimum, maximum, factor, zero_text == "true", LABEL_SCALE_MAX in labels)
+        kind = labels.get(LABEL_SCALE_TYPE, DEFAULT_SCALE_TYPE).strip().lower()
+        if kind not in SCALE_TYPE_TARGETS:
+            raise ValueError(f"label {LABEL_SCALE_TYPE} must be one of {', '.join(SCALE_TYPE_TARGETS)}, not {kind!r}")
+        return cls(
+            minimum,
+            maximum,
+            factor,
+            zero_text == "true",
+            LABEL_SCALE_MAX in labels,
+            kind=kind,
+            target=_label_number(labels, LABEL_SCALE_TARGET, SCALE_TYPE_TARGETS[kind], 1_000_000),
+            target_proportion=_label_number(labels, LABEL_SCALE_TARGET_PROPORTION, DEFAULT_TARGET_PROPORTION, 1),
+            zero_duration=_label_duration(labels, LABEL_SCALE_ZERO_DURATION, DEFAULT_ZERO_DURATION),
+        )
+
+    @property
+    def autoscaled(self) -> bool:
+        """Whether the autoscaler may change the replicas: min == max switches it off."""
+        return self.minimum != self.maximum
+
+    def replicas_for(self, load: float) -> int:
+        """The replicas ``load`` asks for: ceil(load / (target x proportion)), at least one,
+        within the minimum and maximum."""
+        wanted = math.ceil(round(load / (self.target * self.target_proportion), 9))
+        return min(max(wanted, self.minimum, 1), self.maximum)
 
     def initial_replicas(self) -> int:
         """Replicas for a new deployment: the minimum, but at least one."""
@@ -121,6 +162,29 @@ class ScalingPolicy:
     def manual_scale(self, requested: int) -> int:
         """A client's scale request: zero is allowed; a maximum the client set is honoured."""
         return min(requested, self.maximum) if self.max_is_set else requested
+
+
+def _label_number(labels: dict[str, str], name: str, default: float, high: float) -> float:
+    text = labels.get(name)
+    if text is None:
+        return default
+    try:
+        value = float(text)
+    except ValueError:
+        value = math.nan
+    if not 0 < value <= high:  # also refuses nan and inf
+        raise ValueError(f"label {name} must be a number above 0 and at most {high:g}, not {text!r}")
+    return value
+
+
+def _label_duration(labels: dict[str, str], name: str, default: float) -> float:
+    text = labels.get(name)
+    if text is None:
+        return default
+    try:
+        return parse_duration(text)
+    except ValueError as exc:
+        raise ValueError(f"label {name}: {exc}") from None
 
 
 def _label_int(labels: dict[str, str], name: str, default: int, low: int, high: int) -> int:

@@ -33,6 +33,10 @@ class Provider(Protocol):
     def get_function(self, name: str) -> FunctionStatus:
         """One function. Raises NotFound (404) when no function of ours has that name."""
 
+    def replica_cpu_seconds(self, name: str) -> dict[str, float]:
+        """CPU seconds used so far by each running replica the orchestrator can measure, by
+        replica ID. Raises NotFound (404) when no function of ours has that name."""
+
     def deploy(self, deployment: FunctionDeployment) -> None:
         """Create a function.
 

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app
 
 from app.async_worker import AsyncWorker
+from app.autoscaler import Autoscaler
 from app.calllog import CallLog
 from app.config import Config
 from app.errors import InvalidRequest
@@ -38,6 +39,7 @@ class Parts:
     queue: Queue  # the durable async queue
     async_worker: AsyncWorker  # runs queued calls; started per worker process
     call_log: CallLog  # counts the calls nginx routed itself; started per worker process
+    autoscaler: Autoscaler  # scales functions by load; started per worker process, one leads
 
 
 def install(app: Flask, parts: Parts) -> None:

@@ -152,6 +152,29 @@ class SwarmProvider:
         service = self.function_service(name)
         return specs.function_status(service, self._running_tasks(service["ID"]), self.config.namespace)
 
+    def replica_cpu_seconds(self, name: str) -> dict[str, float]:
+        """CPU seconds used so far by each running replica of ``name`` whose container this
+        node's Docker can read, by task ID; replicas on other nodes are left out.
+
+        Raises NotFound (404) for an unknown function, BackendUnavailable (503).
+        """
+        usage = {}
+        for task in self._running_tasks(self.function_service(name)["ID"]):
+            status = task.get("Status") or {}
+            container = (status.get("ContainerStatus") or {}).get("ContainerID")
+            if status.get("State") != "running" or not container:
+                continue
+            try:
+                with docker_errors("read a replica's CPU usage"):
+                    # one-shot: the counters as they are now, without waiting for a second sample.
+                    stats = self.api.stats(container, stream=False, one_shot=True)
+            except NotFound:
+                continue  # on another node, or gone since the task list was read
+            total = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
+            if total is not None:
+                usage[task["ID"]] = total / 1e9
+        return usage
+
     # changing functions
 
     def request(self, method: str, path: str, **kwargs) -> requests.Response:

@@ -1,0 +1,68 @@
+"""The autoscaler's locks: one holder per host (file lock), chosen again when the holder goes."""
+
+from __future__ import annotations
+
+import subprocess
+import sys
+
+from app.config import Config
+from app.leader import FileLock, Leadership, RedisLease, autoscaler_leadership
+
+
+def test_one_file_lock_holder_at_a_time(tmp_path):
+    path = str(tmp_path / "autoscaler.lock")
+    first, second = FileLock(path), FileLock(path)
+    assert first.hold() and first.hold()  # kept, round after round
+    assert not second.hold()
+    first.release()
+    assert second.hold()
+    assert not first.hold()
+    second.release()
+
+
+def test_the_lock_of_a_process_that_died_is_free(tmp_path):
+    path = tmp_path / "autoscaler.lock"
+    holder = subprocess.Popen(
+        [sys.executable, "-c", f"from app.leader import FileLock; import sys; assert FileLock({str(path)!r}).hold(); "
+         "print('held', flush=True); sys.stdin.read()"],
+        stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
+    )
+    try:
+        assert holder.stdout.readline() == "held\n"
+        assert not FileLock(str(path)).hold()
+    finally:
+        holder.kill()
+        holder.wait()
+    assert FileLock(str(path)).hold()
+
+
+class Refusing:
+    def __init__(self):
+        self.released = 0
+
+    def hold(self) -> bool:
+        return False
+
+    def release(self) -> None:
+        self.released += 1
+
+
+def test_leadership_holds_all_locks_or_none(tmp_path):
+    path = str(tmp_path / "autoscaler.lock")
+    refusing = Refusing()
+    assert not Leadership(FileLock(path), refusing).hold()
+    assert FileLock(path).hold()  # the file lock was given back
+
+
+def test_redis_lease_only_with_a_redis_queue(tmp_path):
+    sqlite = autoscaler_leadership(Config(state_dir=str(tmp_path)))
+    assert [type(lock) for lock in sqlite.locks] == [FileLock]
+    assert sqlite.locks[0].path == str(tmp_path / "autoscaler.lock")
+    on_redis = autoscaler_leadership(Config(state_dir=str(tmp_path), async_queue="redis://127.0.0.1:1/0", autoscaler_interval=2))
+    assert [type(lock) for lock in on_redis.locks] == [FileLock, RedisLease]
+    assert on_redis.locks[1].ttl_ms == 6000
+
+
+def test_redis_lease_without_redis_does_not_lead():
+    # Port 1 on loopback refuses at once: nobody can tell whether another gateway leads.
+    assert not RedisLease("redis://127.0.0.1:1/0", "k", 5).hold()
