@@ -98,6 +98,9 @@ class Gateway:
             "state_dir": self._state.name,
             # Nothing sends it nginx's call log; leave the machine's UDP port alone.
             "call_log_port": "0",
+            # Several such gateways may share one Swarm (and a person's stack): each would scale
+            # the same functions. A test that is about the autoscaler switches it on.
+            "autoscaler": "false",
             **env,
         }
         self.process = subprocess.Popen(

@@ -58,6 +58,9 @@ FAAS_SWARM_BINARY = ROOT.parent / "shared" / "bin" / "faas-swarm"
 PEER_IMAGE = "faas-bench/faas-swarm:0.9.1"
 PEER_LABEL = "faas-bench.binary-sha256"
 FUNCTIONS_NETWORK = "func_functions"
+# One replica on every path, also while the stack's autoscaler watches (min == max turns it off):
+# the paths are compared per replica.
+ONE_REPLICA = {"com.openfaas.scale.min": "1", "com.openfaas.scale.max": "1"}
 POST_SCRIPT = Path(__file__).with_name("post.lua")
 # Host-mode ports for the direct services and the peer come from here (outside the ephemeral
 # range, which wrk and the proxies use up for their own connections).
@@ -280,7 +283,8 @@ class Setup:
             if "stack" in self.paths:
                 name = self.name(runtime, "stack")
                 self.services.append(name)
-                status, body, _ = call(f"{self.gateway}/system/functions", "POST", {"service": name, "image": image}, self.auth)
+                body = {"service": name, "image": image, "labels": ONE_REPLICA}
+                status, body, _ = call(f"{self.gateway}/system/functions", "POST", body, self.auth)
                 if status != 202:
                     raise SystemExit(f"the gateway refused to deploy {name}: {status} {body!r}")
                 self.stack_functions[runtime] = name
@@ -290,7 +294,7 @@ class Setup:
             for runtime in self.runtimes:
                 name = self.name(runtime, "fs")
                 self.services.append(name)
-                body = {"service": name, "image": RUNTIMES[runtime], "network": FUNCTIONS_NETWORK}
+                body = {"service": name, "image": RUNTIMES[runtime], "network": FUNCTIONS_NETWORK, "labels": ONE_REPLICA}
                 status, text, _ = call(f"{self.peer_url}/system/functions", "POST", body)
                 if status not in (200, 202):
                     raise SystemExit(f"faas-swarm refused to deploy {name}: {status} {text!r}")
