@@ -102,16 +102,7 @@ def build_parts(
         upstreams=upstreams,
         forwarder=forwarder,
         queue=queue,
-        async_worker=AsyncWorker(
-            queue,
-            forwarder,
-            WorkerSettings(
-                concurrency=config.async_concurrency,
-                per_function=config.async_function_concurrency,
-                max_attempts=config.async_max_attempts,
-                claim_timeout=config.async_claim_timeout,
-            ),
-        ),
+        async_worker=AsyncWorker(queue, forwarder, WorkerSettings.from_config(config)),
         call_log=CallLog(config.call_log_port, lambda: {status.name for status in provider.list_functions()}),
         autoscaler=Autoscaler(
             provider,

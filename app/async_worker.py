@@ -2,10 +2,19 @@
 
 At least once: a call is acknowledged only after the function answered (or failed for good) and
 the callback was delivered (or failed for good), so a worker that dies mid-way leaves it stored,
-and another worker reclaims it after ``claim_timeout``. Failures that may pass (connection errors,
-429, 502, 503, 504) are retried with exponential backoff up to ``max_attempts``; a callback that
-keeps failing is logged and counted as failed, never dropped silently. Concurrency is bounded in
-total and per function. Threads here are greenlets under gunicorn's gevent worker.
+and another worker reclaims it after ``claim_timeout``.
+
+Each hand-out of a call is one try (``Delivery.attempt``). A failure that may pass (connection
+error, 429, 502, 503, 504) before the last try releases the call back to the queue with an
+exponential backoff, so the wait holds no slot, any worker may take the retry, and a restart loses
+none. The last try's outcome, whatever it is, goes to the callback: the callback gets exactly one
+final outcome. A call handed out more than ``max_attempts`` times without an outcome (its workers
+died on it, or could not reach the queue to finish it) is moved to the queue's dead letters,
+logged, and gets no callback. A callback that keeps failing is retried here with backoff, then
+logged and counted as failed, never dropped silently.
+
+Concurrency is bounded in total and per function. Threads here are greenlets under gunicorn's
+gevent worker.
 """
 
 from __future__ import annotations
@@ -21,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import urllib3
 
 from app import metrics
+from app.config import Config
 from app.errors import GatewayError
 from app.proxy import Call, Forwarder, end_to_end
 from app.queue import AsyncCall, Delivery, Queue
@@ -31,12 +41,25 @@ RETRY_STATUSES = frozenset({429, 502, 503, 504})
 
 @dataclass(frozen=True)
 class WorkerSettings:
-    concurrency: int = 8
-    per_function: int = 4
-    max_attempts: int = 4
+    """What a worker needs of the configuration; build it with ``from_config``."""
+
+    concurrency: int
+    per_function: int
+    max_attempts: int
+    claim_timeout: float
+    # Not configurable: the first retry's delay (doubled for each later one), and how long a
+    # callback POST may take.
     backoff: float = 0.5
-    claim_timeout: float = 300.0
     callback_timeout: float = 10.0
+
+    @classmethod
+    def from_config(cls, config: Config) -> "WorkerSettings":
+        return cls(
+            concurrency=config.async_concurrency,
+            per_function=config.async_function_concurrency,
+            max_attempts=config.async_max_attempts,
+            claim_timeout=config.async_claim_timeout,
+        )
 
 
 @dataclass(frozen=True)
@@ -100,14 +123,9 @@ class AsyncWorker:
                     last_reclaim = time.monotonic()
                 deliveries += self.queue.take(self.consumer, self.settings.concurrency, 1.0)
                 metrics.set_queue_depth(self.queue.depth())
+                metrics.set_dead_letters(self.queue.dead_letters())
             except GatewayError as exc:
                 log.warning("async queue unavailable: %s", exc.message)
-                self._stop.wait(1.0)
-                continue
-            except ValueError as exc:
-                # A stored call this version cannot read (written by another gateway version?):
-                # keep the loop alive; the call stays stored for a gateway that can.
-                log.error("async queue holds a call that cannot be decoded: %s", exc)
                 self._stop.wait(1.0)
                 continue
             for delivery in deliveries:
@@ -115,33 +133,45 @@ class AsyncWorker:
                 threading.Thread(target=self._handle, args=(delivery,), daemon=True).start()
 
     def _handle(self, delivery: Delivery) -> None:
+        call = delivery.call
         try:
-            gate = self._per_function.setdefault(delivery.call.function, threading.BoundedSemaphore(self.settings.per_function))
+            if delivery.attempt > self.settings.max_attempts:
+                self._give_up(delivery)
+                return
+            gate = self._per_function.setdefault(call.function, threading.BoundedSemaphore(self.settings.per_function))
             with gate:
-                outcome = self._invoke(delivery.call)
-                self._callback(delivery.call, outcome)
+                outcome = self._invoke(call)
+                if outcome.status in RETRY_STATUSES and delivery.attempt < self.settings.max_attempts:
+                    log.info("async call %s to %s got %s; retry %d", call.call_id, call.function, outcome.status,
+                             delivery.attempt)
+                    self.queue.release(delivery, _backoff(self.settings, delivery.attempt))
+                    return
+                self._callback(call, outcome)
             self.queue.ack(delivery)
         except GatewayError as exc:
             # The queue itself failed; the call stays stored and is reclaimed later.
-            log.warning("async call %s left for a retry: %s", delivery.call.call_id, exc.message)
+            log.warning("async call %s left for a retry: %s", call.call_id, exc.message)
         finally:
             self._slots.release()
 
+    def _give_up(self, delivery: Delivery) -> None:
+        # More hand-outs than tries means earlier ones ended without an outcome: invoking it yet
+        # again could kill yet another worker, so it is kept aside instead.
+        reason = f"handed out {delivery.attempt} times, more than async_max_attempts ({self.settings.max_attempts})"
+        self.queue.dead_letter(delivery, reason)
+        log.error("async call %s to %s moved to the dead letters: %s", delivery.call.call_id, delivery.call.function,
+                  reason)
+
     def _invoke(self, call: AsyncCall) -> Outcome:
-        """Call the function, retrying failures that may pass; the last outcome is returned."""
-        for attempt in range(1, self.settings.max_attempts + 1):
-            started = time.monotonic()
-            try:
-                reply = self.forwarder.forward(_proxy_call(call), [call.body] if call.body else None, True)
-                outcome = Outcome(reply.status, reply.headers, b"".join(reply.body), time.monotonic() - started)
-            except GatewayError as exc:
-                outcome = Outcome(exc.status, [], exc.message.encode(), time.monotonic() - started)
-            metrics.record_invocation(call.function, outcome.status, outcome.seconds)
-            if outcome.status not in RETRY_STATUSES or attempt == self.settings.max_attempts:
-                return outcome
-            log.info("async call %s to %s got %s; retry %d", call.call_id, call.function, outcome.status, attempt)
-            self._stop.wait(_backoff(self.settings, attempt))
-        raise AssertionError("unreachable")  # pragma: no cover
+        """Call the function once; a failure is an outcome too."""
+        started = time.monotonic()
+        try:
+            reply = self.forwarder.forward(_proxy_call(call), [call.body] if call.body else None, True)
+            outcome = Outcome(reply.status, reply.headers, b"".join(reply.body), time.monotonic() - started)
+        except GatewayError as exc:
+            outcome = Outcome(exc.status, [], exc.message.encode(), time.monotonic() - started)
+        metrics.record_invocation(call.function, outcome.status, outcome.seconds)
+        return outcome
 
     def _callback(self, call: AsyncCall, outcome: Outcome) -> None:
         if not call.callback_url:

@@ -64,6 +64,12 @@ _provider_seconds = Histogram(
     "gateway_provider_request_seconds", "Time until the response headers, by method and route.", ["method", "route"]
 )
 _queue_depth = Gauge("gateway_async_queue_depth", "Asynchronous calls waiting, as last observed.", multiprocess_mode="mostrecent")
+_dead_letters = Gauge(
+    "gateway_async_dead_letters",
+    "Asynchronous calls moved aside for good (undecodable, or handed out more than async_max_attempts times), "
+    "as last observed.",
+    multiprocess_mode="mostrecent",
+)
 _callbacks_failed = Counter(
     "gateway_async_callbacks_failed_total", "Async call results that never reached their callback URL.", ["function_name"]
 )
@@ -101,6 +107,11 @@ def set_replicas(function: str, replicas: int) -> None:
 def set_queue_depth(depth: int) -> None:
     """Record the number of asynchronous calls just observed waiting."""
     _queue_depth.set(depth)
+
+
+def set_dead_letters(count: int) -> None:
+    """Record the number of dead-lettered asynchronous calls just observed."""
+    _dead_letters.set(count)
 
 
 def record_callback_failed(function: str) -> None:

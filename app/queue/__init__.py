@@ -3,8 +3,15 @@
 The HTTP layer ``put``s a call and answers 202 only when ``put`` returned, so an accepted call is
 on disk. Workers ``take`` calls, invoke the function, post the callback and only then ``ack``:
 delivery is at least once. A call taken by a worker that died stays stored, and another worker
-takes it over with ``reclaim`` once it has been idle long enough; ``Delivery.attempt`` counts the
-hand-outs so a worker can give up on a call that keeps failing.
+takes it over with ``reclaim`` once it has been idle long enough. A call to retry later is given
+back with ``release`` and a delay, so the wait lives in the store: any worker may take it when it
+is due, and a restart loses no retry. ``Delivery.attempt`` counts the hand-outs; a worker moves a
+call past its attempts (one that keeps killing its workers, say) out with ``dead_letter``.
+
+Nothing stored is lost: a stored call that cannot be decoded (written by another version, or
+damaged) is moved by ``take`` or ``reclaim`` to the dead letters, bytes as stored, and the rest of
+the batch is handed out as usual. Dead letters are kept for an operator; ``dead_letters`` counts
+them.
 
 Two backends: ``sqlite`` (``app.queue.sqlite``, one file, no server, for one node) and ``redis``
 (``app.queue.redis``, Redis Streams, for gateways on several nodes). ``open_queue`` picks one by
@@ -57,6 +64,8 @@ class AsyncCall:
     @classmethod
     def from_bytes(cls, data: bytes) -> "AsyncCall":
         """The call ``to_bytes`` encoded; raises ValueError for anything else."""
+        if not isinstance(data, bytes):
+            raise ValueError(f"a stored async call is {type(data).__name__}, not bytes")
         header, newline, body = data.partition(b"\n")
         if not newline:
             raise ValueError("a stored async call has no header line")
@@ -90,11 +99,13 @@ class Queue(Protocol):
 
     def take(self, consumer: str, count: int, block_seconds: float) -> list[Delivery]:
         """Up to ``count`` calls no consumer holds, now held by ``consumer``; waits up to
-        ``block_seconds`` for the first one and returns ``[]`` when none came."""
+        ``block_seconds`` for the first one and returns ``[]`` when none came. A call that cannot
+        be decoded is moved to the dead letters instead of handed out."""
 
     def reclaim(self, consumer: str, idle_seconds: float, count: int) -> list[Delivery]:
         """Up to ``count`` calls held by any consumer (this one included) for at least
-        ``idle_seconds`` without an ack or release, now held by ``consumer``."""
+        ``idle_seconds`` without an ack or release, now held by ``consumer``. A call that cannot be
+        decoded is moved to the dead letters instead of handed out."""
 
     def ack(self, delivery: Delivery) -> None:
         """Remove the call for good: it was invoked and its callback sent. Harmless when the call
@@ -105,8 +116,15 @@ class Queue(Protocol):
         delivery is not acked afterwards. Does nothing when the delivery is stale (acked, or
         reclaimed since): its new holder decides."""
 
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        """Move the call, with ``reason``, from the queue to the dead letters, where no consumer
+        gets it again. Does nothing when the delivery is stale (acked, or reclaimed since)."""
+
     def depth(self) -> int:
-        """How many calls are stored and not yet acked, held or not."""
+        """How many calls are stored and not yet acked, held or not (dead letters not included)."""
+
+    def dead_letters(self) -> int:
+        """How many calls the dead letters hold."""
 
     def close(self) -> None:
         """Release the connection; the queue is not used afterwards."""

@@ -1,6 +1,6 @@
 """The async queue on Redis Streams, for gateways on several nodes sharing one queue.
 
-Keys (``faas-swarm-py:async`` and ``faas-swarm-py:async:delayed``):
+Keys (``faas-swarm-py:async``, ``faas-swarm-py:async:delayed`` and ``faas-swarm-py:async:dead``):
 
 - The stream holds one entry per stored call, fields ``call`` (``AsyncCall.to_bytes``) and
   ``attempts`` (hand-outs before this entry was written). It is never trimmed: an entry is deleted
@@ -12,6 +12,9 @@ Keys (``faas-swarm-py:async`` and ``faas-swarm-py:async:delayed``):
 - Release moves the call, in one script, from the stream into the sorted set, scored by the time
   (Redis's clock, in milliseconds) it may run again; ``take`` moves due calls back into the stream
   as new entries before it reads. Scripts run atomically, so a call is always in exactly one place.
+- The dead letters are a second stream, never read by consumers: a held entry is moved there, in
+  one script, with its fields as stored plus ``entry`` (its old id), ``reason`` and ``delivered``
+  (its delivery count), when it cannot be decoded or the worker gives up on it.
 
 Durability is Redis's: put returns when Redis has answered ``XADD``, and the call survives a Redis
 crash only when the server runs with ``appendonly yes`` and ``appendfsync always`` (``everysec``
@@ -37,6 +40,7 @@ T = TypeVar("T")
 
 STREAM = "faas-swarm-py:async"
 DELAYED = "faas-swarm-py:async:delayed"
+DEAD = "faas-swarm-py:async:dead"
 GROUP = "workers"
 # A blocking read waits at most this long per round trip, well below the socket timeout.
 _BLOCK_SLICE_SECONDS = 5.0
@@ -56,6 +60,28 @@ redis.call('XDEL', KEYS[1], ARGV[2])
 local now = redis.call('TIME')
 local due = now[1] * 1000 + math.floor(now[2] / 1000) + tonumber(ARGV[4])
 redis.call('ZADD', KEYS[2], string.format('%d', due), ARGV[2] .. ' ' .. ARGV[3] .. ' ' .. fields.call)
+return 1
+"""
+
+# KEYS: stream, dead. ARGV: group, entry id, attempt or "" for any, reason. Returns 1 when moved.
+# Only a held entry is moved, and with an attempt only the delivery that is current.
+_BURY = """
+local pending = redis.call('XPENDING', KEYS[1], ARGV[1], ARGV[2], ARGV[2], 1)
+local entry = redis.call('XRANGE', KEYS[1], ARGV[2], ARGV[2])
+if #pending == 0 or #entry == 0 then return 0 end
+local fields = entry[1][2]
+if ARGV[3] ~= '' then
+  local attempts = -1
+  for i = 1, #fields, 2 do
+    if fields[i] == 'attempts' then attempts = tonumber(fields[i + 1]) or -1 end
+  end
+  if attempts + pending[1][4] ~= tonumber(ARGV[3]) then return 0 end
+end
+local dead = {'entry', ARGV[2], 'reason', ARGV[4], 'delivered', pending[1][4]}
+for i = 1, #fields do table.insert(dead, fields[i]) end
+redis.call('XADD', KEYS[2], '*', unpack(dead))
+redis.call('XACK', KEYS[1], ARGV[1], ARGV[2])
+redis.call('XDEL', KEYS[1], ARGV[2])
 return 1
 """
 
@@ -105,6 +131,7 @@ class RedisQueue:
         self._release = self._redis.register_script(_RELEASE)
         self._promote = self._redis.register_script(_PROMOTE)
         self._reclaim = self._redis.register_script(_RECLAIM)
+        self._bury = self._redis.register_script(_BURY)
         self._group_ready = False
 
     def put(self, call: AsyncCall) -> None:
@@ -124,7 +151,7 @@ class RedisQueue:
                 lambda: self._redis.xreadgroup(GROUP, consumer, {STREAM: ">"}, count=count, block=block)
             )
             # A new entry's delivery count is 1.
-            deliveries = [_delivery(entry_id, fields, 1) for _, entries in reply for entry_id, fields in entries]
+            deliveries = self._decode([(entry_id, fields, 1) for _, entries in reply for entry_id, fields in entries])
             if deliveries or time.monotonic() >= deadline:
                 return deliveries
 
@@ -132,7 +159,7 @@ class RedisQueue:
         claimed = self._call(
             lambda: self._reclaim(keys=[STREAM], args=[GROUP, consumer, int(idle_seconds * 1000), count])
         )
-        return [_delivery(entry_id, dict(zip(flat[::2], flat[1::2])), times) for entry_id, flat, times in claimed]
+        return self._decode([(entry_id, dict(zip(flat[::2], flat[1::2])), times) for entry_id, flat, times in claimed])
 
     def ack(self, delivery: Delivery) -> None:
         def ack() -> None:
@@ -147,6 +174,10 @@ class RedisQueue:
         args = [GROUP, delivery.message_id, delivery.attempt, int(delay_seconds * 1000)]
         self._call(lambda: self._release(keys=[STREAM, DELAYED], args=args))
 
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        args = [GROUP, delivery.message_id, delivery.attempt, reason]
+        self._call(lambda: self._bury(keys=[STREAM, DEAD], args=args))
+
     def depth(self) -> int:
         def depth() -> int:
             # One transaction, so a call moving between the stream and the set is counted once.
@@ -157,8 +188,23 @@ class RedisQueue:
 
         return self._call(depth)
 
+    def dead_letters(self) -> int:
+        return self._call(lambda: self._redis.xlen(DEAD))
+
     def close(self) -> None:
         self._redis.close()
+
+    def _decode(self, entries: list[tuple[bytes, dict[bytes, bytes], int]]) -> list[Delivery]:
+        """The deliveries of just-claimed ``(id, fields, delivery count)`` entries, one entry at a
+        time: one that cannot be decoded goes to the dead letters, and the others are handed out."""
+        deliveries = []
+        for entry_id, fields, times in entries:
+            try:
+                deliveries.append(_delivery(entry_id, fields, times))
+            except ValueError as exc:
+                args = [GROUP, entry_id, "", str(exc)]
+                self._call(lambda: self._bury(keys=[STREAM, DEAD], args=args))
+        return deliveries
 
     def _call(self, operation: Callable[[], T]) -> T:
         """``operation()``, creating the consumer group first when it is missing.
@@ -196,5 +242,9 @@ class RedisQueue:
 
 
 def _delivery(entry_id: bytes, fields: dict[bytes, bytes], times_delivered: int) -> Delivery:
+    """The delivery of a stream entry; raises ValueError when the entry is not one ``put`` or
+    ``take`` wrote."""
+    if b"attempts" not in fields or b"call" not in fields:
+        raise ValueError(f"a stored async call lacks a field: it has {sorted(fields)}")
     attempt = int(fields[b"attempts"]) + times_delivered
     return Delivery(entry_id.decode(), AsyncCall.from_bytes(fields[b"call"]), attempt)

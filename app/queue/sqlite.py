@@ -5,6 +5,11 @@ it waits), ``attempts`` counts hand-outs and ``available_at`` is when it may be 
 than now after a release with a delay). Ack deletes the row; ``AUTOINCREMENT`` keeps a deleted
 row's id from coming back, so a late ack can never remove a newer call.
 
+Dead letters are rows of their own table, ``dead_letters``: the payload exactly as it was stored,
+the message's id and attempts, the reason and when. A row is moved there in the same transaction
+that found it undecodable (while claiming) or that the worker asked to move, so it is always in
+exactly one of the two tables.
+
 The file is in WAL mode with ``synchronous=FULL``: put commits and fsyncs before it returns, so an
 accepted call survives the process being killed and the machine losing power. Every write is a
 ``BEGIN IMMEDIATE`` transaction, which takes the file's one write lock at once, so two consumers
@@ -36,6 +41,19 @@ _TABLE = """CREATE TABLE IF NOT EXISTS messages (
     attempts INTEGER NOT NULL,
     available_at REAL NOT NULL
 )"""
+_DEAD_TABLE = """CREATE TABLE IF NOT EXISTS dead_letters (
+    id INTEGER PRIMARY KEY AUTOINCREMENT,
+    message_id INTEGER NOT NULL,
+    payload BLOB NOT NULL,
+    attempts INTEGER NOT NULL,
+    reason TEXT NOT NULL,
+    dead_at REAL NOT NULL
+)"""
+# Both statements select the same row: a held message whose attempts match, so a stale delivery's
+# request moves nothing.
+_BURY = """INSERT INTO dead_letters (message_id, payload, attempts, reason, dead_at)
+    SELECT id, payload, attempts, ?, ? FROM messages WHERE id = ? AND attempts = ? AND consumer IS NOT NULL"""
+_BURIED = "DELETE FROM messages WHERE id = ? AND attempts = ? AND consumer IS NOT NULL"
 _INDEX = "CREATE INDEX IF NOT EXISTS messages_by_state ON messages (consumer, available_at)"
 _CLAIM = """UPDATE messages SET consumer = ?, claimed_at = ?, attempts = attempts + 1
     WHERE id IN (SELECT id FROM messages WHERE {where} LIMIT ?)
@@ -106,8 +124,14 @@ class SQLiteQueue:
             )
         )
 
+    def dead_letter(self, delivery: Delivery, reason: str) -> None:
+        self._run(lambda db: _bury(db, int(delivery.message_id), delivery.attempt, reason))
+
     def depth(self) -> int:
         return self._run(lambda db: db.execute("SELECT COUNT(*) FROM messages").fetchone()[0], write=False)
+
+    def dead_letters(self) -> int:
+        return self._run(lambda db: db.execute("SELECT COUNT(*) FROM dead_letters").fetchone()[0], write=False)
 
     def close(self) -> None:
         with self._lock:
@@ -125,9 +149,19 @@ class SQLiteQueue:
         return self._claim(consumer, _READY, now, count, now) if ready else []
 
     def _claim(self, consumer: str, where: str, bound: float, count: int, now: float) -> list[Delivery]:
-        rows = self._run(lambda db: db.execute(_CLAIM.format(where=where), (consumer, now, bound, count)).fetchall())
-        rows.sort()
-        return [Delivery(str(row_id), AsyncCall.from_bytes(payload), attempts) for row_id, payload, attempts in rows]
+        def claim(db: sqlite3.Connection) -> list[Delivery]:
+            rows = db.execute(_CLAIM.format(where=where), (consumer, now, bound, count)).fetchall()
+            deliveries = []
+            # One row at a time, in the claim's own transaction: a row that cannot be decoded
+            # leaves the queue for good, and the others are handed out all the same.
+            for row_id, payload, attempts in sorted(rows):
+                try:
+                    deliveries.append(Delivery(str(row_id), AsyncCall.from_bytes(payload), attempts))
+                except ValueError as exc:
+                    _bury(db, row_id, attempts, str(exc))
+            return deliveries
+
+        return self._run(claim)
 
     def _run(self, work: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
         """``work(connection)`` in one transaction, retried while another process holds the lock.
@@ -172,3 +206,10 @@ class SQLiteQueue:
 def _create_schema(db: sqlite3.Connection) -> None:
     db.execute(_TABLE)
     db.execute(_INDEX)
+    db.execute(_DEAD_TABLE)
+
+
+def _bury(db: sqlite3.Connection, row_id: int, attempts: int, reason: str) -> None:
+    """Move the held row ``row_id`` whose attempts are ``attempts`` to the dead letters."""
+    db.execute(_BURY, (reason, time.time(), row_id, attempts))
+    db.execute(_BURIED, (row_id, attempts))

@@ -2,7 +2,9 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
+import sqlite3
 import threading
 import time
 from http.server import BaseHTTPRequestHandler
@@ -11,6 +13,7 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app import create_app
+from app.async_worker import WorkerSettings
 from app.config import Config
 from app.errors import BackendUnavailable
 from app.queue import open_queue
@@ -104,6 +107,60 @@ def test_call_is_stored_then_invoked_and_called_back(setup):
     assert (seen["method"], seen["path"], seen["length"]) == ("POST", "/path?x=1", 5)
     assert Flaky.seen[call_id] == 3  # two 503s retried with backoff
     _wait(lambda: queue.depth() == 0)
+
+
+def test_worker_settings_are_the_configs():
+    config = Config(async_concurrency=3, async_function_concurrency=2, async_max_attempts=5, async_claim_timeout=7.0)
+    settings = WorkerSettings.from_config(config)
+    assert (settings.concurrency, settings.per_function, settings.max_attempts, settings.claim_timeout) == (3, 2, 5, 7.0)
+
+
+def test_a_retry_waits_in_the_queue_not_in_the_worker(setup):
+    # With half a minute of backoff (the cap) the retry is still waiting when the test looks: released, with a
+    # due time, and held by no one, so any worker may take it and a restart loses nothing.
+    client, worker, queue, callback = setup
+    worker.settings = dataclasses.replace(worker.settings, backoff=60.0)
+    call_id = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": callback}).headers["X-Call-Id"]
+    worker.start()
+
+    def released():
+        with sqlite3.connect(queue.path) as db:
+            row = db.execute("SELECT consumer, attempts, available_at FROM messages").fetchone()
+        db.close()
+        return row is not None and row[0] is None and row[1] == 1 and row[2] > time.time() + 20
+
+    _wait(released)
+    assert Flaky.seen[call_id] == 1 and Receiver.received == []
+
+
+def test_the_last_try_s_outcome_goes_to_the_callback_even_a_failure(setup):
+    client, worker, queue, callback = setup
+    worker.settings = dataclasses.replace(worker.settings, max_attempts=2)
+    call_id = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": callback}).headers["X-Call-Id"]
+    worker.start()
+    _wait(lambda: Receiver.received)
+    _wait(lambda: queue.depth() == 0)
+    [callback_request] = Receiver.received
+    assert callback_request["headers"]["X-Function-Status"] == "503"
+    assert Flaky.seen[call_id] == 2
+
+
+def test_a_call_handed_out_past_max_attempts_goes_to_the_dead_letters_uncalled(setup, caplog):
+    # Three hand-outs (async_max_attempts) to consumers that never finished, as when the call
+    # kills every worker that runs it; the fourth, the worker's reclaim, must not run it again.
+    client, worker, queue, callback = setup
+    call_id = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": callback}).headers["X-Call-Id"]
+    queue.take("died-1", 1, 0)
+    queue.reclaim("died-2", 0, 1)
+    assert [d.attempt for d in queue.reclaim("died-3", 0, 1)] == [3]
+    worker.settings = dataclasses.replace(worker.settings, claim_timeout=0.1)
+    worker.start()
+
+    _wait(lambda: b"\ngateway_async_dead_letters 1.0\n" in client.get("/metrics").data)
+    assert (queue.depth(), queue.dead_letters()) == (0, 1)
+    assert call_id not in Flaky.seen and Receiver.received == []
+    assert f"async call {call_id} to echo moved to the dead letters" in caplog.text
+    assert b"# HELP gateway_async_dead_letters " in client.get("/metrics").data
 
 
 def test_a_failing_callback_is_retried_then_recorded_and_acknowledged(setup, caplog):

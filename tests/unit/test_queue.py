@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import threading
@@ -21,6 +22,8 @@ from hypothesis import strategies as st
 
 from app.errors import BackendUnavailable
 from app.queue import AsyncCall, open_queue
+from app.queue import redis as redis_queue
+from app.queue.sqlite import SQLiteQueue
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -131,6 +134,34 @@ def make_call(n: int = 0, body: bytes = b"", **extra) -> AsyncCall:
     return AsyncCall(**{**values, **extra})
 
 
+def store_raw(queue, payload: bytes, held_by: str | None = None) -> None:
+    """Store ``payload`` where the backend keeps calls, as no ``put`` would; with ``held_by``, that
+    consumer holds it, as after a take."""
+    if isinstance(queue, SQLiteQueue):
+        with sqlite3.connect(queue.path) as db:
+            db.execute(
+                "INSERT INTO messages (payload, consumer, claimed_at, attempts, available_at) VALUES (?, ?, ?, ?, 0)",
+                (payload, held_by, time.time() if held_by else None, 1 if held_by else 0),
+            )
+        db.close()
+        return
+    queue.depth()  # creates the consumer group
+    client = queue._redis
+    client.xadd(redis_queue.STREAM, {"attempts": 0, "call": payload})
+    if held_by:
+        assert client.xreadgroup(redis_queue.GROUP, held_by, {redis_queue.STREAM: ">"}, count=1)
+
+
+def dead_payloads(queue) -> list[bytes]:
+    """The stored bytes of every dead letter, oldest first."""
+    if isinstance(queue, SQLiteQueue):
+        with sqlite3.connect(queue.path) as db:
+            rows = db.execute("SELECT payload FROM dead_letters ORDER BY id").fetchall()
+        db.close()
+        return [payload for (payload,) in rows]
+    return [fields[b"call"] for _, fields in queue._redis.xrange(redis_queue.DEAD)]
+
+
 def test_put_take_ack(queue):
     calls = [make_call(n) for n in range(3)]
     for call in calls:
@@ -236,6 +267,60 @@ def test_release_of_a_stale_delivery_is_ignored(queue):
     assert [d.attempt for d in queue.take("c", 1, 0)] == [3]
 
 
+UNDECODABLE = [b"no header line", b'{"call_id": "x"}\nbody', b"\xff\xfe\n"]
+
+
+@pytest.mark.parametrize("payload", UNDECODABLE)
+def test_take_moves_an_undecodable_call_to_the_dead_letters_and_hands_out_the_rest(queue, payload):
+    queue.put(make_call(0))
+    store_raw(queue, payload)
+    queue.put(make_call(1))
+
+    taken = queue.take("a", 10, 0)
+    assert [d.call.call_id for d in taken] == ["call-0", "call-1"]
+    assert queue.dead_letters() == 1 and dead_payloads(queue) == [payload], "kept, bytes as stored"
+    assert queue.depth() == 2
+    assert [d.call.call_id for d in queue.reclaim("b", 0, 10)] == ["call-0", "call-1"], "nothing else is held"
+
+
+def test_reclaim_moves_an_undecodable_call_to_the_dead_letters_and_hands_out_the_rest(queue):
+    store_raw(queue, b"no header line", held_by="dead")
+    queue.put(make_call(1))
+    queue.take("dead", 1, 0)
+
+    reclaimed = queue.reclaim("b", 0, 10)
+    assert [(d.call.call_id, d.attempt) for d in reclaimed] == [("call-1", 2)]
+    assert queue.dead_letters() == 1 and dead_payloads(queue) == [b"no header line"]
+    assert queue.depth() == 1
+
+
+def test_a_dead_lettered_call_is_kept_aside_and_never_handed_out_again(queue):
+    queue.put(make_call(1))
+    queue.put(make_call(2))
+    queue.take("a", 1, 0)
+    [past] = queue.reclaim("b", 0, 1)
+    queue.dead_letter(past, "handed out too often")
+
+    assert queue.depth() == 1 and queue.dead_letters() == 1
+    assert dead_payloads(queue) == [make_call(1).to_bytes()]
+    assert queue.reclaim("c", 0, 10) == []
+    assert [d.call.call_id for d in queue.take("c", 10, 0)] == ["call-2"]
+    queue.ack(past)  # a late ack of the dead-lettered delivery is harmless
+    assert queue.depth() == 1 and queue.dead_letters() == 1
+
+
+def test_dead_letter_of_a_stale_delivery_is_ignored(queue):
+    queue.put(make_call())
+    [stale] = queue.take("a", 1, 0)
+    [current] = queue.reclaim("b", 0, 1)
+    queue.dead_letter(stale, "stale")
+    assert (queue.depth(), queue.dead_letters()) == (1, 0), "the call stays with its current holder"
+
+    queue.release(current, 60)
+    queue.dead_letter(current, "released")
+    assert (queue.depth(), queue.dead_letters()) == (1, 0), "a released call is no longer held"
+
+
 def test_depth_counts_waiting_held_and_delayed_calls(queue):
     for n in range(3):
         queue.put(make_call(n))
@@ -328,6 +413,8 @@ def test_sqlite_creates_the_folder(tmp_path):
 WRITER = """
 import sys, time
 from app.queue import AsyncCall, open_queue
+from app.queue import redis as redis_queue
+from app.queue.sqlite import SQLiteQueue
 queue = open_queue(sys.argv[1])
 for n in range(int(sys.argv[2])):
     queue.put(AsyncCall(f"call-{n}", "echo", "openfaas-fn", "POST", "", "", [], bytes([n]) * 1000, None, 0.0))
