@@ -6,6 +6,7 @@ response still within its deadline (a long log stream, a slow function) is never
 
 import glob
 import importlib.util
+import math
 import os
 import sys
 
@@ -36,7 +37,7 @@ worker_class = "gevent"
 workers = _config.workers
 worker_connections = _config.worker_connections
 timeout = _config.worker_timeout
-graceful_timeout = _config.graceful_timeout
+graceful_timeout = math.ceil(_config.graceful_timeout)  # gunicorn takes whole seconds
 keepalive = 75
 # Header limits, matching nginx's large_client_header_buffers (8 KiB a line): larger is a 431.
 limit_request_line = 8190
