@@ -14,7 +14,9 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from app.timestamps import format_rfc3339_nano, now_rfc3339_nano, parse_rfc3339
-from tests.integration.conftest import AUTH, call, shared_name, wait_for
+from tests.gateway import AUTH, call
+from tests.swarm import shared_name
+from tests.waiting import wait_for
 
 STREAM_DEADLINE = 4  # seconds: the gateway's write_timeout in this module
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
