@@ -9,12 +9,15 @@ import json
 import signal
 import subprocess
 import threading
-import time
 
 from tests.e2e.stack import auth, delivered, deploy, deploy_receiver, invoke, stack_on_redis
 from tests.gateway import basic_auth, call
 from tests.swarm import shared_name
 from tests.waiting import wait_for
+
+
+# What the gateway's async worker logs when it cannot reach its queue.
+QUEUE_DOWN = "async queue unavailable"
 
 
 def _accept(stack, function: str, receiver: str, count: int) -> set[str]:
@@ -37,11 +40,13 @@ def test_async_calls_are_refused_while_redis_is_down_and_none_is_lost(stack, wat
         accepted = _accept(stack, slow, receiver, 12)
 
         # Down while calls are queued and some are being made: their acks fail, they stay stored.
+        noticed = _stack_logs(stack).count(QUEUE_DOWN)
         redis.stop(signal.SIGKILL)
         status, headers, body = invoke(stack, f"/async-function/{slow}", "POST", b"refused")
         assert status == 503, body
         assert headers["Content-Type"].startswith("text/plain") and b"async queue" in body
-        time.sleep(3)  # the workers keep failing to reach it meanwhile
+        # Up again only once the workers have failed to reach it.
+        wait_for(lambda: _stack_logs(stack).count(QUEUE_DOWN) > noticed, timeout=30, what="a worker to find Redis down")
         redis.start()
 
         accepted |= _accept(stack, slow, receiver, 4)
@@ -78,7 +83,8 @@ def test_a_task_killed_mid_call_gives_502_and_later_calls_reach_the_others(stack
     callers = [threading.Thread(target=slow_call) for _ in range(8)]
     for caller in callers:
         caller.start()
-    time.sleep(1.5)
+    # Killed once a call is running on it (the handler sleeps 3 s: time enough to see it).
+    wait_for(lambda: "sleep 3" in _processes(victim), timeout=20, interval=0.1, what=f"a slow call on {victim}")
     subprocess.run(["docker", "kill", victim], check=True, capture_output=True)
     for caller in callers:
         caller.join(30)
@@ -95,6 +101,11 @@ def test_a_task_killed_mid_call_gives_502_and_later_calls_reach_the_others(stack
     answers = [invoke(stack, f"/function/{fn}") for _ in range(20)]
     assert [status for status, _, _ in answers] == [200] * 20, answers
     assert survivor_host in {body.strip() for _, _, body in answers}
+
+
+def _processes(container: str) -> str:
+    """The command lines of the processes of a running container, as the host's ps sees them."""
+    return subprocess.run(["docker", "top", container], capture_output=True, text=True, check=True).stdout
 
 
 def _hostname(container: str) -> bytes:
