@@ -6,6 +6,10 @@ A gateway's state folder (``state_dir``: its async queue and metrics) defaults t
 points that variable at a temporary folder of its own, so no configuration a test builds with
 defaults, and no gateway a test starts, can open or empty a live gateway's files.
 
+Every test under tests/integration and tests/e2e needs a Docker engine that is a Swarm manager:
+it is marked ``docker`` here, by folder, so ``-m "not docker"`` runs everything else (the unit
+tests, which need no daemon). A test elsewhere that needs Docker belongs in one of those folders.
+
 Stopping dockerd stops every container on the machine, a person's own included. So the tests
 marked ``docker_restart`` run only where that is safe or wanted: on CI (``CI=true``, a disposable
 machine), when selected with ``-m docker_restart`` (``make test-faults``), or when their file or
@@ -30,6 +34,16 @@ def state_home(tmp_path_factory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_STATE_HOME", str(folder))
         yield folder
+
+
+# The folders whose tests need the Docker daemon.
+_DOCKER_FOLDERS = tuple(Path(__file__).parent / folder for folder in ("integration", "e2e"))
+
+
+def pytest_itemcollected(item: pytest.Item) -> None:
+    # Marked as collected, so that -m (which deselects afterwards) sees the marker.
+    if any(folder in item.path.parents for folder in _DOCKER_FOLDERS):
+        item.add_marker(pytest.mark.docker)
 
 
 def _named(config: pytest.Config, item: pytest.Item) -> bool:

@@ -41,6 +41,8 @@ class Echo(BaseHTTPRequestHandler):
         else:
             body = self.rfile.read(length)
         if self.path.startswith("/slow"):
+            # Simulates a function slower than the proxy's upstream timeout; the test waits for
+            # the proxy's 504, not for this.
             time.sleep(2)
         if self.path.startswith("/redirect"):
             self.send_response(302)

@@ -2,15 +2,13 @@
 
 from __future__ import annotations
 
-import json
 import subprocess
 
 import pytest
 
-from tests.e2e.test_invoke import _auth, _deploy, invoke
-from tests.gateway import call
-from tests.e2e.conftest import stack_on_redis
-from tests.integration.conftest import shared_name, wait_for
+from tests.e2e.stack import delivered, deploy, deploy_receiver, invoke, stack_on_redis
+from tests.swarm import shared_name
+from tests.waiting import wait_for
 
 CALLS = 50
 
@@ -37,7 +35,7 @@ def test_accepted_calls_are_delivered_after_the_gateway_is_killed(backend, watch
     stack = backend
     kind = stack.env.get("ASYNC_QUEUE", "sqlite")[:5]
     slow, receiver = shared_name(f"slow-{kind}"), shared_name(f"receiver-{kind}")
-    _deploy(stack, slow, "sleep 1; echo done")
+    deploy(stack, slow, "sleep 1; echo done")
     deploy_receiver(stack, receiver)
     accepted = set()
     for number in range(CALLS):
@@ -54,21 +52,3 @@ def test_accepted_calls_are_delivered_after_the_gateway_is_killed(backend, watch
     assert restarted.returncode == 0, restarted.stderr[-3000:]
 
     wait_for(lambda: accepted <= delivered(stack, receiver, slow), timeout=180, interval=2, what=f"all {CALLS} callbacks")
-
-
-def deploy_receiver(stack, receiver: str) -> None:
-    """A callback receiver that is itself a function: it logs each callback it gets (the
-    watchdog keeps a function's own output, so the line goes to the container's output)."""
-    _deploy(stack, receiver, 'echo "CALLBACK $Http_X_Call_Id $Http_X_Function_Status $Http_X_Function_Name" > /proc/1/fd/1')
-
-
-def delivered(stack, receiver: str, function: str) -> set[str]:
-    """The call IDs of the successful calls of ``function`` whose callback reached ``receiver``."""
-    status, body, _ = call(f"{stack.url}/system/logs?name={receiver}", headers=_auth(stack))
-    assert status == 200
-    seen = set()
-    for line in body.splitlines():
-        words = json.loads(line)["text"].split()
-        if words[:1] == ["CALLBACK"] and words[2:] == ["200", function]:
-            seen.add(words[1])
-    return seen

@@ -15,7 +15,8 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from tests.gateway import basic_auth, call
-from tests.integration.conftest import name, wait_for
+from tests.swarm import name
+from tests.waiting import wait_for
 
 AT_MOST_SECONDS = 120  # no load runs longer, whatever happens to the test
 

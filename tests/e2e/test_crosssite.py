@@ -8,7 +8,7 @@ import json
 import pytest
 
 from tests.gateway import basic_auth, call
-from tests.integration.conftest import name
+from tests.swarm import name
 
 # A JSON body labelled text/plain, which another site's page can send without a CORS preflight.
 TEXT_PLAIN = {"Content-Type": "text/plain"}

@@ -23,7 +23,8 @@ from pathlib import Path
 import pytest
 
 from tests.gateway import ROOT
-from tests.integration.conftest import name, wait_for
+from tests.swarm import name
+from tests.waiting import wait_for
 
 NAMESPACE = "openfaas-fn"
 TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)"

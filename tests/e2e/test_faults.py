@@ -9,13 +9,15 @@ import json
 import signal
 import subprocess
 import threading
-import time
 
-from tests.e2e.conftest import stack_on_redis
-from tests.e2e.test_async import delivered, deploy_receiver
-from tests.e2e.test_invoke import _auth, _deploy, invoke
+from tests.e2e.stack import auth, delivered, deploy, deploy_receiver, invoke, stack_on_redis
 from tests.gateway import basic_auth, call
-from tests.integration.conftest import shared_name, wait_for
+from tests.swarm import shared_name
+from tests.waiting import wait_for
+
+
+# What the gateway's async worker logs when it cannot reach its queue.
+QUEUE_DOWN = "async queue unavailable"
 
 
 def _accept(stack, function: str, receiver: str, count: int) -> set[str]:
@@ -33,16 +35,18 @@ def _accept(stack, function: str, receiver: str, count: int) -> set[str]:
 def test_async_calls_are_refused_while_redis_is_down_and_none_is_lost(stack, watchdog_image, tmp_path):
     with stack_on_redis(stack, tmp_path) as (stack, redis):
         slow, receiver = shared_name("redis-slow"), shared_name("redis-receiver")
-        _deploy(stack, slow, "sleep 1; echo done")
+        deploy(stack, slow, "sleep 1; echo done")
         deploy_receiver(stack, receiver)
         accepted = _accept(stack, slow, receiver, 12)
 
         # Down while calls are queued and some are being made: their acks fail, they stay stored.
+        noticed = _stack_logs(stack).count(QUEUE_DOWN)
         redis.stop(signal.SIGKILL)
         status, headers, body = invoke(stack, f"/async-function/{slow}", "POST", b"refused")
         assert status == 503, body
         assert headers["Content-Type"].startswith("text/plain") and b"async queue" in body
-        time.sleep(3)  # the workers keep failing to reach it meanwhile
+        # Up again only once the workers have failed to reach it.
+        wait_for(lambda: _stack_logs(stack).count(QUEUE_DOWN) > noticed, timeout=30, what="a worker to find Redis down")
         redis.start()
 
         accepted |= _accept(stack, slow, receiver, 4)
@@ -59,10 +63,10 @@ def _containers(service: str) -> list[str]:
 def test_a_task_killed_mid_call_gives_502_and_later_calls_reach_the_others(stack, watchdog_image):
     fn = shared_name("victim")
     # Slow only when asked, so the calls after the kill are quick.
-    _deploy(stack, fn, 'if [ -n "$Http_X_Slow" ]; then sleep 3; fi; hostname')
-    assert call(f"{stack.url}/system/scale-function/{fn}", "POST", {"serviceName": fn, "replicas": 2}, _auth(stack))[0] == 202
+    deploy(stack, fn, 'if [ -n "$Http_X_Slow" ]; then sleep 3; fi; hostname')
+    assert call(f"{stack.url}/system/scale-function/{fn}", "POST", {"serviceName": fn, "replicas": 2}, auth(stack))[0] == 202
     wait_for(lambda: len(_containers(fn)) == 2 and json.loads(
-        call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))[1])["availableReplicas"] == 2,
+        call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])["availableReplicas"] == 2,
         timeout=90, what=f"{fn} to run 2 replicas")
     victim, survivor = _containers(fn)
     hosts = {_hostname(container) for container in (victim, survivor)}
@@ -79,7 +83,8 @@ def test_a_task_killed_mid_call_gives_502_and_later_calls_reach_the_others(stack
     callers = [threading.Thread(target=slow_call) for _ in range(8)]
     for caller in callers:
         caller.start()
-    time.sleep(1.5)
+    # Killed once a call is running on it (the handler sleeps 3 s: time enough to see it).
+    wait_for(lambda: "sleep 3" in _processes(victim), timeout=20, interval=0.1, what=f"a slow call on {victim}")
     subprocess.run(["docker", "kill", victim], check=True, capture_output=True)
     for caller in callers:
         caller.join(30)
@@ -96,6 +101,11 @@ def test_a_task_killed_mid_call_gives_502_and_later_calls_reach_the_others(stack
     answers = [invoke(stack, f"/function/{fn}") for _ in range(20)]
     assert [status for status, _, _ in answers] == [200] * 20, answers
     assert survivor_host in {body.strip() for _, _, body in answers}
+
+
+def _processes(container: str) -> str:
+    """The command lines of the processes of a running container, as the host's ps sees them."""
+    return subprocess.run(["docker", "top", container], capture_output=True, text=True, check=True).stdout
 
 
 def _hostname(container: str) -> bytes:
@@ -120,10 +130,10 @@ def test_no_credential_or_secret_value_reaches_a_log_line_or_an_error_body(stack
     callback_password, wrong_password = "cb-PASS-9191", "wrong-PASS-5151"
     registry_auth = base64.b64encode(f"robot:{registry_password}".encode()).decode()
     secret, fn = shared_name("leak-secret"), shared_name("leak")
-    auth = _auth(stack)
+    credentials = auth(stack)
     bodies = []
 
-    def sent(url, method="GET", body=None, headers=auth):
+    def sent(url, method="GET", body=None, headers=credentials):
         status, text, _ = call(url, method, body, headers)
         bodies.append(text)
         return status

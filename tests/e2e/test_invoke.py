@@ -3,66 +3,26 @@
 from __future__ import annotations
 
 import hashlib
-import http.client
 import json
 import re
 import subprocess
-import uuid
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.gateway import basic_auth, call
-from tests.integration.conftest import CLASSIC_IMAGE, shared_name, wait_for
-
-
-def _auth(stack) -> dict[str, str]:
-    return basic_auth(stack.user, stack.password)
-
-
-def _deploy(stack, fn: str, handler: str, image: str = CLASSIC_IMAGE) -> None:
-    """Deploy the shell snippet ``handler`` on a test image (the classic watchdog unless told)
-    and wait until it is available; images/watchdog/run-handler.sh runs it per call."""
-    body = {"service": fn, "image": image, "envVars": {"handler": handler}}
-    status, text, _ = call(f"{stack.url}/system/functions", "POST", body, _auth(stack))
-    assert status == 202, text
-
-    def ready():
-        return json.loads(call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))[1])["availableReplicas"] >= 1
-
-    wait_for(ready, timeout=90, what=f"{fn} to be available")
-    wait_for(lambda: _routed_by_nginx(stack, fn), timeout=30, what=f"nginx to route {fn} itself")
-
-
-def _routed_by_nginx(stack, fn: str) -> bool:
-    """Whether a call of ``fn`` went from nginx straight to the function: the gateway's access
-    log, which names every request it served by its X-Request-Id, does not have it. A function
-    just deployed goes through the gateway until nginx's next fetch of the routing table."""
-    request_id = uuid.uuid4().hex
-    # Both watchdogs answer /_/health themselves, without running the function.
-    assert invoke(stack, f"/function/{fn}/_/health", headers={"X-Request-Id": request_id})[0] == 200
-    logs = subprocess.run(["docker", "logs", _container(stack, "gateway")], capture_output=True, text=True, check=True)
-    return request_id not in logs.stdout + logs.stderr
+from tests.e2e.stack import auth, container, deploy, invoke, routed_by_nginx
+from tests.gateway import call
+from tests.swarm import shared_name
+from tests.waiting import wait_for
 
 
 @pytest.fixture(scope="module")
 def env_fns(stack, watchdog_image, of_watchdog_image) -> dict[str, str]:
     """A function printing its environment on each watchdog, by kind."""
     fns = {"classic": shared_name("env"), "of-watchdog": shared_name("of-env")}
-    _deploy(stack, fns["classic"], "env", watchdog_image)
-    _deploy(stack, fns["of-watchdog"], "env", of_watchdog_image)
+    deploy(stack, fns["classic"], "env", watchdog_image)
+    deploy(stack, fns["of-watchdog"], "env", of_watchdog_image)
     return fns
-
-
-def invoke(stack, path: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):
-    parts = urlsplit(stack.url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    try:
-        connection.request(method, path, body=body, headers=headers or {})
-        response = connection.getresponse()
-        return response.status, dict(response.getheaders()), response.read()
-    finally:
-        connection.close()
 
 
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE"]
@@ -93,7 +53,7 @@ def test_a_status_the_function_chose_passes_back(stack, watchdog_image):
     # The classic watchdog's own 405 to OPTIONS is the function's answer, not a proxy error.
     # (A function of its own: the metrics test counts the 200s of the env functions.)
     fn = shared_name("refuser")
-    _deploy(stack, fn, "echo never")
+    deploy(stack, fn, "echo never")
     status, headers, _ = invoke(stack, f"/function/{fn}", "OPTIONS")
     assert status == 405 and "X-OpenFaaS-Internal" not in headers
 
@@ -103,18 +63,10 @@ def test_unknown_function_is_a_proxy_404(stack):
     assert status == 404 and headers["X-OpenFaaS-Internal"] == "proxy"
 
 
-def _container(stack, service: str) -> str:
-    return subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={stack.env['COMPOSE_PROJECT_NAME']}",
-         "--filter", f"label=com.docker.compose.service={service}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()[0]
-
-
 def _peak_rss_kib(stack, service: str) -> int:
     """The largest peak RSS (VmHWM) of the processes of one of the stack's services, in KiB."""
     status = subprocess.run(
-        ["docker", "exec", _container(stack, service), "sh", "-c", "cat /proc/[0-9]*/status"],
+        ["docker", "exec", container(stack, service), "sh", "-c", "cat /proc/[0-9]*/status"],
         capture_output=True, text=True, check=True,
     ).stdout
     return max(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
@@ -124,8 +76,8 @@ def test_100_mb_streams_through_with_flat_memory(stack, of_watchdog_image):
     # of-watchdog streams both ways (the classic one holds a whole body and reply in memory).
     # nginx carries the calls; the gateway, which sent them on before, must stay flat too.
     upload, download = shared_name("wc"), shared_name("zeros")
-    _deploy(stack, upload, "wc -c", of_watchdog_image)
-    _deploy(stack, download, "head -c 100000000 /dev/zero", of_watchdog_image)
+    deploy(stack, upload, "wc -c", of_watchdog_image)
+    deploy(stack, download, "head -c 100000000 /dev/zero", of_watchdog_image)
     before = {service: _peak_rss_kib(stack, service) for service in ("nginx", "gateway")}
     data = b"\x00\x01" * 50_000_000
     status, _, body = invoke(stack, f"/function/{upload}", "POST", data)
@@ -142,7 +94,7 @@ def test_100_mb_streams_through_with_flat_memory(stack, of_watchdog_image):
 def test_slow_function_is_a_proxy_504(stack, watchdog_image):
     fn = shared_name("slow")
     # The watchdog's own deadlines (65 s in the image) are far off: the gateway's 5 s is met first.
-    _deploy(stack, fn, "sleep 8; echo late")
+    deploy(stack, fn, "sleep 8; echo late")
     status, headers, body = invoke(stack, f"/function/{fn}")
     assert status == 504, body
     assert headers["X-OpenFaaS-Internal"] == "proxy"
@@ -150,9 +102,9 @@ def test_slow_function_is_a_proxy_504(stack, watchdog_image):
 
 def test_scale_from_zero(stack, watchdog_image):
     fn = shared_name("zero")
-    _deploy(stack, fn, "echo awake")
+    deploy(stack, fn, "echo awake")
     scale = {"serviceName": fn, "replicas": 0}
-    assert call(f"{stack.url}/system/scale-function/{fn}", "POST", scale, _auth(stack))[0] == 202
+    assert call(f"{stack.url}/system/scale-function/{fn}", "POST", scale, auth(stack))[0] == 202
 
     def asleep():
         # No container left at all: a task shutting down can still answer for a moment.
@@ -160,31 +112,31 @@ def test_scale_from_zero(stack, watchdog_image):
             ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={fn}"],
             capture_output=True, text=True, check=True,
         ).stdout.split()
-        status = json.loads(call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))[1])
+        status = json.loads(call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])
         return status["replicas"] == 0 and not containers
 
     wait_for(asleep, timeout=60, what=f"{fn} to scale to zero")
     status, _, body = invoke(stack, f"/function/{fn}")
     assert (status, body) == (200, b"awake\n")
-    assert json.loads(call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))[1])["replicas"] == 1
+    assert json.loads(call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])["replicas"] == 1
 
 
 def test_nginx_calls_a_ready_function_itself_and_keeps_its_table_to_itself(stack, env_fns):
     # _deploy waited for nginx to route the function; every call since goes the same way.
-    assert _routed_by_nginx(stack, env_fns["classic"])
+    assert routed_by_nginx(stack, env_fns["classic"])
     status, _, body = invoke(stack, "/_/routes")
     assert (status, body) == (404, b"Not found.\n")
 
 
 def test_metrics_count_calls_across_workers(stack, env_fns):
     env_fn = env_fns["classic"]
-    before = json.loads(call(f"{stack.url}/system/function/{env_fn}", headers=_auth(stack))[1])["invocationCount"]
+    before = json.loads(call(f"{stack.url}/system/function/{env_fn}", headers=auth(stack))[1])["invocationCount"]
     for _ in range(12):  # the stack runs two gunicorn workers: calls land on both
         assert invoke(stack, f"/function/{env_fn}")[0] == 200
 
     def counted():
         # Calls nginx made itself are reported to the gateway a moment later (a UDP datagram each).
-        status = json.loads(call(f"{stack.url}/system/function/{env_fn}", headers=_auth(stack))[1])
+        status = json.loads(call(f"{stack.url}/system/function/{env_fn}", headers=auth(stack))[1])
         assert status["invocationCount"] <= before + 12
         return status["invocationCount"] == before + 12
 
@@ -199,7 +151,7 @@ def test_metrics_count_calls_across_workers(stack, env_fns):
 def test_alerts_scale_up_and_back_down(stack, watchdog_image):
     fn = shared_name("alerted")
     body = {"service": fn, "image": watchdog_image, "labels": {"com.openfaas.scale.max": "4", "com.openfaas.scale.factor": "50"}}
-    assert call(f"{stack.url}/system/functions", "POST", body, _auth(stack))[0] == 202
+    assert call(f"{stack.url}/system/functions", "POST", body, auth(stack))[0] == 202
 
     def alert(status: str) -> int:
         webhook = {
@@ -207,10 +159,10 @@ def test_alerts_scale_up_and_back_down(stack, watchdog_image):
             "receiver": "scale-up",
             "alerts": [{"status": status, "labels": {"alertname": "APIHighInvocationRate", "function_name": fn}}],
         }
-        return call(f"{stack.url}/system/alert", "POST", webhook, _auth(stack))[0]
+        return call(f"{stack.url}/system/alert", "POST", webhook, auth(stack))[0]
 
     def replicas() -> int:
-        return json.loads(call(f"{stack.url}/system/function/{fn}", headers=_auth(stack))[1])["replicas"]
+        return json.loads(call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])["replicas"]
 
     assert alert("firing") == 200 and replicas() == 3  # 1 + ceil(4 / 100 * 50)
     assert alert("firing") == 200 and replicas() == 4  # capped at the maximum

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from app.timestamps import now_rfc3339_nano
 from tests.gateway import basic_auth, call
-from tests.integration.conftest import name, wait_for
+from tests.swarm import name
+from tests.waiting import wait_for
 
 
 def _auth(stack) -> dict[str, str]:

@@ -21,8 +21,9 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway import ROOT
-from tests.integration.conftest import AUTH, call, name, shared_name, wait_for
+from tests.gateway import AUTH, ROOT, call
+from tests.swarm import name, shared_name
+from tests.waiting import wait_for
 
 pytestmark = pytest.mark.docker_restart
 

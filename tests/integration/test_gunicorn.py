@@ -6,7 +6,8 @@ import json
 
 import pytest
 
-from tests.integration.conftest import call, name
+from tests.gateway import call
+from tests.swarm import name
 
 
 @pytest.fixture(scope="module")

@@ -14,7 +14,9 @@ from urllib.parse import urlencode, urlsplit
 import pytest
 
 from app.timestamps import format_rfc3339_nano, now_rfc3339_nano, parse_rfc3339
-from tests.integration.conftest import AUTH, call, shared_name, wait_for
+from tests.gateway import AUTH, call
+from tests.swarm import shared_name
+from tests.waiting import wait_for
 
 STREAM_DEADLINE = 4  # seconds: the gateway's write_timeout in this module
 TIMESTAMP = re.compile(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d\.\d{9}Z")
@@ -167,13 +169,24 @@ def test_abandoned_follow_streams_leave_nothing_behind(gateway, chatty):
                 connection.close()
 
     def settled() -> tuple[int, int]:
-        time.sleep(2)  # the watcher notices a departed client within half a second
-        return _descriptors(worker)
+        """The worker's descriptors once they stop falling: the watcher notices a departed client
+        within half a second, so two looks a second apart that agree mean it has cleaned up."""
+        looks = [_descriptors(worker)]
+
+        def steady():
+            looks.append(_descriptors(worker))
+            return looks[-1] == looks[-2]
+
+        wait_for(steady, timeout=30, interval=1, what="the worker's descriptors to settle")
+        return looks[-1]
 
     abandon(10, 5)  # warm the connection pool the gateway keeps for ordinary Docker calls
     before = settled()
     abandon(100, 5)
-    after = settled()
+    # Waited for, bounded: every abandoned stream's Docker connection closed.
+    wait_for(lambda: all(now <= then for now, then in zip(_descriptors(worker), before)), timeout=30, interval=0.5,
+             what="the abandoned streams' descriptors to be closed")
+    after = _descriptors(worker)
     assert after[0] <= before[0], f"gateway descriptors {before[0]} -> {after[0]}"
     assert after[1] <= before[1], f"gateway sockets (Docker and client connections) {before[1]} -> {after[1]}"
 

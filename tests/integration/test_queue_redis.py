@@ -1,6 +1,6 @@
 """Stored async calls and dead letters outlive a Redis restart, orderly (SIGTERM) or not (SIGKILL).
 
-The server is a redis-server of the test's own (``tests.unit.test_queue.RedisServer``) with an
+The server is a redis-server of the test's own (``tests.queueing.RedisServer``) with an
 append-only file fsynced on every write; it is restarted on the same port and folder while the
 gateway's queue object stays open, as a gateway's would.
 """
@@ -14,7 +14,7 @@ import pytest
 
 from app.errors import BackendUnavailable
 from app.queue import open_queue
-from tests.unit.test_queue import RedisServer, make_call
+from tests.queueing import RedisServer, make_call
 
 
 @pytest.mark.parametrize("stop_signal", [signal.SIGTERM, signal.SIGKILL], ids=["SIGTERM", "SIGKILL"])

@@ -8,7 +8,8 @@ import pytest
 
 from app import create_app
 from app.config import Config
-from tests.integration.conftest import name, wait_available, wait_for
+from tests.swarm import name, wait_available
+from tests.waiting import wait_for
 
 
 def _containers(docker_api, service: str) -> list[dict]:

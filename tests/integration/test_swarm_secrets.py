@@ -2,7 +2,8 @@
 
 from __future__ import annotations
 
-from tests.integration.conftest import name, wait_available, wait_for
+from tests.swarm import name, wait_available
+from tests.waiting import wait_for
 
 
 def _read_in_task(docker_api, function: str, secret: str) -> bytes | None:

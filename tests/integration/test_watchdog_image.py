@@ -21,7 +21,7 @@ import docker
 import pytest
 
 from tests.gateway import ROOT
-from tests.integration.conftest import CLASSIC_IMAGE, OF_WATCHDOG_IMAGE, SHARED_BIN
+from tests.swarm import CLASSIC_IMAGE, OF_WATCHDOG_IMAGE, SHARED_BIN
 
 BUILD = ROOT / "images" / "watchdog" / "build.sh"
 PREFIX = "wdtest-"

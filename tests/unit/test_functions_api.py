@@ -2,15 +2,19 @@
 
 from __future__ import annotations
 
+import uuid
+
 import pytest
 
+from app import metrics
 from tests.unit.conftest import deployment
 
 
 def test_deploy_then_read_reports_what_the_client_sent(client):
     assert client.post("/system/functions", json=deployment()).status_code == 202
     status = client.get("/system/function/echo").get_json()
-    # Counted by the process-wide metrics, which other tests' calls to "echo" also feed.
+    # Counted by the process-wide metrics, which other tests' calls to "echo" also feed (the count
+    # itself is the next test's).
     assert isinstance(status.pop("invocationCount"), int)
     assert status == {
         "name": "echo",
@@ -29,6 +33,18 @@ def test_deploy_then_read_reports_what_the_client_sent(client):
     assert [{k: v for k, v in f.items() if k != "invocationCount"} for f in client.get("/system/functions").get_json()] == [
         status
     ]
+
+
+def test_invocation_counts_come_from_the_metrics(client):
+    # The metrics registry is shared by the whole session: a name of its own starts at zero.
+    name = f"counted-{uuid.uuid4().hex[:8]}"
+    assert client.post("/system/functions", json=deployment(name)).status_code == 202
+    assert client.get(f"/system/function/{name}").get_json()["invocationCount"] == 0
+    metrics.record_invocation(name, 200, 0.01)
+    metrics.record_invocation(name, 500, 0.01)
+    metrics.record_invocation(name, 202, 0.01)
+    assert client.get(f"/system/function/{name}").get_json()["invocationCount"] == 3
+    assert [f["invocationCount"] for f in client.get("/system/functions").get_json() if f["name"] == name] == [3]
 
 
 def test_status_keeps_the_clients_spelling_of_every_field(client):

@@ -3,7 +3,9 @@
 from __future__ import annotations
 
 import json
+import socket
 import struct
+import threading
 import time
 
 import pytest
@@ -13,6 +15,7 @@ from hypothesis import strategies as st
 from app import create_app
 from app.config import Config
 from app.models import LogMessage
+from app.streaming import POLL_INTERVAL, client_gone
 from app.swarm.logdecode import DockerLogDecoder
 from app.timestamps import normalise, parse_rfc3339
 from tests.unit.conftest import deployment
@@ -178,6 +181,44 @@ def test_a_quiet_follow_stream_ends_cleanly_at_the_deadline(client, logs, config
     assert [line["text"] for line in _lines(response)] == ["only line"]
     assert time.monotonic() - started < config.write_timeout + 5
     assert logs.opened[-1][1].closed.is_set()
+
+
+def test_a_client_is_gone_only_once_its_side_is_closed():
+    ours, theirs = socket.socketpair()
+    with ours, theirs:
+        assert not client_gone(ours)
+        theirs.sendall(b"GET / HTTP/1.1\r\n")  # a pipelined request is readable, but no EOF
+        assert not client_gone(ours)
+        assert ours.recv(64)
+        theirs.close()
+        assert client_gone(ours)
+    assert client_gone(ours)  # closed here too: nothing more can be told, so it is gone
+    assert not client_gone(None)
+
+
+def test_a_follow_stream_ends_soon_after_its_client_has_gone(provider, logs):
+    app = create_app(Config(basic_auth=False, write_timeout=60), provider, logs)
+    client = app.test_client()
+    client.post("/system/functions", json=deployment())
+    logs.messages["echo"] = [_message("only line")]
+    logs.hold = True
+    ours, theirs = socket.socketpair()
+    theirs.close()  # the client has gone before its first line
+    read: list[bytes] = []
+    reader = threading.Thread(
+        target=lambda: read.append(client.get("/system/logs?name=echo&follow=true", environ_base={"gunicorn.socket": ours}).data)
+    )
+    try:
+        reader.start()
+        # Far sooner than the 60 s deadline: the watcher looks every POLL_INTERVAL.
+        reader.join(timeout=POLL_INTERVAL + 5)
+        assert not reader.is_alive(), "the stream outlived its client"
+        assert logs.opened[-1][1].closed.is_set()
+    finally:
+        for _, stream in logs.opened:
+            stream.close()
+        reader.join(timeout=5)
+        ours.close()
 
 
 def test_log_streams_per_worker_are_capped_with_a_503(provider, logs):

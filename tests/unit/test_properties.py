@@ -20,12 +20,13 @@ from datetime import datetime, timedelta
 from fractions import Fraction
 
 import pytest
-from hypothesis import example, given, settings
+from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
 from app.models import (
     ANNOTATION_PREFIX,
+    DEFAULT_SCALE_MAX,
     GATEWAY_LABEL_PREFIX,
     LABEL_FAAS_FUNCTION,
     LABEL_FUNCTION,
@@ -184,8 +185,7 @@ def references(draw) -> tuple[str, str, str, str | None, str | None]:
 @example(("registry:5000/team/fn:1.0@sha256:" + "a" * 64, "registry:5000", "team/fn", "1.0", "sha256:" + "a" * 64))
 def test_parse_image_recovers_the_parts(parts):
     reference, registry, repository, tag, digest = parts
-    if len(reference) > 255:
-        return  # The length limit has its own test below.
+    assume(len(reference) <= 255)  # The length limit has its own test below.
     ref = parse_image(reference)
     assert (ref.registry, ref.repository, ref.tag, ref.digest) == (registry, repository, tag, digest)
 
@@ -214,8 +214,9 @@ def test_parse_image_raises_only_value_error(text):
     try:
         ref = parse_image(text)
     except ValueError:
-        return
-    assert ref.repository and ref.registry
+        pass
+    else:
+        assert ref.repository and ref.registry
 
 
 # Docker's tag grammar uses Go's ASCII-only \w; "fn:lätest" used to be accepted here, then refused by Docker.
@@ -257,8 +258,7 @@ _users = st.text(min_size=1, max_size=20).filter(lambda user: ":" not in user)
 @given(references(), _users, st.text(max_size=20))
 def test_registry_auth_round_trips_for_the_image_registry(parts, user, password):
     reference, registry = parts[0], parts[1]
-    if len(reference) > 255:
-        return
+    assume(len(reference) <= 255)  # Longer ones are refused: test_only_the_name_is_limited_to_255_characters.
     auth = base64.b64encode(f"{user}:{password}".encode()).decode()
     config = json.loads(base64.urlsafe_b64decode(registry_auth_header(auth, reference)))
     address = HUB_AUTH_ADDRESS if registry == HUB else registry
@@ -268,9 +268,13 @@ def test_registry_auth_round_trips_for_the_image_registry(parts, user, password)
 @given(st.one_of(st.text(max_size=30), st.binary(max_size=30).map(lambda raw: base64.b64encode(raw).decode())))
 def test_registry_auth_raises_only_value_error(auth):
     try:
-        registry_auth_header(auth, "functions/alpine:latest")
+        header = registry_auth_header(auth, "functions/alpine:latest")
     except ValueError:
         pass
+    else:
+        user, _, password = base64.b64decode(auth).decode().partition(":")
+        config = json.loads(base64.urlsafe_b64decode(header))
+        assert config == {"username": user, "password": password, "serveraddress": HUB_AUTH_ADDRESS} and user
 
 
 # ---------------------------------------------------------------------------------------------
@@ -379,8 +383,7 @@ _forbidden_labels = st.one_of(
 @given(function_names, labels, _forbidden_labels)
 def test_reserved_labels_are_refused_as_a_labels_error(name, others, forbidden):
     key, value = forbidden
-    if key in (LABEL_FUNCTION, LABEL_FAAS_FUNCTION) and value == name:
-        return  # The function's own name is allowed there.
+    assume(not (key in (LABEL_FUNCTION, LABEL_FAAS_FUNCTION) and value == name))  # The function's own name is allowed there.
     with pytest.raises(ValidationError) as caught:
         DEPLOYMENT.load({"service": name, "image": "fn:1", "labels": {**others, key: value}})
     assert "labels" in caught.value.messages
@@ -489,16 +492,39 @@ def test_minimum_above_maximum_is_refused_naming_both_labels(maximum, gap):
     assert LABEL_SCALE_MAX in str(caught.value)
 
 
-# A bad scale label is a ValueError naming the label, also for "²" (isdigit() but not int()) and huge digit runs.
-@given(st.sampled_from([LABEL_SCALE_MIN, LABEL_SCALE_MAX, LABEL_SCALE_FACTOR, LABEL_SCALE_ZERO]),
-       st.text(alphabet=st.one_of(st.sampled_from("0123456789 +-²①٣"), st.characters()), max_size=6))
+# The range of each whole-number label, and the default maximum a lone minimum must not exceed.
+_LABEL_RANGES = {LABEL_SCALE_MIN: (0, DEFAULT_SCALE_MAX), LABEL_SCALE_MAX: (1, MAX_REPLICAS), LABEL_SCALE_FACTOR: (0, 100)}
+
+
+def _good_scale_label(label: str, text: str) -> bool:
+    """The labels' rule as CONTRACT.md words it: a whole number in range, or true/false."""
+    bare = text.strip()
+    if label == LABEL_SCALE_ZERO:
+        return bare.lower() in ("true", "false")
+    low, high = _LABEL_RANGES[label]
+    return 0 < len(bare) <= 9 and all(char in string.digits for char in bare) and low <= int(bare) <= high
+
+
+_scale_label_texts = st.one_of(
+    st.text(alphabet=st.one_of(st.sampled_from("0123456789 +-²①٣"), st.characters()), max_size=6),
+    st.builds("{}{}{}".format, st.sampled_from(["", " ", "\t"]), st.integers(-5, MAX_REPLICAS + 5), st.sampled_from(["", " "])),
+    st.sampled_from(["true", "false", " TRUE", "False ", "yes", "1", "0"]),
+)
+
+
+# A bad scale label is a ValueError naming the label, also for "²" (isdigit() but not int()) and huge digit runs;
+# a good one is read.
+@given(st.sampled_from([LABEL_SCALE_MIN, LABEL_SCALE_MAX, LABEL_SCALE_FACTOR, LABEL_SCALE_ZERO]), _scale_label_texts)
 @example(LABEL_SCALE_MAX, "²")
 @example(LABEL_SCALE_FACTOR, "1" * 5000)
-def test_bad_scaling_label_values_are_refused_naming_the_label(label, text):
-    try:
+@example(LABEL_SCALE_MIN, "21")
+@example(LABEL_SCALE_MAX, " 7 ")
+def test_scaling_labels_are_read_or_refused_naming_the_label(label, text):
+    if _good_scale_label(label, text):
         ScalingPolicy.from_labels({label: text})
-    except ValueError as exc:
-        assert label in str(exc)
+    else:
+        with pytest.raises(ValueError, match=re.escape(label)):
+            ScalingPolicy.from_labels({label: text})
 
 
 # ---------------------------------------------------------------------------------------------
@@ -562,6 +588,7 @@ _edge_timestamps = st.builds(
 )
 
 
+_CANONICAL = re.compile(r"[0-9]{4}-[0-9]{2}-[0-9]{2}T[0-9]{2}:[0-9]{2}:[0-9]{2}\.[0-9]{9}Z")
 _timestamp_soup = st.text(alphabet=st.one_of(st.sampled_from("0123456789-:T.Z+ "), st.characters()), max_size=30)
 
 
@@ -571,6 +598,8 @@ _timestamp_soup = st.text(alphabet=st.one_of(st.sampled_from("0123456789-:T.Z+ "
 @example("9999-12-31T23:59:59-00:01")
 def test_timestamp_parsing_raises_only_value_error(text):
     try:
-        normalise(text)
+        normalised = normalise(text)
     except ValueError:
         pass
+    else:
+        assert _CANONICAL.fullmatch(normalised), normalised

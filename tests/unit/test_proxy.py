@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import threading
-import time
 
 import pytest
 
@@ -31,7 +30,6 @@ def proxy_app(upstream):
 
     def counting_scale(name, replicas):
         scales.append((name, replicas))
-        time.sleep(0.2)  # let concurrent first calls pile up behind the first
         return original(name, replicas)
 
     provider.scale = counting_scale
@@ -140,21 +138,73 @@ def test_refused_connection_is_a_proxy_502(proxy_app, monkeypatch):
     assert response.headers["X-OpenFaaS-Internal"] == "proxy"
 
 
+class Answers:
+    """DNS stand-in that gives one answer per lookup, in order, and keeps the last."""
+
+    def __init__(self, *answers: list[str]):
+        self.answers = list(answers)
+        self.asked = 0
+
+    def __call__(self, host: str) -> list[str]:
+        self.asked += 1
+        return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
+
+
+def answered(upstream: int, lookup: Answers):
+    provider = FakeProvider()
+    upstreams = Upstreams(provider, scale_from_zero=False, wait_timeout=1, lookup=lookup, port=upstream)
+    client = create_app(Config(basic_auth=False), provider, FakeLogSource(provider), upstreams).test_client()
+    client.post("/system/functions", json=deployment("echo"))
+    return client
+
+
+def test_a_refused_address_is_forgotten_and_the_next_one_tried(upstream):
+    # Only 127.0.0.1 listens on the port: the first two tasks refuse (they are gone), the third answers.
+    lookup = Answers(["127.0.0.2"], ["127.0.0.3"], ["127.0.0.1"])
+    response = answered(upstream, lookup).get("/function/echo")
+    assert response.status_code == 201
+    assert lookup.asked == 3
+
+
+def test_three_refused_addresses_are_a_proxy_502(upstream):
+    lookup = Answers(["127.0.0.2"], ["127.0.0.3"], ["127.0.0.4"], ["127.0.0.1"])
+    response = answered(upstream, lookup).get("/function/echo")
+    assert response.status_code == 502 and response.headers["X-OpenFaaS-Internal"] == "proxy"
+    assert "could not be reached" in response.get_data(as_text=True)
+    assert lookup.asked == 3
+
+
 def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
     client, provider, scales = proxy_app
     client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
     parts_of(client.application).forwarder.upstreams.forget("echo")
+    calls = 5
+    looked_up = threading.Semaphore(0)
+    get_function, scale = provider.get_function, provider.scale
+
+    def counted_get_function(name):
+        looked_up.release()
+        return get_function(name)
+
+    def scale_once_all_have_looked(name, replicas):
+        # Every call has found zero replicas, and the scaling one has looked again behind the
+        # gate, before the scale lands: they all pile up behind the first.
+        for _ in range(calls + 1):
+            assert looked_up.acquire(timeout=5), "the calls did not all look the function up"
+        return scale(name, replicas)
+
+    provider.get_function, provider.scale = counted_get_function, scale_once_all_have_looked
     statuses = []
 
     def call():
         statuses.append(client.application.test_client().get("/function/echo").status_code)
 
-    threads = [threading.Thread(target=call) for _ in range(5)]
+    threads = [threading.Thread(target=call) for _ in range(calls)]
     for thread in threads:
         thread.start()
     for thread in threads:
-        thread.join()
-    assert statuses == [201] * 5
+        thread.join(timeout=10)
+    assert statuses == [201] * calls
     assert scales == [("echo", 0), ("echo", 1)]
 
 

@@ -7,7 +7,6 @@ fsync on every write, in a temporary folder) and stop it afterwards; they need n
 from __future__ import annotations
 
 import signal
-import socket
 import sqlite3
 import subprocess
 import sys
@@ -24,61 +23,10 @@ from app.errors import BackendUnavailable
 from app.queue import AsyncCall, open_queue
 from app.queue import redis as redis_queue
 from app.queue.sqlite import SQLiteQueue
+from tests.gateway import free_port
+from tests.queueing import RedisServer, make_call
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-def free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        return probe.getsockname()[1]
-
-
-class RedisServer:
-    """A redis-server on a free port that appends every write to ``folder`` and fsyncs it.
-
-    It listens on loopback, and also on ``also_on`` (such as the host's address on a Docker
-    bridge, for a gateway in a container); ``url`` uses the last address it listens on.
-    """
-
-    def __init__(self, folder: Path, also_on: str | None = None):
-        self.folder = folder
-        self.port = free_port()
-        self.addresses = ["127.0.0.1"] + ([also_on] if also_on else [])
-        self.process: subprocess.Popen | None = None
-
-    @property
-    def url(self) -> str:
-        return f"redis://{self.addresses[-1]}:{self.port}/0"
-
-    def start(self) -> "RedisServer":
-        """Start it (again, on the same port and folder) and wait until it answers."""
-        command = ["redis-server", "--bind", *self.addresses, "--protected-mode", "no", "--port", str(self.port), "--save", "",
-                   "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder)]
-        self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
-        client = redis.Redis(port=self.port, socket_connect_timeout=1)
-        deadline = time.monotonic() + 10
-        try:
-            while True:
-                try:
-                    client.ping()
-                    return self
-                except redis.ConnectionError:
-                    if self.process.poll() is not None or time.monotonic() > deadline:
-                        self.stop()
-                        pytest.fail(f"redis-server did not start on port {self.port}")
-                    time.sleep(0.02)
-        finally:
-            client.close()
-
-    def stop(self, sig: int = signal.SIGTERM) -> None:
-        if self.process is not None and self.process.poll() is None:
-            self.process.send_signal(sig)
-            try:
-                self.process.wait(10)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
 
 
 @pytest.fixture(scope="module")
@@ -116,22 +64,6 @@ def open_q(queue_url):
 @pytest.fixture
 def queue(open_q):
     return open_q()
-
-
-def make_call(n: int = 0, body: bytes = b"", **extra) -> AsyncCall:
-    values = {
-        "call_id": f"call-{n}",
-        "function": "echo",
-        "namespace": "openfaas-fn",
-        "method": "POST",
-        "path": "/sub",
-        "query": "a=1",
-        "headers": [("Content-Type", "text/plain"), ("X-Call-Id", f"call-{n}")],
-        "body": body or f"body {n}".encode(),
-        "callback_url": "http://callback.example/done",
-        "enqueued_at": 1700000000.25 + n,
-    }
-    return AsyncCall(**{**values, **extra})
 
 
 def store_raw(queue, payload: bytes, held_by: str | None = None) -> None:
@@ -221,7 +153,7 @@ def test_reclaim_takes_over_only_after_idle_time(queue):
     queue.put(make_call())
     [dead] = queue.take("dead", 1, 0)
     assert queue.reclaim("alive", 0.3, 10) == []
-    time.sleep(0.35)
+    time.sleep(0.35)  # the idle time is what is tested: no condition to wait for
 
     [taken_over] = queue.reclaim("alive", 0.3, 10)
     assert (taken_over.message_id, taken_over.call, taken_over.attempt) == (dead.message_id, dead.call, 2)
