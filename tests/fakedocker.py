@@ -17,7 +17,8 @@ What it answers was checked against dockerd 20.10 (API 1.41) in Swarm mode:
 - A stored spec gains the daemon's defaults (``Runtime``, ``ForceUpdate``, ``Isolation``) and
   loses empty values (Go's ``omitempty``); tasks carry the template without ``Runtime``.
 - Tasks are scheduled at once: after each write the service has one task per replica, in state
-  ``task_state``; a task of an older spec or a surplus slot is shut down, and stays listed.
+  ``task_state``; a task of an older spec or a surplus slot is shut down, and stays listed. A
+  running task has a container on this node whose CPU use (``cpu_usage``) its stats report.
 - Logs are multiplexed frames, one HTTP chunk each, ``<time> <details> <text>``. A line longer
   than 16 KiB is stored in pieces with the same time, only the last ending in a newline; ``tail``
   counts those pieces and applies to each task separately; a service's tasks are sent one after
@@ -181,6 +182,8 @@ class FakeDocker:
         self.secrets: dict[str, dict] = {}
         self.secret_data: dict[str, bytes] = {}  # by secret ID
         self.networks: dict[str, dict] = {}
+        # CPU nanoseconds used by the containers of running tasks on this node, by container ID.
+        self.cpu_usage: dict[str, int] = {}
         self._logs: dict[str, list[_LogPiece]] = {}  # by task ID
         self._followers: list[_Follower] = []
         self._follower_added = threading.Condition(self._lock)
@@ -343,6 +346,7 @@ class FakeDocker:
             ("GET", re.compile(r"/tasks"), self._list_tasks),
             ("GET", re.compile(rf"/tasks/{ref}"), lambda r, g: (200, self._task(g["ref"]))),
             ("GET", re.compile(rf"/tasks/{ref}/logs"), self._task_logs),
+            ("GET", re.compile(rf"/containers/{ref}/stats"), self._container_stats),
             ("GET", re.compile(r"/secrets"), self._list_secrets),
             ("POST", re.compile(r"/secrets/create"), self._create_secret),
             ("DELETE", re.compile(rf"/secrets/{ref}"), self._remove_secret),
@@ -485,6 +489,10 @@ class FakeDocker:
                     "NodeID": self.node_id, "DesiredState": "running",
                     "Status": {"Timestamp": now, "State": self.task_state, "Message": self.task_state},
                 }
+                if self.task_state == "running":
+                    container = hashlib.sha256(task_id.encode()).hexdigest()
+                    self.tasks[task_id]["Status"]["ContainerStatus"] = {"ContainerID": container, "PID": 4242, "ExitCode": 0}
+                    self.cpu_usage[container] = 0
 
     def _list_services(self, request, groups):
         filters = _filters(request)
@@ -505,6 +513,12 @@ class FakeDocker:
             and all(t["ID"].startswith(i) for i in filters.get("id", []))
             and all(t["DesiredState"] == d for d in filters.get("desired-state", []))
         ]
+
+    def _container_stats(self, request, groups):
+        # Only containers of this node: a task on another node has none here.
+        if groups["ref"] not in self.cpu_usage:
+            raise DockerError(404, f"No such container: {groups['ref']}")
+        return 200, {"id": groups["ref"], "cpu_stats": {"cpu_usage": {"total_usage": self.cpu_usage[groups["ref"]]}}}
 
     # secrets
 

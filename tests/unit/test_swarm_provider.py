@@ -11,10 +11,10 @@ import json
 
 import pytest
 
-from app.errors import BackendUnavailable, Conflict, InvalidRequest, NotFound
+from app.errors import BackendFailure, BackendUnavailable, Conflict, InvalidRequest, NotFound
 from app.models import LABEL_SCALE_MAX, LABEL_SCALE_MIN, FunctionDeployment
 from app.swarm import specs
-from app.swarm.provider import _UPDATE_ATTEMPTS, BackendFailure
+from app.swarm.provider import _UPDATE_ATTEMPTS
 from tests.fakedocker import refused, timed_out
 
 UPDATE = r"/services/[^/]+/update"
@@ -144,6 +144,18 @@ def test_tasks_by_full_or_unique_partial_id_of_that_function_only(provider, engi
     assert provider.function_task("echo", task[:6])["ID"] == task
     with pytest.raises(NotFound, match="Instance"):
         provider.function_task("other", task)
+
+
+def test_cpu_seconds_of_the_replicas_this_node_can_measure(provider, engine):
+    provider.deploy(fn(labels={LABEL_SCALE_MIN: "3"}))
+    here, elsewhere, starting = engine.running_tasks("echo")
+    engine.cpu_usage[here["Status"]["ContainerStatus"]["ContainerID"]] = 2_500_000_000
+    # A replica on another node: Docker here has no such container (404), so it is left out.
+    del engine.cpu_usage[elsewhere["Status"]["ContainerStatus"]["ContainerID"]]
+    starting["Status"]["State"] = "starting"
+    assert provider.replica_cpu_seconds("echo") == {here["ID"]: 2.5}
+    with pytest.raises(NotFound):
+        provider.replica_cpu_seconds("ghost")
 
 
 # deploying, updating, scaling, removing
