@@ -10,7 +10,8 @@ import time
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
-from tests.fakes import FakeProvider
+from app.errors import NotFound
+from app.provider import Provider
 
 
 @contextlib.contextmanager
@@ -89,13 +90,14 @@ class Echo(BaseHTTPRequestHandler):
 
 
 class Lookup:
-    """DNS stand-in: addresses only for functions with replicas in the fake provider."""
+    """DNS stand-in: ``tasks.<function>`` answers loopback while the function has a running replica."""
 
-    def __init__(self, provider: FakeProvider):
+    def __init__(self, provider: Provider):
         self.provider = provider
 
     def __call__(self, host: str) -> list[str]:
-        name = host.removeprefix("tasks.")
-        service = self.provider.services.get(name)
-        replicas = service["Spec"]["Mode"]["Replicated"]["Replicas"] if service else 0
-        return ["127.0.0.1"] * min(replicas, 1)
+        try:
+            available = self.provider.get_function(host.removeprefix("tasks.")).available_replicas
+        except NotFound:
+            return []
+        return ["127.0.0.1"] * min(available, 1)

@@ -1,14 +1,21 @@
-"""Fixtures for HTTP-level unit tests: the real Flask app over the in-memory FakeProvider."""
+"""Fixtures for unit tests: the real Flask app over the real SwarmProvider over an in-memory Docker.
+
+Only the Docker Engine is faked (``tests.fakedocker``), so what the gateway decides (ownership,
+secret versions, not found and conflicts, replica counts) is the adapter's own code.
+"""
 
 from __future__ import annotations
 
 import base64
+from typing import Iterator
 
 import pytest
 
 from app import create_app
 from app.config import Config
-from tests.fakes import FakeLogSource, FakeProvider
+from app.swarm.provider import SwarmProvider
+from tests.fakedocker import FakeDocker
+from tests.fakes import FakeLogSource
 
 USER, PASSWORD = "admin", "s3cret-pass"
 
@@ -22,8 +29,15 @@ AUTH = basic(USER, PASSWORD)
 
 
 @pytest.fixture
-def provider() -> FakeProvider:
-    return FakeProvider()
+def engine() -> Iterator[FakeDocker]:
+    engine = FakeDocker()
+    yield engine
+    engine.close()
+
+
+@pytest.fixture
+def provider(engine) -> SwarmProvider:
+    return SwarmProvider(Config(), engine.client())
 
 
 @pytest.fixture

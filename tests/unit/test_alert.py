@@ -117,11 +117,11 @@ def test_an_empty_alert_list_does_nothing(client):
     assert response.text.startswith("Alerts handled: 0 ")
 
 
-def test_failures_are_listed_and_do_not_stop_other_alerts(client, provider):
+def test_failures_are_listed_and_do_not_stop_other_alerts(client, provider, engine):
     deploy(client, "echo", 1)
     deploy(client, "broken", 1)
     # Labels a client could not deploy, as if changed behind the gateway's back.
-    provider.services["broken"]["Spec"]["Labels"][LABEL_SCALE_MAX] = "lots"
+    engine.service("broken")["Spec"]["Labels"][LABEL_SCALE_MAX] = "lots"
     response = client.post("/system/alert", json=webhook(("firing", "broken"), ("firing", "echo")))
     assert response.status_code == 500
     assert response.mimetype == "text/plain"
@@ -132,12 +132,12 @@ def test_failures_are_listed_and_do_not_stop_other_alerts(client, provider):
     assert replicas(provider, "echo") == 5
 
 
-def test_an_orchestrator_failure_is_a_500_naming_the_function(client, provider):
+def test_an_orchestrator_failure_is_a_500_naming_the_function(client, engine):
     deploy(client, "echo", 1)
-    provider.healthy = False
+    engine.down = True
     response = client.post("/system/alert", json=webhook(("firing", "echo")))
     assert response.status_code == 500
-    assert response.text.splitlines()[1] == "echo: Docker is unreachable; could not report its state."
+    assert response.text.splitlines()[1] == "echo: Docker is unreachable; could not list services."
 
 
 def _without(body: dict, *path) -> dict:

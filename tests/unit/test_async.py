@@ -19,7 +19,7 @@ from app.errors import BackendUnavailable
 from app.queue import open_queue
 from app.state import parts_of
 from app.upstreams import Upstreams
-from tests.fakes import FakeLogSource, FakeProvider
+from tests.fakes import FakeLogSource, swarm_provider
 from tests.gateway import free_port
 from tests.unit.conftest import deployment
 from tests.upstream import Echo, Lookup, serve
@@ -67,7 +67,7 @@ class Flaky(Echo):
 def setup(tmp_path):
     Receiver.received, Receiver.failing = [], False
     with serve(Flaky) as function_port, serve(Receiver) as receiver_port:
-        provider = FakeProvider()
+        provider = swarm_provider()
         upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=2, lookup=Lookup(provider), port=function_port)
         queue = open_queue(f"sqlite:///{tmp_path}/queue.db")
         config = Config(basic_auth=False, async_max_attempts=3)

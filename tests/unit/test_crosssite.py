@@ -23,12 +23,12 @@ SIMPLE = {"data": '{"service": "evil", "image": "docker.io/evil/miner:latest"}',
         {"Origin": "not an origin"},
     ],
 )
-def test_a_cross_site_deploy_is_403_and_deploys_nothing(client, provider, headers):
+def test_a_cross_site_deploy_is_403_and_deploys_nothing(client, engine, headers):
     response = client.post("/system/functions", headers=headers, **SIMPLE)
     assert response.status_code == 403
     assert response.mimetype == "text/plain"
     assert "cross-site" in response.get_data(as_text=True) or "origin" in response.get_data(as_text=True)
-    assert provider.services == {}
+    assert engine.services == {}
 
 
 @pytest.mark.parametrize(
@@ -43,12 +43,12 @@ def test_a_cross_site_deploy_is_403_and_deploys_nothing(client, provider, header
         ("post", "/system/alert", {"status": "firing", "receiver": "r", "alerts": []}),
     ],
 )
-def test_every_state_changing_route_is_guarded(client, provider, method, path, body):
+def test_every_state_changing_route_is_guarded(client, engine, method, path, body):
     client.post("/system/functions", json=deployment())
-    before = provider.services["echo"]["Spec"]
+    before = engine.service("echo")["Version"]
     response = getattr(client, method)(path, json=body, headers={"Sec-Fetch-Site": "cross-site"})
     assert response.status_code == 403
-    assert provider.services["echo"]["Spec"] == before and provider.secret_data == {}
+    assert engine.service("echo")["Version"] == before and engine.secrets == {}
 
 
 @pytest.mark.parametrize(

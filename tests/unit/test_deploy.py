@@ -11,7 +11,7 @@ from flask import request
 
 from app import create_app
 from app.config import Config
-from tests.fakes import FakeProvider
+from tests.fakes import swarm_provider
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = (ROOT / "deploy/nginx.conf").read_text()
@@ -63,7 +63,7 @@ def test_nginx_sets_the_forwarded_headers():
 
 
 def _seen_by_the_app(config: Config, headers: dict[str, str]) -> dict:
-    app = create_app(config, FakeProvider())
+    app = create_app(config, swarm_provider())
 
     @app.get("/whoami")
     def whoami():

@@ -1,4 +1,4 @@
-"""Function CRUD, status and scaling through the HTTP layer with a fake provider."""
+"""Function CRUD, status and scaling through the HTTP layer, over the Swarm adapter and an in-memory Docker."""
 
 from __future__ import annotations
 
@@ -10,7 +10,7 @@ from app import metrics
 from tests.unit.conftest import deployment
 
 
-def test_deploy_then_read_reports_what_the_client_sent(client):
+def test_deploy_then_read_reports_what_the_client_sent(client, engine):
     assert client.post("/system/functions", json=deployment()).status_code == 202
     status = client.get("/system/function/echo").get_json()
     # Counted by the process-wide metrics, which other tests' calls to "echo" also feed (the count
@@ -28,7 +28,7 @@ def test_deploy_then_read_reports_what_the_client_sent(client):
         "secrets": [],
         "constraints": [],
         "readOnlyRootFilesystem": False,
-        "createdAt": "2026-01-01T00:00:00Z",
+        "createdAt": engine.service("echo")["CreatedAt"],  # as Docker reports it
     }
     assert [{k: v for k, v in f.items() if k != "invocationCount"} for f in client.get("/system/functions").get_json()] == [
         status
@@ -248,15 +248,15 @@ def test_oversized_system_body_is_413(client):
     assert response.status_code == 413
 
 
-def test_docker_outage_is_503_and_recovers(client, provider):
+def test_docker_outage_is_503_and_recovers(client, engine):
     client.post("/system/functions", json=deployment())
-    provider.healthy = False
+    engine.down = True
     response = client.get("/system/functions")
     assert response.status_code == 503
     assert "Docker" in response.get_data(as_text=True)
     health = client.get("/healthz")
     assert health.status_code == 500 and "Docker" in health.get_data(as_text=True)
-    provider.healthy = True
+    engine.down = False
     assert client.get("/system/functions").status_code == 200
     assert client.get("/healthz").status_code == 200
 

@@ -29,7 +29,7 @@ GO_DEPLOYMENT = deployment(
 
 
 @pytest.mark.parametrize("method", ["post", "put"])
-def test_a_go_deployment_with_zero_values_is_accepted_as_if_they_were_absent(client, provider, method):
+def test_a_go_deployment_with_zero_values_is_accepted_as_if_they_were_absent(client, engine, method):
     if method == "put":
         client.post("/system/functions", json=deployment())
     response = getattr(client, method)("/system/functions", json=GO_DEPLOYMENT)
@@ -42,7 +42,7 @@ def test_a_go_deployment_with_zero_values_is_accepted_as_if_they_were_absent(cli
     assert status["envVars"] == {"a": ""}
     assert status["annotations"] == {"topics": ""}
     assert status["namespace"] == "openfaas-fn"
-    spec = provider.services["echo"]["Spec"]["TaskTemplate"]
+    spec = engine.service("echo")["Spec"]["TaskTemplate"]
     assert spec["Resources"]["Limits"] == {"MemoryBytes": 64 * 1024 * 1024}
     assert "Reservations" not in spec["Resources"]
     assert [n["Target"] for n in spec["Networks"]] == ["func_functions"]
@@ -86,9 +86,9 @@ def test_scale_naming_another_function_in_the_body_is_a_400(client):
         ("post", {"name": "api-key", "value": "", "rawValue": "dg==", "namespace": None}),
     ],
 )
-def test_secrets_with_zero_values(client, provider, method, body):
+def test_secrets_with_zero_values(client, engine, method, body):
     assert getattr(client, method)("/system/secrets", json=body).status_code == 201
-    assert provider.secret_data["api-key"] == b"v"
+    assert engine.secret_value("api-key-v1") == b"v"
     assert client.put("/system/secrets", json={**body, "namespace": ""}).status_code == 200
     removed = client.delete("/system/secrets", json={"name": "api-key", "namespace": ""})
     assert (removed.status_code, removed.data) == (200, b"")

@@ -1,6 +1,6 @@
 """The service against its own OpenAPI document, fuzzed with schemathesis.
 
-The app runs in-process over the FakeProvider, with every function's calls going to a loopback
+The app runs in-process over the Swarm adapter and an in-memory Docker, with every function's calls going to a loopback
 echo server, so thousands of generated requests (valid and deliberately invalid) take seconds.
 The checks: no 5xx, every status code and content type documented, JSON bodies and required
 headers as documented, schema-violating requests refused with a 4xx. A finding is fixed in the
@@ -23,7 +23,7 @@ from app.images import IMAGE_PATTERN
 from app.queue.sqlite import SQLiteQueue
 from app.schemas import CONSTRAINT_PATTERN
 from app.upstreams import Upstreams
-from tests.fakes import FakeLogSource, FakeProvider
+from tests.fakes import FakeLogSource, swarm_provider
 from tests.fuzzing import CHECKS
 from tests.unit.conftest import AUTH, PASSWORD, USER, deployment
 from tests.upstream import Echo, Lookup, serve
@@ -36,7 +36,7 @@ PROXY_ROUTES = ("/function/", "/async-function/")
 
 @pytest.fixture(scope="module")
 def fuzzed_app(tmp_path_factory):
-    provider = FakeProvider()
+    provider = swarm_provider()
     with serve(Echo) as port:
         upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider), port=port)
         queue = SQLiteQueue(str(tmp_path_factory.mktemp("queue") / "async.db"))

@@ -1,4 +1,4 @@
-"""The proxy against a real HTTP server on loopback, with the fake provider behind it."""
+"""The proxy against a real HTTP server on loopback, with the Swarm adapter over an in-memory Docker behind it."""
 
 from __future__ import annotations
 
@@ -11,7 +11,7 @@ from app.config import Config
 from app.schemas import FunctionDeploymentSchema
 from app.state import parts_of
 from app.upstreams import Upstreams
-from tests.fakes import FakeLogSource, FakeProvider
+from tests.fakes import FakeLogSource, swarm_provider
 from tests.upstream import Echo, Lookup, serve
 from tests.unit.conftest import deployment
 
@@ -24,7 +24,7 @@ def upstream():
 
 @pytest.fixture
 def proxy_app(upstream):
-    provider = FakeProvider()
+    provider = swarm_provider()
     scales = []
     original = provider.scale
 
@@ -209,7 +209,7 @@ def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
 
 
 def test_scale_from_zero_can_be_switched_off(upstream):
-    provider = FakeProvider()
+    provider = swarm_provider()
     upstreams = Upstreams(provider, scale_from_zero=False, wait_timeout=1, lookup=Lookup(provider), port=upstream)
     client = create_app(Config(basic_auth=False), provider, FakeLogSource(provider), upstreams).test_client()
     client.post("/system/functions", json=deployment("echo"))
@@ -219,7 +219,7 @@ def test_scale_from_zero_can_be_switched_off(upstream):
 
 
 def test_invocations_need_no_credentials(upstream):
-    provider = FakeProvider()
+    provider = swarm_provider()
     upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider), port=upstream)
     config = Config(basic_auth_user="u", basic_auth_password="p")
     client = create_app(config, provider, FakeLogSource(provider), upstreams).test_client()

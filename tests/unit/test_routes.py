@@ -12,7 +12,7 @@ from app import create_app
 from app.calllog import CallLog, parse
 from app.routes import render_routes
 from app.upstreams import Upstreams
-from tests.fakes import FakeLogSource, FakeProvider
+from tests.fakes import FakeLogSource, swarm_provider
 from tests.unit.conftest import deployment
 from tests.upstream import Lookup
 
@@ -54,7 +54,7 @@ def test_an_empty_table_still_defines_the_gateways_pool_the_map_and_the_deadline
 
 
 def test_the_table_holds_only_functions_with_a_running_task(config):
-    provider = FakeProvider()
+    provider = swarm_provider()
     upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider))
     app = create_app(config, provider, FakeLogSource(provider), upstreams)
     client = app.test_client()

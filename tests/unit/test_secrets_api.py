@@ -1,4 +1,4 @@
-"""Secrets through the HTTP layer with a fake provider."""
+"""Secrets through the HTTP layer, over the Swarm adapter and an in-memory Docker."""
 
 from __future__ import annotations
 
@@ -9,21 +9,21 @@ import pytest
 from tests.unit.conftest import deployment
 
 
-def test_secret_lifecycle(client, provider):
+def test_secret_lifecycle(client, engine):
     assert client.post("/system/secrets", json={"name": "api-key", "value": "v1"}).status_code == 201
     assert client.get("/system/secrets").get_json() == [{"name": "api-key"}]
     assert client.put("/system/secrets", json={"name": "api-key", "value": "v2"}).status_code == 200
-    assert provider.secret_data["api-key"] == b"v2"
+    assert engine.secret_value("api-key-v2") == b"v2"
     removed = client.delete("/system/secrets", json={"name": "api-key"})
     # 200 with no body: faas-cli and the Go SDK refuse the 204 of the published document.
     assert (removed.status_code, removed.data) == (200, b"")
     assert client.get("/system/secrets").get_json() == []
 
 
-def test_raw_value_is_base64(client, provider):
+def test_raw_value_is_base64(client, engine):
     raw = bytes(range(256))
     client.post("/system/secrets", json={"name": "blob", "rawValue": base64.b64encode(raw).decode()})
-    assert provider.secret_data["blob"] == raw
+    assert engine.secret_value("blob-v1") == raw
 
 
 def test_values_never_come_back(client):
@@ -31,11 +31,11 @@ def test_values_never_come_back(client):
     assert "hunter2" not in client.get("/system/secrets").get_data(as_text=True)
 
 
-def test_update_rolls_functions_onto_the_new_version(client, provider):
+def test_update_rolls_functions_onto_the_new_version(client, engine):
     client.post("/system/secrets", json={"name": "api-key", "value": "v1"})
     client.post("/system/functions", json=deployment(secrets=["api-key"]))
     client.put("/system/secrets", json={"name": "api-key", "value": "v2"})
-    mount = provider.services["echo"]["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"][0]
+    mount = engine.service("echo")["Spec"]["TaskTemplate"]["ContainerSpec"]["Secrets"][0]
     assert mount["SecretName"] == "api-key-v2"
     assert client.get("/system/function/echo").get_json()["secrets"] == ["api-key"]
 
