@@ -150,25 +150,26 @@ class Answers:
         return self.answers.pop(0) if len(self.answers) > 1 else self.answers[0]
 
 
-def answered(upstream: int, lookup: Answers):
-    provider = FakeProvider()
+def answered(upstream: int, lookup: Answers, state_dir) -> object:
+    provider = swarm_provider()
     upstreams = Upstreams(provider, scale_from_zero=False, wait_timeout=1, lookup=lookup, port=upstream)
-    client = create_app(Config(basic_auth=False), provider, FakeLogSource(provider), upstreams).test_client()
+    config = Config(basic_auth=False, state_dir=str(state_dir))
+    client = create_app(config, provider, FakeLogSource(provider), upstreams).test_client()
     client.post("/system/functions", json=deployment("echo"))
     return client
 
 
-def test_a_refused_address_is_forgotten_and_the_next_one_tried(upstream):
+def test_a_refused_address_is_forgotten_and_the_next_one_tried(upstream, tmp_path):
     # Only 127.0.0.1 listens on the port: the first two tasks refuse (they are gone), the third answers.
     lookup = Answers(["127.0.0.2"], ["127.0.0.3"], ["127.0.0.1"])
-    response = answered(upstream, lookup).get("/function/echo")
+    response = answered(upstream, lookup, tmp_path).get("/function/echo")
     assert response.status_code == 201
     assert lookup.asked == 3
 
 
-def test_three_refused_addresses_are_a_proxy_502(upstream):
+def test_three_refused_addresses_are_a_proxy_502(upstream, tmp_path):
     lookup = Answers(["127.0.0.2"], ["127.0.0.3"], ["127.0.0.4"], ["127.0.0.1"])
-    response = answered(upstream, lookup).get("/function/echo")
+    response = answered(upstream, lookup, tmp_path).get("/function/echo")
     assert response.status_code == 502 and response.headers["X-OpenFaaS-Internal"] == "proxy"
     assert "could not be reached" in response.get_data(as_text=True)
     assert lookup.asked == 3
