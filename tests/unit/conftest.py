@@ -16,6 +16,7 @@ from app.config import Config
 from app.swarm.provider import SwarmProvider
 from tests.fakedocker import FakeDocker
 from tests.fakes import FakeLogSource
+from tests.queueing import RedisServer
 
 USER, PASSWORD = "admin", "s3cret-pass"
 
@@ -65,3 +66,11 @@ def client(app):
 
 def deployment(name: str = "echo", **extra) -> dict:
     return {"service": name, "image": "docker.io/functions/alpine:latest", "envProcess": "cat", **extra}
+
+
+@pytest.fixture(scope="session")
+def redis_server(tmp_path_factory):
+    """A redis-server of the tests' own on a loopback port (the queue and the autoscaler's lease)."""
+    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
+    yield server
+    server.stop()

@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import subprocess
 import sys
+import time
 
 from app.config import Config
 from app.leader import FileLock, Leadership, RedisLease, autoscaler_leadership
@@ -66,3 +67,18 @@ def test_redis_lease_only_with_a_redis_queue(tmp_path):
 def test_redis_lease_without_redis_does_not_lead():
     # Port 1 on loopback refuses at once: nobody can tell whether another gateway leads.
     assert not RedisLease("redis://127.0.0.1:1/0", "k", 5).hold()
+
+
+def test_one_redis_lease_holder_among_gateways_until_it_goes(redis_server):
+    first, second = (RedisLease(redis_server.url, "lease-test", 0.5) for _ in range(2))
+    assert first.hold() and first.hold()  # renewed, round after round
+    assert not second.hold()
+    first.release()
+    assert second.hold()
+    assert not first.hold()
+    # A holder that stops renewing (its gateway vanished) gives way once the lease expires.
+    deadline = time.monotonic() + 5
+    while not first.hold():
+        assert time.monotonic() < deadline, "the lease never expired"
+        time.sleep(0.05)  # polling, with a bound
+    assert not second.hold()

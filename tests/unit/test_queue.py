@@ -24,16 +24,9 @@ from app.queue import AsyncCall, open_queue
 from app.queue import redis as redis_queue
 from app.queue.sqlite import SQLiteQueue
 from tests.gateway import free_port
-from tests.queueing import RedisServer, make_call
+from tests.queueing import make_call
 
 ROOT = Path(__file__).resolve().parents[2]
-
-
-@pytest.fixture(scope="module")
-def redis_server(tmp_path_factory):
-    server = RedisServer(tmp_path_factory.mktemp("redis")).start()
-    yield server
-    server.stop()
 
 
 @pytest.fixture(params=["sqlite", "redis"])
