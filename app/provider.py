@@ -2,9 +2,9 @@
 
 ``Provider`` manages functions and secrets; ``LogSource`` opens log streams, so that another log
 backend can replace the Swarm one without touching the blueprint. ``app.swarm`` implements both
-over Docker Swarm; the unit tests use in-memory fakes with the same contracts. Every method raises
-only ``app.errors.GatewayError`` subclasses, each of which the error handlers render with its
-HTTP status.
+over Docker Swarm; the unit tests run that implementation over an in-memory Docker Engine.
+Every method raises only ``app.errors.GatewayError`` subclasses, each of which the error
+handlers render with its HTTP status.
 """
 
 from __future__ import annotations
