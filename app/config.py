@@ -27,7 +27,12 @@ _FALSE = {"0", "false", "no", "off"}
 
 
 class ConfigError(ValueError):
-    """A configuration variable has a value the gateway cannot use."""
+    """A configuration variable has a value the gateway cannot use.
+
+    The one error class outside ``app.errors``: it stops the start and never reaches a client,
+    and gunicorn.conf.py loads this module on its own, before the package (and so before
+    ``app.errors``) may be imported.
+    """
 
 
 def parse_duration(text: str) -> float:
