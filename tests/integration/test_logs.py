@@ -152,7 +152,12 @@ def test_follow_delivers_new_lines_while_open_then_ends_at_the_deadline(gateway,
 
 def _descriptors(pid: int) -> tuple[int, int]:
     """(all descriptors, sockets) of a process: Docker connections are sockets of the worker."""
-    targets = [os.readlink(f"/proc/{pid}/fd/{fd}") for fd in os.listdir(f"/proc/{pid}/fd")]
+    targets = []
+    for fd in os.listdir(f"/proc/{pid}/fd"):
+        try:
+            targets.append(os.readlink(f"/proc/{pid}/fd/{fd}"))
+        except FileNotFoundError:
+            pass  # closed since the listing: the clean-up we are waiting for
     return len(targets), sum(target.startswith("socket:") for target in targets)
 
 
