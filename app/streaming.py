@@ -43,7 +43,8 @@ class StreamSlots:
         """Reserve a slot. Raises BackendUnavailable (503) when all are in use."""
         if not self._slots.acquire(blocking=False):
             raise BackendUnavailable(
-                f"This gateway worker already serves {self.limit} log streams and event streams; retry later.", {"Retry-After": "5"}
+                f"This gateway worker already serves {self.limit} log streams and event streams; retry later.",
+                {"Retry-After": "5"},
             )
 
     def give_back(self) -> None:

@@ -62,12 +62,14 @@ class UsageSampler:
         self._stop.set()
         self._wake.set()
 
-    def _wanted(self) -> bool:
+    @property
+    def sampling(self) -> bool:
+        """Whether usage was asked for within ``keep_for`` seconds, so the sampler runs."""
         return self._asked_at is not None and self._clock() - self._asked_at < self.keep_for
 
     def _run(self) -> None:
         while not self._stop.is_set():
-            if not self._wanted():
+            if not self.sampling:
                 self._readings = {}  # stale by the time anyone asks again
                 self._wake.wait()
                 self._wake.clear()
@@ -97,7 +99,7 @@ class UsageSampler:
         self._readings = readings
 
     def _ask(self) -> dict[str, _Reading]:
-        asleep = not self._wanted()
+        asleep = not self.sampling
         self._asked_at = self._clock()
         if asleep:
             self._wake.set()
