@@ -38,7 +38,7 @@ class Events:
             for line in self.response:
                 if line.startswith(b"data: "):
                     self.events.put(json.loads(line[len(b"data: "):]))
-        except (OSError, ValueError, http.client.HTTPException):
+        except (OSError, ValueError, AttributeError, http.client.HTTPException):
             pass  # closed by the test
         self.events.put(None)
 
