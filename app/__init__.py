@@ -19,20 +19,35 @@ from app import metrics, state
 from app.async_worker import AsyncWorker, WorkerSettings
 from app.autoscaler import Autoscaler
 from app.auth import install_basic_auth, is_protected, load_credentials
-from app.blueprints import alert, apidoc, async_invoke, functions, healthz, info, logs, proxy, routes, scale, secrets
+from app.blueprints import (
+    alert,
+    apidoc,
+    async_invoke,
+    events,
+    functions,
+    healthz,
+    info,
+    logs,
+    proxy,
+    routes,
+    scale,
+    secrets,
+)
 from app.blueprints import metrics as metrics_routes
 from app.calllog import CallLog
 from app.config import Config
 from app.crosssite import install_cross_site_guard
 from app.errors import register_error_handlers
 from app.leader import autoscaler_leadership
-from app.provider import LogSource, Provider
+from app.provider import EventSource, LogSource, Provider
 from app.proxy import Forwarder
 from app.queue import Queue, open_queue
 from app.streaming import StreamSlots
+from app.swarm.events import SwarmEventSource
 from app.swarm.logs import SwarmLogSource
 from app.swarm.provider import SwarmProvider
 from app.upstreams import Upstreams
+from app.usage import UsageSampler
 
 BLUEPRINTS = (
     healthz.bp,
@@ -41,6 +56,7 @@ BLUEPRINTS = (
     scale.bp,
     secrets.bp,
     logs.bp,
+    events.bp,
     proxy.bp,
     routes.bp,
     async_invoke.bp,
@@ -56,18 +72,19 @@ def create_app(
     log_source: LogSource | None = None,
     upstreams: Upstreams | None = None,
     queue: Queue | None = None,
+    event_source: EventSource | None = None,
 ) -> Flask:
-    """Build the application; ``provider`` and ``log_source`` default to the Swarm ones,
+    """Build the application; ``provider``, ``log_source`` and ``event_source`` default to the Swarm ones,
     ``upstreams`` to task addresses from Swarm's DNS, ``queue`` to the configured async queue.
-    The async worker is created but not started: gunicorn's ``post_worker_init`` starts one per
-    worker process (``start_background_work``).
+    The async worker and the usage sampler are created but not started: gunicorn's
+    ``post_worker_init`` starts them in each worker process (``start_background_work``).
 
     Raises ConfigError for unusable configuration and BackendUnavailable when Docker cannot be
     used at start, so a broken gateway stops at once with the reason instead of serving errors.
     """
     config = config or Config.from_env(os.environ)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parts = build_parts(config, provider, log_source, upstreams, queue)
+    parts = build_parts(config, provider, log_source, upstreams, queue, event_source)
     parts.provider.ensure_ready()
 
     app = Flask(__name__)
@@ -86,6 +103,7 @@ def build_parts(
     log_source: LogSource | None,
     upstreams: Upstreams | None,
     queue: Queue | None,
+    event_source: EventSource | None = None,
 ) -> state.Parts:
     """The parts the views use, from the given ones or the Swarm defaults for the rest."""
     provider = provider or SwarmProvider(config)
@@ -98,7 +116,9 @@ def build_parts(
         config=config,
         provider=provider,
         log_source=log_source or SwarmLogSource(provider),
-        log_slots=StreamSlots(config.max_log_streams),
+        event_source=event_source or SwarmEventSource(provider),
+        stream_slots=StreamSlots(config.max_log_streams),
+        usage=UsageSampler(provider),
         upstreams=upstreams,
         forwarder=forwarder,
         queue=queue,
@@ -139,10 +159,12 @@ def register_blueprints(app: Flask) -> None:
 
 
 def start_background_work(app: Flask) -> None:
-    """Start this process's async worker, its receiver of nginx's call log when its port is set,
-    and its autoscaler when switched on (called once per gunicorn worker, after the fork)."""
+    """Start this process's async worker, its usage sampler (asleep until usage is asked for),
+    its receiver of nginx's call log when its port is set, and its autoscaler when switched on
+    (called once per gunicorn worker, after the fork)."""
     parts = state.parts_of(app)
     parts.async_worker.start()
+    parts.usage.start()
     if parts.call_log.port:
         parts.call_log.start()
     if parts.config.autoscaler:

@@ -171,7 +171,7 @@ class Autoscaler:
         if status.replicas == 0:
             watch.cpu.clear()
             return 0.0
-        seconds = self.provider.replica_cpu_seconds(status.name)
+        seconds = {replica.instance: replica.cpu_seconds for replica in self.provider.replica_stats(status.name)}
         rates = [
             (used - watch.cpu[replica][1]) / (now - watch.cpu[replica][0]) * 1000
             for replica, used in seconds.items()

@@ -15,6 +15,8 @@ from app.config import parse_duration
 
 LABEL_FUNCTION = "com.openfaas.function"
 LABEL_FAAS_FUNCTION = "faas_function"
+# A function's namespace, on its service and its containers; absent means the default namespace.
+LABEL_NAMESPACE = "com.openfaas.namespace"
 ANNOTATION_PREFIX = "com.openfaas.annotations."
 # Labels the gateway keeps for itself, e.g. the client's own spelling of a memory limit.
 GATEWAY_LABEL_PREFIX = "com.openfaas.gateway."
@@ -88,6 +90,16 @@ class FunctionStatus:
     read_only_root_filesystem: bool = False
     created_at: str | None = None
     invocation_count: int = 0
+    usage: "Usage | None" = None
+
+
+@dataclass(frozen=True)
+class Usage:
+    """A function's resource use as OpenFaaS defines it (FunctionUsage): ``cpu`` in millicores
+    averaged over the last measurement interval, ``total_memory_bytes`` the working set."""
+
+    cpu: float
+    total_memory_bytes: float
 
 
 @dataclass(frozen=True)
@@ -222,3 +234,111 @@ class LogMessage:
     instance: str
     timestamp: str
     text: str
+
+
+# What a replica's counters read when the runtime cannot measure it (another node, not running).
+UNMEASURED = -1
+
+
+@dataclass(frozen=True)
+class ReplicaStats:
+    """One running replica's counters as the runtime read them at one moment.
+
+    ``cpu_seconds`` is the CPU time used since the replica started; ``memory_bytes`` the working
+    set (usage less inactive file cache); the byte counters are totals since start, or
+    UNMEASURED where the runtime has none.
+    """
+
+    function: str
+    namespace: str
+    instance: str
+    cpu_seconds: float
+    memory_bytes: int
+    network_rx_bytes: int = UNMEASURED
+    network_tx_bytes: int = UNMEASURED
+    block_read_bytes: int = UNMEASURED
+    block_write_bytes: int = UNMEASURED
+
+
+@dataclass(frozen=True)
+class ReplicaHealth:
+    """A replica's health check: ``status`` is healthy, unhealthy, starting or none (no check,
+    or not readable from this node); ``failing_streak`` and ``last_output`` are the probe's."""
+
+    status: str = "none"
+    failing_streak: int = 0
+    last_output: str | None = None
+
+
+@dataclass(frozen=True)
+class Instance:
+    """One replica of a function, as GET /system/function/{name}/instances reports it.
+
+    ``id`` is the one logs call ``instance``; ``exit_code`` and ``error`` are the last exit of
+    this replica's slot (its own when it has ended, else its predecessor's), None when none
+    ended; ``cpu`` is millicores over the last sampling interval and the other counters as in
+    ReplicaStats, UNMEASURED where the runtime has none.
+    """
+
+    id: str
+    name: str
+    namespace: str
+    slot: int | None
+    node: str | None
+    state: str
+    desired_state: str
+    health: ReplicaHealth
+    started_at: str | None
+    exit_code: int | None
+    error: str | None
+    cpu: float = UNMEASURED
+    memory_bytes: int = UNMEASURED
+    network_rx_bytes: int = UNMEASURED
+    network_tx_bytes: int = UNMEASURED
+    block_read_bytes: int = UNMEASURED
+    block_write_bytes: int = UNMEASURED
+
+
+# Event types of GET /system/events.
+FUNCTION_DEPLOYED = "function.deployed"
+FUNCTION_UPDATED = "function.updated"
+FUNCTION_SCALED = "function.scaled"
+FUNCTION_DELETED = "function.deleted"
+REPLICA_STARTED = "replica.started"
+REPLICA_HEALTHY = "replica.healthy"
+REPLICA_UNHEALTHY = "replica.unhealthy"
+REPLICA_DIED = "replica.died"
+REPLICA_OOM = "replica.oom"
+# The stream's own events: the runtime's event source went away, and came back.
+STREAM_DISCONNECTED = "stream.disconnected"
+STREAM_RECONNECTED = "stream.reconnected"
+
+
+@dataclass(frozen=True)
+class EventRequest:
+    """What a client asks of GET /system/events: every function of ``namespace``, or only
+    ``function`` when given."""
+
+    namespace: str
+    function: str | None = None
+
+
+@dataclass(frozen=True)
+class FunctionEvent:
+    """One normalised runtime event; ``time`` is RFC 3339 with nanoseconds.
+
+    Function events carry ``replicas`` (deployed, scaled) and ``previous_replicas`` (scaled);
+    an update in progress carries ``rollout`` (updating, completed, ...); replica events carry
+    ``instance`` and, for ``replica.died``, ``exit_code``. Stream events name no function.
+    """
+
+    type: str
+    time: str
+    name: str | None = None
+    namespace: str | None = None
+    instance: str | None = None
+    replicas: int | None = None
+    previous_replicas: int | None = None
+    exit_code: int | None = None
+    rollout: str | None = None
+    message: str | None = None

@@ -1,8 +1,11 @@
-"""The interfaces between the blueprints and the orchestrator.
+"""The runtime interface between the blueprints and the orchestrator.
 
-``Provider`` manages functions and secrets; ``LogSource`` opens log streams, so that another log
-backend can replace the Swarm one without touching the blueprint. ``app.swarm`` implements both
-over Docker Swarm; the unit tests run that implementation over an in-memory Docker Engine.
+Together these are the runtime a second orchestrator would implement, without touching the
+blueprints: ``Provider`` connects and reports health (``check_health``), discovers and manages
+functions, their replicas (``instances``, with health per replica) and secrets, and reads
+replica counters (``replica_stats``); ``LogSource`` opens log streams and ``EventSource`` event
+streams. ``app.swarm`` implements all three over Docker Swarm; the unit tests run that
+implementation over an in-memory Docker Engine.
 Every method raises only ``app.errors.GatewayError`` subclasses, each of which the error
 handlers render with its HTTP status.
 """
@@ -11,7 +14,16 @@ from __future__ import annotations
 
 from typing import Iterator, Protocol
 
-from app.models import FunctionDeployment, FunctionStatus, LogMessage, LogRequest
+from app.models import (
+    EventRequest,
+    FunctionDeployment,
+    FunctionEvent,
+    FunctionStatus,
+    Instance,
+    LogMessage,
+    LogRequest,
+    ReplicaStats,
+)
 
 
 class Provider(Protocol):
@@ -33,9 +45,19 @@ class Provider(Protocol):
     def get_function(self, name: str) -> FunctionStatus:
         """One function. Raises NotFound (404) when no function of ours has that name."""
 
-    def replica_cpu_seconds(self, name: str) -> dict[str, float]:
-        """CPU seconds used so far by each running replica the orchestrator can measure, by
-        replica ID. Raises NotFound (404) when no function of ours has that name."""
+    def replica_stats(self, name: str | None = None) -> list[ReplicaStats]:
+        """The counters of each running replica the orchestrator can measure from here, of
+        function ``name`` or of every function; one read each, never waiting for a second.
+
+        Raises NotFound (404) when ``name`` is given and no function of ours has it.
+        """
+
+    def instances(self, name: str) -> list[Instance]:
+        """Every current replica of a function, by slot, with its health and the counters the
+        orchestrator has (``cpu`` left UNMEASURED: a rate needs two readings, see app.usage).
+
+        Raises NotFound (404) when no function of ours has that name.
+        """
 
     def deploy(self, deployment: FunctionDeployment) -> None:
         """Create a function.
@@ -91,4 +113,22 @@ class LogSource(Protocol):
 
         Raises NotFound (404) for an unknown function or instance and BackendUnavailable (503)
         when the backend cannot be reached, before any message is produced.
+        """
+
+
+class EventStream(Protocol):
+    def __iter__(self) -> Iterator[list[FunctionEvent]]:
+        """Batches of events as they happen, until closed; when the orchestrator goes away the
+        stream says so (``stream.disconnected``), retries, and says when it is back
+        (``stream.reconnected``)."""
+
+    def close(self) -> None:
+        """End the stream and release its connection at once; callable from any thread."""
+
+
+class EventSource(Protocol):
+    def open(self, request: EventRequest) -> EventStream:
+        """Prepare an event stream of the functions ``request`` names (they need not exist yet).
+
+        Raises BackendUnavailable (503) when the backend cannot be reached, before any event.
         """

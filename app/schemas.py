@@ -34,6 +34,7 @@ from app.models import (
     LABEL_FAAS_FUNCTION,
     LABEL_FUNCTION,
     MAX_REPLICAS,
+    EventRequest,
     FunctionDeployment,
     LogRequest,
     Resources,
@@ -252,6 +253,13 @@ class ResourcesOutSchema(Schema):
         return {key: value for key, value in data.items() if value is not None}
 
 
+class UsageSchema(Schema):
+    """FunctionUsage out: ``cpu`` in millicores, ``totalMemoryBytes`` the working set."""
+
+    cpu = fields.Float()
+    totalMemoryBytes = fields.Float(attribute="total_memory_bytes")
+
+
 class FunctionStatusSchema(Schema):
     """FunctionStatus out; ``envVars``, ``limits`` and ``requests`` are absent when not given."""
 
@@ -271,6 +279,72 @@ class FunctionStatusSchema(Schema):
     requests = fields.Nested(ResourcesOutSchema)
     readOnlyRootFilesystem = fields.Boolean(attribute="read_only_root_filesystem")
     createdAt = fields.String(attribute="created_at")
+    usage = fields.Nested(UsageSchema)
+
+    @post_dump
+    def _drop_absent(self, data: dict, **_: Any) -> dict:
+        return {key: value for key, value in data.items() if value is not None}
+
+
+class StatusQuerySchema(_Request):
+    """GET /system/functions and /system/function/{name} query: ``usage`` asks for usage."""
+
+    namespace = fields.String()
+    usage = fields.Boolean()
+
+
+class ReplicaHealthSchema(Schema):
+    status = fields.String()
+    failingStreak = fields.Integer(attribute="failing_streak")
+    lastOutput = fields.String(attribute="last_output", allow_none=True)
+
+
+class InstanceSchema(Schema):
+    """One replica of GET /system/function/{name}/instances; counters are -1 where unmeasured."""
+
+    id = fields.String()
+    name = fields.String()
+    namespace = fields.String()
+    slot = fields.Integer(allow_none=True)
+    node = fields.String(allow_none=True)
+    state = fields.String()
+    desiredState = fields.String(attribute="desired_state")
+    health = fields.Nested(ReplicaHealthSchema)
+    startedAt = fields.String(attribute="started_at", allow_none=True)
+    exitCode = fields.Integer(attribute="exit_code", allow_none=True)
+    error = fields.String(allow_none=True)
+    cpu = fields.Float()
+    memoryBytes = fields.Integer(attribute="memory_bytes")
+    networkRxBytes = fields.Integer(attribute="network_rx_bytes")
+    networkTxBytes = fields.Integer(attribute="network_tx_bytes")
+    blockReadBytes = fields.Integer(attribute="block_read_bytes")
+    blockWriteBytes = fields.Integer(attribute="block_write_bytes")
+
+
+class EventQuerySchema(_Request):
+    """GET /system/events query: ``function`` need not exist yet (a client may await its deploy)."""
+
+    namespace = fields.String()
+    function = fields.String(validate=_check(function_name_error))
+
+    @post_load
+    def _make(self, data: dict, **_: Any) -> EventRequest:
+        return EventRequest(namespace=data.get("namespace") or "", function=data.get("function"))
+
+
+class FunctionEventSchema(Schema):
+    """One event of GET /system/events; fields that do not apply to its type are absent."""
+
+    type = fields.String()
+    time = fields.String()
+    name = fields.String()
+    namespace = fields.String()
+    instance = fields.String()
+    replicas = fields.Integer()
+    previousReplicas = fields.Integer(attribute="previous_replicas")
+    exitCode = fields.Integer(attribute="exit_code")
+    rollout = fields.String()
+    message = fields.String()
 
     @post_dump
     def _drop_absent(self, data: dict, **_: Any) -> dict:

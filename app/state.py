@@ -17,11 +17,12 @@ from app.calllog import CallLog
 from app.config import Config
 from app.errors import InvalidRequest
 from app.names import function_in
-from app.provider import LogSource, Provider
+from app.provider import EventSource, LogSource, Provider
 from app.proxy import Forwarder
 from app.queue import Queue
 from app.streaming import StreamSlots
 from app.upstreams import Upstreams
+from app.usage import UsageSampler
 
 _EXTENSION = "openfaas"
 
@@ -33,7 +34,9 @@ class Parts:
     config: Config
     provider: Provider  # the orchestrator
     log_source: LogSource  # where function logs come from
-    log_slots: StreamSlots  # the cap on open log streams in this process
+    event_source: EventSource  # where function events come from
+    stream_slots: StreamSlots  # the cap on open log and event streams in this process
+    usage: UsageSampler  # replicas' resource use, sampled in the background per worker process
     upstreams: Upstreams  # where calls go: task addresses, scale from zero
     forwarder: Forwarder  # sends calls on to functions
     queue: Queue  # the durable async queue
@@ -69,8 +72,16 @@ def log_source() -> LogSource:
     return _parts().log_source
 
 
-def log_slots() -> StreamSlots:
-    return _parts().log_slots
+def event_source() -> EventSource:
+    return _parts().event_source
+
+
+def stream_slots() -> StreamSlots:
+    return _parts().stream_slots
+
+
+def usage() -> UsageSampler:
+    return _parts().usage
 
 
 def upstreams() -> Upstreams:

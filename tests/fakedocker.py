@@ -19,6 +19,16 @@ What it answers was checked against dockerd 20.10 (API 1.41) in Swarm mode:
 - Tasks are scheduled at once: after each write the service has one task per replica, in state
   ``task_state``; a task of an older spec or a surplus slot is shut down, and stays listed. A
   running task has a container on this node whose CPU use (``cpu_usage``) its stats report.
+  ``kill`` ends a container as ``docker kill`` does: the task fails (``Err`` "task: non-zero exit
+  (137)") and a new task takes its slot at once (Swarm waits its restart delay first).
+- Stats (one-shot) of a running container carry ``read``, CPU, memory with the cgroup v1 ``stats``
+  and ``networks``; of a stopped one, zeros with ``read`` at Go's zero time. Inspect has ``State``
+  with ``Health`` when ``health`` set one. ``/nodes`` lists this node.
+- ``/events`` streams one JSON object per chunk with ``timeNano`` on this machine's clock: service
+  ``create``/``update`` (``replicas.old``/``.new`` when they changed)/``remove`` naming only the
+  service; container ``start``/``die`` (``exitCode``)/``oom``/``health_status: x`` with the
+  container's labels and ``com.docker.swarm.task.id``; filters ``type``, ``event`` (matching the
+  action or its part before ``:``), ``since`` and ``until``.
 - Logs are multiplexed frames, one HTTP chunk each, ``<time> <details> <text>``. A line longer
   than 16 KiB is stored in pieces with the same time, only the last ending in a newline; ``tail``
   counts those pieces and applies to each task separately; a service's tasks are sent one after
@@ -186,6 +196,9 @@ class FakeDocker:
         self.cpu_usage: dict[str, int] = {}
         self._logs: dict[str, list[_LogPiece]] = {}  # by task ID
         self._followers: list[_Follower] = []
+        self._watchers: list[_Follower] = []  # open /events streams
+        self.events: list[dict] = []  # every event so far, for since
+        self.containers: dict[str, dict] = {}  # by ID: {"task", "labels", "State", "memory", "rx", "tx"}
         self._follower_added = threading.Condition(self._lock)
         self._faults: list[_Fault] = []
         self.swarm = {"LocalNodeState": "active", "ControlAvailable": True}
@@ -213,7 +226,8 @@ class FakeDocker:
     def close(self) -> None:
         """End every open follow stream, as the daemon does when it stops."""
         with self._lock:
-            followers, self._followers = self._followers, []
+            followers, self._followers = self._followers + self._watchers, []
+            self._watchers = []
         for follower in followers:
             with follower.lock:
                 if follower.out is not None:
@@ -291,6 +305,39 @@ class FakeDocker:
                     follower.out.write(b"".join(frames))
         return at
 
+    def kill(self, task_id: str, exit_code: int = 137) -> str:
+        """``docker kill`` of a task's container: it dies, the task fails and a new task takes
+        its slot. Returns the new task's ID."""
+        with self._lock:
+            task = self.tasks[task_id]
+            self._stop_container(task, exit_code)
+            task["DesiredState"] = "shutdown"
+            task["Status"] = {**task["Status"], "State": "failed", "Err": f"task: non-zero exit ({exit_code})"}
+            task["Status"]["ContainerStatus"] = {**task["Status"]["ContainerStatus"], "ExitCode": exit_code, "PID": 0}
+            return self._start_task(self.services[task["ServiceID"]], task["Slot"], task["Spec"])
+
+    def health(self, task_id: str, status: str, output: str = "", failing: int = 0) -> None:
+        """The task's container's health check reports ``status`` (starting, healthy, unhealthy)."""
+        with self._lock:
+            task = self.tasks[task_id]
+            container = self.containers[task["Status"]["ContainerStatus"]["ContainerID"]]
+            container["State"]["Health"] = {"Status": status, "FailingStreak": failing,
+                                            "Log": [{"ExitCode": int(failing > 0), "Output": output}]}
+            self._event("container", f"health_status: {status}", container["id"], self._container_attributes(container))
+
+    def oom(self, task_id: str) -> None:
+        """The task's container hits its memory limit: ``oom``, then it dies with 137."""
+        with self._lock:
+            container = self.containers[self.tasks[task_id]["Status"]["ContainerStatus"]["ContainerID"]]
+            self._event("container", "oom", container["id"], self._container_attributes(container))
+        self.kill(task_id, 137)
+
+    def wait_for_watchers(self, count: int, timeout: float = 5) -> None:
+        """Return once ``count`` /events streams are open; AssertionError after ``timeout``."""
+        with self._follower_added:
+            if not self._follower_added.wait_for(lambda: len(self._watchers) >= count, timeout):
+                raise AssertionError(f"{len(self._watchers)} event streams open, expected {count}")
+
     def wait_for_followers(self, count: int, timeout: float = 5) -> None:
         """Return once ``count`` follow streams are open; AssertionError after ``timeout``."""
         with self._follower_added:
@@ -347,6 +394,9 @@ class FakeDocker:
             ("GET", re.compile(rf"/tasks/{ref}"), lambda r, g: (200, self._task(g["ref"]))),
             ("GET", re.compile(rf"/tasks/{ref}/logs"), self._task_logs),
             ("GET", re.compile(rf"/containers/{ref}/stats"), self._container_stats),
+            ("GET", re.compile(rf"/containers/{ref}/json"), self._inspect_container),
+            ("GET", re.compile(r"/nodes"), lambda r, g: (200, [{"ID": self.node_id, "Description": {"Hostname": "fake-node"}}])),
+            ("GET", re.compile(r"/events"), self._events_answer),
             ("GET", re.compile(r"/secrets"), self._list_secrets),
             ("POST", re.compile(r"/secrets/create"), self._create_secret),
             ("DELETE", re.compile(rf"/secrets/{ref}"), self._remove_secret),
@@ -439,6 +489,7 @@ class FakeDocker:
         service = {"ID": self._new_id(), "Version": {"Index": next(self._index)}, "CreatedAt": now, "UpdatedAt": now,
                    "Spec": self._stored_spec(spec), "Endpoint": {"Spec": spec.get("EndpointSpec") or {}}}
         self.services[service["ID"]] = service
+        self._event("service", "create", service["ID"], {"name": spec["Name"]})
         self._schedule(service)
         return 201, {"ID": service["ID"]}
 
@@ -454,7 +505,13 @@ class FakeDocker:
         if spec.get("Name") != service["Spec"]["Name"]:
             raise DockerError(501, "rpc error: code = Unimplemented desc = renaming services is not supported")
         self._check_spec(spec)
+        old = service["Spec"]["Mode"].get("Replicated", {}).get("Replicas")
         service.update(Version={"Index": next(self._index)}, UpdatedAt=self._now(), Spec=self._stored_spec(spec))
+        new = service["Spec"]["Mode"].get("Replicated", {}).get("Replicas")
+        attributes = {"name": spec["Name"]}
+        if old != new:
+            attributes.update({"replicas.new": str(new), "replicas.old": str(old)})
+        self._event("service", "update", service["ID"], attributes)
         self._schedule(service)
         return 200, {"Warnings": None}
 
@@ -462,8 +519,9 @@ class FakeDocker:
         service = self._service(groups["ref"])
         next(self._index)
         del self.services[service["ID"]]
+        self._event("service", "remove", service["ID"], {"name": service["Spec"]["Name"]})
         for task_id in [t["ID"] for t in self.tasks.values() if t["ServiceID"] == service["ID"]]:
-            del self.tasks[task_id]
+            self._stop_container(self.tasks.pop(task_id), 0)
         return 200, None
 
     def _schedule(self, service: dict) -> None:
@@ -477,22 +535,88 @@ class FakeDocker:
             if task["Slot"] > replicas or task["Spec"] != template:
                 task["DesiredState"] = "shutdown"
                 task["Status"] = {**task["Status"], "State": "shutdown", "Message": "shutdown"}
+                self._stop_container(task, 0)
             else:
                 kept.add(task["Slot"])
         for slot in range(1, replicas + 1):
             if slot not in kept:
-                task_id = self._new_id()
-                now = self._now()
-                self.tasks[task_id] = {
-                    "ID": task_id, "Version": {"Index": next(self._index)}, "CreatedAt": now, "UpdatedAt": now,
-                    "Labels": {}, "Spec": json.loads(json.dumps(template)), "ServiceID": service["ID"], "Slot": slot,
-                    "NodeID": self.node_id, "DesiredState": "running",
-                    "Status": {"Timestamp": now, "State": self.task_state, "Message": self.task_state},
-                }
-                if self.task_state == "running":
-                    container = hashlib.sha256(task_id.encode()).hexdigest()
-                    self.tasks[task_id]["Status"]["ContainerStatus"] = {"ContainerID": container, "PID": 4242, "ExitCode": 0}
-                    self.cpu_usage[container] = 0
+                self._start_task(service, slot, template)
+
+    def _start_task(self, service: dict, slot: int, template: dict) -> str:
+        task_id = self._new_id()
+        now = self._now()
+        self.tasks[task_id] = task = {
+            "ID": task_id, "Version": {"Index": next(self._index)}, "CreatedAt": now, "UpdatedAt": now,
+            "Labels": {}, "Spec": json.loads(json.dumps(template)), "ServiceID": service["ID"], "Slot": slot,
+            "NodeID": self.node_id, "DesiredState": "running",
+            "Status": {"Timestamp": now, "State": self.task_state, "Message": self.task_state},
+        }
+        if self.task_state == "running":
+            cid = hashlib.sha256(task_id.encode()).hexdigest()
+            task["Status"]["ContainerStatus"] = {"ContainerID": cid, "PID": 4242, "ExitCode": 0}
+            self.cpu_usage[cid] = 0
+            labels = {**(template.get("ContainerSpec") or {}).get("Labels", {}),
+                      "com.docker.swarm.node.id": self.node_id, "com.docker.swarm.service.id": service["ID"],
+                      "com.docker.swarm.service.name": service["Spec"]["Name"], "com.docker.swarm.task": "",
+                      "com.docker.swarm.task.id": task_id,
+                      "com.docker.swarm.task.name": f"{service['Spec']['Name']}.{slot}.{task_id}"}
+            self.containers[cid] = container = {
+                "id": cid, "task": task_id, "labels": labels, "memory": 1_941_504, "rx": 736, "tx": 0,
+                "State": {"Status": "running", "Running": True, "ExitCode": 0, "Error": "", "StartedAt": now,
+                          "FinishedAt": "0001-01-01T00:00:00Z"},
+            }
+            self._event("container", "start", cid, self._container_attributes(container))
+        return task_id
+
+    def _stop_container(self, task: dict, exit_code: int) -> None:
+        container = self.containers.get(((task.get("Status") or {}).get("ContainerStatus") or {}).get("ContainerID"))
+        if container is None or not container["State"]["Running"]:
+            return
+        container["State"].update(Status="exited", Running=False, ExitCode=exit_code, FinishedAt=self._now())
+        self.cpu_usage.pop(container["id"], None)
+        self._event("container", "die", container["id"], {**self._container_attributes(container), "exitCode": str(exit_code)})
+
+    def _container_attributes(self, container: dict) -> dict:
+        return {**container["labels"], "image": "img", "name": container["labels"]["com.docker.swarm.task.name"]}
+
+    # events
+
+    def _event(self, kind: str, action: str, actor: str, attributes: dict) -> None:
+        """Record an event and send it to the open /events streams that want it."""
+        at = max(time.time_ns(), (self.events[-1]["timeNano"] + 1) if self.events else 0)
+        event = {"Type": kind, "Action": action, "Actor": {"ID": actor, "Attributes": attributes},
+                 "scope": "swarm" if kind == "service" else "local", "time": at // 10**9, "timeNano": at}
+        if kind == "container":
+            event = {"status": action, "id": actor, "from": attributes.get("image"), **event}
+        self.events.append(event)
+        for watcher in self._watchers:
+            if watcher.covers(event):
+                with watcher.lock:
+                    frame = _chunk(json.dumps(event).encode() + b"\n")
+                    if watcher.out is None:
+                        watcher.pending.append(frame)
+                    else:
+                        watcher.out.write(frame)
+
+    def _events_answer(self, request, groups):
+        filters = _filters(request)
+        since = _since(request.query.get("since")) if request.query.get("since") else None
+        until = _since(request.query.get("until")) if request.query.get("until") else None
+
+        def covers(event: dict) -> bool:
+            return (event["Type"] in filters.get("type", [event["Type"]])
+                    and any(event["Action"] == e or event["Action"].partition(":")[0] == e
+                            for e in filters.get("event", [event["Action"]])))
+
+        backlog = [_chunk(json.dumps(e).encode() + b"\n") for e in self.events
+                   if since is not None and e["timeNano"] >= since and (until is None or e["timeNano"] <= until)
+                   and covers(e)]
+        if until is not None:
+            return 200, _LogAnswer(backlog, None)
+        watcher = _Follower(covers, request.query, pending=[])
+        self._watchers.append(watcher)
+        self._follower_added.notify_all()
+        return 200, _LogAnswer(backlog, watcher)
 
     def _list_services(self, request, groups):
         filters = _filters(request)
@@ -514,11 +638,31 @@ class FakeDocker:
             and all(t["DesiredState"] == d for d in filters.get("desired-state", []))
         ]
 
-    def _container_stats(self, request, groups):
+    def _container(self, ref: str) -> dict:
         # Only containers of this node: a task on another node has none here.
+        if ref not in self.containers:
+            raise DockerError(404, f"No such container: {ref}")
+        return self.containers[ref]
+
+    def _container_stats(self, request, groups):
+        container = self._container(groups["ref"])
         if groups["ref"] not in self.cpu_usage:
-            raise DockerError(404, f"No such container: {groups['ref']}")
-        return 200, {"id": groups["ref"], "cpu_stats": {"cpu_usage": {"total_usage": self.cpu_usage[groups["ref"]]}}}
+            # Stopped (or unmeasurable): zeros, and the time of a reading that never happened.
+            return 200, {"id": groups["ref"], "read": "0001-01-01T00:00:00Z", "memory_stats": {},
+                         "cpu_stats": {"cpu_usage": {"total_usage": 0}},
+                         "blkio_stats": {"io_service_bytes_recursive": None}}
+        return 200, {
+            "id": groups["ref"], "read": self._now(),
+            "cpu_stats": {"cpu_usage": {"total_usage": self.cpu_usage[groups["ref"]]}, "online_cpus": 2},
+            "memory_stats": {"usage": container["memory"] + 4096,
+                             "stats": {"total_inactive_file": 4096, "inactive_file": 4096}, "limit": 25276059648},
+            "networks": {"eth0": {"rx_bytes": container["rx"], "tx_bytes": container["tx"]}},
+            "blkio_stats": {"io_service_bytes_recursive": []},
+        }
+
+    def _inspect_container(self, request, groups):
+        container = self._container(groups["ref"])
+        return 200, {"Id": container["id"], "State": container["State"], "Config": {"Labels": container["labels"]}}
 
     # secrets
 

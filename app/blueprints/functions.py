@@ -1,4 +1,5 @@
-"""Function CRUD: /system/functions (GET, POST, PUT, DELETE) and GET /system/function/{name}."""
+"""Function CRUD: /system/functions (GET, POST, PUT, DELETE), GET /system/function/{name} (both
+GETs with ``usage`` on ``?usage=1``) and GET /system/function/{name}/instances."""
 
 from __future__ import annotations
 
@@ -9,13 +10,23 @@ from flask import Blueprint, Response, jsonify, request
 from app import metrics
 from app.models import FunctionDeployment, FunctionStatus
 from app.names import require_function_name
-from app.schemas import DeleteFunctionSchema, FunctionDeploymentSchema, FunctionStatusSchema, load_body
-from app.state import provider, resolve_namespace
+from app.schemas import (
+    DeleteFunctionSchema,
+    FunctionDeploymentSchema,
+    FunctionStatusSchema,
+    InstanceSchema,
+    StatusQuerySchema,
+    load_body,
+    load_query,
+)
+from app.state import provider, resolve_namespace, usage
 
 bp = Blueprint("functions", __name__)
 _DEPLOYMENT = FunctionDeploymentSchema()
 _DELETE = DeleteFunctionSchema()
 _STATUS = FunctionStatusSchema()
+_STATUS_QUERY = StatusQuerySchema()
+_INSTANCE = InstanceSchema()
 
 
 def _deployment() -> FunctionDeployment:
@@ -24,25 +35,48 @@ def _deployment() -> FunctionDeployment:
     return deployment
 
 
-def _with_counts(statuses: list[FunctionStatus]) -> list[FunctionStatus]:
-    """Statuses with invocation counts from the metrics every worker shares; replicas recorded."""
+def _status_query() -> bool:
+    """Check the status query's namespace; whether it asks for usage."""
+    query = load_query(_STATUS_QUERY, request)
+    resolve_namespace(query.get("namespace"))
+    return query.get("usage", False)
+
+
+def _with_counts(statuses: list[FunctionStatus], with_usage: bool) -> list[FunctionStatus]:
+    """Statuses with invocation counts from the metrics every worker shares, and the last
+    sampled usage when asked for (never waiting for stats); replicas recorded."""
     counts = metrics.invocation_counts()
+    sampled = usage()
     for status in statuses:
         metrics.set_replicas(status.name, status.replicas)
-    return [dataclasses.replace(status, invocation_count=counts.get(status.name, 0)) for status in statuses]
+    return [
+        dataclasses.replace(
+            status,
+            invocation_count=counts.get(status.name, 0),
+            usage=sampled.usage(status.namespace, status.name) if with_usage else None,
+        )
+        for status in statuses
+    ]
 
 
 @bp.get("/system/functions")
 def list_functions():
-    resolve_namespace(request.args.get("namespace"))
-    return jsonify(_STATUS.dump(_with_counts(provider().list_functions()), many=True))
+    with_usage = _status_query()
+    return jsonify(_STATUS.dump(_with_counts(provider().list_functions(), with_usage), many=True))
 
 
 @bp.get("/system/function/<name>")
 def get_function(name: str):
-    resolve_namespace(request.args.get("namespace"))
-    (status,) = _with_counts([provider().get_function(require_function_name(name))])
+    with_usage = _status_query()
+    (status,) = _with_counts([provider().get_function(require_function_name(name))], with_usage)
     return jsonify(_STATUS.dump(status))
+
+
+@bp.get("/system/function/<name>/instances")
+def function_instances(name: str):
+    resolve_namespace(request.args.get("namespace"))
+    instances = usage().with_cpu(provider().instances(require_function_name(name)))
+    return jsonify(_INSTANCE.dump(instances, many=True))
 
 
 @bp.post("/system/functions")

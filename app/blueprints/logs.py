@@ -7,7 +7,7 @@ import dataclasses
 from flask import Blueprint, Response, request
 
 from app.schemas import LogMessageSchema, LogQuerySchema, load_query
-from app.state import log_slots, log_source, resolve_namespace, settings
+from app.state import log_source, resolve_namespace, settings, stream_slots
 from app.streaming import ndjson_stream
 
 bp = Blueprint("logs", __name__)
@@ -19,7 +19,7 @@ _MESSAGE = LogMessageSchema()
 def function_logs():
     query = load_query(_QUERY, request)
     query = dataclasses.replace(query, namespace=resolve_namespace(query.namespace))
-    slots = log_slots()
+    slots = stream_slots()
     slots.take()
     try:
         # Opened before the response starts, so an unknown function is still a plain 404.

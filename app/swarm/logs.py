@@ -10,9 +10,6 @@ blocked read in the iterating one.
 from __future__ import annotations
 
 import logging
-import os
-import socket
-import threading
 from typing import Iterator
 
 import requests
@@ -20,7 +17,8 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from app.models import LogMessage, LogRequest
 from app.swarm.logdecode import DockerLogDecoder
-from app.swarm.provider import SwarmProvider, docker_errors
+from app.swarm.provider import SwarmProvider
+from app.swarm.streams import CuttableStream
 from app.timestamps import parse_rfc3339
 
 log = logging.getLogger(__name__)
@@ -52,12 +50,9 @@ class SwarmLogStream:
     """Iterate to receive LogMessages; ``close`` ends the stream from anywhere."""
 
     def __init__(self, provider: SwarmProvider, path: str, request: LogRequest):
-        self.provider = provider
         self.path = path
         self.request = request
-        self._lock = threading.Lock()
-        self._closed = False
-        self._response: requests.Response | None = None
+        self._stream = CuttableStream(provider)
 
     def __iter__(self) -> Iterator[list[LogMessage]]:
         request = self.request
@@ -84,7 +79,7 @@ class SwarmLogStream:
         if since:
             seconds, nanos = parse_rfc3339(since)
             params["since"] = f"{seconds}.{nanos:09d}"
-        response = self._start(params)
+        response = self._stream.start(self.path, params, f"read the logs of {self.request.name}")
         if response is None:
             return
         decoder = DockerLogDecoder(self.request.name, self.request.namespace)
@@ -100,53 +95,16 @@ class SwarmLogStream:
         except (OSError, ValueError, AttributeError, Urllib3Error, requests.RequestException) as exc:
             # A read ended by close() fails in ways that depend on the moment; only a failure
             # nobody asked for is worth a log line.
-            if not self._closed:
+            if not self._stream.closed:
                 log.warning("log stream of %s broke: %s", self.request.name, exc)
         finally:
-            self._release(response)
+            self._stream.release(response)
         yield pending + self._wanted(decoder.finish())
 
     def _wanted(self, messages: list[LogMessage]) -> list[LogMessage]:
         since = self.request.since
         return [m for m in messages if since is None or m.timestamp >= since]
 
-    def _start(self, params: dict) -> requests.Response | None:
-        with self._lock:
-            if self._closed:
-                return None
-            with docker_errors(f"read the logs of {self.request.name}"):
-                # No read timeout: a quiet follow stream is normal; the watcher bounds it.
-                # "Connection: close" keeps these long-lived connections out of the shared pool.
-                self._response = self.provider.request(
-                    "GET", self.path, params=params, stream=True, timeout=(10, None), headers={"Connection": "close"}
-                )
-            return self._response
-
-    def _release(self, response: requests.Response) -> None:
-        # Under the lock, so close() never shuts down a descriptor number already reused.
-        with self._lock:
-            if self._response is response:
-                self._response = None
-            response.close()
-
     def close(self) -> None:
-        """End the stream now; safe to call repeatedly and from another thread or greenlet.
-
-        The socket is only shut down, not closed: the reading side may be inside a read of the
-        same buffered response, which must not be closed under it. Its read then ends and the
-        reader releases the response itself. Shutting down a duplicate of the descriptor acts on
-        the shared socket without touching the response's own objects.
-        """
-        with self._lock:
-            self._closed = True
-            if self._response is None:
-                return
-            try:
-                duplicate = socket.socket(fileno=os.dup(self._response.raw.fileno()))
-            except (OSError, ValueError):
-                return  # already closed
-            with duplicate:
-                try:
-                    duplicate.shutdown(socket.SHUT_RDWR)
-                except OSError:
-                    pass
+        """End the stream now; safe to call repeatedly and from another thread or greenlet."""
+        self._stream.close()

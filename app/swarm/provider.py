@@ -21,8 +21,8 @@ from urllib3.util import Retry
 from app.config import Config
 from app.errors import BackendFailure, BackendUnavailable, Conflict, GatewayError, InvalidRequest, NotFound
 from app.images import registry_auth_header
-from app.models import LABEL_FUNCTION, FunctionDeployment, FunctionStatus, ScalingPolicy
-from app.swarm import specs
+from app.models import LABEL_FUNCTION, FunctionDeployment, FunctionStatus, Instance, ReplicaStats, ScalingPolicy
+from app.swarm import readings, specs
 
 log = logging.getLogger(__name__)
 
@@ -114,6 +114,18 @@ class SwarmProvider:
         # The name filter matches prefixes; only the exact name is the function.
         return [svc for svc in services if name is None or svc["Spec"]["Name"] == name]
 
+    def function_services(self) -> list[dict]:
+        """Every function's service."""
+        return self._function_services()
+
+    def owned_service(self, service_id: str) -> dict:
+        """The service with ID ``service_id``. Raises NotFound (404) unless it is a function."""
+        with docker_errors("inspect a service"):
+            service = self.api.inspect_service(service_id)
+        if LABEL_FUNCTION not in (service["Spec"].get("Labels") or {}):
+            raise NotFound(f"Service {service_id} is not a function.")
+        return service
+
     def function_service(self, name: str) -> dict:
         """The service of function ``name``. Raises NotFound (404) unless it is one of ours."""
         found = self._function_services(name)
@@ -152,28 +164,68 @@ class SwarmProvider:
         service = self.function_service(name)
         return specs.function_status(service, self._running_tasks(service["ID"]), self.config.namespace)
 
-    def replica_cpu_seconds(self, name: str) -> dict[str, float]:
-        """CPU seconds used so far by each running replica of ``name`` whose container this
-        node's Docker can read, by task ID; replicas on other nodes are left out.
+    def _read_container(self, container: str, what: str, **params) -> dict | None:
+        """``/containers/{id}/{what}``; None when this node's Docker has no such container (it
+        runs on another node, or went since the task list was read)."""
+        try:
+            with docker_errors(f"read a replica's {what}"):
+                return self._engine("GET", f"/containers/{container}/{what}", params=params)
+        except NotFound:
+            return None
+
+    def _stats(self, task: dict, name: str, namespace: str) -> ReplicaStats | None:
+        # one-shot: the counters as they are now, without Docker waiting for a second sample.
+        stats = self._read_container(readings.container_of(task), "stats", stream=0, **{"one-shot": 1})
+        return readings.read_stats(stats, name, namespace, task["ID"]) if stats else None
+
+    def replica_stats(self, name: str | None = None) -> list[ReplicaStats]:
+        """Counters of every running replica whose container this node's Docker can read;
+        replicas on other nodes are left out. One stats call per replica.
+
+        Raises NotFound (404) for an unknown ``name``, BackendUnavailable (503).
+        """
+        services = [self.function_service(name)] if name is not None else self._function_services()
+        if not services:
+            return []
+        owners = {svc["ID"]: svc for svc in services}
+        tasks = self._running_tasks(services[0]["ID"] if name is not None else None)
+        found = []
+        for task in tasks:
+            service = owners.get(task.get("ServiceID"))
+            if service is None or not readings.is_running(task):
+                continue
+            spec = service["Spec"]
+            stats = self._stats(task, spec["Name"], readings.namespace_of(spec.get("Labels"), self.config.namespace))
+            if stats is not None:
+                found.append(stats)
+        return found
+
+    def instances(self, name: str) -> list[Instance]:
+        """Each slot's current task with the exit of its last ended one; containers on this node
+        are inspected (health, start time) and measured, the others reported as unmeasured.
 
         Raises NotFound (404) for an unknown function, BackendUnavailable (503).
         """
-        usage = {}
-        for task in self._running_tasks(self.function_service(name)["ID"]):
-            status = task.get("Status") or {}
-            container = (status.get("ContainerStatus") or {}).get("ContainerID")
-            if status.get("State") != "running" or not container:
-                continue
-            try:
-                with docker_errors("read a replica's CPU usage"):
-                    # one-shot: the counters as they are now, without waiting for a second sample.
-                    stats = self.api.stats(container, stream=False, one_shot=True)
-            except NotFound:
-                continue  # on another node, or gone since the task list was read
-            total = ((stats.get("cpu_stats") or {}).get("cpu_usage") or {}).get("total_usage")
-            if total is not None:
-                usage[task["ID"]] = total / 1e9
-        return usage
+        service = self.function_service(name)
+        namespace = readings.namespace_of(service["Spec"].get("Labels"), self.config.namespace)
+        with docker_errors("list tasks"):
+            tasks = self.api.tasks(filters={"service": service["ID"]})
+        with docker_errors("list nodes"):
+            nodes = {node["ID"]: (node.get("Description") or {}).get("Hostname") for node in self.api.nodes()}
+        found = []
+        for task, previous in readings.current_replicas(tasks):
+            state = stats = None
+            if readings.is_running(task):
+                inspected = self._read_container(readings.container_of(task), "json")
+                state = (inspected or {}).get("State")
+                stats = self._stats(task, name, namespace) if inspected else None
+            node = nodes.get(task.get("NodeID")) or task.get("NodeID")
+            found.append(
+                readings.read_instance(
+                    task, previous, name=name, namespace=namespace, node=node, state=state, stats=stats
+                )
+            )
+        return found
 
     # changing functions
 

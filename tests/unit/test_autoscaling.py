@@ -9,7 +9,7 @@ import pytest
 
 from app.autoscaler import Autoscaler
 from app.errors import BackendUnavailable
-from app.models import FunctionStatus, ScalingPolicy
+from app.models import FunctionStatus, ReplicaStats, ScalingPolicy
 from app.scaling import autoscale
 
 MIN1_MAX2 = ScalingPolicy.from_labels({"com.openfaas.scale.max": "2"})
@@ -122,8 +122,8 @@ class Cluster:
         self.scaled.append((name, replicas))
         return replicas
 
-    def replica_cpu_seconds(self, name: str) -> dict[str, float]:
-        return self.cpu.get(name, {})
+    def replica_stats(self, name: str) -> list[ReplicaStats]:
+        return [ReplicaStats(name, "openfaas-fn", replica, used, 0) for replica, used in self.cpu.get(name, {}).items()]
 
 
 class Load:

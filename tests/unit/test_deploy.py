@@ -11,6 +11,7 @@ from flask import request
 
 from app import create_app
 from app.config import Config
+from app.streaming import HEARTBEAT
 from tests.fakes import swarm_provider
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -39,10 +40,14 @@ def test_nginx_body_limit_on_system_routes_matches_the_gateway():
     assert Config().max_body_bytes == 1024 * 1024
 
 
-@pytest.mark.parametrize("location", ["= /system/logs", "/function/", "/async-function/"])
+@pytest.mark.parametrize("location", ["= /system/logs", "= /system/events", "/function/", "/async-function/"])
 def test_streams_are_not_buffered_by_nginx(location):
     block = _location(location)
     assert "proxy_buffering off;" in block
+
+
+def test_nginx_outwaits_the_event_streams_heartbeat_and_deadline():
+    assert _seconds("proxy_read_timeout", _location("= /system/events"))[0] > max(HEARTBEAT, Config().write_timeout)
 
 
 def test_nginx_routes_function_calls_with_the_gateways_table_and_reports_them_to_it():

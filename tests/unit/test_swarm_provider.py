@@ -153,9 +153,9 @@ def test_cpu_seconds_of_the_replicas_this_node_can_measure(provider, engine):
     # A replica on another node: Docker here has no such container (404), so it is left out.
     del engine.cpu_usage[elsewhere["Status"]["ContainerStatus"]["ContainerID"]]
     starting["Status"]["State"] = "starting"
-    assert provider.replica_cpu_seconds("echo") == {here["ID"]: 2.5}
+    assert {(r.instance, r.cpu_seconds) for r in provider.replica_stats("echo")} == {(here["ID"], 2.5)}
     with pytest.raises(NotFound):
-        provider.replica_cpu_seconds("ghost")
+        provider.replica_stats("ghost")
 
 
 # deploying, updating, scaling, removing
