@@ -40,7 +40,8 @@ def fuzzed_app(tmp_path_factory):
     with serve(Echo) as port:
         upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider), port=port)
         queue = SQLiteQueue(str(tmp_path_factory.mktemp("queue") / "async.db"))
-        config = Config(basic_auth_user=USER, basic_auth_password=PASSWORD, write_timeout=1, upstream_timeout=2)
+        # A short stream deadline: every valid /system/events case streams until it.
+        config = Config(basic_auth_user=USER, basic_auth_password=PASSWORD, write_timeout=0.2, upstream_timeout=2)
         app = create_app(config, provider, FakeLogSource(provider), upstreams, queue)
         client = app.test_client()
         # Something to find: fuzzed names are mostly unknown, so seed a function and a secret.
