@@ -32,8 +32,9 @@ if [ "$1" = install ]; then cp "$STUB_DIR/debootstrap.stub" "$STUB_DIR/debootstr
 """
 DEBOOTSTRAP = """#!/bin/sh
 echo "I: Retrieving InRelease"
-for last; do :; done
-mkdir -p "$(dirname "$last")"
+# debootstrap [OPTION...] SUITE TARGET MIRROR: TARGET is the script's own temporary folder.
+while [ $# -gt 2 ]; do shift; done
+test -d "$1"
 """
 
 
