@@ -5,6 +5,8 @@ from __future__ import annotations
 import base64
 import json
 
+import pytest
+
 from app.images import registry_auth_header
 from app.models import FunctionDeployment, Resources
 from app.swarm import specs
@@ -57,6 +59,7 @@ def test_read_only_root_gets_a_tmpfs_at_tmp():
 def test_default_constraint_is_added_but_not_reported():
     spec = build()
     assert spec["TaskTemplate"]["Placement"]["Constraints"] == [specs.DEFAULT_CONSTRAINT]
+    assert spec["Labels"][specs.LABEL_DEFAULT_CONSTRAINTS] == "true"  # Docker takes string labels only
     status = specs.function_status(_service(spec), [], "ns")
     assert status.constraints == []
     given = build(constraints=["node.role == manager"])
@@ -78,6 +81,17 @@ def test_secrets_are_mounted_read_only_under_var_openfaas_secrets():
     assert rolled["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretID"] == "id4"
     assert spec["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretID"] == "id3"
     assert specs.mounted_secret_names(_service(rolled)) == ["api-key"]
+
+
+def test_rolling_one_secret_leaves_the_other_mounts_alone():
+    deployment = FunctionDeployment(service="echo", image="fn:1", secrets=["api-key", "db"])
+    versions = [specs.SecretVersion("api-key", 3, "id3", "api-key-v3"), specs.SecretVersion("db", 1, "db1", "db-v1")]
+    spec = specs.build_service_spec(deployment, network=NETWORK, replicas=1, secrets=versions)
+    # The API lets a reference leave out File; such a mount is not ours to roll.
+    spec["TaskTemplate"]["ContainerSpec"]["Secrets"].append({"SecretID": "other", "SecretName": "other"})
+    rolled = specs.with_secret_version(spec, specs.SecretVersion("api-key", 4, "id4", "api-key-v4"))
+    assert [ref["SecretID"] for ref in rolled["TaskTemplate"]["ContainerSpec"]["Secrets"]] == ["id4", "db1", "other"]
+    assert specs.mounted_secret_names(_service(rolled)) == ["api-key", "db"]
 
 
 def _service(spec, sid="s1"):
@@ -106,6 +120,7 @@ def test_available_counts_running_up_to_date_tasks_of_that_service_only():
         _task(service, desired="shutdown", template=current),
         _task(service, template=old),
         _task(other),
+        {k: v for k, v in _task(service).items() if k != "Spec"},
     ]
     assert specs.available_replicas(service, tasks) == 2
 
@@ -150,6 +165,23 @@ def test_secret_versions_are_recognised_only_with_our_labels():
     assert specs.read_secret_version({"ID": "y", "Spec": {"Name": "k", "Labels": {}}}) is None
     foreign = {"ID": "z", "Spec": {"Name": "k-v1", "Labels": {"com.openfaas.secret": "k", "com.openfaas.secret.version": "1"}}}
     assert specs.read_secret_version(foreign) is None
+
+
+def _ours_but(**changes):
+    labels = {**specs.secret_labels("k", 2), **changes}
+    return {key: value for key, value in labels.items() if value is not None}
+
+
+@pytest.mark.parametrize("labels", [
+    _ours_but(**{specs.SECRET_VERSION_LABEL: None}),
+    _ours_but(**{specs.SECRET_VERSION_LABEL: "two"}),
+    _ours_but(**{specs.SECRET_NAME_LABEL: None}),
+    None,
+])
+def test_a_secret_of_ours_needs_a_name_and_a_whole_version(labels):
+    secret = {"ID": "x", "Spec": {"Name": "k-v2", "Labels": labels}}
+    assert specs.read_secret_version(secret) is None
+    assert specs.read_secret_version({"ID": "x"}) is None
 
 
 def test_status_of_a_hand_labelled_service_without_container_spec():
