@@ -1,0 +1,34 @@
+"""app.schemas on its own: how a request body is read, whatever its headers say, and how a fault is put into words."""
+
+from __future__ import annotations
+
+import json
+
+import pytest
+from flask import Flask, request
+
+from app import schemas
+from app.errors import InvalidRequest
+
+flask_app = Flask(__name__)
+
+
+# `curl -d` sends JSON as a form; other clients send no type at all. The gateway reads it all the same.
+@pytest.mark.parametrize("content_type", [None, "text/plain", "application/x-www-form-urlencoded", "application/json"])
+def test_a_json_body_is_read_whatever_its_content_type(content_type):
+    with flask_app.test_request_context(method="POST", data='{"functionName": "echo"}', content_type=content_type):
+        assert schemas.load_body(schemas.DeleteFunctionSchema(), request) == {"functionName": "echo"}
+
+
+# The parsers in app.quantities and app.swarm.images say what they accept; the 400 quotes them.
+@pytest.mark.parametrize("fields, sentence", [
+    ({"limits": {"memory": "lots"}}, "Invalid limits.memory: 'lots' is not a memory quantity such as 128M, 128Mi, 1G or 512k."),
+    ({"requests": {"cpu": "fast"}}, "Invalid requests.cpu: 'fast' is not a CPU quantity such as 0.5, 1 or 500m."),
+    ({"image": "Not An Image"}, "Invalid image: 'Not An Image' is not a valid image reference such as functions/alpine:latest."),
+])
+def test_a_value_its_parser_refuses_is_refused_in_the_parsers_words(fields, sentence):
+    body = json.dumps({"service": "echo", "image": "fn:1", **fields})
+    with flask_app.test_request_context(method="POST", data=body):
+        with pytest.raises(InvalidRequest) as refused:
+            schemas.load_body(schemas.FunctionDeploymentSchema(), request)
+    assert str(refused.value) == sentence
