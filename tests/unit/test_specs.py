@@ -24,7 +24,8 @@ def test_replicated_dnsrr_start_first_on_the_functions_network():
     assert spec["Name"] == "echo"
     assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
     assert spec["EndpointSpec"] == {"Mode": "dnsrr"}
-    assert spec["UpdateConfig"]["Order"] == "start-first"
+    # One task at a time, the new one up before the old one stops; a failed update pauses.
+    assert spec["UpdateConfig"] == {"Parallelism": 1, "Order": "start-first", "FailureAction": "pause"}
     assert spec["TaskTemplate"]["Networks"] == [{"Target": NETWORK}]
 
 
