@@ -32,3 +32,16 @@ def test_a_value_its_parser_refuses_is_refused_in_the_parsers_words(fields, sent
         with pytest.raises(InvalidRequest) as refused:
             schemas.load_body(schemas.FunctionDeploymentSchema(), request)
     assert str(refused.value) == sentence
+
+
+# The sentence is all a client learns about the rule, so it states the whole rule.
+def test_a_refused_name_is_told_the_whole_rule():
+    assert schemas.function_name_error("Echo") == (
+        "'Echo' is not a valid function name: use at most 63 lower-case letters, digits and '-', "
+        "starting and ending with a letter or digit"
+    )
+    assert schemas.secret_name_error("-k") == (
+        "'-k' is not a valid secret name: use at most 50 letters, digits, '-', '_' and '.', "
+        "starting and ending with a letter or digit"
+    )
+    assert schemas.function_name_error("echo") is None and schemas.secret_name_error("api.key_1") is None
