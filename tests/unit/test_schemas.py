@@ -45,3 +45,21 @@ def test_a_refused_name_is_told_the_whole_rule():
         "starting and ending with a letter or digit"
     )
     assert schemas.function_name_error("echo") is None and schemas.secret_name_error("api.key_1") is None
+
+
+@pytest.mark.parametrize("error_of, longest", [(schemas.function_name_error, 63), (schemas.secret_name_error, 50)])
+def test_a_name_may_be_as_long_as_the_limit_and_no_longer(error_of, longest):
+    assert error_of("a" * longest) is None
+    assert error_of("a" * (longest + 1)) is not None
+
+
+# marshmallow's nested messages, flattened into the one sentence of a 400.
+@pytest.mark.parametrize("messages, sentence", [
+    ({"service": ["Missing data for required field."], "limits": {"memory": ["too small."]}},
+     "Invalid limits.memory: too small; service: Missing data for required field."),
+    ({"_schema": ["give either value or rawValue, not both."]}, "Invalid give either value or rawValue, not both."),
+    ({"envVars": {"A": {"value": ["Not a valid string."]}}}, "Invalid envVars.A: Not a valid string."),
+    ({"labels": {"_schema": ["reserved."]}}, "Invalid labels: reserved."),
+])
+def test_validation_messages_become_one_sentence_naming_each_field(messages, sentence):
+    assert schemas.describe_validation_error(messages) == sentence
