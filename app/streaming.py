@@ -18,7 +18,9 @@ import select
 import socket
 import threading
 import time
-from typing import Any, Callable, Iterable, Iterator, Protocol
+from typing import Any, Callable, Iterable, Iterator, Protocol, TypeVar
+
+from flask import Response
 
 from app.errors import BackendUnavailable, GatewayError
 from app.models import FunctionEvent, LogMessage
@@ -140,3 +142,29 @@ def sse_stream(
                 b"event: %s\ndata: %s\n\n" % (e.type.encode(), json.dumps(encode(e), ensure_ascii=False).encode("utf-8"))
                 for e in batch
             )
+
+
+_Stream = TypeVar("_Stream", bound=_Closable)
+
+
+def streamed_response(
+    slots: StreamSlots, open_stream: Callable[[], _Stream], write: Callable[[_Stream], Iterator[bytes]], mimetype: str
+) -> Response:
+    """The response that streams what ``write`` makes of the stream ``open_stream`` opens,
+    holding one of ``slots`` until the server closes the response.
+
+    The stream is opened before the response starts, so its errors (an unknown function's 404,
+    Docker away's 503) are still plain error responses; BackendUnavailable (503) when no slot is
+    free.
+    """
+    slots.take()
+    try:
+        stream = open_stream()
+    except BaseException:
+        slots.give_back()
+        raise
+    # nginx honours X-Accel-Buffering, so nothing is held back by a proxy in front.
+    response = Response(write(stream), mimetype=mimetype, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+    # The server closes every response, also one whose body it never started to send.
+    response.call_on_close(slots.give_back)
+    return response

@@ -4,11 +4,11 @@ from __future__ import annotations
 
 import dataclasses
 
-from flask import Blueprint, Response, request
+from flask import Blueprint, request
 
 from app.schemas import EventQuerySchema, FunctionEventSchema, load_query
 from app.state import event_source, resolve_namespace, settings, stream_slots
-from app.streaming import sse_stream
+from app.streaming import sse_stream, streamed_response
 
 bp = Blueprint("events", __name__)
 _QUERY = EventQuerySchema()
@@ -19,21 +19,9 @@ _EVENT = FunctionEventSchema()
 def function_events():
     query = load_query(_QUERY, request)
     query = dataclasses.replace(query, namespace=resolve_namespace(query.namespace))
-    slots = stream_slots()
-    slots.take()
-    try:
-        # Opened before the response starts, so Docker being away is still a plain 503.
-        stream = event_source().open(query)
-    except BaseException:
-        slots.give_back()
-        raise
-    body = sse_stream(stream, _EVENT.dump, settings().write_timeout, request.environ.get("gunicorn.socket"))
-    response = Response(
-        body,
-        mimetype="text/event-stream",
-        # nginx honours X-Accel-Buffering, so events are not held back by a proxy in front.
-        headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"},
+    return streamed_response(
+        stream_slots(),
+        lambda: event_source().open(query),
+        lambda stream: sse_stream(stream, _EVENT.dump, settings().write_timeout, request.environ.get("gunicorn.socket")),
+        "text/event-stream",
     )
-    # The server closes every response, also one whose body it never started to send.
-    response.call_on_close(slots.give_back)
-    return response
