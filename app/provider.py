@@ -12,7 +12,7 @@ handlers render with its HTTP status.
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from app.models import (
     EventRequest,
@@ -56,8 +56,11 @@ class Provider(Protocol):
     def get_function(self, name: str, namespace: str | None = None) -> FunctionStatus:
         """One function. Raises NotFound (404) when no function of ours has that name there."""
 
-    def function_host(self, name: str, namespace: str | None = None) -> str:
-        """The DNS name that resolves to the addresses of the function's running replicas."""
+    def function_addresses(
+        self, name: str, namespace: str | None, resolve: Callable[[str], list[str]]
+    ) -> list[str]:
+        """The addresses of the function's running replicas, from ``resolve`` (DNS: a host name
+        to addresses) asked for the host the orchestrator gives them; empty when none."""
 
     def replica_stats(self, name: str | None = None, namespace: str | None = None) -> list[ReplicaStats]:
         """The counters of each running replica the orchestrator can measure from here, of

@@ -1,13 +1,13 @@
 """Where a function's calls go: its task addresses, with scale from zero.
 
 Functions are named by their canonical reference (``name``, or ``name.namespace`` outside the
-default namespace). The provider names the host whose DNS answer is the address of every running
-replica (on Swarm ``tasks.<service>``, on a network the caller shares; ``dnsrr`` mode, no VIP
-needed). Answers are cached for ``ttl`` seconds, handed out
-round-robin, and dropped as soon as a call to one of them fails, so a replaced task is found on
-the next call. A function with no address is looked up once in the provider: unknown is a 404,
-zero replicas are scaled to ``max(1, min)`` (one scale per function however many calls arrive
-at once) and the call waits, bounded, for a ready replica.
+default namespace). The provider asks DNS for the addresses of every running replica (on Swarm
+``tasks.<service>``, on a network the caller shares; ``dnsrr`` mode, no VIP needed). Answers
+are cached for ``ttl`` seconds, handed out round-robin, and dropped as soon as a call to one of
+them fails, so a replaced task is found on the next call. A function with no address is looked
+up once in the provider: unknown is a 404, zero replicas are scaled to ``max(1, min)`` (one
+scale per function however many calls arrive at once) and the call waits, bounded, for a
+ready replica.
 """
 
 from __future__ import annotations
@@ -67,7 +67,7 @@ class Upstreams:
         self._waking: dict[str, threading.Lock] = {}
 
     def _lookup(self, function: str) -> list[str]:
-        return self.lookup(self.provider.function_host(*split_reference(function)))
+        return self.provider.function_addresses(*split_reference(function), self.lookup)
 
     def address(self, function: str) -> str:
         """An address to call ``function`` (a canonical reference) at, waiting for a replica if

@@ -463,8 +463,11 @@ class FakeDocker:
     # networks
 
     def _add_network(self, name: str, driver: str, scope: str, labels: dict, attachable: bool) -> dict:
+        # Each network its own /24, as the daemon's default address pool hands them out.
+        subnet = f"10.0.{len(self.networks)}.0/24"
         network = {"Name": name, "Id": hashlib.sha256(name.encode()).hexdigest(), "Driver": driver, "Scope": scope,
-                   "Attachable": attachable, "Ingress": name == "ingress", "Labels": labels}
+                   "Attachable": attachable, "Ingress": name == "ingress", "Labels": labels,
+                   "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": subnet}]}}
         self.networks[network["Id"]] = network
         return network
 

@@ -12,6 +12,7 @@ BackendUnavailable (503); refusals keep Docker's own explanation in the sentence
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
 import threading
 import time
@@ -47,6 +48,9 @@ DOCKER_API_VERSION = "1.41"
 _UPDATE_ATTEMPTS = 3
 # How often the edge containers' attachments are checked again (a recreated nginx has none).
 EDGE_REFRESH = 10.0
+# How long the namespaces' subnets are trusted: a namespace created by another process is seen
+# within this (its functions take longer than that to start).
+SUBNETS_TTL = 2.0
 
 
 # Docker's own status codes that already mean what ours mean.
@@ -87,6 +91,7 @@ class SwarmProvider:
         self.default_namespace = config.namespace
         self._edge_checked = float("-inf")
         self._edge_lock = threading.Lock()
+        self._subnets: tuple[float, list[ipaddress.IPv4Network]] = (float("-inf"), [])
 
     def _namespace(self, namespace: str | None) -> str:
         return namespace or self.default_namespace
@@ -199,10 +204,35 @@ class SwarmProvider:
         service = self.function_service(name, namespace)
         return specs.function_status(service, self._running_tasks(service["ID"]), self.default_namespace)
 
-    def function_host(self, name: str, namespace: str | None = None) -> str:
-        """``tasks.<service>``: Swarm's DNS answers it with the address of every running task
-        on a network the caller shares (the edge containers share every namespace's)."""
-        return f"tasks.{specs.in_namespace(name, self._namespace(namespace), self.default_namespace)}"
+    def function_addresses(
+        self, name: str, namespace: str | None, resolve: Callable[[str], list[str]]
+    ) -> list[str]:
+        """What ``resolve`` answers for ``tasks.<service>``: Swarm's DNS gives the address of
+        every running task on each network the caller shares. The edge containers share every
+        namespace's network, where another namespace's function of the same name has that name
+        as alias, so a default-namespace function's answer is cut to addresses outside the
+        other namespaces' subnets."""
+        namespace = self._namespace(namespace)
+        addresses = resolve(f"tasks.{specs.in_namespace(name, namespace, self.default_namespace)}")
+        if namespace != self.default_namespace or not addresses:
+            return addresses
+        foreign = self._namespace_subnets()
+        return [address for address in addresses if not any(ipaddress.ip_address(address) in net for net in foreign)]
+
+    def _namespace_subnets(self) -> list[ipaddress.IPv4Network]:
+        """The subnets of the other namespaces' networks, read again every SUBNETS_TTL seconds."""
+        with self._edge_lock:
+            if time.monotonic() < self._subnets[0]:
+                return self._subnets[1]
+        subnets = [
+            ipaddress.ip_network(config["Subnet"], strict=False)
+            for network in self._namespace_networks().values()
+            for config in (network.get("IPAM") or {}).get("Config") or []
+            if config.get("Subnet")
+        ]
+        with self._edge_lock:
+            self._subnets = (time.monotonic() + SUBNETS_TTL, subnets)
+        return subnets
 
     def _read_container(self, container: str, what: str, **params) -> dict | None:
         """``/containers/{id}/{what}``; None when this node's Docker has no such container (it
@@ -534,6 +564,7 @@ class SwarmProvider:
         except Conflict:
             raise Conflict(f"A Docker network named {network} exists and is not namespace {name}'s.") from None
         self._store_namespace(namespace)
+        self._subnets = (float("-inf"), [])
         self._attach_edge({network})
 
     def _store_namespace(self, namespace: Namespace) -> None:

@@ -119,7 +119,7 @@ def test_a_function_deployed_before_namespaces_stays_in_the_default_one(client, 
     status = client.get("/system/function/echo?namespace=openfaas-fn").get_json()
     assert (status["name"], status["namespace"]) == ("echo", "openfaas-fn")
     assert client.post("/system/scale-function/echo", json={"replicas": 2}).status_code == 202
-    assert provider.function_host("echo") == "tasks.echo"
+    assert provider.function_addresses("echo", None, lambda host: [host]) == ["tasks.echo"]
 
 
 def test_secrets_are_per_namespace(client, engine):
@@ -226,6 +226,17 @@ def test_lookups_and_scale_from_zero_use_the_namespaces_service(routed):
     woken = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider))
     assert woken.address("echo.team-a") == "127.0.0.1:8080"
     assert provider.get_function("echo", "team-a").replicas == 1
+
+
+def test_a_default_functions_addresses_leave_out_the_same_name_in_other_namespaces(routed, engine):
+    """The edge is on every namespace's network, where team-a's echo is aliased ``echo``: Swarm's
+    DNS answers ``tasks.echo`` with both functions' tasks; only the default one's are called."""
+    _, _, provider = routed
+    subnet = network(engine, NETWORK)["IPAM"]["Config"][0]["Subnet"]
+    theirs = subnet.replace("0/24", "7")
+    both = {"tasks.echo": ["10.255.0.5", theirs], "tasks.echo_team-a": [theirs]}
+    assert provider.function_addresses("echo", None, both.get) == ["10.255.0.5"]
+    assert provider.function_addresses("echo", "team-a", both.get) == [theirs]
 
 
 def test_calls_to_a_namespace_that_does_not_hold_the_function_are_404s(routed):
