@@ -19,8 +19,14 @@ from tests.gateway import call
 from tests.swarm import CLASSIC_IMAGE
 from tests.waiting import wait_for
 
-# The prober reads a host from its body and calls it; what it got, or UNREACHABLE.
-PROBE = 'read target; wget -q -O- -T 3 "http://$target:8080/" 2>/dev/null || echo UNREACHABLE'
+# The prober reads a host name or address from its body and calls it: what it got, or
+# UNREACHABLE. The image's static busybox wget cannot use the C library's resolver, so names are
+# asked of Docker's DNS server with nslookup first.
+PROBE = """read target
+case "$target" in
+  *[!0-9.]*) target=$(nslookup "$target" 127.0.0.11 2>/dev/null | awk '/^Name:/ {n=1} n && /^Address/ {print $NF; exit}') ;;
+esac
+[ -n "$target" ] && wget -q -O- -T 3 "http://$target:8080/" 2>/dev/null || echo UNREACHABLE"""
 
 
 def deploy(stack, name: str, namespace: str, handler: str, secrets: list[str] = ()) -> None:
