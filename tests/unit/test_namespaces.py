@@ -261,3 +261,13 @@ def test_logs_of_a_namespace_are_that_namespaces_function(routed):
     assert logs.opened[-1][0].namespace == "team-a"
     client.delete("/system/functions", json={"functionName": "echo", "namespace": "team-a"})
     assert client.get("/system/logs?name=echo&namespace=team-a").status_code == 404
+
+
+def test_runtime_readings_name_a_namespaced_function_by_its_name(routed):
+    """Replicas of ``echo_team-a`` are echo's of team-a in stats and instances, as in events."""
+    _, _, provider = routed
+    stats = {(s.function, s.namespace) for s in provider.replica_stats()}
+    assert stats == {("echo", "openfaas-fn"), ("echo", "team-a")}
+    (instance,) = provider.instances("echo", "team-a")
+    assert (instance.name, instance.namespace) == ("echo", "team-a")
+    assert {(s.function, s.namespace) for s in provider.replica_stats("echo", "team-a")} == {("echo", "team-a")}
