@@ -28,6 +28,7 @@ from app.blueprints import (
     healthz,
     info,
     logs,
+    namespaces,
     proxy,
     routes,
     scale,
@@ -39,6 +40,7 @@ from app.config import Config
 from app.crosssite import install_cross_site_guard
 from app.errors import register_error_handlers
 from app.leader import autoscaler_leadership
+from app.names import function_reference
 from app.provider import EventSource, LogSource, Provider
 from app.proxy import Forwarder
 from app.queue import Queue, open_queue
@@ -52,6 +54,7 @@ from app.usage import UsageSampler
 BLUEPRINTS = (
     healthz.bp,
     info.bp,
+    namespaces.bp,
     functions.bp,
     scale.bp,
     secrets.bp,
@@ -123,12 +126,16 @@ def build_parts(
         forwarder=forwarder,
         queue=queue,
         async_worker=AsyncWorker(queue, forwarder, WorkerSettings.from_config(config)),
-        call_log=CallLog(config.call_log_port, lambda: {status.name for status in provider.list_functions()}),
+        call_log=CallLog(
+            config.call_log_port,
+            lambda: {function_reference(s.name, s.namespace, config.namespace) for s in provider.list_functions()},
+        ),
         autoscaler=Autoscaler(
             provider,
             autoscaler_leadership(config),
             interval=config.autoscaler_interval,
             stabilization=config.autoscaler_stabilization,
+            namespace=config.namespace,
         ),
     )
 

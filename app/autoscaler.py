@@ -32,6 +32,7 @@ from app import metrics
 from app.errors import GatewayError
 from app.leader import Lock
 from app.models import FunctionStatus, ScalingPolicy
+from app.names import function_reference
 from app.provider import Provider
 from app.scaling import autoscale
 
@@ -61,6 +62,7 @@ class Autoscaler:
         *,
         interval: float,
         stabilization: float,
+        namespace: str,
         totals: Callable[[], dict[str, tuple[int, float]]] = metrics.function_totals,
         clock: Callable[[], float] = time.monotonic,
     ):
@@ -68,6 +70,7 @@ class Autoscaler:
         self.lock = lock
         self.interval = interval
         self.stabilization = stabilization
+        self.namespace = namespace  # the default one: its functions are counted by bare name
         # Long enough to smooth a burst, short enough that the load stopping shows soon.
         self.rate_window = max(10.0, 2 * interval)
         self._totals = totals
@@ -98,23 +101,29 @@ class Autoscaler:
         """Measure every function once and scale those whose rule says so."""
         now = self._clock()
         totals = self._totals()
-        functions = self.provider.list_functions()
-        for status in functions:
+        functions = {
+            function_reference(status.name, status.namespace, self.namespace): status
+            for status in self.provider.list_functions()
+        }
+        for reference, status in functions.items():
             try:
                 policy = ScalingPolicy.from_labels(status.labels)
             except ValueError:
                 continue  # deployed before these labels were checked; a scale request says why
             try:
-                self._evaluate(status, policy, totals.get(status.name, (0, 0.0)), now)
+                self._evaluate(reference, status, policy, totals.get(reference, (0, 0.0)), now)
             except GatewayError as exc:
-                log.warning("autoscaler: could not evaluate %s: %s", status.name, exc.message)
-        for gone in self._watches.keys() - {status.name for status in functions}:
+                log.warning("autoscaler: could not evaluate %s: %s", reference, exc.message)
+        for gone in self._watches.keys() - functions.keys():
             del self._watches[gone]
 
-    def _evaluate(self, status: FunctionStatus, policy: ScalingPolicy, total: tuple[int, float], now: float) -> None:
-        watch = self._watches.get(status.name)
+    def _evaluate(
+        self, reference: str, status: FunctionStatus, policy: ScalingPolicy, total: tuple[int, float], now: float
+    ) -> None:
+        """One round for the function ``reference`` names (its metrics' ``function_name``)."""
+        watch = self._watches.get(reference)
         if watch is None:
-            watch = self._watches[status.name] = _Watch(first_seen=now, last_active=now, replicas=status.replicas)
+            watch = self._watches[reference] = _Watch(first_seen=now, last_active=now, replicas=status.replicas)
         if watch.replicas == 0 and status.replicas > 0:
             watch.last_active = now  # woken up, by a call or by hand
         watch.replicas = status.replicas
@@ -124,7 +133,7 @@ class Autoscaler:
         watch.wanted.append((now, policy.replicas_for(load)))
         while watch.wanted[0][0] < now - self.stabilization:
             watch.wanted.popleft()
-        metrics.record_autoscaling(status.name, policy.kind, load, watch.wanted[-1][1])
+        metrics.record_autoscaling(reference, policy.kind, load, watch.wanted[-1][1])
         decision = autoscale(
             policy,
             status.replicas,
@@ -139,12 +148,12 @@ class Autoscaler:
             return
         log.info(
             "autoscaler: %s from %d to %d replicas: %s (%s load %.2f, target %g per replica)",
-            status.name, status.replicas, decision.replicas, decision.reason, policy.kind, load, policy.target,
+            reference, status.replicas, decision.replicas, decision.reason, policy.kind, load, policy.target,
         )
-        self.provider.scale(status.name, decision.replicas)
+        self.provider.scale(status.name, decision.replicas, status.namespace)
         watch.replicas = decision.replicas
         direction = "zero" if decision.replicas == 0 else "up" if decision.replicas > status.replicas else "down"
-        metrics.record_scaling_decision(status.name, direction)
+        metrics.record_scaling_decision(reference, direction)
 
     def _load(
         self, watch: _Watch, status: FunctionStatus, policy: ScalingPolicy, total: tuple[int, float], now: float
@@ -171,7 +180,9 @@ class Autoscaler:
         if status.replicas == 0:
             watch.cpu.clear()
             return 0.0
-        seconds = {replica.instance: replica.cpu_seconds for replica in self.provider.replica_stats(status.name)}
+        seconds = {
+            replica.instance: replica.cpu_seconds for replica in self.provider.replica_stats(status.name, status.namespace)
+        }
         rates = [
             (used - watch.cpu[replica][1]) / (now - watch.cpu[replica][0]) * 1000
             for replica, used in seconds.items()

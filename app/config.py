@@ -18,6 +18,8 @@ import re
 from dataclasses import dataclass
 from typing import Mapping
 
+from app.names import namespace_error
+
 DEFAULT_NAMESPACE = "openfaas-fn"
 
 _DURATION_PART = re.compile(r"(\d+(?:\.\d+)?)(ns|us|µs|ms|s|m|h)")
@@ -88,6 +90,9 @@ class Config:
     async_claim_timeout: float = 300.0
     max_async_body_bytes: int = 16 * 1024 * 1024
     namespace: str = DEFAULT_NAMESPACE
+    # Containers with this label (key or key=value) on this node are attached to every
+    # namespace's network: the gateway and nginx, which call functions in every namespace.
+    edge_label: str = ""
     docker_timeout: float = 30.0
     max_body_bytes: int = 1024 * 1024
     max_log_streams: int = 200
@@ -152,7 +157,8 @@ class Config:
             "async_max_attempts": _positive_int,
             "async_claim_timeout": parse_duration,
             "max_async_body_bytes": _positive_int,
-            "namespace": _text,
+            "namespace": _namespace,
+            "edge_label": _text,
             "docker_timeout": parse_duration,
             "max_body_bytes": _positive_int,
             "max_log_streams": _positive_int,
@@ -196,6 +202,13 @@ def _positive_duration(value: str) -> float:
     if seconds <= 0:
         raise ValueError(f"{value!r} is not a duration above zero")
     return seconds
+
+
+def _namespace(value: str) -> str:
+    error = namespace_error(value)
+    if error:
+        raise ValueError(error)
+    return value
 
 
 def _text(value: str) -> str:

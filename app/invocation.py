@@ -15,7 +15,9 @@ from app.state import own_function
 
 
 def function_of(target: str) -> str:
-    """The function a ``name[.namespace]`` path segment names; FunctionNotFound (404) if none can."""
+    """The canonical reference (``name``, or ``name.namespace`` outside the default namespace)
+    of the function a ``name[.namespace]`` path segment names; FunctionNotFound (404) if none
+    can be meant."""
     name = own_function(target)
     if name is None:
         raise FunctionNotFound(f"Function {target} not found.")
@@ -29,7 +31,8 @@ def _raw_rest(target: str, prefix: str) -> str:
 
 
 def incoming_call(target: str, prefix: str, drop: frozenset[str] = frozenset()) -> Call:
-    """This request as a Call to the function ``target`` names (FunctionNotFound, 404, if none).
+    """This request as a Call to the function ``target`` names (FunctionNotFound, 404, if none);
+    the Call's ``function`` is the canonical reference.
 
     ``prefix`` is the route before the name; headers named in ``drop`` (lower case) stay here.
     """

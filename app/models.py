@@ -15,7 +15,7 @@ from app.config import parse_duration
 
 LABEL_FUNCTION = "com.openfaas.function"
 LABEL_FAAS_FUNCTION = "faas_function"
-# A function's namespace, on its service and its containers; absent means the default namespace.
+# The namespace of a function's service, its containers and a secret; without it, the default.
 LABEL_NAMESPACE = "com.openfaas.namespace"
 ANNOTATION_PREFIX = "com.openfaas.annotations."
 # Labels the gateway keeps for itself, e.g. the client's own spelling of a memory limit.
@@ -68,6 +68,15 @@ class FunctionDeployment:
     read_only_root_filesystem: bool = False
     registry_auth: str | None = None
     network: str | None = None
+
+
+@dataclass(frozen=True)
+class Namespace:
+    """A namespace as clients create and read it (FunctionNamespace in OpenFaaS)."""
+
+    name: str
+    labels: dict[str, str] = field(default_factory=dict)
+    annotations: dict[str, str] = field(default_factory=dict)
 
 
 @dataclass(frozen=True)

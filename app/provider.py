@@ -12,7 +12,7 @@ handlers render with its HTTP status.
 
 from __future__ import annotations
 
-from typing import Iterator, Protocol
+from typing import Callable, Iterator, Protocol
 
 from app.models import (
     EventRequest,
@@ -22,11 +22,16 @@ from app.models import (
     Instance,
     LogMessage,
     LogRequest,
+    Namespace,
     ReplicaStats,
 )
 
 
 class Provider(Protocol):
+    """Functions and secrets live in namespaces. A ``namespace`` argument of None means the
+    default namespace (``Config.namespace``), except for ``list_functions``, where it means
+    every namespace; callers pass namespaces that exist (``namespace_exists``)."""
+
     def check_health(self) -> None:
         """Return when the orchestrator answers and can manage services.
 
@@ -34,25 +39,38 @@ class Provider(Protocol):
         """
 
     def ensure_ready(self) -> None:
-        """Check health, then create the functions network when it is missing.
+        """Check health, then create the functions network when it is missing and connect the
+        edge containers to every namespace's network.
 
         Raises BackendUnavailable when the orchestrator cannot be used.
         """
 
-    def list_functions(self) -> list[FunctionStatus]:
-        """Every function, with available replicas, at a constant cost in orchestrator calls."""
+    def refresh_edge(self) -> None:
+        """Connect the edge containers (the gateway, nginx) to any namespace network they are
+        not on; cheap to call often, it looks at most every few seconds."""
 
-    def get_function(self, name: str) -> FunctionStatus:
-        """One function. Raises NotFound (404) when no function of ours has that name."""
+    def list_functions(self, namespace: str | None = None) -> list[FunctionStatus]:
+        """Every function of ``namespace`` (of every namespace when None), with available
+        replicas, at a constant cost in orchestrator calls."""
 
-    def replica_stats(self, name: str | None = None) -> list[ReplicaStats]:
+    def get_function(self, name: str, namespace: str | None = None) -> FunctionStatus:
+        """One function. Raises NotFound (404) when no function of ours has that name there."""
+
+    def function_addresses(
+        self, name: str, namespace: str | None, resolve: Callable[[str], list[str]]
+    ) -> list[str]:
+        """The addresses of the function's running replicas, from ``resolve`` (DNS: a host name
+        to addresses) asked for the host the orchestrator gives them; empty when none."""
+
+    def replica_stats(self, name: str | None = None, namespace: str | None = None) -> list[ReplicaStats]:
         """The counters of each running replica the orchestrator can measure from here, of
-        function ``name`` or of every function; one read each, never waiting for a second.
+        function ``name`` of ``namespace`` or of every function (``name`` None); one read
+        each, never waiting for a second.
 
         Raises NotFound (404) when ``name`` is given and no function of ours has it.
         """
 
-    def instances(self, name: str) -> list[Instance]:
+    def instances(self, name: str, namespace: str | None = None) -> list[Instance]:
         """Every current replica of a function, by slot, with its health and the counters the
         orchestrator has (``cpu`` left UNMEASURED: a rate needs two readings, see app.usage).
 
@@ -60,7 +78,7 @@ class Provider(Protocol):
         """
 
     def deploy(self, deployment: FunctionDeployment) -> None:
-        """Create a function.
+        """Create a function in ``deployment.namespace``.
 
         Raises Conflict (409) when the name is taken, NotFound (404) for an unknown secret,
         InvalidRequest (400) when the orchestrator refuses the spec (e.g. an unknown network).
@@ -72,30 +90,50 @@ class Provider(Protocol):
         Raises NotFound (404) for an unknown function or secret, InvalidRequest (400) as deploy.
         """
 
-    def delete(self, name: str) -> None:
+    def delete(self, name: str, namespace: str | None = None) -> None:
         """Remove a function. Raises NotFound (404) when no function of ours has that name."""
 
-    def scale(self, name: str, replicas: int) -> int:
+    def scale(self, name: str, replicas: int, namespace: str | None = None) -> int:
         """Set the desired replicas (0 allowed, a maximum set by label honoured); return them.
 
         Raises NotFound (404) when no function of ours has that name.
         """
 
-    def list_secrets(self) -> list[str]:
-        """Names of the secrets the gateway manages; values are never read."""
+    def list_secrets(self, namespace: str | None = None) -> list[str]:
+        """Names of the secrets the gateway manages in the namespace; values are never read."""
 
-    def create_secret(self, name: str, data: bytes) -> None:
-        """Create a secret. Raises Conflict (409) when the name is taken."""
+    def create_secret(self, name: str, data: bytes, namespace: str | None = None) -> None:
+        """Create a secret. Raises Conflict (409) when the name is taken in the namespace,
+        InvalidRequest (400) when name and namespace together are too long to store."""
 
-    def update_secret(self, name: str, data: bytes) -> None:
-        """Store a new value and roll every function that mounts the secret onto it.
+    def update_secret(self, name: str, data: bytes, namespace: str | None = None) -> None:
+        """Store a new value and roll every function of the namespace that mounts it onto it.
 
         Raises NotFound (404) for an unknown secret.
         """
 
-    def delete_secret(self, name: str) -> None:
+    def delete_secret(self, name: str, namespace: str | None = None) -> None:
         """Remove a secret. Raises NotFound (404) when unknown, Conflict (409) naming the
         functions that still mount it."""
+
+    def namespace_exists(self, namespace: str) -> bool:
+        """Whether ``namespace`` exists (the default one always does)."""
+
+    def list_namespaces(self) -> list[str]:
+        """The names of every namespace, the default one included, sorted."""
+
+    def get_namespace(self, namespace: str) -> Namespace:
+        """One namespace with its labels and annotations. Raises NotFound (404)."""
+
+    def create_namespace(self, namespace: Namespace) -> None:
+        """Create a namespace with its own network. Raises Conflict (409) when it exists."""
+
+    def update_namespace(self, namespace: Namespace) -> None:
+        """Replace a namespace's labels and annotations. Raises NotFound (404)."""
+
+    def delete_namespace(self, namespace: str) -> None:
+        """Remove an empty namespace. Raises NotFound (404) when unknown, InvalidRequest (400)
+        for the default namespace, Conflict (409) naming the functions and secrets left."""
 
 
 class LogStream(Protocol):

@@ -32,11 +32,14 @@ NEXT_TASK_WINDOW = 3.0
 def render_routes(
     routes: Mapping[str, Sequence[str]], *, port: int, namespace: str, fallback: str, upstream_timeout: float
 ) -> str:
-    """nginx configuration (http context) for ``routes``: function name -> task IPv4 addresses.
+    """nginx configuration (http context) for ``routes``: function reference (``name`` in the
+    default ``namespace``, ``name.namespace`` in any other) -> task IPv4 addresses.
 
-    Defines ``upstream fn_<name>`` per function, the gateway's pool ``gateway_fallback`` at
+    Defines ``upstream fn_<reference>`` per function, the gateway's pool ``gateway_fallback`` at
     ``fallback`` (``host:port``), and the map ``$function_pool`` from ``$function_target`` (the
-    path segment after ``/function/``: ``name`` or ``name.namespace``) to a pool. It also sets
+    path segment after ``/function/``: ``name`` or ``name.namespace``) to a pool; a function of
+    the default namespace is reached both as ``name`` and as ``name.<namespace>``. The pool's
+    name is what nginx's call log reports, so the calls are counted under the reference. It also sets
     ``proxy_read_timeout`` to ``upstream_timeout``: nginx enforces a function's deadline itself
     (``deploy/nginx.conf`` sets its other locations' timeouts explicitly).
     """
@@ -59,8 +62,9 @@ def render_routes(
         lines.append("}")
     lines.append("map $function_target $function_pool {")
     lines.append(f"    default {FALLBACK_POOL};")
-    for name in sorted(routes):
-        lines.append(f"    {name} {POOL_PREFIX}{name};")
-        lines.append(f"    {name}.{namespace} {POOL_PREFIX}{name};")
+    for reference in sorted(routes):
+        lines.append(f"    {reference} {POOL_PREFIX}{reference};")
+        if "." not in reference:
+            lines.append(f"    {reference}.{namespace} {POOL_PREFIX}{reference};")
     lines.append("}")
     return "\n".join(lines) + "\n"

@@ -33,15 +33,17 @@ from app.models import (
     GATEWAY_LABEL_PREFIX,
     LABEL_FAAS_FUNCTION,
     LABEL_FUNCTION,
+    LABEL_NAMESPACE,
     MAX_REPLICAS,
     EventRequest,
     FunctionDeployment,
     LogRequest,
+    Namespace,
     Resources,
     ScalingPolicy,
 )
 from app.images import parse_image, registry_auth_header
-from app.names import function_name_error, secret_name_error
+from app.names import function_name_error, namespace_error, secret_name_error
 from app.quantities import MIN_MEMORY_LIMIT, parse_cpu, parse_memory
 from app.scaling import FIRING, RESOLVED
 from app.timestamps import normalise
@@ -145,7 +147,7 @@ class FunctionDeploymentSchema(_Request):
 
     service = fields.String(required=True, validate=_check(function_name_error))
     image = fields.String(required=True, validate=_parsed_by(parse_image))
-    namespace = fields.String()
+    namespace = fields.String(validate=_check(namespace_error))
     envProcess = fields.String(attribute="env_process")
     envVars = fields.Dict(
         attribute="env_vars",
@@ -173,6 +175,8 @@ class FunctionDeploymentSchema(_Request):
         for key, value in labels.items():
             if key.startswith(ANNOTATION_PREFIX) or key.startswith(GATEWAY_LABEL_PREFIX):
                 raise ValidationError(f"label {key!r} uses a prefix reserved for annotations and the gateway", "labels")
+            if key == LABEL_NAMESPACE:
+                raise ValidationError(f"label {key!r} is the gateway's: give the namespace in the namespace field", "labels")
             if key in (LABEL_FUNCTION, LABEL_FAAS_FUNCTION) and value != name:
                 raise ValidationError(f"label {key!r} must equal the function name {name!r}", "labels")
         try:
@@ -197,7 +201,7 @@ class DeleteFunctionSchema(_Request):
     """DELETE /system/functions body."""
 
     functionName = fields.String(required=True, validate=_check(function_name_error))
-    namespace = fields.String()
+    namespace = fields.String(validate=_check(namespace_error))
 
 
 class ScaleRequestSchema(_Request):
@@ -205,7 +209,7 @@ class ScaleRequestSchema(_Request):
     is optional (and must agree with the path when given)."""
 
     serviceName = fields.String()
-    namespace = fields.String()
+    namespace = fields.String(validate=_check(namespace_error))
     replicas = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_REPLICAS))
 
 
@@ -213,7 +217,7 @@ class SecretSchema(_Request):
     """POST and PUT /system/secrets body: ``value`` (text) or ``rawValue`` (base64)."""
 
     name = fields.String(required=True, validate=_check(secret_name_error))
-    namespace = fields.String()
+    namespace = fields.String(validate=_check(namespace_error))
     value = fields.String()
     rawValue = fields.String()
 
@@ -241,7 +245,27 @@ class SecretNameSchema(_Request):
     """DELETE /system/secrets body, and each item of GET /system/secrets."""
 
     name = fields.String(required=True, validate=_check(secret_name_error))
-    namespace = fields.String()
+    namespace = fields.String(validate=_check(namespace_error))
+
+
+class NamespaceSchema(_Request):
+    """FunctionNamespace: the body of POST /system/namespace/ and PUT /system/namespace/{name},
+    and each namespace read back. Its labels and annotations are the client's; the gateway's
+    own label key and the annotations' label prefix are refused, since they share one store."""
+
+    name = fields.String(required=True, validate=_check(namespace_error))
+    labels = fields.Dict(**_StringMap)
+    annotations = fields.Dict(**_StringMap)
+
+    @validates_schema
+    def _reserved(self, data: dict, **_: Any) -> None:
+        for key in data.get("labels") or {}:
+            if key == LABEL_NAMESPACE or key.startswith(ANNOTATION_PREFIX):
+                raise ValidationError(f"label {key!r} is reserved for the gateway", "labels")
+
+    @post_load
+    def _make(self, data: dict, **_: Any) -> Namespace:
+        return Namespace(data["name"], dict(data.get("labels") or {}), dict(data.get("annotations") or {}))
 
 
 class ResourcesOutSchema(Schema):
@@ -265,7 +289,7 @@ class FunctionStatusSchema(Schema):
 
     name = fields.String()
     image = fields.String()
-    namespace = fields.String()
+    namespace = fields.String(validate=_check(namespace_error))
     invocationCount = fields.Integer(attribute="invocation_count")
     replicas = fields.Integer()
     availableReplicas = fields.Integer(attribute="available_replicas")
@@ -374,7 +398,7 @@ class LogQuerySchema(_Request):
     """GET /system/logs query: ``tail`` <= 0 means every line; ``since`` is RFC 3339."""
 
     name = fields.String(required=True, validate=_check(function_name_error))
-    namespace = fields.String()
+    namespace = fields.String(validate=_check(namespace_error))
     instance = fields.String(validate=validate.Regexp(r"[a-zA-Z0-9]{1,64}\Z", error="{input!r} is not a task ID"))
     tail = fields.Integer(strict=False)
     follow = fields.Boolean()
@@ -397,7 +421,7 @@ class LogMessageSchema(Schema):
     """One line of the GET /system/logs NDJSON body."""
 
     name = fields.String()
-    namespace = fields.String()
+    namespace = fields.String(validate=_check(namespace_error))
     instance = fields.String()
     timestamp = fields.String()
     text = fields.String()

@@ -9,14 +9,14 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from flask import Flask, current_app
+from flask import Flask, current_app, request
 
 from app.async_worker import AsyncWorker
 from app.autoscaler import Autoscaler
 from app.calllog import CallLog
 from app.config import Config
 from app.errors import InvalidRequest
-from app.names import function_in
+from app.names import function_reference, parse_reference, require_namespace
 from app.provider import EventSource, LogSource, Provider
 from app.proxy import Forwarder
 from app.queue import Queue
@@ -99,15 +99,29 @@ def queue() -> Queue:
 def resolve_namespace(namespace: str | None) -> str:
     """The namespace a request means: the default when none is given.
 
-    Raises InvalidRequest (400) for any namespace this gateway does not serve.
+    Raises InvalidRequest (400) naming the field for an invalid or unknown namespace.
     """
     default = settings().namespace
     if namespace in (None, "", default):
         return default
-    raise InvalidRequest(f"Namespace {namespace} is not known; this gateway serves namespace {default}.")
+    require_namespace(namespace)
+    if not provider().namespace_exists(namespace):
+        raise InvalidRequest(f"Invalid namespace: namespace {namespace} does not exist; create it first.")
+    return namespace
+
+
+def request_namespace(given: str | None = None) -> str:
+    """The namespace of this request: ``given`` (a body's field) or else the ``namespace``
+    query parameter, resolved as ``resolve_namespace`` does."""
+    return resolve_namespace(given or request.args.get("namespace"))
 
 
 def own_function(reference: str) -> str | None:
-    """The function in a ``name[.namespace]`` reference, or None when no function of this
-    gateway can be meant: an invalid name, or a namespace this gateway does not serve."""
-    return function_in(reference, settings().namespace)
+    """The canonical reference (``app.names.function_reference``) of the function a
+    ``name[.namespace]`` names, or None when no function can be meant (an invalid name)."""
+    return parse_reference(reference, settings().namespace)
+
+
+def reference_of(name: str, namespace: str) -> str:
+    """How calls and metrics name function ``name`` of ``namespace``."""
+    return function_reference(name, namespace, settings().namespace)

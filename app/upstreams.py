@@ -1,11 +1,13 @@
 """Where a function's calls go: its task addresses, with scale from zero.
 
-Swarm's DNS answers ``tasks.<service>`` with the address of every running task on a network the
-caller shares (``dnsrr`` mode, no VIP needed). Answers are cached for ``ttl`` seconds, handed out
-round-robin, and dropped as soon as a call to one of them fails, so a replaced task is found on
-the next call. A function with no address is looked up once in the provider: unknown is a 404,
-zero replicas are scaled to ``max(1, min)`` (one scale per function however many calls arrive
-at once) and the call waits, bounded, for a ready replica.
+Functions are named by their canonical reference (``name``, or ``name.namespace`` outside the
+default namespace). The provider asks DNS for the addresses of every running replica (on Swarm
+``tasks.<service>``, on a network the caller shares; ``dnsrr`` mode, no VIP needed). Answers
+are cached for ``ttl`` seconds, handed out round-robin, and dropped as soon as a call to one of
+them fails, so a replaced task is found on the next call. A function with no address is looked
+up once in the provider: unknown is a 404, zero replicas are scaled to ``max(1, min)`` (one
+scale per function however many calls arrive at once) and the call waits, bounded, for a
+ready replica.
 """
 
 from __future__ import annotations
@@ -19,6 +21,7 @@ from typing import Callable, Iterable
 
 from app.errors import FunctionNotFound, NoReadyReplica, NotFound
 from app.models import ScalingPolicy
+from app.names import split_reference
 from app.provider import Provider
 
 FUNCTION_PORT = 8080
@@ -63,8 +66,12 @@ class Upstreams:
         self._lock = threading.Lock()
         self._waking: dict[str, threading.Lock] = {}
 
+    def _lookup(self, function: str) -> list[str]:
+        return self.provider.function_addresses(*split_reference(function), self.lookup)
+
     def address(self, function: str) -> str:
-        """An address to call ``function`` at, waiting for a replica if it has none.
+        """An address to call ``function`` (a canonical reference) at, waiting for a replica if
+        it has none.
 
         Raises FunctionNotFound (404) for an unknown function and NoReadyReplica (503) when no
         replica is ready within the wait timeout.
@@ -77,7 +84,7 @@ class Upstreams:
 
     def table(self, functions: Iterable[str]) -> dict[str, list[str]]:
         """The task addresses of each of ``functions`` that has any, fresh from DNS."""
-        return {name: addresses for name in functions if (addresses := self.lookup(f"tasks.{name}"))}
+        return {name: addresses for name in functions if (addresses := self._lookup(name))}
 
     def forget(self, function: str) -> None:
         """Drop cached addresses after a failed call, so the next call asks DNS again."""
@@ -91,7 +98,7 @@ class Upstreams:
         return []
 
     def _resolve(self, function: str) -> list[str]:
-        addresses = self.lookup(f"tasks.{function}")
+        addresses = self._lookup(function)
         with self._lock:
             previous = self._cache.get(function)
             entry = _Entry(addresses, time.monotonic() + self.ttl)
@@ -102,8 +109,9 @@ class Upstreams:
 
     def _wake(self, function: str) -> list[str]:
         """No address: a 404, a scale from zero, or a wait for replicas that are starting."""
+        name, namespace = split_reference(function)
         try:
-            status = self.provider.get_function(function)
+            status = self.provider.get_function(name, namespace)
         except NotFound:
             raise FunctionNotFound(f"Function {function} not found.") from None
         if status.replicas == 0:
@@ -113,9 +121,9 @@ class Upstreams:
                 gate = self._waking.setdefault(function, threading.Lock())
             # One caller per worker scales; the others wait on the gate and find it done.
             with gate:
-                if self.provider.get_function(function).replicas == 0:
+                if self.provider.get_function(name, namespace).replicas == 0:
                     target = ScalingPolicy.from_labels(status.labels).initial_replicas()
-                    self.provider.scale(function, target)
+                    self.provider.scale(name, target, namespace)
         deadline = time.monotonic() + self.wait_timeout
         while time.monotonic() < deadline:
             addresses = self._resolve(function)

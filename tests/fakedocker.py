@@ -16,6 +16,11 @@ What it answers was checked against dockerd 20.10 (API 1.41) in Swarm mode:
   service's last write, and an update must name exactly that version.
 - A stored spec gains the daemon's defaults (``Runtime``, ``ForceUpdate``, ``Isolation``) and
   loses empty values (Go's ``omitempty``); tasks carry the template without ``Runtime``.
+- Networks: a name taken is 409 ``network with name x already exists``; removing one a service
+  uses is 400 (``FailedPrecondition``); connecting a container twice is 409, to an unknown
+  network 500, disconnecting one not connected 500. Configs: only their labels can be updated
+  (400 otherwise), with the same version rule as services. Service names are at most 63
+  characters of letters, digits, "-" and "_".
 - Tasks are scheduled at once: after each write the service has one task per replica, in state
   ``task_state``; a task of an older spec or a surplus slot is shut down, and stays listed. A
   running task has a container on this node whose CPU use (``cpu_usage``) its stats report.
@@ -66,7 +71,8 @@ LOG_PIECE = 16 * 1024
 OUT_OF_SEQUENCE = "rpc error: code = Unknown desc = update out of sequence"
 # 2026-01-01T00:00:00Z: the fake's clock starts here and moves 1 ms per logged line.
 _EPOCH_NS = 1_767_225_600 * 10**9
-_DNS_LABEL = re.compile(r"[a-zA-Z0-9](?:[a-zA-Z0-9-]{0,61}[a-zA-Z0-9])?")
+# swarmkit's rule for service names: "_" is allowed (stacks use it), "." is not.
+_SERVICE_NAME = re.compile(r"[a-zA-Z0-9](?:[-_]*[a-zA-Z0-9]+)*")
 
 
 def refused() -> requests.exceptions.ConnectionError:
@@ -192,6 +198,10 @@ class FakeDocker:
         self.secrets: dict[str, dict] = {}
         self.secret_data: dict[str, bytes] = {}  # by secret ID
         self.networks: dict[str, dict] = {}
+        self.configs: dict[str, dict] = {}
+        # Containers on this node that are not tasks (the gateway, nginx), by ID; /containers/json
+        # lists only these.
+        self.plain_containers: dict[str, dict] = {}
         # CPU nanoseconds used by the containers of running tasks on this node, by container ID.
         self.cpu_usage: dict[str, int] = {}
         self._logs: dict[str, list[_LogPiece]] = {}  # by task ID
@@ -270,6 +280,17 @@ class FakeDocker:
     def create_secret(self, name: str, data: bytes, labels: dict | None = None) -> str:
         body = {"Name": name, "Data": base64.b64encode(data).decode(), "Labels": labels or {}}
         return self._create_secret(_Request("POST", "/secrets/create", {}, {}, body), {})[1]["ID"]
+
+    def add_container(self, name: str, labels: dict[str, str]) -> str:
+        """A running container on this node that is no task (as docker-compose starts one)."""
+        with self._lock:
+            container_id = hashlib.sha256(f"container {name}".encode()).hexdigest()
+            bridge = self._network("bridge")
+            self.plain_containers[container_id] = {
+                "Id": container_id, "Names": [f"/{name}"], "Image": "img", "Labels": dict(labels), "State": "running",
+                "NetworkSettings": {"Networks": {"bridge": {"NetworkID": bridge["Id"], "IPAddress": "172.17.0.9"}}},
+            }
+            return container_id
 
     def secret_value(self, name: str) -> bytes:
         """The data of the secret named ``name``."""
@@ -384,6 +405,14 @@ class FakeDocker:
             ("GET", re.compile(r"/info"), lambda r, g: (200, {"ID": self.node_id, "Swarm": dict(self.swarm)})),
             ("GET", re.compile(r"/networks"), self._list_networks),
             ("POST", re.compile(r"/networks/create"), self._create_network),
+            ("DELETE", re.compile(rf"/networks/{ref}"), self._remove_network),
+            ("POST", re.compile(rf"/networks/{ref}/connect"), self._connect),
+            ("POST", re.compile(rf"/networks/{ref}/disconnect"), self._disconnect),
+            ("GET", re.compile(r"/containers/json"), self._list_containers),
+            ("GET", re.compile(r"/configs"), self._list_configs),
+            ("POST", re.compile(r"/configs/create"), self._create_config),
+            ("POST", re.compile(rf"/configs/{ref}/update"), self._update_config),
+            ("DELETE", re.compile(rf"/configs/{ref}"), self._remove_config),
             ("GET", re.compile(r"/services"), self._list_services),
             ("POST", re.compile(r"/services/create"), self._create_service),
             ("GET", re.compile(rf"/services/{ref}"), lambda r, g: (200, self._service(g["ref"]))),
@@ -434,15 +463,66 @@ class FakeDocker:
     # networks
 
     def _add_network(self, name: str, driver: str, scope: str, labels: dict, attachable: bool) -> dict:
+        # Each network its own /24, as the daemon's default address pool hands them out.
+        subnet = f"10.0.{len(self.networks)}.0/24"
         network = {"Name": name, "Id": hashlib.sha256(name.encode()).hexdigest(), "Driver": driver, "Scope": scope,
-                   "Attachable": attachable, "Ingress": name == "ingress", "Labels": labels}
+                   "Attachable": attachable, "Ingress": name == "ingress", "Labels": labels,
+                   "IPAM": {"Driver": "default", "Options": None, "Config": [{"Subnet": subnet}]}}
         self.networks[network["Id"]] = network
         return network
+
+    def _network(self, ref: str) -> dict:
+        return self._find(self.networks, "network", ref, name=lambda n: n["Name"])
 
     def _list_networks(self, request, groups):
         filters = _filters(request)
         # The name filter matches any part of a name.
-        return 200, [n for n in self.networks.values() if all(part in n["Name"] for part in filters.get("name", []))]
+        return 200, [
+            n for n in self.networks.values()
+            if all(part in n["Name"] for part in filters.get("name", []))
+            and _labels_match(n.get("Labels") or {}, filters.get("label", []))
+        ]
+
+    def _remove_network(self, request, groups):
+        network = self._network(groups["ref"])
+        for service in self.services.values():
+            if any(net.get("Target") in (network["Name"], network["Id"])
+                   for net in service["Spec"]["TaskTemplate"].get("Networks") or []):
+                raise DockerError(400, f"rpc error: code = FailedPrecondition desc = network {network['Id']} "
+                                       f"is in use by service {service['ID']}")
+        if any(network["Name"] in c["NetworkSettings"]["Networks"] for c in self.plain_containers.values()):
+            raise DockerError(403, f"error while removing network: network {network['Name']} id {network['Id']} "
+                                   "has active endpoints")
+        next(self._index)
+        del self.networks[network["Id"]]
+        return 204, None
+
+    def _plain_container(self, ref: str) -> dict:
+        return self._find(self.plain_containers, "container", ref, name=lambda c: c["Names"][0][1:])
+
+    def _connect(self, request, groups):
+        try:
+            network = self._network(groups["ref"])
+        except DockerError:
+            raise DockerError(500, f"Could not attach to network {groups['ref']}: rpc error: code = NotFound "
+                                   f"desc = network {groups['ref']} not found") from None
+        container = self._plain_container(request.body["Container"])
+        attached = container["NetworkSettings"]["Networks"]
+        if network["Name"] in attached:
+            raise DockerError(409, f"{container['Names'][0][1:]} is already attached to network {network['Name']}")
+        attached[network["Name"]] = {"NetworkID": network["Id"], "IPAddress": f"10.0.9.{len(attached) + 1}"}
+        return 200, None
+
+    def _disconnect(self, request, groups):
+        network = self._network(groups["ref"])
+        container = self._plain_container(request.body["Container"])
+        if container["NetworkSettings"]["Networks"].pop(network["Name"], None) is None:
+            raise DockerError(500, f"container {container['Id']} is not connected to network {network['Name']}")
+        return 200, None
+
+    def _list_containers(self, request, groups):
+        filters = _filters(request)
+        return 200, [c for c in self.plain_containers.values() if _labels_match(c["Labels"], filters.get("label", []))]
 
     def _create_network(self, request, groups):
         body = request.body
@@ -465,7 +545,9 @@ class FakeDocker:
         return _omit_empty(json.loads(json.dumps(stored)))
 
     def _check_spec(self, spec: dict) -> None:
-        if not _DNS_LABEL.fullmatch(spec.get("Name") or ""):
+        if len(spec.get("Name") or "") > 63:
+            raise DockerError(400, "rpc error: code = InvalidArgument desc = name must be 63 characters or fewer")
+        if not _SERVICE_NAME.fullmatch(spec.get("Name") or ""):
             raise DockerError(400, "rpc error: code = InvalidArgument desc = name must be valid as a DNS name component")
         template = spec.get("TaskTemplate") or {}
         container = template.get("ContainerSpec") or {}
@@ -698,6 +780,47 @@ class FakeDocker:
                                    f"secret '{secret['Spec']['Name']}' is in use by the following {what}: {', '.join(users)}")
         next(self._index)
         del self.secrets[secret["ID"]], self.secret_data[secret["ID"]]
+        return 204, None
+
+    # configs
+
+    def _config(self, ref: str) -> dict:
+        return self._find(self.configs, "config", ref)
+
+    def _list_configs(self, request, groups):
+        filters = _filters(request)
+        return 200, [
+            c for c in self.configs.values()
+            if _labels_match(c["Spec"].get("Labels") or {}, filters.get("label", []))
+            and all(c["Spec"]["Name"].startswith(n) for n in filters.get("name", []))
+        ]
+
+    def _create_config(self, request, groups):
+        spec = request.body
+        if any(c["Spec"]["Name"] == spec["Name"] for c in self.configs.values()):
+            raise DockerError(409, f"rpc error: code = AlreadyExists desc = config {spec['Name']} already exists")
+        now = self._now()
+        config = {"ID": self._new_id(), "Version": {"Index": next(self._index)}, "CreatedAt": now, "UpdatedAt": now,
+                  "Spec": _omit_empty({"Name": spec["Name"], "Labels": spec.get("Labels") or {}, "Data": spec.get("Data")})}
+        self.configs[config["ID"]] = config
+        return 201, {"ID": config["ID"]}
+
+    def _update_config(self, request, groups):
+        config = self._config(groups["ref"])
+        if request.query.get("version") != str(config["Version"]["Index"]):
+            raise DockerError(500, OUT_OF_SEQUENCE)
+        spec = request.body
+        data = config["Spec"].get("Data")
+        if spec.get("Name") != config["Spec"]["Name"] or spec.get("Data", data) != data:
+            raise DockerError(400, "rpc error: code = InvalidArgument desc = only updates to Labels are allowed")
+        config.update(Version={"Index": next(self._index)}, UpdatedAt=self._now(),
+                      Spec={**config["Spec"], "Labels": spec.get("Labels") or {}})
+        return 200, None
+
+    def _remove_config(self, request, groups):
+        config = self._config(groups["ref"])
+        next(self._index)
+        del self.configs[config["ID"]]
         return 204, None
 
     # logs

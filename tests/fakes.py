@@ -47,7 +47,7 @@ class FakeLogSource:
         self.opened: list[tuple] = []
 
     def open(self, request):
-        self.provider.function_service(request.name)
+        self.provider.function_service(request.name, request.namespace)
         stream = FakeLogStream(self.messages.get(request.name, []), self.hold)
         self.opened.append((request, stream))
         return stream

@@ -90,14 +90,16 @@ class Echo(BaseHTTPRequestHandler):
 
 
 class Lookup:
-    """DNS stand-in: ``tasks.<function>`` answers loopback while the function has a running replica."""
+    """DNS stand-in: ``tasks.<service>`` (``<name>`` or ``<name>_<namespace>``) answers loopback
+    while the function has a running replica."""
 
     def __init__(self, provider: Provider):
         self.provider = provider
 
     def __call__(self, host: str) -> list[str]:
         try:
-            available = self.provider.get_function(host.removeprefix("tasks.")).available_replicas
+            name, _, namespace = host.removeprefix("tasks.").partition("_")
+            available = self.provider.get_function(name, namespace or None).available_replicas
         except NotFound:
             return []
         return ["127.0.0.1"] * min(available, 1)

@@ -16,6 +16,7 @@ from flask import Blueprint, request
 
 from app.errors import AlertFailed, GatewayError, NotFound, text_response
 from app.models import ScalingPolicy
+from app.names import split_reference
 from app.scaling import alert_target
 from app.schemas import AlertWebhookSchema, load_body
 from app.state import own_function, provider
@@ -55,19 +56,20 @@ def _apply(status: str, function: str) -> str:
     Raises ValueError for scaling labels that cannot be read, and the provider's GatewayError
     when the orchestrator fails.
     """
-    name = own_function(function)
-    if name is None:
-        # No function of ours can have this name (e.g. OpenFaaS's "func_nodeinfo" example), or
-        # it lives in a namespace another gateway serves.
+    reference = own_function(function)
+    if reference is None:
+        # No function can have this name (e.g. OpenFaaS's "func_nodeinfo" example).
         return SKIPPED
+    name, namespace = split_reference(reference)
     try:
-        current = provider().get_function(name)
+        current = provider().get_function(name, namespace)
         target = alert_target(status, current.replicas, ScalingPolicy.from_labels(current.labels))
         if target == current.replicas:
             return UNCHANGED
-        log.info("alert %s for function %s: scaling from %d to %d replicas", status, name, current.replicas, target)
-        provider().scale(name, target)
+        log.info("alert %s for function %s: scaling from %d to %d replicas", status, reference, current.replicas, target)
+        provider().scale(name, target, namespace)
     except NotFound:
-        # Also when the function is removed between the read and the scale.
+        # Also when the function is removed between the read and the scale, or its namespace
+        # is not one of this gateway's.
         return SKIPPED
     return SCALED

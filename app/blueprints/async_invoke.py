@@ -15,6 +15,7 @@ from flask import Blueprint, Response, request
 from app.async_worker import redacted
 from app.errors import FunctionNotFound, InvalidRequest, NotFound, PayloadTooLarge
 from app.invocation import incoming_call
+from app.names import split_reference
 from app.queue import AsyncCall
 from app.state import provider, queue, settings
 
@@ -49,15 +50,16 @@ def invoke_async(target: str, rest: str = ""):
     call = incoming_call(target, "/async-function/", drop=frozenset({"x-callback-url"}))
     function = call.function
     callback = _callback_url()
+    name, namespace = split_reference(function)
     try:
-        provider().get_function(function)
+        provider().get_function(name, namespace)
     except NotFound:
         raise FunctionNotFound(f"Function {target} not found.") from None
     queue().put(
         AsyncCall(
             call_id=call.call_id,
             function=function,
-            namespace=settings().namespace,
+            namespace=namespace or settings().namespace,
             method="POST",
             path=call.path,
             query=call.query,

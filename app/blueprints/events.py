@@ -7,7 +7,7 @@ import dataclasses
 from flask import Blueprint, request
 
 from app.schemas import EventQuerySchema, FunctionEventSchema, load_query
-from app.state import event_source, resolve_namespace, settings, stream_slots
+from app.state import event_source, request_namespace, settings, stream_slots
 from app.streaming import sse_stream, streamed_response
 
 bp = Blueprint("events", __name__)
@@ -18,7 +18,7 @@ _EVENT = FunctionEventSchema()
 @bp.get("/system/events")
 def function_events():
     query = load_query(_QUERY, request)
-    query = dataclasses.replace(query, namespace=resolve_namespace(query.namespace))
+    query = dataclasses.replace(query, namespace=request_namespace(query.namespace))
     return streamed_response(
         stream_slots(),
         lambda: event_source().open(query),

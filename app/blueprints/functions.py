@@ -19,7 +19,7 @@ from app.schemas import (
     load_body,
     load_query,
 )
-from app.state import provider, resolve_namespace, usage
+from app.state import provider, reference_of, request_namespace, usage
 
 bp = Blueprint("functions", __name__)
 _DEPLOYMENT = FunctionDeploymentSchema()
@@ -31,15 +31,13 @@ _INSTANCE = InstanceSchema()
 
 def _deployment() -> FunctionDeployment:
     deployment = load_body(_DEPLOYMENT, request)
-    resolve_namespace(deployment.namespace)
-    return deployment
+    return dataclasses.replace(deployment, namespace=request_namespace(deployment.namespace))
 
 
-def _status_query() -> bool:
-    """Check the status query's namespace; whether it asks for usage."""
+def _status_query() -> tuple[bool, str]:
+    """Whether the status query asks for usage, and its namespace."""
     query = load_query(_STATUS_QUERY, request)
-    resolve_namespace(query.get("namespace"))
-    return query.get("usage", False)
+    return query.get("usage", False), request_namespace(query.get("namespace"))
 
 
 def _with_counts(statuses: list[FunctionStatus], with_usage: bool) -> list[FunctionStatus]:
@@ -47,35 +45,36 @@ def _with_counts(statuses: list[FunctionStatus], with_usage: bool) -> list[Funct
     sampled usage when asked for (never waiting for stats); replicas recorded."""
     counts = metrics.invocation_counts()
     sampled = usage()
+    counted = []
     for status in statuses:
-        metrics.set_replicas(status.name, status.replicas)
-    return [
-        dataclasses.replace(
-            status,
-            invocation_count=counts.get(status.name, 0),
-            usage=sampled.usage(status.namespace, status.name) if with_usage else None,
+        reference = reference_of(status.name, status.namespace)
+        metrics.set_replicas(reference, status.replicas)
+        counted.append(
+            dataclasses.replace(
+                status,
+                invocation_count=counts.get(reference, 0),
+                usage=sampled.usage(status.namespace, status.name) if with_usage else None,
+            )
         )
-        for status in statuses
-    ]
+    return counted
 
 
 @bp.get("/system/functions")
 def list_functions():
-    with_usage = _status_query()
-    return jsonify(_STATUS.dump(_with_counts(provider().list_functions(), with_usage), many=True))
+    with_usage, namespace = _status_query()
+    return jsonify(_STATUS.dump(_with_counts(provider().list_functions(namespace), with_usage), many=True))
 
 
 @bp.get("/system/function/<name>")
 def get_function(name: str):
-    with_usage = _status_query()
-    (status,) = _with_counts([provider().get_function(require_function_name(name))], with_usage)
+    with_usage, namespace = _status_query()
+    (status,) = _with_counts([provider().get_function(require_function_name(name), namespace)], with_usage)
     return jsonify(_STATUS.dump(status))
 
 
 @bp.get("/system/function/<name>/instances")
 def function_instances(name: str):
-    resolve_namespace(request.args.get("namespace"))
-    instances = usage().with_cpu(provider().instances(require_function_name(name)))
+    instances = usage().with_cpu(provider().instances(require_function_name(name), request_namespace()))
     return jsonify(_INSTANCE.dump(instances, many=True))
 
 
@@ -94,6 +93,5 @@ def update_function():
 @bp.delete("/system/functions")
 def delete_function():
     body = load_body(_DELETE, request)
-    resolve_namespace(body.get("namespace"))
-    provider().delete(body["functionName"])
+    provider().delete(body["functionName"], request_namespace(body.get("namespace")))
     return Response(status=200)

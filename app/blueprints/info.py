@@ -1,4 +1,4 @@
-"""GET /system/info (GatewayInfo) and GET /system/namespaces."""
+"""GET /system/info (GatewayInfo)."""
 
 from __future__ import annotations
 
@@ -26,8 +26,3 @@ def system_info():
             }
         )
     )
-
-
-@bp.get("/system/namespaces")
-def namespaces():
-    return jsonify([settings().namespace])

@@ -7,7 +7,7 @@ import dataclasses
 from flask import Blueprint, request
 
 from app.schemas import LogMessageSchema, LogQuerySchema, load_query
-from app.state import log_source, resolve_namespace, settings, stream_slots
+from app.state import log_source, request_namespace, settings, stream_slots
 from app.streaming import ndjson_stream, streamed_response
 
 bp = Blueprint("logs", __name__)
@@ -18,7 +18,7 @@ _MESSAGE = LogMessageSchema()
 @bp.get("/system/logs")
 def function_logs():
     query = load_query(_QUERY, request)
-    query = dataclasses.replace(query, namespace=resolve_namespace(query.namespace))
+    query = dataclasses.replace(query, namespace=request_namespace(query.namespace))
     return streamed_response(
         stream_slots(),
         lambda: log_source().open(query),

@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from app.routes import render_routes
-from app.state import provider, settings, upstreams
+from app.state import provider, reference_of, settings, upstreams
 
 bp = Blueprint("routes", __name__)
 
@@ -15,7 +15,14 @@ bp = Blueprint("routes", __name__)
 def routing_table():
     # Only functions with a running, up-to-date task that should keep running: the others are the
     # gateway's to wake, and one just scaled to zero leaves the table before its tasks stop.
-    ready = [status.name for status in provider().list_functions() if status.replicas and status.available_replicas]
+    ready = [
+        reference_of(status.name, status.namespace)
+        for status in provider().list_functions()
+        if status.replicas and status.available_replicas
+    ]
+    # nginx fetches this every second: the moment to notice it was recreated without the
+    # namespaces' networks.
+    provider().refresh_edge()
     pools, config = upstreams(), settings()
     table = render_routes(
         pools.table(ready),

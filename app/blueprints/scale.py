@@ -10,7 +10,7 @@ from flask import Blueprint, Response, request
 from app.errors import InvalidRequest
 from app.names import require_function_name
 from app.schemas import ScaleRequestSchema, load_body
-from app.state import provider, resolve_namespace
+from app.state import provider, request_namespace
 
 bp = Blueprint("scale", __name__)
 _SCALE = ScaleRequestSchema()
@@ -22,6 +22,5 @@ def scale_function(name: str):
     body = load_body(_SCALE, request)
     if body.get("serviceName", name) != name:
         raise InvalidRequest(f"Invalid serviceName: {body['serviceName']!r} differs from the function {name!r} in the path.")
-    resolve_namespace(body.get("namespace"))
-    provider().scale(name, body["replicas"])
+    provider().scale(name, body["replicas"], request_namespace(body.get("namespace")))
     return Response(status=202)

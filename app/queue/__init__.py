@@ -30,8 +30,10 @@ from urllib.parse import urlsplit
 class AsyncCall:
     """One accepted async request, exactly as the worker will send it to the function.
 
-    ``path`` is what followed the function's name (``""`` or starting with ``/``); ``headers``
-    keep their order and repeats; ``enqueued_at`` is unix time.
+    ``function`` is the canonical reference (``name``, or ``name.namespace`` outside the default
+    namespace: calls stored before namespaces existed name default-namespace functions), and
+    ``namespace`` the function's namespace; ``path`` is what followed the function's name (``""``
+    or starting with ``/``); ``headers`` keep their order and repeats; ``enqueued_at`` is unix time.
     """
 
     call_id: str

@@ -162,9 +162,7 @@ class SwarmEventStream:
         """Know every function that exists now. Raises BackendUnavailable (503)."""
         default = self.provider.config.namespace
         self._known = {
-            svc["ID"]: KnownFunction(
-                svc["Spec"]["Name"], readings.namespace_of(svc["Spec"].get("Labels"), default), specs.current_replicas(svc)
-            )
+            svc["ID"]: KnownFunction(*specs.function_identity(svc, default), specs.current_replicas(svc))
             for svc in self.provider.function_services()
         }
 
@@ -174,9 +172,7 @@ class SwarmEventStream:
         except NotFound:
             return  # not ours, or removed already: nothing of ours to report
         default = self.provider.config.namespace
-        self._known[service_id] = KnownFunction(
-            svc["Spec"]["Name"], readings.namespace_of(svc["Spec"].get("Labels"), default), specs.current_replicas(svc)
-        )
+        self._known[service_id] = KnownFunction(*specs.function_identity(svc, default), specs.current_replicas(svc))
 
     def __iter__(self) -> Iterator[list[FunctionEvent]]:
         wait = self.source.retry_wait

@@ -39,10 +39,10 @@ class SwarmLogSource:
         when Docker cannot be reached.
         """
         if request.instance:
-            task = self.provider.function_task(request.name, request.instance)
+            task = self.provider.function_task(request.name, request.instance, request.namespace)
             path = f"/tasks/{task['ID']}/logs"
         else:
-            path = f"/services/{self.provider.function_service(request.name)['ID']}/logs"
+            path = f"/services/{self.provider.function_service(request.name, request.namespace)['ID']}/logs"
         return SwarmLogStream(self.provider, path, request)
 
 

@@ -1,8 +1,10 @@
 """The Swarm service layer: the only module that talks to Docker.
 
 ``SwarmProvider`` implements ``app.provider.Provider`` with the docker SDK's low-level client.
-It only ever reads, changes or removes services labelled ``com.openfaas.function`` and secrets
-labelled ``com.openfaas.owner=openfaas``; a name that belongs to anything else is "not found".
+It only ever reads, changes or removes services labelled ``com.openfaas.function``, secrets
+labelled ``com.openfaas.owner=openfaas``, and networks and configs labelled
+``com.openfaas.namespace`` under the names ``app.swarm.specs`` gives namespaces; a name that
+belongs to anything else is "not found". How namespaces map onto Swarm is in ``app.swarm.specs``.
 Docker failures become domain errors in ``docker_errors``: unreachable or not a manager is
 BackendUnavailable (503); refusals keep Docker's own explanation in the sentence.
 """
@@ -10,7 +12,10 @@ BackendUnavailable (503); refusals keep Docker's own explanation in the sentence
 from __future__ import annotations
 
 import contextlib
+import ipaddress
 import logging
+import threading
+import time
 from typing import Callable, Iterator
 
 import docker
@@ -21,7 +26,17 @@ from urllib3.util import Retry
 from app.config import Config
 from app.errors import BackendFailure, BackendUnavailable, Conflict, GatewayError, InvalidRequest, NotFound
 from app.images import registry_auth_header
-from app.models import LABEL_FUNCTION, FunctionDeployment, FunctionStatus, Instance, ReplicaStats, ScalingPolicy
+from app.models import (
+    LABEL_FUNCTION,
+    LABEL_NAMESPACE,
+    FunctionDeployment,
+    FunctionStatus,
+    Instance,
+    Namespace,
+    ReplicaStats,
+    ScalingPolicy,
+)
+from app.names import SECRET_NAME_MAX
 from app.swarm import readings, specs
 
 log = logging.getLogger(__name__)
@@ -31,6 +46,11 @@ log = logging.getLogger(__name__)
 DOCKER_API_VERSION = "1.41"
 # A concurrent scale or update changes the service version under us; re-read and try again.
 _UPDATE_ATTEMPTS = 3
+# How often the edge containers' attachments are checked again (a recreated nginx has none).
+EDGE_REFRESH = 10.0
+# How long the namespaces' subnets are trusted: a namespace created by another process is seen
+# within this (its functions take longer than that to start).
+SUBNETS_TTL = 2.0
 
 
 # Docker's own status codes that already mean what ours mean.
@@ -68,6 +88,13 @@ class SwarmProvider:
         self.api.get_adapter(self.api.base_url).max_retries = Retry(
             total=3, connect=2, read=1, status=0, allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False
         )
+        self.default_namespace = config.namespace
+        self._edge_checked = float("-inf")
+        self._edge_lock = threading.Lock()
+        self._subnets: tuple[float, list[ipaddress.IPv4Network]] = (float("-inf"), [])
+
+    def _namespace(self, namespace: str | None) -> str:
+        return namespace or self.default_namespace
 
     # health and start-up
 
@@ -82,6 +109,7 @@ class SwarmProvider:
     def ensure_ready(self) -> None:
         self.check_health()
         self._ensure_functions_network()
+        self.refresh_edge(force=True)
 
     def _network_exists(self, name: str) -> bool:
         with docker_errors(f"look up network {name}"):
@@ -105,14 +133,21 @@ class SwarmProvider:
 
     # reading functions
 
-    def _function_services(self, name: str | None = None) -> list[dict]:
+    def _function_services(self, name: str | None = None, namespace: str | None = None) -> list[dict]:
+        """Function services, all or those of ``namespace`` (all namespaces when None), or the
+        one of function ``name`` in ``namespace`` (the default when None)."""
         filters: dict = {"label": LABEL_FUNCTION}
         if name is not None:
-            filters["name"] = name
+            namespace = self._namespace(namespace)
+            filters["name"] = specs.in_namespace(name, namespace, self.default_namespace)
         with docker_errors("list services"):
             services = self.api.services(filters=filters)
-        # The name filter matches prefixes; only the exact name is the function.
-        return [svc for svc in services if name is None or svc["Spec"]["Name"] == name]
+        # The name filter matches prefixes; only the exact name and namespace are the function.
+        return [
+            svc for svc in services
+            if (name is None or specs.function_identity(svc, self.default_namespace)[0] == name)
+            and (namespace is None or specs.function_identity(svc, self.default_namespace)[1] == namespace)
+        ]
 
     def function_services(self) -> list[dict]:
         """Every function's service."""
@@ -126,19 +161,22 @@ class SwarmProvider:
             raise NotFound(f"Service {service_id} is not a function.")
         return service
 
-    def function_service(self, name: str) -> dict:
-        """The service of function ``name``. Raises NotFound (404) unless it is one of ours."""
-        found = self._function_services(name)
+    def function_service(self, name: str, namespace: str | None = None) -> dict:
+        """The service of function ``name`` of ``namespace`` (None: the default).
+
+        Raises NotFound (404) unless it is one of ours.
+        """
+        found = self._function_services(name, namespace)
         if not found:
-            raise NotFound(f"Function {name} not found.")
+            raise NotFound(f"Function {name} not found in namespace {self._namespace(namespace)}.")
         return found[0]
 
-    def function_task(self, name: str, task_id: str) -> dict:
-        """A task of function ``name`` by full or unique partial ID.
+    def function_task(self, name: str, task_id: str, namespace: str | None = None) -> dict:
+        """A task of function ``name`` of ``namespace`` by full or unique partial ID.
 
         Raises NotFound (404) when the function has no such task.
         """
-        service = self.function_service(name)
+        service = self.function_service(name, namespace)
         with docker_errors("list tasks"):
             tasks = self.api.tasks(filters={"service": service["ID"], "id": task_id})
         exact = [task for task in tasks if task["ID"] == task_id]
@@ -153,16 +191,48 @@ class SwarmProvider:
         with docker_errors("list tasks"):
             return self.api.tasks(filters=filters)
 
-    def list_functions(self) -> list[FunctionStatus]:
-        services = self._function_services()
+    def list_functions(self, namespace: str | None = None) -> list[FunctionStatus]:
+        services = self._function_services(namespace=namespace)
         # One call for all tasks, whatever the number of functions.
         tasks = self._running_tasks() if services else []
-        namespace = self.config.namespace
-        return sorted((specs.function_status(svc, tasks, namespace) for svc in services), key=lambda f: f.name)
+        default = self.default_namespace
+        return sorted(
+            (specs.function_status(svc, tasks, default) for svc in services), key=lambda f: (f.namespace, f.name)
+        )
 
-    def get_function(self, name: str) -> FunctionStatus:
-        service = self.function_service(name)
-        return specs.function_status(service, self._running_tasks(service["ID"]), self.config.namespace)
+    def get_function(self, name: str, namespace: str | None = None) -> FunctionStatus:
+        service = self.function_service(name, namespace)
+        return specs.function_status(service, self._running_tasks(service["ID"]), self.default_namespace)
+
+    def function_addresses(
+        self, name: str, namespace: str | None, resolve: Callable[[str], list[str]]
+    ) -> list[str]:
+        """What ``resolve`` answers for ``tasks.<service>``: Swarm's DNS gives the address of
+        every running task on each network the caller shares. The edge containers share every
+        namespace's network, where another namespace's function of the same name has that name
+        as alias, so a default-namespace function's answer is cut to addresses outside the
+        other namespaces' subnets."""
+        namespace = self._namespace(namespace)
+        addresses = resolve(f"tasks.{specs.in_namespace(name, namespace, self.default_namespace)}")
+        if namespace != self.default_namespace or not addresses:
+            return addresses
+        foreign = self._namespace_subnets()
+        return [address for address in addresses if not any(ipaddress.ip_address(address) in net for net in foreign)]
+
+    def _namespace_subnets(self) -> list[ipaddress.IPv4Network]:
+        """The subnets of the other namespaces' networks, read again every SUBNETS_TTL seconds."""
+        with self._edge_lock:
+            if time.monotonic() < self._subnets[0]:
+                return self._subnets[1]
+        subnets = [
+            ipaddress.ip_network(config["Subnet"], strict=False)
+            for network in self._namespace_networks().values()
+            for config in (network.get("IPAM") or {}).get("Config") or []
+            if config.get("Subnet")
+        ]
+        with self._edge_lock:
+            self._subnets = (time.monotonic() + SUBNETS_TTL, subnets)
+        return subnets
 
     def _read_container(self, container: str, what: str, **params) -> dict | None:
         """``/containers/{id}/{what}``; None when this node's Docker has no such container (it
@@ -178,13 +248,14 @@ class SwarmProvider:
         stats = self._read_container(readings.container_of(task), "stats", stream=0, **{"one-shot": 1})
         return readings.read_stats(stats, name, namespace, task["ID"]) if stats else None
 
-    def replica_stats(self, name: str | None = None) -> list[ReplicaStats]:
-        """Counters of every running replica whose container this node's Docker can read;
-        replicas on other nodes are left out. One stats call per replica.
+    def replica_stats(self, name: str | None = None, namespace: str | None = None) -> list[ReplicaStats]:
+        """Counters of every running replica whose container this node's Docker can read, of
+        function ``name`` of ``namespace`` (None: the default) or of every function; replicas
+        on other nodes are left out. One stats call per replica.
 
         Raises NotFound (404) for an unknown ``name``, BackendUnavailable (503).
         """
-        services = [self.function_service(name)] if name is not None else self._function_services()
+        services = [self.function_service(name, namespace)] if name is not None else self._function_services()
         if not services:
             return []
         owners = {svc["ID"]: svc for svc in services}
@@ -194,20 +265,19 @@ class SwarmProvider:
             service = owners.get(task.get("ServiceID"))
             if service is None or not readings.is_running(task):
                 continue
-            spec = service["Spec"]
-            stats = self._stats(task, spec["Name"], readings.namespace_of(spec.get("Labels"), self.config.namespace))
+            stats = self._stats(task, *specs.function_identity(service, self.default_namespace))
             if stats is not None:
                 found.append(stats)
         return found
 
-    def instances(self, name: str) -> list[Instance]:
+    def instances(self, name: str, namespace: str | None = None) -> list[Instance]:
         """Each slot's current task with the exit of its last ended one; containers on this node
         are inspected (health, start time) and measured, the others reported as unmeasured.
 
         Raises NotFound (404) for an unknown function, BackendUnavailable (503).
         """
-        service = self.function_service(name)
-        namespace = readings.namespace_of(service["Spec"].get("Labels"), self.config.namespace)
+        service = self.function_service(name, namespace)
+        namespace = self._namespace(namespace)
         with docker_errors("list tasks"):
             tasks = self.api.tasks(filters={"service": service["ID"]})
         with docker_errors("list nodes"):
@@ -249,17 +319,30 @@ class SwarmProvider:
         return response.json() if response.content else {}
 
     def _deployment_spec(self, deployment: FunctionDeployment, replicas: int) -> tuple[dict, dict]:
-        versions = self._current_secret_versions()
+        namespace = self._namespace(deployment.namespace)
+        default = self.default_namespace
+        versions = self._current_secret_versions(namespace)
         missing = [name for name in deployment.secrets or [] if name not in versions]
         if missing:
-            raise NotFound(f"Secret {missing[0]} not found; create it before deploying {deployment.service}.")
-        network = deployment.network or self.config.functions_network
-        if not deployment.network:
-            self._ensure_functions_network()
-        elif not self._network_exists(network):
-            raise InvalidRequest(f"Invalid network: network {network} does not exist.")
+            raise NotFound(
+                f"Secret {missing[0]} not found in namespace {namespace}; create it before deploying {deployment.service}."
+            )
+        if namespace != default:
+            network = self._namespace_network(namespace)
+            if deployment.network and deployment.network != network:
+                raise InvalidRequest(
+                    f"Invalid network: functions of namespace {namespace} are on its own network {network}."
+                )
+        else:
+            network = deployment.network or self.config.functions_network
+            if not deployment.network:
+                self._ensure_functions_network()
+            elif not self._network_exists(network):
+                raise InvalidRequest(f"Invalid network: network {network} does not exist.")
         spec = specs.build_service_spec(
             deployment,
+            namespace=namespace,
+            default=default,
             network=network,
             replicas=replicas,
             secrets=[versions[name] for name in deployment.secrets or []],
@@ -270,27 +353,35 @@ class SwarmProvider:
         return spec, headers
 
     def deploy(self, deployment: FunctionDeployment) -> None:
-        name = deployment.service
+        name, namespace = deployment.service, self._namespace(deployment.namespace)
+        service_name = specs.in_namespace(name, namespace, self.default_namespace)
+        if len(service_name) > specs.SERVICE_NAME_MAX:
+            raise InvalidRequest(
+                f"Invalid service: Swarm names function {name} of namespace {namespace} {service_name!r}, "
+                f"longer than its limit of {specs.SERVICE_NAME_MAX} characters; use a shorter name."
+            )
         replicas = ScalingPolicy.from_labels(deployment.labels).initial_replicas()
         spec, headers = self._deployment_spec(deployment, replicas)
         try:
             with docker_errors(f"create function {name}"):
                 self._engine("POST", "/services/create", spec, headers=headers)
         except Conflict:
-            if self._function_services(name):
-                raise Conflict(f"Function {name} already exists; use PUT to update it.") from None
-            if self._service_exists(name):
-                raise Conflict(f"A Docker service named {name} exists and is not an OpenFaaS function.") from None
+            if self._function_services(name, namespace):
+                raise Conflict(f"Function {name} already exists in namespace {namespace}; use PUT to update it.") from None
+            if self._service_exists(service_name):
+                raise Conflict(f"A Docker service named {service_name} exists and is not an OpenFaaS function.") from None
             raise
 
     def _service_exists(self, name: str) -> bool:
         with docker_errors("list services"):
             return any(svc["Spec"]["Name"] == name for svc in self.api.services(filters={"name": name}))
 
-    def _update_service(self, name: str, change: Callable[[dict], tuple[dict, dict]]) -> dict:
+    def _update_service(
+        self, name: str, namespace: str | None, change: Callable[[dict], tuple[dict, dict]]
+    ) -> dict:
         """Apply ``change(service) -> (spec, headers)`` to a function, retrying lost races."""
         for attempt in range(_UPDATE_ATTEMPTS):
-            service = self.function_service(name)
+            service = self.function_service(name, namespace)
             spec, headers = change(service)
             if spec == service["Spec"] and not headers:
                 # Nothing to change: an update would still restart nothing but bump the version,
@@ -315,69 +406,80 @@ class SwarmProvider:
         policy = ScalingPolicy.from_labels(deployment.labels)
         self._update_service(
             deployment.service,
+            deployment.namespace,
             lambda service: self._deployment_spec(deployment, policy.replicas_after_update(specs.current_replicas(service))),
         )
 
-    def delete(self, name: str) -> None:
-        service = self.function_service(name)
+    def delete(self, name: str, namespace: str | None = None) -> None:
+        service = self.function_service(name, namespace)
         with docker_errors(f"remove function {name}"):
             self.api.remove_service(service["ID"])
 
-    def scale(self, name: str, replicas: int) -> int:
+    def scale(self, name: str, replicas: int, namespace: str | None = None) -> int:
         def change(service: dict) -> tuple[dict, dict]:
             policy = ScalingPolicy.from_labels(service["Spec"].get("Labels"))
             return specs.with_replicas(service["Spec"], policy.manual_scale(replicas)), {}
 
-        return specs.current_replicas({"Spec": self._update_service(name, change)})
+        return specs.current_replicas({"Spec": self._update_service(name, namespace, change)})
 
     # secrets
 
-    def _secret_versions(self) -> dict[str, list[specs.SecretVersion]]:
+    def _secret_versions(self, namespace: str) -> dict[str, list[specs.SecretVersion]]:
         with docker_errors("list secrets"):
             found = self.api.secrets(filters={"label": f"{specs.SECRET_OWNER_LABEL}={specs.SECRET_OWNER}"})
         versions: dict[str, list[specs.SecretVersion]] = {}
         for secret in found:
-            version = specs.read_secret_version(secret)
-            if version:
+            version = specs.read_secret_version(secret, self.default_namespace)
+            if version and version.namespace == namespace:
                 versions.setdefault(version.name, []).append(version)
         return {name: sorted(items, key=lambda v: v.version) for name, items in versions.items()}
 
-    def _current_secret_versions(self) -> dict[str, specs.SecretVersion]:
-        return {name: items[-1] for name, items in self._secret_versions().items()}
+    def _current_secret_versions(self, namespace: str) -> dict[str, specs.SecretVersion]:
+        return {name: items[-1] for name, items in self._secret_versions(namespace).items()}
 
-    def _create_secret_version(self, name: str, version: int, data: bytes) -> specs.SecretVersion:
-        swarm_name = specs.secret_swarm_name(name, version)
+    def _create_secret_version(self, name: str, namespace: str, version: int, data: bytes) -> specs.SecretVersion:
+        swarm_name = specs.secret_swarm_name(name, version, namespace, self.default_namespace)
         try:
             with docker_errors(f"create secret {name}"):
-                created = self.api.create_secret(swarm_name, data, labels=specs.secret_labels(name, version))
+                created = self.api.create_secret(swarm_name, data, labels=specs.secret_labels(name, version, namespace))
         except Conflict:
             raise Conflict(
                 f"Secret {name} is being changed by another request, or a Docker secret {swarm_name} exists outside OpenFaaS."
             ) from None
-        return specs.SecretVersion(name, version, created["ID"], swarm_name)
+        return specs.SecretVersion(name, version, created["ID"], swarm_name, namespace)
 
-    def list_secrets(self) -> list[str]:
-        return sorted(self._secret_versions())
+    def list_secrets(self, namespace: str | None = None) -> list[str]:
+        return sorted(self._secret_versions(self._namespace(namespace)))
 
-    def create_secret(self, name: str, data: bytes) -> None:
-        if name in self._secret_versions():
-            raise Conflict(f"Secret {name} already exists; use PUT to update it.")
-        self._create_secret_version(name, 1, data)
+    def create_secret(self, name: str, data: bytes, namespace: str | None = None) -> None:
+        namespace = self._namespace(namespace)
+        stem = specs.in_namespace(name, namespace, self.default_namespace)
+        if len(stem) > SECRET_NAME_MAX:
+            raise InvalidRequest(
+                f"Invalid name: a secret of namespace {namespace} is stored as {stem!r}, longer than "
+                f"{SECRET_NAME_MAX} characters (room for its version suffix); use a shorter name."
+            )
+        if name in self._secret_versions(namespace):
+            raise Conflict(f"Secret {name} already exists in namespace {namespace}; use PUT to update it.")
+        self._create_secret_version(name, namespace, 1, data)
 
-    def _functions_mounting(self, name: str) -> list[str]:
+    def _functions_mounting(self, name: str, namespace: str) -> list[str]:
         return sorted(
-            svc["Spec"]["Name"] for svc in self._function_services() if name in specs.mounted_secret_names(svc)
+            specs.function_identity(svc, self.default_namespace)[0]
+            for svc in self._function_services(namespace=namespace)
+            if name in specs.mounted_secret_names(svc)
         )
 
-    def update_secret(self, name: str, data: bytes) -> None:
-        versions = self._secret_versions().get(name)
+    def update_secret(self, name: str, data: bytes, namespace: str | None = None) -> None:
+        namespace = self._namespace(namespace)
+        versions = self._secret_versions(namespace).get(name)
         if not versions:
-            raise NotFound(f"Secret {name} not found.")
-        new = self._create_secret_version(name, versions[-1].version + 1, data)
+            raise NotFound(f"Secret {name} not found in namespace {namespace}.")
+        new = self._create_secret_version(name, namespace, versions[-1].version + 1, data)
         failed = []
-        for function in self._functions_mounting(name):
+        for function in self._functions_mounting(name, namespace):
             try:
-                self._update_service(function, lambda svc: (specs.with_secret_version(svc["Spec"], new), {}))
+                self._update_service(function, namespace, lambda svc: (specs.with_secret_version(svc["Spec"], new), {}))
             except GatewayError as exc:
                 log.warning("function %s did not move to the new version of secret %s: %s", function, name, exc.message)
                 failed.append(function)
@@ -396,11 +498,12 @@ class SwarmProvider:
             except GatewayError as exc:
                 log.info("secret version %s kept for now: %s", version.swarm_name, exc.message)
 
-    def delete_secret(self, name: str) -> None:
-        versions = self._secret_versions().get(name)
+    def delete_secret(self, name: str, namespace: str | None = None) -> None:
+        namespace = self._namespace(namespace)
+        versions = self._secret_versions(namespace).get(name)
         if not versions:
-            raise NotFound(f"Secret {name} not found.")
-        users = self._functions_mounting(name)
+            raise NotFound(f"Secret {name} not found in namespace {namespace}.")
+        users = self._functions_mounting(name, namespace)
         if users:
             raise Conflict(f"Secret {name} is in use by functions {', '.join(users)}; remove it from them first.")
         for version in versions:
@@ -410,3 +513,130 @@ class SwarmProvider:
             except InvalidRequest as exc:
                 # Docker says 400 when a service outside OpenFaaS still uses the secret.
                 raise Conflict(f"Secret {name} is still in use: {exc.message}") from None
+
+    # namespaces
+
+    def _namespace_network(self, namespace: str) -> str:
+        return specs.namespace_network(namespace, self.config.functions_network, self.default_namespace)
+
+    def _namespace_networks(self) -> dict[str, dict]:
+        """The networks of the namespaces other than the default, by namespace."""
+        with docker_errors("list networks"):
+            networks = self.api.networks(filters={"label": LABEL_NAMESPACE})
+        found = {}
+        for network in networks:
+            namespace = (network.get("Labels") or {}).get(LABEL_NAMESPACE, "")
+            # Only the name this gateway gives the namespace's network: not another gateway's.
+            if namespace != self.default_namespace and network["Name"] == self._namespace_network(namespace):
+                found[namespace] = network
+        return found
+
+    def namespace_exists(self, namespace: str) -> bool:
+        return namespace == self.default_namespace or namespace in self._namespace_networks()
+
+    def _namespace_config(self, namespace: str) -> dict | None:
+        name = self._namespace_network(namespace)
+        with docker_errors("list configs"):
+            configs = self.api.configs(filters={"name": name, "label": f"{LABEL_NAMESPACE}={namespace}"})
+        # The name filter matches prefixes.
+        return next((config for config in configs if config["Spec"]["Name"] == name), None)
+
+    def list_namespaces(self) -> list[str]:
+        return sorted({self.default_namespace, *self._namespace_networks()})
+
+    def get_namespace(self, namespace: str) -> Namespace:
+        if not self.namespace_exists(namespace):
+            raise NotFound(f"Namespace {namespace} not found.")
+        config = self._namespace_config(namespace)
+        return specs.read_namespace(namespace, config["Spec"].get("Labels") if config else None)
+
+    def create_namespace(self, namespace: Namespace) -> None:
+        name = namespace.name
+        if self.namespace_exists(name):
+            raise Conflict(f"Namespace {name} already exists; use PUT to change its labels and annotations.")
+        network = self._namespace_network(name)
+        try:
+            with docker_errors(f"create the network of namespace {name}"):
+                self.api.create_network(
+                    network, driver="overlay", attachable=True, labels=specs.namespace_network_labels(name),
+                    check_duplicate=True,
+                )
+        except Conflict:
+            raise Conflict(f"A Docker network named {network} exists and is not namespace {name}'s.") from None
+        self._store_namespace(namespace)
+        self._subnets = (float("-inf"), [])
+        self._attach_edge({network})
+
+    def _store_namespace(self, namespace: Namespace) -> None:
+        """Write the namespace's labels and annotations into its config, created when missing."""
+        labels = specs.namespace_config_labels(namespace)
+        config = self._namespace_config(namespace.name)
+        with docker_errors(f"store the labels of namespace {namespace.name}"):
+            if config is None:
+                self.api.create_config(self._namespace_network(namespace.name), namespace.name.encode(), labels=labels)
+            else:
+                # Only a config's labels can change; the update names its current version.
+                self._engine(
+                    "POST", f"/configs/{config['ID']}/update", {**config["Spec"], "Labels": labels},
+                    params={"version": config["Version"]["Index"]},
+                )
+
+    def update_namespace(self, namespace: Namespace) -> None:
+        if not self.namespace_exists(namespace.name):
+            raise NotFound(f"Namespace {namespace.name} not found.")
+        self._store_namespace(namespace)
+
+    def delete_namespace(self, namespace: str) -> None:
+        if namespace == self.default_namespace:
+            raise InvalidRequest(f"Invalid namespace: {namespace} is the default namespace and cannot be deleted.")
+        network = self._namespace_networks().get(namespace)
+        if network is None:
+            raise NotFound(f"Namespace {namespace} not found.")
+        left = [f"function {status.name}" for status in self.list_functions(namespace)]
+        left += [f"secret {name}" for name in self.list_secrets(namespace)]
+        if left:
+            raise Conflict(f"Namespace {namespace} still holds {', '.join(left)}; remove them first.")
+        for container in self._edge_containers():
+            if network["Name"] in container["NetworkSettings"]["Networks"]:
+                with docker_errors(f"detach a container from the network of namespace {namespace}"):
+                    self.api.disconnect_container_from_network(container["Id"], network["Id"])
+        try:
+            with docker_errors(f"remove the network of namespace {namespace}"):
+                self.api.remove_network(network["Id"])
+        except InvalidRequest as exc:
+            # A removed function's task may hold the network for the moment it takes to stop.
+            raise Conflict(f"Namespace {namespace} is still in use, try again shortly: {exc.message}") from None
+        config = self._namespace_config(namespace)
+        if config is not None:
+            with docker_errors(f"remove the labels of namespace {namespace}"):
+                self.api.remove_config(config["ID"])
+
+    # the edge: the containers that call functions of every namespace
+
+    def _edge_containers(self) -> list[dict]:
+        if not self.config.edge_label:
+            return []
+        with docker_errors("list the edge containers"):
+            return self.api.containers(filters={"label": self.config.edge_label})
+
+    def _attach_edge(self, networks: set[str]) -> None:
+        """Attach every edge container on this node to each of ``networks`` it is not on."""
+        if not networks:
+            return
+        for container in self._edge_containers():
+            for network in networks - set(container["NetworkSettings"]["Networks"]):
+                try:
+                    with docker_errors(f"attach a container to network {network}"):
+                        self.api.connect_container_to_network(container["Id"], network)
+                except Conflict:
+                    pass  # attached meanwhile by another gateway process: what we wanted
+
+    def refresh_edge(self, force: bool = False) -> None:
+        """Attach the edge containers to every namespace's network they are not on (a container
+        recreated since has none); at most every EDGE_REFRESH seconds unless ``force``."""
+        with self._edge_lock:
+            if not force and time.monotonic() - self._edge_checked < EDGE_REFRESH:
+                return
+            self._edge_checked = time.monotonic()
+        if self.config.edge_label:
+            self._attach_edge({network["Name"] for network in self._namespace_networks().values()})

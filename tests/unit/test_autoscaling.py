@@ -8,8 +8,10 @@ import time
 import pytest
 
 from app.autoscaler import Autoscaler
+from app.config import DEFAULT_NAMESPACE
 from app.errors import BackendUnavailable
 from app.models import FunctionStatus, ReplicaStats, ScalingPolicy
+from app.names import function_reference, split_reference
 from app.scaling import autoscale
 
 MIN1_MAX2 = ScalingPolicy.from_labels({"com.openfaas.scale.max": "2"})
@@ -101,7 +103,8 @@ def test_rule(case):
 
 
 class Cluster:
-    """Functions the autoscaler sees: a provider answering like app.provider.Provider."""
+    """Functions the autoscaler sees: a provider answering like app.provider.Provider. Functions
+    are kept by reference: ``name`` in the default namespace, ``name.namespace`` elsewhere."""
 
     def __init__(self, **functions: tuple[dict[str, str], int]):
         self.functions = {name: {"labels": labels, "replicas": replicas} for name, (labels, replicas) in functions.items()}
@@ -113,17 +116,28 @@ class Cluster:
         if self.down:
             raise BackendUnavailable("Docker is unreachable; could not list services.")
         return [
-            FunctionStatus(name, "img", "openfaas-fn", fn["replicas"], fn["replicas"], labels=fn["labels"])
-            for name, fn in self.functions.items()
+            FunctionStatus(*_split(reference), fn["replicas"], fn["replicas"], labels=fn["labels"])
+            for reference, fn in self.functions.items()
         ]
 
-    def scale(self, name: str, replicas: int) -> int:
-        self.functions[name]["replicas"] = replicas
-        self.scaled.append((name, replicas))
+    def scale(self, name: str, replicas: int, namespace: str | None = None) -> int:
+        reference = function_reference(name, namespace or DEFAULT_NAMESPACE, DEFAULT_NAMESPACE)
+        self.functions[reference]["replicas"] = replicas
+        self.scaled.append((reference, replicas))
         return replicas
 
-    def replica_stats(self, name: str) -> list[ReplicaStats]:
-        return [ReplicaStats(name, "openfaas-fn", replica, used, 0) for replica, used in self.cpu.get(name, {}).items()]
+    def replica_stats(self, name: str, namespace: str | None = None) -> list[ReplicaStats]:
+        reference = function_reference(name, namespace or DEFAULT_NAMESPACE, DEFAULT_NAMESPACE)
+        return [
+            ReplicaStats(name, namespace or DEFAULT_NAMESPACE, replica, used, 0)
+            for replica, used in self.cpu.get(reference, {}).items()
+        ]
+
+
+def _split(reference: str) -> tuple[str, str, str]:
+    """(name, image, namespace) of a FunctionStatus for ``reference``."""
+    name, namespace = split_reference(reference)
+    return name, "img", namespace or DEFAULT_NAMESPACE
 
 
 class Load:
@@ -153,8 +167,8 @@ class AlwaysLead:
 
 
 def autoscaler_over(cluster: Cluster, load: Load) -> Autoscaler:
-    return Autoscaler(cluster, AlwaysLead(), interval=5, stabilization=30, totals=lambda: dict(load.calls),
-                      clock=lambda: load.now)
+    return Autoscaler(cluster, AlwaysLead(), interval=5, stabilization=30, namespace=DEFAULT_NAMESPACE,
+                      totals=lambda: dict(load.calls), clock=lambda: load.now)
 
 
 def test_ten_calls_a_second_take_min1_max2_to_two_and_back_to_one():
@@ -169,6 +183,16 @@ def test_ten_calls_a_second_take_min1_max2_to_two_and_back_to_one():
     assert cluster.functions["fn"]["replicas"] == 2  # the window still remembers the load
     load.run(autoscaler, 30)
     assert cluster.scaled == [("fn", 2), ("fn", 1)]
+
+
+def test_a_namespace_is_scaled_by_its_own_load():
+    """The same name in two namespaces: the load counted under ``fn.team-a`` (the metrics'
+    function_name) scales team-a's function, not the default namespace's ``fn``."""
+    cluster, load = Cluster(fn=({"com.openfaas.scale.max": "2"}, 1)), Load()
+    cluster.functions["fn.team-a"] = {"labels": {"com.openfaas.scale.max": "2"}, "replicas": 1}
+    autoscaler = autoscaler_over(cluster, load)
+    load.run(autoscaler, 15, **{"fn.team-a": (10, 0.01)})
+    assert cluster.scaled == [("fn.team-a", 2)]
 
 
 def test_capacity_counts_calls_in_flight():
@@ -230,7 +254,7 @@ def test_the_background_loop_outlives_docker_being_away_and_releases_the_lead_wh
     cluster.down = True
     lock = CountingLock()
     # 100 calls a second, by the real clock: enough for the maximum once Docker is back.
-    autoscaler = Autoscaler(cluster, lock, interval=0.01, stabilization=30,
+    autoscaler = Autoscaler(cluster, lock, interval=0.01, stabilization=30, namespace=DEFAULT_NAMESPACE,
                             totals=lambda: {"fn": (int(time.monotonic() * 100), 0.0)})
     autoscaler.start()
     try:

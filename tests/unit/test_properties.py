@@ -356,8 +356,10 @@ annotations = st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size
 
 
 def _status(deployment):
-    versions = [SecretVersion(name, 1, f"id-{name}", f"{name}-v1") for name in deployment.secrets or []]
-    spec = build_service_spec(deployment, network="func_functions", replicas=1, secrets=versions)
+    versions = [SecretVersion(name, 1, f"id-{name}", f"{name}-v1", "openfaas-fn") for name in deployment.secrets or []]
+    spec = build_service_spec(
+        deployment, namespace="openfaas-fn", default="openfaas-fn", network="func_functions", replicas=1, secrets=versions
+    )
     return function_status({"ID": "s1", "Spec": spec}, [], "openfaas-fn")
 
 
@@ -430,7 +432,8 @@ def test_the_status_reports_what_was_deployed(name, image, env, process, constra
 @example({"fprocess": "cat"}, None)
 def test_every_env_var_reaches_the_container(env, process):
     deployment = DEPLOYMENT.load({"service": "fn", "image": "fn:1", "envVars": env, "envProcess": process})
-    container = build_service_spec(deployment, network="n", replicas=1, secrets=[])["TaskTemplate"]["ContainerSpec"]
+    spec = build_service_spec(deployment, namespace="ns", default="ns", network="n", replicas=1, secrets=[])
+    container = spec["TaskTemplate"]["ContainerSpec"]
     given_env = dict(item.partition("=")[::2] for item in container["Env"])
     assert given_env == {**env, **({"fprocess": process} if process else {})}
 

@@ -28,9 +28,9 @@ def proxy_app(upstream):
     scales = []
     original = provider.scale
 
-    def counting_scale(name, replicas):
+    def counting_scale(name, replicas, namespace=None):
         scales.append((name, replicas))
-        return original(name, replicas)
+        return original(name, replicas, namespace)
 
     provider.scale = counting_scale
     upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=3, lookup=Lookup(provider), port=upstream)
@@ -183,16 +183,16 @@ def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
     looked_up = threading.Semaphore(0)
     get_function, scale = provider.get_function, provider.scale
 
-    def counted_get_function(name):
+    def counted_get_function(name, namespace=None):
         looked_up.release()
-        return get_function(name)
+        return get_function(name, namespace)
 
-    def scale_once_all_have_looked(name, replicas):
+    def scale_once_all_have_looked(name, replicas, namespace=None):
         # Every call has found zero replicas, and the scaling one has looked again behind the
         # gate, before the scale lands: they all pile up behind the first.
         for _ in range(calls + 1):
             assert looked_up.acquire(timeout=5), "the calls did not all look the function up"
-        return scale(name, replicas)
+        return scale(name, replicas, namespace)
 
     provider.get_function, provider.scale = counted_get_function, scale_once_all_have_looked
     statuses = []

@@ -8,15 +8,18 @@ import json
 import pytest
 
 from app.images import registry_auth_header
-from app.models import FunctionDeployment, Resources
+from app.models import FunctionDeployment, Namespace, Resources
 from app.swarm import specs
 
 NETWORK = "func_functions"
+DEFAULT = "openfaas-fn"
 
 
-def build(replicas=1, **fields):
+def build(replicas=1, namespace=DEFAULT, **fields):
     deployment = FunctionDeployment(service=fields.pop("service", "echo"), image=fields.pop("image", "fn:1"), **fields)
-    return specs.build_service_spec(deployment, network=NETWORK, replicas=replicas, secrets=[])
+    return specs.build_service_spec(
+        deployment, namespace=namespace, default=DEFAULT, network=NETWORK, replicas=replicas, secrets=[]
+    )
 
 
 def test_replicated_dnsrr_start_first_on_the_functions_network():
@@ -35,7 +38,28 @@ def test_function_labels_on_service_and_containers():
     assert spec["Labels"]["faas_function"] == "echo"
     assert spec["Labels"]["team"] == "a"
     assert spec["Labels"]["com.openfaas.annotations.topic"] == "t"
-    assert spec["TaskTemplate"]["ContainerSpec"]["Labels"] == {"com.openfaas.function": "echo", "faas_function": "echo"}
+    assert spec["Labels"]["com.openfaas.namespace"] == DEFAULT
+    assert spec["TaskTemplate"]["ContainerSpec"]["Labels"] == {
+        "com.openfaas.function": "echo", "faas_function": "echo", "com.openfaas.namespace": DEFAULT,
+    }
+
+
+def test_another_namespace_names_the_service_after_both_and_aliases_the_bare_name():
+    spec = build(namespace="team-a")
+    assert spec["Name"] == "echo_team-a"
+    assert spec["TaskTemplate"]["Networks"] == [{"Target": NETWORK, "Aliases": ["echo"]}]
+    assert spec["Labels"]["com.openfaas.namespace"] == "team-a"
+    assert spec["TaskTemplate"]["ContainerSpec"]["Labels"]["com.openfaas.namespace"] == "team-a"
+    status = specs.function_status({"ID": "s1", "Spec": spec}, [], DEFAULT)
+    assert (status.name, status.namespace) == ("echo", "team-a")
+    assert "com.openfaas.namespace" not in status.labels
+
+
+def test_a_service_without_a_namespace_label_is_in_the_default_namespace():
+    """Functions deployed before namespaces existed keep their name and namespace."""
+    spec = build()
+    del spec["Labels"]["com.openfaas.namespace"]
+    assert specs.function_identity({"Spec": spec}, DEFAULT) == ("echo", DEFAULT)
 
 
 def test_env_process_becomes_fprocess_and_wins_over_env_vars():
@@ -69,15 +93,17 @@ def test_default_constraint_is_added_but_not_reported():
 
 def test_secrets_are_mounted_read_only_under_var_openfaas_secrets():
     deployment = FunctionDeployment(service="echo", image="fn:1", secrets=["api-key"])
-    version = specs.SecretVersion("api-key", 3, "id3", "api-key-v3")
-    spec = specs.build_service_spec(deployment, network=NETWORK, replicas=1, secrets=[version])
+    version = specs.SecretVersion("api-key", 3, "id3", "api-key-v3", DEFAULT)
+    spec = specs.build_service_spec(
+        deployment, namespace=DEFAULT, default=DEFAULT, network=NETWORK, replicas=1, secrets=[version]
+    )
     (mount,) = spec["TaskTemplate"]["ContainerSpec"]["Secrets"]
     assert mount == {
         "File": {"Name": "/var/openfaas/secrets/api-key", "UID": "0", "GID": "0", "Mode": 0o444},
         "SecretID": "id3",
         "SecretName": "api-key-v3",
     }
-    newer = specs.SecretVersion("api-key", 4, "id4", "api-key-v4")
+    newer = specs.SecretVersion("api-key", 4, "id4", "api-key-v4", DEFAULT)
     rolled = specs.with_secret_version(spec, newer)
     assert rolled["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretID"] == "id4"
     assert spec["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretID"] == "id3"
@@ -162,11 +188,28 @@ def test_registry_auth_header_targets_the_image_registry():
 
 
 def test_secret_versions_are_recognised_only_with_our_labels():
-    ours = {"ID": "x", "Spec": {"Name": "k-v2", "Labels": specs.secret_labels("k", 2)}}
-    assert specs.read_secret_version(ours) == specs.SecretVersion("k", 2, "x", "k-v2")
-    assert specs.read_secret_version({"ID": "y", "Spec": {"Name": "k", "Labels": {}}}) is None
+    ours = {"ID": "x", "Spec": {"Name": "k-v2", "Labels": specs.secret_labels("k", 2, DEFAULT)}}
+    assert specs.read_secret_version(ours, DEFAULT) == specs.SecretVersion("k", 2, "x", "k-v2", DEFAULT)
+    assert specs.read_secret_version({"ID": "y", "Spec": {"Name": "k", "Labels": {}}}, DEFAULT) is None
     foreign = {"ID": "z", "Spec": {"Name": "k-v1", "Labels": {"com.openfaas.secret": "k", "com.openfaas.secret.version": "1"}}}
-    assert specs.read_secret_version(foreign) is None
+    assert specs.read_secret_version(foreign, DEFAULT) is None
+
+
+def test_secret_versions_know_their_namespace_and_old_ones_are_in_the_default():
+    labels = specs.secret_labels("k", 1, "team-a")
+    assert specs.secret_swarm_name("k", 1, "team-a", DEFAULT) == "k_team-a-v1"
+    secret = {"ID": "x", "Spec": {"Name": "k_team-a-v1", "Labels": labels}}
+    assert specs.read_secret_version(secret, DEFAULT).namespace == "team-a"
+    del labels["com.openfaas.namespace"]
+    assert specs.read_secret_version({"ID": "x", "Spec": {"Name": "k-v1", "Labels": labels}}, DEFAULT).namespace == DEFAULT
+
+
+def test_namespace_labels_and_annotations_share_the_config_labels_and_come_back_apart():
+    namespace = Namespace("team-a", {"env": "dev"}, {"owner": "me"})
+    labels = specs.namespace_config_labels(namespace)
+    assert labels == {"com.openfaas.namespace": "team-a", "env": "dev", "com.openfaas.annotations.owner": "me"}
+    assert specs.read_namespace("team-a", labels) == namespace
+    assert specs.read_namespace("team-a", None) == Namespace("team-a")
 
 
 def _ours_but(**changes):

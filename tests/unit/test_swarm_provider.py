@@ -180,7 +180,7 @@ def test_deploy_sends_registry_credentials_for_the_image_registry(provider, engi
 @pytest.mark.parametrize(
     "existing, words",
     [
-        ("function", "Function echo already exists; use PUT to update it."),
+        ("function", "Function echo already exists in namespace openfaas-fn; use PUT to update it."),
         ("service", "A Docker service named echo exists and is not an OpenFaaS function."),
     ],
 )
@@ -199,7 +199,7 @@ def test_deploying_a_taken_name_is_a_conflict_saying_who_has_it(provider, engine
     [
         (fn(secrets=["ghost"]), NotFound, "Secret ghost not found"),
         (fn(network="nowhere"), InvalidRequest, "network nowhere does not exist"),
-        (fn("Bad_Name"), InvalidRequest, "DNS name component"),  # Docker's 400 keeps its words
+        (fn("bad.name"), InvalidRequest, "DNS name component"),  # Docker's 400 keeps its words
     ],
 )
 def test_deploy_refusals(provider, engine, deployment, error, words):

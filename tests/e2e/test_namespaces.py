@@ -1,0 +1,122 @@
+"""Namespaces on the running stack, through nginx: the same function name in two namespaces, each
+with its own secret of the same name; isolation tried from inside a function; a non-empty
+namespace refused at delete.
+
+Each namespace is one test's own (a random suffix), and everything is removed afterwards, also
+when a test fails.
+"""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import uuid
+
+import pytest
+
+from tests.e2e.stack import auth, invoke, routed_by_nginx
+from tests.gateway import call
+from tests.swarm import CLASSIC_IMAGE
+from tests.waiting import wait_for
+
+# The prober reads a host name or address from its body and sends it a GET: the answer, or
+# UNREACHABLE when the name does not resolve. The image's static busybox cannot use the C
+# library's resolver (its wget crashes), so names are asked of Docker's DNS server with nslookup
+# and the request is sent with nc. An address on no network of the prober's goes out by the
+# default route, where the machine may answer something else: the tests look for the secret.
+PROBE = """read target
+case "$target" in
+  *[!0-9.]*) target=$(nslookup "$target" 127.0.0.11 2>/dev/null | awk '/^Name:/ {n=1} n && /^Address/ {print $NF; exit}') ;;
+esac
+[ -n "$target" ] && printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "$target" 8080 || echo UNREACHABLE"""
+
+
+def deploy(stack, name: str, namespace: str, handler: str, secrets: list[str] = ()) -> None:
+    body = {"service": name, "namespace": namespace, "image": CLASSIC_IMAGE, "envVars": {"handler": handler},
+            "secrets": list(secrets)}
+    status, text, _ = call(f"{stack.url}/system/functions", "POST", body, auth(stack))
+    assert status == 202, text
+
+    def ready():
+        status, text, _ = call(f"{stack.url}/system/function/{name}?namespace={namespace}", headers=auth(stack))
+        return status == 200 and json.loads(text)["availableReplicas"] >= 1
+
+    wait_for(ready, timeout=90, what=f"{name}.{namespace} to be available")
+    wait_for(lambda: routed_by_nginx(stack, f"{name}.{namespace}"), timeout=30, what=f"nginx to route {name}.{namespace}")
+
+
+def answer(stack, reference: str, body: bytes = b"") -> str:
+    status, _, text = invoke(stack, f"/function/{reference}", "POST", body)
+    assert status == 200, text
+    return text.decode().strip()
+
+
+def task_address(service: str, network: str) -> str:
+    """The address of the running task of ``service`` on ``network``."""
+    task = subprocess.run(
+        ["docker", "service", "ps", service, "--filter", "desired-state=running", "-q", "--no-trunc"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()[0]
+    inspected = json.loads(subprocess.run(["docker", "inspect", task], capture_output=True, text=True, check=True).stdout)
+    for attachment in inspected[0]["NetworksAttachments"]:
+        if attachment["Network"]["Spec"]["Name"] == network:
+            return attachment["Addresses"][0].split("/")[0]
+    raise AssertionError(f"{service} has no address on {network}")
+
+
+@pytest.fixture
+def two_namespaces(stack):
+    suffix = uuid.uuid4().hex[:6]
+    names = [f"e2e-a-{suffix}", f"e2e-b-{suffix}"]
+    created: list[tuple[str, str, str]] = []  # (kind, name, namespace), to remove afterwards
+    try:
+        yield names, created
+    finally:
+        for kind, name, namespace in reversed(created):
+            if kind == "function":
+                call(f"{stack.url}/system/functions", "DELETE", {"functionName": name, "namespace": namespace}, auth(stack))
+            elif kind == "secret":
+                call(f"{stack.url}/system/secrets", "DELETE", {"name": name, "namespace": namespace}, auth(stack))
+            else:
+                # The removed functions' tasks hold the network until they have stopped.
+                wait_for(
+                    lambda: call(f"{stack.url}/system/namespace/{name}", "DELETE", headers=auth(stack))[0] in (200, 404),
+                    timeout=60, what=f"namespace {name} to be removed",
+                )
+
+
+def test_same_name_in_two_namespaces_isolated_with_own_secrets(stack, two_namespaces):
+    (a, b), created = two_namespaces
+    for namespace in (a, b):
+        status, text, _ = call(f"{stack.url}/system/namespace/", "POST", {"name": namespace, "labels": {"team": namespace}},
+                               auth(stack))
+        assert status == 201, text
+        created.append(("namespace", namespace, namespace))
+        status, text, _ = call(f"{stack.url}/system/secrets", "POST",
+                               {"name": "token", "value": f"secret of {namespace}", "namespace": namespace}, auth(stack))
+        assert status == 201, text
+        created.append(("secret", "token", namespace))
+        created.append(("function", "peer", namespace))
+        deploy(stack, "peer", namespace, "cat /var/openfaas/secrets/token", secrets=["token"])
+    created.append(("function", "prober", a))
+    deploy(stack, "prober", a, PROBE)
+
+    status, text, _ = call(f"{stack.url}/system/namespaces", headers=auth(stack))
+    assert {a, b, "openfaas-fn"} <= set(json.loads(text))
+    # The same name, two functions, each with its namespace's own secret.
+    assert answer(stack, f"peer.{a}") == f"secret of {a}"
+    assert answer(stack, f"peer.{b}") == f"secret of {b}"
+    assert call(f"{stack.url}/function/peer", headers=auth(stack))[0] == 404  # none in the default namespace
+
+    # From inside namespace a: its own peer by plain name, nothing of b's by any name or address.
+    assert answer(stack, f"prober.{a}", b"peer\n").endswith(f"\nsecret of {a}")
+    assert answer(stack, f"prober.{a}", f"peer_{b}\n".encode()) == "UNREACHABLE"
+    assert answer(stack, f"prober.{a}", f"tasks.peer_{b}\n".encode()) == "UNREACHABLE"
+    b_address = task_address(f"peer_{b}", f"func_functions-{b}")
+    assert f"secret of {b}" not in answer(stack, f"prober.{a}", f"{b_address}\n".encode())
+
+    # A namespace still holding functions and secrets is refused, naming what is left.
+    status, text, _ = call(f"{stack.url}/system/namespace/{a}", "DELETE", headers=auth(stack))
+    assert status == 409
+    assert text.decode() == f"Namespace {a} still holds function peer, function prober, secret token; remove them first.\n"
+    assert call(f"{stack.url}/system/namespace/{a}", headers=auth(stack))[0] == 200
