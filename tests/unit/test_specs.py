@@ -112,11 +112,16 @@ def test_secrets_are_mounted_read_only_under_var_openfaas_secrets():
 
 def test_rolling_one_secret_leaves_the_other_mounts_alone():
     deployment = FunctionDeployment(service="echo", image="fn:1", secrets=["api-key", "db"])
-    versions = [specs.SecretVersion("api-key", 3, "id3", "api-key-v3"), specs.SecretVersion("db", 1, "db1", "db-v1")]
-    spec = specs.build_service_spec(deployment, network=NETWORK, replicas=1, secrets=versions)
+    versions = [
+        specs.SecretVersion("api-key", 3, "id3", "api-key-v3", DEFAULT),
+        specs.SecretVersion("db", 1, "db1", "db-v1", DEFAULT),
+    ]
+    spec = specs.build_service_spec(
+        deployment, namespace=DEFAULT, default=DEFAULT, network=NETWORK, replicas=1, secrets=versions
+    )
     # The API lets a reference leave out File; such a mount is not ours to roll.
     spec["TaskTemplate"]["ContainerSpec"]["Secrets"].append({"SecretID": "other", "SecretName": "other"})
-    rolled = specs.with_secret_version(spec, specs.SecretVersion("api-key", 4, "id4", "api-key-v4"))
+    rolled = specs.with_secret_version(spec, specs.SecretVersion("api-key", 4, "id4", "api-key-v4", DEFAULT))
     assert [ref["SecretID"] for ref in rolled["TaskTemplate"]["ContainerSpec"]["Secrets"]] == ["id4", "db1", "other"]
     assert specs.mounted_secret_names(_service(rolled)) == ["api-key", "db"]
 
@@ -213,7 +218,7 @@ def test_namespace_labels_and_annotations_share_the_config_labels_and_come_back_
 
 
 def _ours_but(**changes):
-    labels = {**specs.secret_labels("k", 2), **changes}
+    labels = {**specs.secret_labels("k", 2, "openfaas-fn"), **changes}
     return {key: value for key, value in labels.items() if value is not None}
 
 
@@ -225,8 +230,8 @@ def _ours_but(**changes):
 ])
 def test_a_secret_of_ours_needs_a_name_and_a_whole_version(labels):
     secret = {"ID": "x", "Spec": {"Name": "k-v2", "Labels": labels}}
-    assert specs.read_secret_version(secret) is None
-    assert specs.read_secret_version({"ID": "x"}) is None
+    assert specs.read_secret_version(secret, "openfaas-fn") is None
+    assert specs.read_secret_version({"ID": "x"}, "openfaas-fn") is None
 
 
 def test_status_of_a_hand_labelled_service_without_container_spec():
