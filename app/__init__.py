@@ -18,7 +18,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 from app import metrics, state
 from app.async_worker import AsyncWorker, WorkerSettings
 from app.autoscaler import Autoscaler
-from app.auth import install_basic_auth, is_protected, load_credentials
+from app.auth import install_basic_auth, install_sessions, is_protected, load_credentials
 from app.blueprints import (
     alert,
     apidoc,
@@ -33,13 +33,15 @@ from app.blueprints import (
     routes,
     scale,
     secrets,
+    series,
+    ui,
 )
 from app.blueprints import metrics as metrics_routes
 from app.calllog import CallLog
 from app.config import Config
 from app.crosssite import install_cross_site_guard
 from app.errors import register_error_handlers
-from app.leader import autoscaler_leadership
+from app.leader import FileLock, autoscaler_leadership
 from app.names import function_reference
 from app.provider import EventSource, LogSource, Provider
 from app.proxy import Forwarder
@@ -48,6 +50,7 @@ from app.streaming import StreamSlots
 from app.swarm.events import SwarmEventSource
 from app.swarm.logs import SwarmLogSource
 from app.swarm.provider import SwarmProvider
+from app.timeseries import TimeSeries
 from app.upstreams import Upstreams
 from app.usage import UsageSampler
 
@@ -66,6 +69,8 @@ BLUEPRINTS = (
     alert.bp,
     metrics_routes.bp,
     apidoc.bp,
+    series.bp,
+    ui.bp,
 )
 
 
@@ -93,7 +98,7 @@ def create_app(
     app = Flask(__name__)
     app.json.sort_keys = False
     state.install(app, parts)
-    register_request_guards(app, config)
+    register_request_guards(app, parts)
     register_blueprints(app)
     register_error_handlers(app)
     metrics.instrument(app)
@@ -137,16 +142,25 @@ def build_parts(
             stabilization=config.autoscaler_stabilization,
             namespace=config.namespace,
         ),
+        time_series=TimeSeries(
+            os.path.join(config.state_dir, "series.db"),
+            provider,
+            FileLock(os.path.join(config.state_dir, "series.lock")),
+            interval=config.series_interval,
+        ),
+        credentials=load_credentials(config) if config.basic_auth else None,
     )
 
 
-def register_request_guards(app: Flask, config: Config) -> None:
-    """What every request passes before its view: the cross-site refusal and basic auth on
-    ``/system`` (in that order), the body cap of the management API, and trust in exactly
-    ``forwarded_hops`` proxies' X-Forwarded-* headers."""
+def register_request_guards(app: Flask, parts: state.Parts) -> None:
+    """What every request passes before its view: the cross-site refusal, then basic auth or the
+    dashboard's signed-in session with its CSRF token on ``/system``, the body cap of the
+    management API, and trust in exactly ``forwarded_hops`` proxies' X-Forwarded-* headers."""
+    config = parts.config
     install_cross_site_guard(app)
-    if config.basic_auth:
-        install_basic_auth(app, load_credentials(config))
+    if parts.credentials is not None:
+        install_sessions(app, parts.credentials)
+        install_basic_auth(app, parts.credentials)
 
     @app.before_request
     def _limit_system_bodies() -> None:
@@ -167,8 +181,9 @@ def register_blueprints(app: Flask) -> None:
 
 def start_background_work(app: Flask) -> None:
     """Start this process's async worker, its usage sampler (asleep until usage is asked for),
-    its receiver of nginx's call log when its port is set, and its autoscaler when switched on
-    (called once per gunicorn worker, after the fork)."""
+    its receiver of nginx's call log when its port is set, its autoscaler when switched on, and
+    the dashboard's time series (one process samples) (called once per gunicorn worker, after
+    the fork)."""
     parts = state.parts_of(app)
     parts.async_worker.start()
     parts.usage.start()
@@ -176,3 +191,4 @@ def start_background_work(app: Flask) -> None:
         parts.call_log.start()
     if parts.config.autoscaler:
         parts.autoscaler.start()
+    parts.time_series.start()

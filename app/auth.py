@@ -1,24 +1,40 @@
-"""HTTP basic auth for every ``/system`` route, on by default.
+"""HTTP basic auth for every ``/system`` route, on by default, and the dashboard's sessions.
 
 Credentials come from the environment (``basic_auth_user``/``basic_auth_password``) when both are
 set, otherwise from the files ``basic-auth-user`` and ``basic-auth-password`` in
 ``secret_mount_path`` (Docker secrets). Both parts are compared in constant time. The check runs
 before routing, so a route added under ``/system`` later is guarded without any decorator, and an
 unauthenticated client cannot tell which ``/system`` paths exist.
+
+The dashboard (``/ui/``) signs in with the same credentials through a form and then calls the API
+with a session cookie instead of basic auth, because a browser's EventSource and password manager
+work with cookies and forms, not with an Authorization header. The cookie is signed with a key
+derived from the credentials (the same in every worker and after a restart; changing the password
+ends every session), ``HttpOnly`` and ``SameSite=Strict``. A browser attaches cookies to requests
+other sites' pages make, so every state-changing request authenticated by the session must also
+carry the session's CSRF token in ``X-CSRF-Token``, which only the gateway's own pages can read;
+that comes on top of the cross-site refusal of ``app.crosssite``.
 """
 
 from __future__ import annotations
 
+import hashlib
 import hmac
 import os
+import secrets
 from dataclasses import dataclass
+from datetime import timedelta
 
-from flask import Flask, request
+from flask import Flask, request, session
 
 from app.config import Config, ConfigError
-from app.errors import Unauthorized
+from app.errors import Forbidden, Unauthorized
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="OpenFaaS"'}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+SESSION_COOKIE = "faas_ui_session"
+SESSION_LIFETIME = timedelta(hours=12)
 
 
 @dataclass(frozen=True)
@@ -31,6 +47,11 @@ class Credentials:
         user_ok = hmac.compare_digest(user.encode("utf-8"), self.user)
         password_ok = hmac.compare_digest(password.encode("utf-8"), self.password)
         return user_ok & password_ok
+
+    def session_key(self) -> bytes:
+        """The key that signs dashboard sessions: secret while the password is, and different
+        once it changes."""
+        return hashlib.sha256(b"faas-swarm-py dashboard session\0" + self.user + b"\0" + self.password).digest()
 
 
 def load_credentials(config: Config) -> Credentials:
@@ -63,12 +84,63 @@ def is_protected(path: str) -> bool:
 
 
 def install_basic_auth(app: Flask, credentials: Credentials) -> None:
-    """Refuse ``/system`` requests without the right credentials with 401 and a challenge."""
+    """Refuse ``/system`` requests with neither the right basic-auth credentials nor a signed-in
+    session with 401 and a challenge; refuse a session's state-changing request without its CSRF
+    token with 403 (Forbidden)."""
 
     @app.before_request
     def _require_credentials() -> None:
         if not is_protected(request.path):
             return
         auth = request.authorization
-        if auth is None or auth.type != "basic" or not credentials.match(auth.username or "", auth.password or ""):
+        if auth is not None and auth.type == "basic" and credentials.match(auth.username or "", auth.password or ""):
+            return
+        if signed_in_user() is None:
             raise Unauthorized("Authentication with valid basic-auth credentials is required.", CHALLENGE)
+        check_csrf()
+
+
+def install_sessions(app: Flask, credentials: Credentials) -> None:
+    """Let the dashboard sign in with ``credentials``: signed, HttpOnly, SameSite=Strict cookies."""
+    app.secret_key = credentials.session_key()
+    app.config.update(
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+    )
+
+
+def sign_in(credentials: Credentials, user: str, password: str) -> bool:
+    """Start a session with a new CSRF token when ``user`` and ``password`` are right; say whether."""
+    if not credentials.match(user, password):
+        return False
+    session.clear()
+    session.permanent = True
+    session["user"] = user
+    session["csrf"] = secrets.token_urlsafe(32)
+    return True
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def signed_in_user() -> str | None:
+    """Who signed in to the dashboard in this request's session, or None."""
+    return session.get("user")
+
+
+def csrf_token() -> str:
+    """The session's CSRF token for the dashboard's pages; empty without a session."""
+    return session.get("csrf", "")
+
+
+def check_csrf(token: str | None = None) -> None:
+    """Raise Forbidden (403) for a state-changing request whose CSRF token (``token``, else the
+    X-CSRF-Token header) is not the session's."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = token if token is not None else request.headers.get(CSRF_HEADER, "")
+    if not csrf_token() or not hmac.compare_digest(sent.encode("utf-8"), csrf_token().encode("utf-8")):
+        raise Forbidden(f"The {CSRF_HEADER} of this dashboard session is missing or wrong; reload the page.")

@@ -108,6 +108,8 @@ class Config:
     autoscaler: bool = True
     autoscaler_interval: float = 5.0
     autoscaler_stabilization: float = 30.0
+    # How often the dashboard's time series (app/timeseries.py) samples every function.
+    series_interval: float = 10.0
     # gunicorn's own settings (gunicorn.conf.py): processes, connections per gevent worker, and
     # how long a stopping worker lets open streams and calls finish.
     workers: int = 2
@@ -170,6 +172,7 @@ class Config:
             "autoscaler": parse_bool,
             "autoscaler_interval": _positive_duration,
             "autoscaler_stabilization": parse_duration,
+            "series_interval": _positive_duration,
             "workers": _positive_int,
             "worker_connections": _positive_int,
             "graceful_timeout": parse_duration,

@@ -7,7 +7,8 @@ could deploy any image on their cluster. Browsers say where a request comes from
 ``Sec-Fetch-Site`` and, on every POST, PUT and DELETE, ``Origin``. Clients that are not browsers
 (faas-cli, the SDKs, curl, Alertmanager) send neither and are not affected.
 
-Only state-changing methods on the authenticated ``/system`` routes are checked: reads cannot be
+Only state-changing methods on the authenticated ``/system`` routes (and the dashboard's sign-in and
+sign-out forms under ``/ui/``) are checked: reads cannot be
 seen by another site's page without CORS headers, which the gateway never sends, and function
 routes need no credentials, so a cross-site call gains nothing a direct one would not have.
 """
@@ -18,10 +19,9 @@ from urllib.parse import urlsplit
 
 from flask import Flask, request
 
-from app.auth import is_protected
+from app.auth import SAFE_METHODS, is_protected
 from app.errors import Forbidden
 
-SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
 _DEFAULT_PORTS = {"http": 80, "https": 443}
 
 
@@ -54,12 +54,19 @@ def cross_site_reason(method: str, headers, scheme: str, host: str) -> str | Non
     return f"The request comes from a page of another origin ({origin!r} is not this gateway's)"
 
 
+def is_guarded(path: str) -> bool:
+    """Whether changes at ``path`` are refused from other sites: the management API, and the
+    dashboard's own forms (signing in and out)."""
+    return is_protected(path) or path.startswith("/ui/")
+
+
 def install_cross_site_guard(app: Flask) -> None:
-    """Refuse state-changing ``/system`` requests from another site's page: Forbidden (403)."""
+    """Refuse state-changing ``/system`` and ``/ui/`` requests from another site's page:
+    Forbidden (403)."""
 
     @app.before_request
     def _refuse_cross_site() -> None:
-        if not is_protected(request.path):
+        if not is_guarded(request.path):
             return
         reason = cross_site_reason(request.method, request.headers, request.scheme, request.host)
         if reason:

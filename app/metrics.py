@@ -25,6 +25,7 @@ from __future__ import annotations
 import os
 import time
 from collections import defaultdict
+from dataclasses import dataclass, field
 from typing import Iterable
 
 from flask import Flask, Response, g, request, request_finished, request_started
@@ -147,6 +148,32 @@ def function_totals() -> dict[str, tuple[int, float]]:
             elif sample.name == FUNCTION_SECONDS + "_sum":
                 seconds[sample.labels["function_name"]] += sample.value
     return {function: (count, seconds[function]) for function, count in calls.items()}
+
+
+@dataclass
+class CallTotals:
+    """One function's calls so far, summed over every worker process: counts by HTTP status, and
+    the duration histogram over all statuses as cumulative counts per upper bound."""
+
+    by_code: dict[str, int] = field(default_factory=dict)
+    buckets: dict[float, int] = field(default_factory=dict)
+
+
+def call_totals() -> dict[str, CallTotals]:
+    """Per function, the calls finished so far by status code and their duration histogram,
+    summed over every worker process (what the dashboard's time series samples)."""
+    totals: dict[str, CallTotals] = defaultdict(CallTotals)
+    for family in _families(_invocations, _function_seconds):
+        for sample in family.samples:
+            function = sample.labels.get("function_name")
+            if sample.name == INVOCATIONS_TOTAL:
+                codes = totals[function].by_code
+                codes[sample.labels["code"]] = codes.get(sample.labels["code"], 0) + int(sample.value)
+            elif sample.name == FUNCTION_SECONDS + "_bucket":
+                buckets = totals[function].buckets
+                bound = float(sample.labels["le"])
+                buckets[bound] = buckets.get(bound, 0) + int(sample.value)
+    return dict(totals)
 
 
 def render() -> tuple[bytes, str]:

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 
 from app.async_worker import AsyncWorker
+from app.auth import Credentials
 from app.autoscaler import Autoscaler
 from app.calllog import CallLog
 from app.config import Config
@@ -21,6 +22,7 @@ from app.provider import EventSource, LogSource, Provider
 from app.proxy import Forwarder
 from app.queue import Queue
 from app.streaming import StreamSlots
+from app.timeseries import TimeSeries
 from app.upstreams import Upstreams
 from app.usage import UsageSampler
 
@@ -43,6 +45,8 @@ class Parts:
     async_worker: AsyncWorker  # runs queued calls; started per worker process
     call_log: CallLog  # counts the calls nginx routed itself; started per worker process
     autoscaler: Autoscaler  # scales functions by load; started per worker process, one leads
+    time_series: TimeSeries  # the dashboard's last hour per function; started per worker process, one samples
+    credentials: Credentials | None  # who may sign in; None when basic auth is off
 
 
 def install(app: Flask, parts: Parts) -> None:
@@ -94,6 +98,14 @@ def forwarder() -> Forwarder:
 
 def queue() -> Queue:
     return _parts().queue
+
+
+def time_series() -> TimeSeries:
+    return _parts().time_series
+
+
+def credentials() -> Credentials | None:
+    return _parts().credentials
 
 
 def resolve_namespace(namespace: str | None) -> str:

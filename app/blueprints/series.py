@@ -1,0 +1,19 @@
+"""GET /system/function/{name}/series: the last hour of a function's calls per second by status
+code, latency (p50, p99), replicas and CPU, as the gateway sampled them (app/timeseries.py)."""
+
+from __future__ import annotations
+
+from flask import Blueprint, jsonify, request
+
+from app.names import require_function_name
+from app.state import provider, resolve_namespace, settings, time_series
+
+bp = Blueprint("series", __name__)
+
+
+@bp.get("/system/function/<name>/series")
+def function_series(name: str):
+    """200 with ``{"name", "interval", "points"}``; 400 bad name or namespace, 404 unknown function."""
+    resolve_namespace(request.args.get("namespace"))
+    status = provider().get_function(require_function_name(name))
+    return jsonify({"name": status.name, "interval": settings().series_interval, "points": time_series().points(status.name)})

@@ -1,0 +1,159 @@
+"""The dashboard's HTTP side: signing in and out, the session's CSRF token on every change, pages
+that need a session, escaping, and the headers that keep foreign and inline script out."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from app import create_app
+from app.config import Config
+from tests.unit.conftest import PASSWORD, USER, deployment
+
+PAGES = ["/ui/", "/ui/function/echo", "/ui/deploy", "/ui/deploy?update=echo", "/ui/secrets", "/ui/events"]
+SAME_ORIGIN = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
+
+
+@pytest.fixture
+def browser(app):
+    """A client like a browser: no basic auth, cookies kept."""
+    return app.test_client()
+
+
+def sign_in(browser, user=USER, password=PASSWORD, **extra):
+    return browser.post("/ui/login", data={"user": user, "password": password, **extra}, headers=SAME_ORIGIN)
+
+
+def token_of(page: str) -> str:
+    return re.search(r'<meta name="csrf-token" content="([^"]*)">', page).group(1)
+
+
+@pytest.mark.parametrize("page", PAGES)
+def test_pages_send_a_visitor_without_a_session_to_the_sign_in_form(browser, page):
+    response = browser.get(page)
+    assert response.status_code == 302
+    assert response.location.startswith("/ui/login?next=")
+
+
+def test_the_sign_in_form_is_one_a_password_manager_fills(browser):
+    page = browser.get("/ui/login").get_data(as_text=True)
+    assert 'autocomplete="username"' in page and 'type="password" autocomplete="current-password"' in page
+    assert re.search(r'<label for="user">User</label>', page) and re.search(r'<label for="password">Password</label>', page)
+
+
+def test_wrong_credentials_are_401_and_start_no_session(browser):
+    response = sign_in(browser, password="wrong")
+    assert response.status_code == 401 and "Wrong user name or password." in response.get_data(as_text=True)
+    assert browser.get("/ui/").status_code == 302
+    assert browser.get("/system/functions").status_code == 401
+
+
+def test_signing_in_opens_the_pages_and_the_api(browser, client):
+    client.post("/system/functions", json=deployment())
+    response = sign_in(browser, next="/ui/secrets")
+    assert response.status_code == 303 and response.location == "/ui/secrets"
+    cookie = response.headers["Set-Cookie"]
+    assert "HttpOnly" in cookie and "SameSite=Strict" in cookie
+    for page in PAGES:
+        assert browser.get(page).status_code == 200, page
+    assert [fn["name"] for fn in browser.get("/system/functions").get_json()] == ["echo"]
+
+
+@pytest.mark.parametrize("target", ["https://evil.example/ui/", "//evil.example/ui/", "/system/functions", "ui/"])
+def test_signing_in_never_sends_the_browser_elsewhere(browser, target):
+    assert sign_in(browser, next=target).location == "/ui/"
+
+
+def test_a_session_change_needs_its_csrf_token(browser, engine):
+    sign_in(browser)
+    token = token_of(browser.get("/ui/").get_data(as_text=True))
+    assert len(token) >= 32
+    for headers in ({}, {"X-CSRF-Token": "forged"}, {"X-CSRF-Token": ""}):
+        response = browser.post("/system/functions", json=deployment(), headers={**SAME_ORIGIN, **headers})
+        assert response.status_code == 403 and "X-CSRF-Token" in response.get_data(as_text=True)
+    assert engine.services == {}
+    response = browser.post("/system/functions", json=deployment(), headers={**SAME_ORIGIN, "X-CSRF-Token": token})
+    assert response.status_code == 202
+
+
+def test_each_session_has_its_own_token(app):
+    first, second = app.test_client(), app.test_client()
+    sign_in(first), sign_in(second)
+    token = token_of(first.get("/ui/").get_data(as_text=True))
+    assert token != token_of(second.get("/ui/").get_data(as_text=True))
+    response = second.post("/system/secrets", json={"name": "k", "value": "v"}, headers={"X-CSRF-Token": token})
+    assert response.status_code == 403
+
+
+def test_a_session_from_other_credentials_is_not_accepted(app, browser, config, provider, logs):
+    sign_in(browser)
+    cookie = browser.get_cookie("faas_ui_session").value
+    changed = create_app(Config(**{**config.__dict__, "basic_auth_password": "another"}), provider, logs).test_client()
+    changed.set_cookie("faas_ui_session", cookie)
+    assert changed.get("/system/functions").status_code == 401
+
+
+def test_signing_out_needs_the_token_and_ends_the_session(browser):
+    sign_in(browser)
+    token = token_of(browser.get("/ui/").get_data(as_text=True))
+    assert browser.post("/ui/logout", data={"csrf_token": "forged"}, headers=SAME_ORIGIN).status_code == 403
+    assert browser.get("/system/functions").status_code == 200
+    response = browser.post("/ui/logout", data={"csrf_token": token}, headers=SAME_ORIGIN)
+    assert response.status_code == 303 and response.location == "/ui/login"
+    assert browser.get("/system/functions").status_code == 401
+    assert browser.get("/ui/").status_code == 302
+
+
+@pytest.mark.parametrize("path", ["/ui/login", "/ui/logout"])
+def test_the_forms_refuse_other_sites(browser, path):
+    response = browser.post(path, data={"user": USER, "password": PASSWORD}, headers={"Origin": "https://evil.example"})
+    assert response.status_code == 403
+    assert browser.get_cookie("faas_ui_session") is None
+
+
+def test_pages_forbid_inline_and_foreign_script(browser):
+    sign_in(browser)
+    for page in PAGES + ["/ui/login", "/ui/static/common.js"]:
+        response = browser.get(page)
+        policy = response.headers["Content-Security-Policy"]
+        assert "script-src 'self'" in policy and "default-src 'none'" in policy and "unsafe-inline" not in policy
+        assert response.headers["X-Content-Type-Options"] == "nosniff"
+        if response.mimetype == "text/html":
+            html = response.get_data(as_text=True)
+            # Every script is a file of the gateway's own: no inline code, no other host.
+            assert re.findall(r"<script[^>]*>", html) and all(
+                re.fullmatch(r'<script src="/ui/static/[a-z]+\.js">', tag) for tag in re.findall(r"<script[^>]*>", html)
+            )
+            # Every asset and link is the gateway's own.
+            assert all(url.startswith(("/", "#", "data:")) for url in re.findall(r'(?:src|href|action)="([^"]*)"', html))
+
+
+def test_templates_escape_what_they_show(browser):
+    sign_in(browser, user=USER)
+    page = browser.get("/ui/login?next=/ui/%22%3E%3Cscript%3Ealert(1)%3C/script%3E").get_data(as_text=True)
+    assert "<script>alert(1)" not in page and "&#34;&gt;&lt;script&gt;alert(1)" in page
+
+
+@pytest.mark.parametrize("page", ["/ui/function/%3Cb%3E", "/ui/deploy?update=%3Cb%3E"])
+def test_a_page_for_an_impossible_name_is_a_400_naming_it(browser, page):
+    sign_in(browser)
+    response = browser.get(page)
+    assert response.status_code == 400 and response.mimetype == "text/plain"
+    assert "<b>" in response.get_data(as_text=True) and "name" in response.get_data(as_text=True).lower()
+
+
+def test_every_asset_the_pages_name_is_served(browser):
+    sign_in(browser)
+    for page in PAGES:
+        html = browser.get(page).get_data(as_text=True)
+        for asset in re.findall(r'(?:src|href)="(/ui/static/[^"]+)"', html):
+            assert browser.get(asset).status_code == 200, asset
+
+
+def test_without_basic_auth_the_pages_open_without_signing_in(tmp_path, provider, logs):
+    app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), provider, logs)
+    browser = app.test_client()
+    assert browser.get("/ui/").status_code == 200
+    assert browser.get("/ui/login").location == "/ui/"
+    assert "Sign out" not in browser.get("/ui/").get_data(as_text=True)
