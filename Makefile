@@ -16,9 +16,11 @@ test: docker tools venv test-image lint
 test-faults: docker venv test-image
 	$(BIN)/python -m pytest -m docker_restart
 
-# Programs the tests start themselves: a redis-server for the Redis queue backend.
+# Programs the tests start themselves: a redis-server for the Redis queue backend, and Debian's
+# chromium, which Playwright drives for the dashboard's browser tests (nothing is downloaded).
 tools:
 	command -v redis-server >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
+	[ -x /usr/bin/chromium ] || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
 
 unit: tools venv
 	$(BIN)/python -m pytest tests/unit

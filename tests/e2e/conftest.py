@@ -39,6 +39,8 @@ def stack(tmp_path_factory, docker_api) -> Stack:  # noqa: F811 - the imported f
         "UPSTREAM_TIMEOUT": "5s",
         # So calls held by a killed gateway are taken over within the test's patience.
         "ASYNC_CLAIM_TIMEOUT": "10s",
+        # So the dashboard's charts have points within the browser tests' patience.
+        "SERIES_INTERVAL": "3s",
     }
     credentials = folder / "credentials"
     stack = Stack(f"http://127.0.0.1:{port}", "", "", env, credentials)

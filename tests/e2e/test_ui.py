@@ -1,0 +1,241 @@
+"""The dashboard in a real browser (Playwright driving Debian's chromium) against the stack
+through nginx: sign in, see and open a function, invoke it, read its logs, deploy from the form,
+scale, delete, and the secrets' lifecycle. Every page must log no console error and no request
+may leave the gateway. The views are photographed into docs/ui/ on the way.
+"""
+
+from __future__ import annotations
+
+import json
+import re
+from pathlib import Path
+from urllib.parse import urlsplit
+
+import pytest
+from playwright.sync_api import Page, expect, sync_playwright
+
+from tests.e2e.stack import auth, deploy
+from tests.gateway import ROOT, call
+from tests.swarm import CLASSIC_IMAGE, name
+
+CHROMIUM = Path("/usr/bin/chromium")
+SHOTS = ROOT / "docs" / "ui"
+DESKTOP = {"width": 1400, "height": 900}
+PHONE = {"width": 390, "height": 844}
+PATIENCE = 90_000  # ms: a replica starting on Swarm
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: `make tools` installs Debian's chromium", pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()
+
+
+class Watched:
+    """A page whose console errors and requests to other hosts are collected, and checked at the end."""
+
+    def __init__(self, page: Page, origin: str):
+        self.page = page
+        self.errors: list[str] = []
+        self.foreign: list[str] = []
+        # Status errors the test provokes on purpose (e.g. a deploy refused with 400), by URL.
+        self.expected_statuses: set[str] = set()
+        page.on("console", self._console)
+        page.on("pageerror", lambda error: self.errors.append(f"page error: {error}"))
+        page.route("**/*", lambda route: self._route(route, origin))
+
+    def _console(self, message) -> None:
+        if message.type != "error":
+            return
+        if message.text.startswith("Failed to load resource") and message.location.get("url") in self.expected_statuses:
+            return
+        self.errors.append(f"{message.text} ({message.location.get('url')})")
+
+    def _route(self, route, origin: str) -> None:
+        parts = urlsplit(route.request.url)
+        if parts.scheme in ("data", "blob") or f"{parts.scheme}://{parts.netloc}" == origin:
+            route.continue_()
+        else:
+            self.foreign.append(route.request.url)
+            route.abort()
+
+
+@pytest.fixture
+def watched(chromium, stack):
+    origin = "{0.scheme}://{0.netloc}".format(urlsplit(stack.url))
+    context = chromium.new_context(viewport=DESKTOP, base_url=stack.url)
+    context.set_default_timeout(30_000)
+    page = context.new_page()
+    watched = Watched(page, origin)
+    yield watched
+    context.close()
+    assert watched.foreign == [], "requests left the gateway"
+    assert watched.errors == [], "console errors"
+
+
+def sign_in(page: Page, stack) -> None:
+    page.goto("/ui/")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    page.get_by_label("User").fill(stack.user)
+    page.get_by_label("Password").fill(stack.password)
+    page.get_by_role("button", name="Sign in").click()
+    expect(page.get_by_role("heading", name="Functions")).to_be_visible()
+
+
+def shoot(page: Page, file: str, full_page: bool = False) -> None:
+    page.screenshot(path=str(SHOTS / file), full_page=full_page)
+
+
+def test_sign_in_from_the_keyboard_and_sign_out(watched, stack):
+    page = watched.page
+    page.goto("/ui/secrets")
+    expect(page.get_by_label("User")).to_be_focused()
+    shoot(page, "sign-in.png")
+    page.keyboard.type(stack.user)
+    page.keyboard.press("Tab")
+    page.keyboard.type(stack.password)
+    page.keyboard.press("Enter")
+    expect(page).to_have_url(re.compile(r"/ui/secrets$"))
+    page.get_by_role("button", name="Sign out").click()
+    expect(page).to_have_url(re.compile(r"/ui/login$"))
+    page.goto("/ui/")
+    expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+
+
+def test_see_open_invoke_and_read_the_logs_of_a_function(watched, stack, watchdog_image):
+    page = watched.page
+    fn = name("ui-echo")
+    # The watchdog answers with the handler's stdout; its own output (PID 1's) is the log.
+    deploy(stack, fn, 'printf "hello:"; cat; echo "handled $Http_Query" > /proc/1/fd/1')
+    sign_in(page, stack)
+    row = page.locator("#functions tbody tr", has=page.get_by_role("link", name=fn))
+    expect(row).to_contain_text("1 of 1")
+    expect(row).to_contain_text("ready")
+    page.get_by_label("Search").fill("no-such-function")
+    expect(row).to_be_hidden()
+    page.get_by_label("Search").fill(fn)
+    expect(row).to_be_visible()
+    # deploy() made calls of its own to see nginx route the function.
+    before = json.loads(call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])["invocationCount"]
+    for _ in range(3):
+        assert call(f"{stack.url}/function/{fn}", "POST", {"warm": 1})[0] == 200
+    expect(row.locator("td").nth(2)).to_have_text(str(before + 3), timeout=PATIENCE)  # invocations
+    expect(row.locator("td").nth(3)).to_have_text(re.compile(r"^\d+\.\d\d$"))  # calls per second
+    shoot(page, "functions.png")
+
+    page.get_by_role("link", name=fn).click()
+    expect(page.get_by_role("heading", name=fn, exact=True)).to_be_visible()
+    expect(page.locator("#details")).to_contain_text(CLASSIC_IMAGE)
+    expect(page.locator("#details")).to_contain_text("faas_function")
+
+    page.get_by_label("Query").fill("who=ui")
+    page.get_by_label("Body", exact=True).fill("ping")
+    page.get_by_role("button", name="Invoke").click()
+    expect(page.locator("#result-status")).to_have_text("200 OK")
+    expect(page.locator("#result-body")).to_have_text("hello:ping")
+    expect(page.locator("#result-headers")).to_contain_text("x-call-id")
+
+    page.get_by_label("JSON").check()
+    page.get_by_label("Body", exact=True).fill('{"a": [1, 2]}')
+    page.get_by_role("button", name="Invoke").click()
+    expect(page.locator("#result-body")).to_have_text('hello:{"a": [1, 2]}')
+
+    page.get_by_label("Asynchronous").check()
+    page.get_by_role("button", name="Invoke").click()
+    expect(page.locator("#result-status")).to_have_text(re.compile(r"^202"))
+    expect(page.locator("#result-call")).to_have_text(re.compile(r"Call id \S+"))
+    page.get_by_label("Asynchronous").uncheck()
+
+    page.get_by_label("Follow").uncheck()
+    page.get_by_role("button", name="Logs").click()
+    expect(page.locator("#logs")).to_contain_text("handled who=ui", timeout=PATIENCE)
+    # The charts fill from the gateway's samples (every 3 s in this stack).
+    expect(page.locator("#charts")).to_contain_text(re.compile(r"desired: 1"), timeout=30_000)
+    shoot(page, "function.png", full_page=True)
+
+
+def test_deploy_from_the_form_then_scale_and_delete(watched, stack, watchdog_image):
+    page = watched.page
+    fn = name("ui-form")
+    sign_in(page, stack)
+    page.get_by_role("link", name="Deploy", exact=True).click()
+    page.get_by_label("Image").fill(CLASSIC_IMAGE)
+    page.get_by_label("Name").fill(fn)
+    page.get_by_label("Memory limit").fill("lots")
+    watched.expected_statuses.add(f"{stack.url}/system/functions")
+    page.get_by_role("button", name="Deploy").click()
+    # The API's 400 sentence, at the field it names, which gets the focus.
+    field_error = page.locator('[data-field="limits.memory"] p.error')
+    expect(field_error).to_contain_text("limits.memory")
+    expect(page.get_by_label("Memory limit")).to_be_focused()
+    shoot(page, "deploy.png", full_page=True)
+
+    page.get_by_label("Memory limit").fill("64Mi")
+    page.get_by_label("Process").fill("/usr/bin/run-handler")
+    page.get_by_label("Environment").fill("handler=echo deployed-by-form")
+    page.get_by_label("Labels").fill("team=<b>ui</b>")
+    page.get_by_role("button", name="Deploy").click()
+    expect(page.get_by_role("heading", name=fn, exact=True)).to_be_visible()
+    expect(page.locator("#details")).to_contain_text("team = <b>ui</b>")  # shown as text, not markup
+    expect(page.locator("#state")).to_have_text("ready", timeout=PATIENCE)
+    status = json.loads(call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])
+    assert status["limits"] == {"memory": "64Mi"} and status["envVars"] == {"handler": "echo deployed-by-form"}
+
+    page.get_by_label("Replicas", exact=True).fill("2")
+    page.get_by_role("button", name="Scale").click()
+    expect(page.locator("#details")).to_contain_text("2 available of 2", timeout=PATIENCE)
+
+    page.get_by_role("button", name="Delete", exact=True).click()
+    dialog = page.get_by_role("dialog")
+    expect(dialog).to_be_visible()
+    shoot(page, "delete.png")
+    dialog.get_by_role("button", name=f"Yes, delete {fn}").click()
+    expect(page.get_by_role("heading", name="Functions")).to_be_visible()
+    expect(page.get_by_role("link", name=fn)).to_have_count(0)
+    assert call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[0] == 404
+
+
+def test_create_update_and_remove_a_secret(watched, stack):
+    page = watched.page
+    secret = name("ui-key")
+    sign_in(page, stack)
+    page.get_by_role("link", name="Secrets").click()
+    page.get_by_label("Secret name").fill(secret)
+    page.get_by_label("Value", exact=True).fill("first-value")
+    page.get_by_role("button", name="Create").click()
+    row = page.locator("#secrets tbody tr", has=page.get_by_role("rowheader", name=secret))
+    expect(row).to_be_visible()
+    expect(page.get_by_role("status")).to_have_text(f"Secret {secret} created.")
+    assert "first-value" not in page.content()
+    shoot(page, "secrets.png")
+
+    row.get_by_label(f"New value of {secret}").fill("second-value")
+    row.get_by_role("button", name="Update").click()
+    expect(page.get_by_role("status")).to_contain_text(f"Secret {secret} updated")
+
+    page.once("dialog", lambda dialog: dialog.accept())
+    row.get_by_role("button", name="Remove").click()
+    expect(page.get_by_role("status")).to_have_text(f"Secret {secret} removed.")
+    expect(row).to_have_count(0)
+    names = [s["name"] for s in json.loads(call(f"{stack.url}/system/secrets", headers=auth(stack))[1])]
+    assert secret not in names
+
+
+def test_readable_at_a_phone_width(watched, stack, watchdog_image):
+    page = watched.page
+    fn = name("ui-phone")
+    deploy(stack, fn, "cat")
+    page.set_viewport_size(PHONE)
+    sign_in(page, stack)
+    expect(page.get_by_role("link", name=fn)).to_be_visible()
+    # Nothing wider than the screen: the table scrolls inside its own box.
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shoot(page, "functions-phone.png")
+    page.get_by_role("link", name=fn).click()
+    expect(page.get_by_role("button", name="Invoke")).to_be_visible()
+    assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
+    shoot(page, "function-phone.png")
