@@ -239,3 +239,18 @@ def test_readable_at_a_phone_width(watched, stack, watchdog_image):
     expect(page.get_by_role("button", name="Invoke")).to_be_visible()
     assert page.evaluate("document.documentElement.scrollWidth") <= PHONE["width"]
     shoot(page, "function-phone.png")
+
+
+def test_the_events_feed_shows_a_deploy_and_a_scale(watched, stack, watchdog_image):
+    page = watched.page
+    fn = name("ui-events")
+    sign_in(page, stack)
+    page.get_by_role("link", name="Events").click()
+    expect(page.get_by_role("status")).to_have_text(re.compile("Connected"))
+    deploy(stack, fn, "cat")
+    feed = page.get_by_role("list", name="Events, newest first")
+    expect(feed.locator("li", has_text="function.deployed").filter(has=page.get_by_role("link", name=fn))).to_be_visible()
+    assert call(f"{stack.url}/system/scale-function/{fn}", "POST", {"replicas": 2}, auth(stack))[0] == 202
+    expect(feed.locator("li", has_text="function.scaled").filter(has_text=fn)).to_contain_text("from 1, to 2")
+    expect(feed.locator("li", has_text="replica.started").filter(has_text=fn).first).to_be_visible(timeout=PATIENCE)
+    shoot(page, "events.png")

@@ -10,16 +10,22 @@
   const MAX_EVENTS = 500;
   let abort = null;
 
+  // One event as /system/events sends it: type, time, and where they apply name, instance,
+  // replicas, previousReplicas, exitCode, rollout and message.
   function show(event) {
-    const time = event.time || event.timestamp;
-    const what = event.type || event.action || "event";
-    const subject = [event.function, event.instance && `replica ${String(event.instance).slice(0, 12)}`].filter(Boolean).join(" ");
-    const rest = Object.entries(event)
-      .filter(([key]) => !["time", "timestamp", "type", "action", "function", "instance", "namespace"].includes(key))
-      .map(([key, value]) => `${key}=${typeof value === "object" ? JSON.stringify(value) : value}`).join(" ");
+    const details = [
+      event.previousReplicas !== undefined && `from ${event.previousReplicas}`,
+      event.replicas !== undefined && `${event.previousReplicas !== undefined ? "to" : "replicas"} ${event.replicas}`,
+      event.exitCode !== undefined && `exit code ${event.exitCode}`,
+      event.rollout && `rollout ${event.rollout}`,
+      event.message,
+    ].filter(Boolean).join(", ");
     list.prepend(el("li", {},
-      el("time", {datetime: time || ""}, time ? new Date(time).toLocaleTimeString() : ""), " ",
-      el("strong", {}, what), " ", subject, rest ? el("span", {class: "hint"}, ` ${rest}`) : null));
+      el("time", {datetime: event.time}, new Date(event.time).toLocaleTimeString()), " ",
+      el("strong", {}, event.type), " ",
+      event.name ? el("a", {href: UI.functionPage(event.name)}, event.name) : null,
+      event.instance ? ` replica ${event.instance.slice(0, 12)}` : "",
+      details ? el("span", {class: "hint"}, ` ${details}`) : null));
     while (list.children.length > MAX_EVENTS) list.lastChild.remove();
   }
 
@@ -38,11 +44,7 @@
       for await (const line of UI.lines(response)) {
         if (line.startsWith("data:")) data.push(line.slice(5).trimStart());
         else if (line === "" && data.length) {
-          try {
-            show(JSON.parse(data.join("\n")));
-          } catch {
-            show({type: "message", text: data.join("\n")});
-          }
+          show(JSON.parse(data.join("\n")));
           data = [];
         }
       }

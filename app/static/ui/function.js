@@ -51,13 +51,18 @@
   }
 
   function renderInstances(instances) {
+    // Each replica as /system/function/{name}/instances lists it.
     clear(document.querySelector("#instances tbody")).append(...instances.map((replica) => {
-      const health = replica.health && typeof replica.health === "object" ? replica.health.status : replica.health;
+      const health = replica.health;
+      const healthText = health.status === "unhealthy" && health.failingStreak ? `unhealthy (${health.failingStreak} failed)` : health.status;
+      const ended = replica.exitCode !== null && replica.exitCode !== undefined ? `, exit ${replica.exitCode}` : "";
       return el("tr", {},
-        el("td", {class: "mono"}, replica.id),
+        el("td", {class: "mono"}, replica.id.slice(0, 12)),
         el("td", {}, replica.node || "–"),
-        el("td", {}, `${replica.state || "–"}${replica.desiredState && replica.desiredState !== replica.state ? ` (to ${replica.desiredState})` : ""}`),
-        el("td", {}, health || "none"),
+        el("td", {title: replica.error || ""}, `${replica.state}${replica.desiredState !== replica.state ? ` (to ${replica.desiredState})` : ""}${ended}`),
+        el("td", {title: health.lastOutput || ""}, healthText),
+        el("td", {class: "num"}, replica.cpu >= 0 ? `${replica.cpu.toFixed(0)}m` : "–"),
+        el("td", {class: "num"}, bytes(replica.memoryBytes)),
         el("td", {}, when(replica.startedAt)));
     }));
     clear($("instance-list")).append(...instances.map((replica) => el("option", {value: replica.id})));
