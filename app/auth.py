@@ -108,6 +108,9 @@ def install_sessions(app: Flask, credentials: Credentials) -> None:
         SESSION_COOKIE_HTTPONLY=True,
         SESSION_COOKIE_SAMESITE="Strict",
         PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # Set only when signing in: a request still in flight when the user signs out would
+        # otherwise send the old cookie back and undo the sign-out.
+        SESSION_REFRESH_EACH_REQUEST=False,
     )
 
 

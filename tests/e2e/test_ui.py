@@ -164,7 +164,7 @@ def test_deploy_from_the_form_then_scale_and_delete(watched, stack, watchdog_ima
     sign_in(page, stack)
     page.get_by_role("link", name="Deploy", exact=True).click()
     page.get_by_label("Image").fill(CLASSIC_IMAGE)
-    page.get_by_label("Name").fill(fn)
+    page.get_by_label("Name", exact=True).fill(fn)
     page.get_by_label("Memory limit").fill("lots")
     watched.expected_statuses.add(f"{stack.url}/system/functions")
     page.get_by_role("button", name="Deploy").click()

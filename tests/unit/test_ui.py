@@ -105,6 +105,13 @@ def test_signing_out_needs_the_token_and_ends_the_session(browser):
     assert browser.get("/ui/").status_code == 302
 
 
+def test_only_signing_in_sets_the_cookie(browser):
+    """A request in flight while the user signs out must not send the old cookie back."""
+    sign_in(browser)
+    for page in ["/ui/", "/system/functions", "/ui/static/common.js"]:
+        assert "Set-Cookie" not in browser.get(page).headers, page
+
+
 @pytest.mark.parametrize("path", ["/ui/login", "/ui/logout"])
 def test_the_forms_refuse_other_sites(browser, path):
     response = browser.post(path, data={"user": USER, "password": PASSWORD}, headers={"Origin": "https://evil.example"})
