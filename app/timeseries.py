@@ -1,5 +1,5 @@
 """The dashboard's time series: the last hour of each function's calls per second by status
-code, latency (p50, p99), replicas and CPU, kept by the gateway itself (no Prometheus).
+code, latency (p50, p99), replicas, CPU and memory, kept by the gateway itself (no Prometheus).
 
 gunicorn runs several worker processes and each request reaches any one of them, so a ring buffer
 in every process would show a different series at each refresh. Instead one process per gateway
@@ -7,7 +7,8 @@ samples, elected like the autoscaler by an ``flock`` on a file in ``state_dir`` 
 it when its worker dies; another worker takes over at its next try), and writes every point to a
 SQLite file in ``state_dir`` (WAL: readers never wait on the writer) that every worker reads. The
 counts it samples are the multiprocess metrics, summed over every worker and including the calls
-nginx carried, so the series sees every call whichever process or proxy made it.
+nginx carried, so the series sees every call whichever process or proxy made it. CPU and memory
+are read with one ``Provider.replica_stats`` per sample, of the replicas this node runs.
 
 A point holds rates over the interval since the previous sample of the same process, so a newly
 elected sampler writes its first point one interval after it starts: a change of sampler leaves a
@@ -29,9 +30,10 @@ from contextlib import closing
 from typing import Callable
 
 from app import metrics
-from app.errors import GatewayError, NotFound
+from app.errors import GatewayError
 from app.leader import Lock
 from app.metrics import CallTotals
+from app.models import ReplicaStats
 from app.provider import Provider
 
 log = logging.getLogger(__name__)
@@ -85,8 +87,8 @@ class TimeSeries:
         self.keep = keep
         self._totals = totals
         self._clock = clock
-        # The previous sample of this process: time, call totals, CPU seconds per replica.
-        self._last: tuple[float, dict[str, CallTotals], dict[str, dict[str, float]]] | None = None
+        # The previous sample of this process: time, call totals, each replica's counters.
+        self._last: tuple[float, dict[str, CallTotals], dict[str, ReplicaStats]] | None = None
         self._stop = threading.Event()
 
     def start(self) -> None:
@@ -124,17 +126,11 @@ class TimeSeries:
         now = self._clock()
         totals = self._totals()
         functions = self.provider.list_functions()
-        cpu = {}
-        for status in functions:
-            if status.replicas:
-                try:
-                    cpu[status.name] = self.provider.replica_cpu_seconds(status.name)
-                except NotFound:
-                    continue  # removed since the listing
-        last, self._last = self._last, (now, totals, cpu)
+        replicas = {stats.instance: stats for stats in self.provider.replica_stats()}
+        last, self._last = self._last, (now, totals, replicas)
         if last is None:
             return
-        then, totals_then, cpu_then = last
+        then, totals_then, replicas_then = last
         seconds = now - then
         rows = []
         for status in functions:
@@ -149,7 +145,7 @@ class TimeSeries:
                 "p99": quantile(0.99, calls_then.buckets, calls.buckets),
                 "replicas": status.replicas,
                 "available": status.available_replicas,
-                "cpu": self._millicores(cpu.get(status.name, {}), cpu_then.get(status.name, {}), seconds),
+                **self._resources(status.name, replicas, replicas_then, seconds),
             }
             rows.append((status.name, now, json.dumps(point)))
         with closing(self._connect()) as connection, connection:
@@ -157,18 +153,26 @@ class TimeSeries:
             connection.execute("DELETE FROM points WHERE t < ?", (now - self.keep,))
 
     @staticmethod
-    def _millicores(now: dict[str, float], then: dict[str, float], seconds: float) -> float | None:
-        """CPU used over the interval by the replicas measured both times; None when there are none
-        (no replica on this node, or all of them new)."""
-        common = now.keys() & then.keys()
-        if not common:
-            return None
-        return round(sum(max(0.0, now[replica] - then[replica]) for replica in common) / seconds * 1000, 1)
+    def _resources(
+        function: str, now: dict[str, ReplicaStats], then: dict[str, ReplicaStats], seconds: float
+    ) -> dict[str, float | int | None]:
+        """The function's ``cpu``: millicores over the interval of its replicas measured both
+        times, and ``memory``: the bytes its replicas measured now use; each None when no replica
+        was (none on this node, or for CPU all of them new)."""
+        mine = [stats for stats in now.values() if stats.function == function]
+        both = [stats for stats in mine if stats.instance in then]
+        cpu = sum(max(0.0, stats.cpu_seconds - then[stats.instance].cpu_seconds) for stats in both)
+        memory = [stats.memory_bytes for stats in mine if stats.memory_bytes >= 0]
+        return {
+            "cpu": round(cpu / seconds * 1000, 1) if both else None,
+            "memory": sum(memory) if memory else None,
+        }
 
     def points(self, function: str) -> list[dict]:
         """The function's points of the last ``keep`` seconds, oldest first: ``t`` (Unix seconds),
         ``calls`` (per second, by status code), ``p50`` and ``p99`` (seconds, None without
-        calls), ``replicas``, ``available`` and ``cpu`` (millicores, None when not measured)."""
+        calls), ``replicas``, ``available``, ``cpu`` (millicores) and ``memory`` (bytes), these
+        two None when not measured."""
         with closing(self._connect()) as connection:
             rows = connection.execute(
                 "SELECT point FROM points WHERE function = ? AND t >= ? ORDER BY t",

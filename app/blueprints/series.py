@@ -1,5 +1,6 @@
 """GET /system/function/{name}/series: the last hour of a function's calls per second by status
-code, latency (p50, p99), replicas and CPU, as the gateway sampled them (app/timeseries.py)."""
+code, latency (p50, p99), replicas, CPU and memory, as the gateway sampled them
+(app/timeseries.py)."""
 
 from __future__ import annotations
 

@@ -76,12 +76,26 @@ def test_a_point_holds_rates_by_code_latency_replicas_and_cpu(tmp_path, provider
     script.now += 10
     script.totals = {"echo": CallTotals({"200": 150, "500": 6}, {0.1: 150, 1.0: 156, INF: 156})}
     engine.cpu_usage[container] = 2_000_000_000  # 2 CPU seconds in 10 s: 200 millicores
+    engine.containers[container]["memory"] = 5_000_000
     sampler.sample()
     [point] = sampler.points("echo")
     assert point["t"] == script.now
     assert point["calls"] == {"200": 5.0, "500": 0.2}
     assert point["p50"] == pytest.approx(0.1 * 26 / 50) and point["p99"] == pytest.approx(0.1 + 0.9 * (51.48 - 50) / 2)
-    assert (point["replicas"], point["available"], point["cpu"]) == (1, 1, 200.0)
+    assert (point["replicas"], point["available"], point["cpu"], point["memory"]) == (1, 1, 200.0, 5_000_000)
+
+
+def test_cpu_counts_only_replicas_measured_both_times(tmp_path, provider, engine, script, echo):
+    sampler = series(tmp_path, provider, script)
+    sampler.sample()
+    provider.scale("echo", 2)
+    old, new = (task["Status"]["ContainerStatus"]["ContainerID"] for task in engine.running_tasks("echo"))
+    engine.cpu_usage[old] = 1_000_000_000
+    engine.cpu_usage[new] = 9_000_000_000  # used before this gateway first saw it: not in this interval
+    script.now += 10
+    sampler.sample()
+    point = sampler.points("echo")[0]
+    assert point["cpu"] == 100.0 and point["memory"] == 2 * engine.containers[old]["memory"]
 
 
 def test_a_function_without_calls_or_replicas_has_gaps_not_zeros(tmp_path, provider, script, echo):
@@ -91,7 +105,8 @@ def test_a_function_without_calls_or_replicas_has_gaps_not_zeros(tmp_path, provi
     script.now += 10
     sampler.sample()
     [point] = sampler.points("echo")
-    assert point["calls"] == {} and point["p50"] is None and point["cpu"] is None and point["replicas"] == 0
+    assert point["calls"] == {} and point["p50"] is None and point["replicas"] == 0
+    assert point["cpu"] is None and point["memory"] is None
 
 
 def test_counters_that_went_down_start_again_from_zero(tmp_path, provider, script, echo):
