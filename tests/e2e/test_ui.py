@@ -131,6 +131,9 @@ def test_see_open_invoke_and_read_the_logs_of_a_function(watched, stack, watchdo
     expect(page.get_by_role("heading", name=fn, exact=True)).to_be_visible()
     expect(page.locator("#details")).to_contain_text(CLASSIC_IMAGE)
     expect(page.locator("#details")).to_contain_text("faas_function")
+    replica = page.locator("#instances tbody tr")
+    expect(replica).to_have_count(1)
+    expect(replica).to_contain_text("running")
 
     page.get_by_label("Query").fill("who=ui")
     page.get_by_label("Body", exact=True).fill("ping")
@@ -139,16 +142,16 @@ def test_see_open_invoke_and_read_the_logs_of_a_function(watched, stack, watchdo
     expect(page.locator("#result-body")).to_have_text("hello:ping")
     expect(page.locator("#result-headers")).to_contain_text("x-call-id")
 
-    page.get_by_label("JSON").check()
-    page.get_by_label("Body", exact=True).fill('{"a": [1, 2]}')
-    page.get_by_role("button", name="Invoke").click()
-    expect(page.locator("#result-body")).to_have_text('hello:{"a": [1, 2]}')
-
     page.get_by_label("Asynchronous").check()
     page.get_by_role("button", name="Invoke").click()
     expect(page.locator("#result-status")).to_have_text(re.compile(r"^202"))
     expect(page.locator("#result-call")).to_have_text(re.compile(r"Call id \S+"))
     page.get_by_label("Asynchronous").uncheck()
+
+    page.get_by_label("JSON").check()
+    page.get_by_label("Body", exact=True).fill('{"a": [1, 2]}')
+    page.get_by_role("button", name="Invoke").click()
+    expect(page.locator("#result-body")).to_have_text('hello:{"a": [1, 2]}')
 
     page.get_by_label("Follow").uncheck()
     page.get_by_role("button", name="Logs").click()
@@ -185,7 +188,7 @@ def test_deploy_from_the_form_then_scale_and_delete(watched, stack, watchdog_ima
     status = json.loads(call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])
     assert status["limits"] == {"memory": "64Mi"} and status["envVars"] == {"handler": "echo deployed-by-form"}
 
-    page.get_by_label("Replicas", exact=True).fill("2")
+    page.get_by_role("spinbutton", name="Replicas").fill("2")
     page.get_by_role("button", name="Scale").click()
     expect(page.locator("#details")).to_contain_text("2 available of 2", timeout=PATIENCE)
 

@@ -48,6 +48,11 @@ const Charts = (() => {
         drawing = true;
       }
       if (path) chart.append(svg("path", {d: path, stroke: colour, fill: "none", "stroke-width": 1.5}));
+      // A few points over an hour are too short to see as a line: each is marked.
+      const measured = l.points.filter((p) => p[1] !== null);
+      if (measured.length < 60) {
+        for (const [t, v] of measured) chart.append(svg("circle", {cx: x(t).toFixed(1), cy: y(v).toFixed(1), r: 2, fill: colour}));
+      }
       const last = l.points.filter((p) => p[1] !== null).pop();
       const swatch = UI.el("span", {class: "swatch"});
       swatch.style.background = colour;
