@@ -148,8 +148,22 @@ def test_see_open_invoke_and_read_the_logs_of_a_function(watched, stack, watchdo
     expect(page.locator("#result-call")).to_have_text(re.compile(r"Call id \S+"))
     page.get_by_label("Asynchronous").uncheck()
 
-    page.get_by_label("JSON").check()
+    page.get_by_role("radio", name="JSON").check()
     page.get_by_label("Body", exact=True).fill('{"a": [1, 2]}')
+    page.get_by_role("button", name="Invoke").click()
+    expect(page.locator("#result-body")).to_have_text('hello:{"a": [1, 2]}')
+
+    # A body that is not text comes back as a download.
+    page.get_by_role("radio", name="File").check()
+    blob = {"name": "blob.bin", "mimeType": "application/octet-stream", "buffer": b"\xff\xfe\x00\x01"}
+    page.locator("#body-file").set_input_files(blob)
+    page.get_by_role("button", name="Invoke").click()
+    expect(page.locator("#result-body")).to_have_text("10 bytes of binary data")
+    expect(page.get_by_role("link", name="Download the body")).to_be_visible()
+    with page.expect_download() as download:
+        page.get_by_role("link", name="Download the body").click()
+    assert Path(download.value.path()).read_bytes() == b"hello:\xff\xfe\x00\x01"
+    page.get_by_role("radio", name="JSON").check()  # the JSON typed before is still there
     page.get_by_role("button", name="Invoke").click()
     expect(page.locator("#result-body")).to_have_text('hello:{"a": [1, 2]}')
 
