@@ -1,9 +1,9 @@
 """An OpenFaaS gateway and provider for Docker Swarm.
 
 ``create_app`` builds the Flask application: the parts (configuration from the environment, the
-Swarm provider, upstreams, the async queue and its worker), the request guards (cross-site
-refusal, basic auth on ``/system``, the body cap), one blueprint per resource and the error
-handlers. The Swarm provider is checked (Docker answers, this node is a Swarm manager, the
+Swarm provider, upstreams, the async queue and its worker, the dashboard's time series), the
+request guards (cross-site refusal, basic auth or a dashboard session on ``/system``, the body
+cap), one blueprint per resource (the dashboard's pages are one more) and the error handlers. The Swarm provider is checked (Docker answers, this node is a Swarm manager, the
 functions network exists) before the application is returned.
 """
 
