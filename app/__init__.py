@@ -3,8 +3,9 @@
 ``create_app`` builds the Flask application: the parts (configuration from the environment, the
 Swarm provider, upstreams, the async queue and its worker, the dashboard's time series), the
 request guards (cross-site refusal, basic auth or a dashboard session on ``/system``, the body
-cap), one blueprint per resource (the dashboard's pages are one more) and the error handlers. The Swarm provider is checked (Docker answers, this node is a Swarm manager, the
-functions network exists) before the application is returned.
+cap), one blueprint per resource (the dashboard's pages are one more) and the error handlers.
+The Swarm provider is checked (Docker answers, this node is a Swarm manager, the functions
+network exists) before the application is returned.
 """
 
 from __future__ import annotations
@@ -147,6 +148,7 @@ def build_parts(
             provider,
             FileLock(os.path.join(config.state_dir, "series.lock")),
             interval=config.series_interval,
+            namespace=config.namespace,
         ),
         credentials=load_credentials(config) if config.basic_auth else None,
     )

@@ -8,7 +8,10 @@ it when its worker dies; another worker takes over at its next try), and writes 
 SQLite file in ``state_dir`` (WAL: readers never wait on the writer) that every worker reads. The
 counts it samples are the multiprocess metrics, summed over every worker and including the calls
 nginx carried, so the series sees every call whichever process or proxy made it. CPU and memory
-are read with one ``Provider.replica_stats`` per sample, of the replicas this node runs.
+are read with one ``Provider.replica_stats`` per sample, of the replicas this node runs. Points
+are stored by the name calls and metrics give a function (``app.names.function_reference``: the
+bare name in the default namespace, ``name.namespace`` elsewhere), so functions of the same name
+in two namespaces have a series each.
 
 A point holds rates over the interval since the previous sample of the same process, so a newly
 elected sampler writes its first point one interval after it starts: a change of sampler leaves a
@@ -33,7 +36,8 @@ from app import metrics
 from app.errors import GatewayError
 from app.leader import Lock
 from app.metrics import CallTotals
-from app.models import ReplicaStats
+from app.models import FunctionStatus, ReplicaStats
+from app.names import function_reference
 from app.provider import Provider
 
 log = logging.getLogger(__name__)
@@ -76,6 +80,7 @@ class TimeSeries:
         lock: Lock,
         *,
         interval: float,
+        namespace: str,
         keep: float = HOUR,
         totals: Callable[[], dict[str, CallTotals]] = metrics.call_totals,
         clock: Callable[[], float] = time.time,
@@ -84,6 +89,7 @@ class TimeSeries:
         self.provider = provider
         self.lock = lock
         self.interval = interval
+        self.namespace = namespace  # the default one: its functions are named without it
         self.keep = keep
         self._totals = totals
         self._clock = clock
@@ -134,7 +140,8 @@ class TimeSeries:
         seconds = now - then
         rows = []
         for status in functions:
-            calls, calls_then = totals.get(status.name, CallTotals()), totals_then.get(status.name, CallTotals())
+            reference = function_reference(status.name, status.namespace, self.namespace)
+            calls, calls_then = totals.get(reference, CallTotals()), totals_then.get(reference, CallTotals())
             point = {
                 "t": round(now, 3),
                 "calls": {
@@ -145,21 +152,21 @@ class TimeSeries:
                 "p99": quantile(0.99, calls_then.buckets, calls.buckets),
                 "replicas": status.replicas,
                 "available": status.available_replicas,
-                **self._resources(status.name, replicas, replicas_then, seconds),
+                **self._resources(status, replicas, replicas_then, seconds),
             }
-            rows.append((status.name, now, json.dumps(point)))
+            rows.append((reference, now, json.dumps(point)))
         with closing(self._connect()) as connection, connection:
             connection.executemany("INSERT INTO points (function, t, point) VALUES (?, ?, ?)", rows)
             connection.execute("DELETE FROM points WHERE t < ?", (now - self.keep,))
 
     @staticmethod
     def _resources(
-        function: str, now: dict[str, ReplicaStats], then: dict[str, ReplicaStats], seconds: float
+        function: FunctionStatus, now: dict[str, ReplicaStats], then: dict[str, ReplicaStats], seconds: float
     ) -> dict[str, float | int | None]:
         """The function's ``cpu``: millicores over the interval of its replicas measured both
         times, and ``memory``: the bytes its replicas measured now use; each None when no replica
         was (none on this node, or for CPU all of them new)."""
-        mine = [stats for stats in now.values() if stats.function == function]
+        mine = [stats for stats in now.values() if (stats.function, stats.namespace) == (function.name, function.namespace)]
         both = [stats for stats in mine if stats.instance in then]
         cpu = sum(max(0.0, stats.cpu_seconds - then[stats.instance].cpu_seconds) for stats in both)
         memory = [stats.memory_bytes for stats in mine if stats.memory_bytes >= 0]
@@ -168,14 +175,14 @@ class TimeSeries:
             "memory": sum(memory) if memory else None,
         }
 
-    def points(self, function: str) -> list[dict]:
-        """The function's points of the last ``keep`` seconds, oldest first: ``t`` (Unix seconds),
-        ``calls`` (per second, by status code), ``p50`` and ``p99`` (seconds, None without
-        calls), ``replicas``, ``available``, ``cpu`` (millicores) and ``memory`` (bytes), these
-        two None when not measured."""
+    def points(self, reference: str) -> list[dict]:
+        """The points of the last ``keep`` seconds of the function ``reference`` names, oldest
+        first: ``t`` (Unix seconds), ``calls`` (per second, by status code), ``p50`` and ``p99``
+        (seconds, None without calls), ``replicas``, ``available``, ``cpu`` (millicores) and
+        ``memory`` (bytes), these two None when not measured."""
         with closing(self._connect()) as connection:
             rows = connection.execute(
                 "SELECT point FROM points WHERE function = ? AND t >= ? ORDER BY t",
-                (function, self._clock() - self.keep),
+                (reference, self._clock() - self.keep),
             ).fetchall()
         return [json.loads(point) for (point,) in rows]

@@ -17,6 +17,7 @@ from playwright.sync_api import Page, expect, sync_playwright
 from tests.e2e.stack import auth, deploy
 from tests.gateway import ROOT, call
 from tests.swarm import CLASSIC_IMAGE, name
+from tests.waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = ROOT / "docs" / "ui"
@@ -272,3 +273,28 @@ def test_the_events_feed_shows_a_deploy_and_a_scale(watched, stack, watchdog_ima
     expect(feed.locator("li", has_text="function.scaled").filter(has_text=fn)).to_contain_text("from 1, to 2")
     expect(feed.locator("li", has_text="replica.started").filter(has_text=fn).first).to_be_visible(timeout=PATIENCE)
     shoot(page, "events.png")
+
+
+def test_the_namespace_picker_shows_another_namespace(watched, stack, watchdog_image):
+    page = watched.page
+    namespace, fn = name("ui-ns"), name("ui-there")
+    assert call(f"{stack.url}/system/namespace/", "POST", {"name": namespace}, auth(stack))[0] == 201
+    try:
+        body = {"service": fn, "image": CLASSIC_IMAGE, "namespace": namespace}
+        assert call(f"{stack.url}/system/functions", "POST", body, auth(stack))[0] == 202
+        sign_in(page, stack)
+        expect(page.get_by_role("link", name=fn)).to_have_count(0)
+        page.get_by_label("Namespace").select_option(namespace)
+        page.get_by_role("link", name=fn).click()
+        expect(page.locator("#details")).to_contain_text(namespace)
+        expect(page.locator("#state")).to_have_text("ready", timeout=PATIENCE)
+        page.get_by_label("Body", exact=True).fill("there")
+        page.get_by_role("button", name="Invoke").click()
+        expect(page.locator("#result-body")).to_have_text("there")
+    finally:
+        call(f"{stack.url}/system/functions", "DELETE", {"functionName": fn, "namespace": namespace}, auth(stack))
+        # The namespace's network goes once the function's tasks have left it.
+        wait_for(
+            lambda: call(f"{stack.url}/system/namespace/{namespace}", "DELETE", None, auth(stack))[0] in (200, 404),
+            timeout=60, what=f"namespace {namespace} to be removed",
+        )

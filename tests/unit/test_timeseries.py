@@ -11,7 +11,7 @@ import pytest
 from app import metrics, state
 from app.leader import FileLock
 from app.metrics import CallTotals
-from app.models import FunctionDeployment
+from app.models import FunctionDeployment, Namespace
 from app.timeseries import TimeSeries, quantile
 from tests.waiting import wait_for
 
@@ -32,7 +32,7 @@ class Script:
 def series(tmp_path, provider, script, lock=None, **extra) -> TimeSeries:
     return TimeSeries(
         str(tmp_path / "series.db"), provider, lock or FileLock(str(tmp_path / "series.lock")),
-        interval=10, totals=lambda: script.totals, clock=script.clock, **extra,
+        interval=10, namespace="openfaas-fn", totals=lambda: script.totals, clock=script.clock, **extra,
     )
 
 
@@ -109,6 +109,24 @@ def test_a_function_without_calls_or_replicas_has_gaps_not_zeros(tmp_path, provi
     assert point["cpu"] is None and point["memory"] is None
 
 
+def test_functions_of_one_name_in_two_namespaces_have_a_series_each(tmp_path, provider, engine, script, echo):
+    provider.create_namespace(Namespace("team-a"))
+    provider.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest", namespace="team-a"))
+    provider.scale("echo", 2, "team-a")
+    sampler = series(tmp_path, provider, script)
+    # Metrics name the default namespace's function by its bare name, the other as name.namespace.
+    script.totals = {"echo": CallTotals({"200": 0}, {INF: 0}), "echo.team-a": CallTotals({"200": 0}, {INF: 0})}
+    sampler.sample()
+    script.now += 10
+    script.totals = {"echo": CallTotals({"200": 10}, {INF: 10}), "echo.team-a": CallTotals({"200": 40}, {INF: 40})}
+    sampler.sample()
+    [default], [team] = sampler.points("echo"), sampler.points("echo.team-a")
+    assert (default["calls"], default["replicas"]) == ({"200": 1.0}, 1)
+    assert (team["calls"], team["replicas"]) == ({"200": 4.0}, 2)
+    memory = engine.containers[engine.running_tasks("echo")[0]["Status"]["ContainerStatus"]["ContainerID"]]["memory"]
+    assert (default["memory"], team["memory"]) == (memory, 2 * memory)
+
+
 def test_counters_that_went_down_start_again_from_zero(tmp_path, provider, script, echo):
     sampler = series(tmp_path, provider, script)
     script.totals = {"echo": CallTotals({"200": 500}, {INF: 500})}
@@ -142,9 +160,9 @@ def test_an_hour_is_kept(tmp_path, provider, script, echo):
 
 def test_only_the_process_holding_the_lock_samples(tmp_path, provider, echo):
     lock = tmp_path / "series.lock"
-    leader = TimeSeries(str(tmp_path / "series.db"), provider, FileLock(str(lock)), interval=0.05)
+    leader = TimeSeries(str(tmp_path / "series.db"), provider, FileLock(str(lock)), interval=0.05, namespace="openfaas-fn")
     follower_lock = FileLock(str(lock))
-    follower = TimeSeries(str(tmp_path / "series.db"), provider, follower_lock, interval=0.05)
+    follower = TimeSeries(str(tmp_path / "series.db"), provider, follower_lock, interval=0.05, namespace="openfaas-fn")
     assert leader.lock.hold()
     follower.start()
     leader.start()
@@ -174,12 +192,24 @@ def test_the_series_route_serves_the_points(app, client, echo):
     assert [point["replicas"] for point in body["points"]] == [1]
 
 
+def test_the_series_route_serves_the_namespace_asked_for(app, client, provider, echo):
+    provider.create_namespace(Namespace("team-a"))
+    provider.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest", namespace="team-a"))
+    provider.scale("echo", 3, "team-a")
+    sampler = state.parts_of(app).time_series
+    sampler.sample()
+    sampler.sample()
+    body = client.get("/system/function/echo/series?namespace=team-a").get_json()
+    assert [point["replicas"] for point in body["points"]] == [3]
+
+
 @pytest.mark.parametrize(
     "path, status",
     [
         ("/system/function/ghost/series", 404),
         ("/system/function/Bad_Name/series", 400),
-        ("/system/function/echo/series?namespace=x", 400),
+        ("/system/function/echo/series?namespace=no-such", 400),
+        ("/system/function/echo/series?namespace=Bad_NS", 400),
     ],
 )
 def test_the_series_route_refuses_what_it_cannot_serve(client, echo, path, status):
