@@ -1,12 +1,15 @@
 """The dashboard in a real browser (Playwright driving Debian's chromium) against the stack
 through nginx: sign in, see and open a function, invoke it, read its logs, deploy from the form,
 scale, delete, and the secrets' lifecycle. Every page must log no console error and no request
-may leave the gateway. The views are photographed into docs/ui/ on the way.
+may leave the gateway. The views are photographed on the way: into docs/ui/ when
+UI_SCREENSHOTS=1 (how the README's pictures are renewed), otherwise into a temporary folder, so a
+test run leaves the working tree as it was.
 """
 
 from __future__ import annotations
 
 import json
+import os
 import re
 from pathlib import Path
 from urllib.parse import urlsplit
@@ -20,7 +23,7 @@ from tests.swarm import CLASSIC_IMAGE, name
 from tests.waiting import wait_for
 
 CHROMIUM = Path("/usr/bin/chromium")
-SHOTS = ROOT / "docs" / "ui"
+SHOTS = {"folder": ROOT / "docs" / "ui"}
 DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PATIENCE = 90_000  # ms: a replica starting on Swarm
@@ -65,6 +68,12 @@ class Watched:
             route.abort()
 
 
+@pytest.fixture(scope="module", autouse=True)
+def _shots_folder(tmp_path_factory):
+    if os.environ.get("UI_SCREENSHOTS") != "1":
+        SHOTS["folder"] = tmp_path_factory.mktemp("ui-shots")
+
+
 @pytest.fixture
 def watched(chromium, stack):
     origin = "{0.scheme}://{0.netloc}".format(urlsplit(stack.url))
@@ -88,7 +97,7 @@ def sign_in(page: Page, stack) -> None:
 
 
 def shoot(page: Page, file: str, full_page: bool = False) -> None:
-    page.screenshot(path=str(SHOTS / file), full_page=full_page)
+    page.screenshot(path=str(SHOTS["folder"] / file), full_page=full_page)
 
 
 def test_sign_in_from_the_keyboard_and_sign_out(watched, stack):
