@@ -39,11 +39,11 @@ from app.blueprints import (
 )
 from app.blueprints import metrics as metrics_routes
 from app.calllog import CallLog
-from app.config import Config
+from app.config import Config, ConfigError
 from app.crosssite import install_cross_site_guard
 from app.errors import register_error_handlers
 from app.leader import FileLock, autoscaler_leadership
-from app.names import function_reference
+from app.names import function_reference, namespace_error
 from app.provider import EventSource, LogSource, Provider
 from app.proxy import Forwarder
 from app.queue import Queue, open_queue
@@ -92,6 +92,7 @@ def create_app(
     used at start, so a broken gateway stops at once with the reason instead of serving errors.
     """
     config = config or Config.from_env(os.environ)
+    check_settings(config)
     logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
     parts = build_parts(config, provider, log_source, upstreams, queue, event_source)
     parts.provider.ensure_ready()
@@ -104,6 +105,16 @@ def create_app(
     register_error_handlers(app)
     metrics.instrument(app)
     return app
+
+
+def check_settings(config: Config) -> None:
+    """The rules of other modules the configuration must meet (``app.config`` imports none).
+
+    Raises ConfigError naming the variable.
+    """
+    error = namespace_error(config.namespace)
+    if error:
+        raise ConfigError(f"environment variable namespace: {error}")
 
 
 def build_parts(

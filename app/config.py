@@ -3,7 +3,10 @@
 The names OpenFaaS users already know (``port``, ``basic_auth``, ``read_timeout`` ...) are
 accepted in lower case exactly as OpenFaaS spells them; the README documents every variable in
 one table. ``Config.from_env`` raises ``ConfigError`` naming the variable for any unusable value,
-so a misconfigured gateway refuses to start instead of misbehaving later.
+so a misconfigured gateway refuses to start instead of misbehaving later. This module imports
+nothing from the ``app`` package: gunicorn.conf.py loads it on its own, before the package (and
+prometheus_client with it) may be imported; the one rule of another module a value must meet,
+``namespace`` being a DNS label, is checked by ``create_app``.
 
 Each gateway keeps its files (the SQLite async queue, the metrics of its worker processes) in a
 state folder of its own, ``state_dir``: by default ``$XDG_STATE_HOME/faas-swarm-py/<port>`` (that
@@ -17,8 +20,6 @@ import os
 import re
 from dataclasses import dataclass
 from typing import Mapping
-
-from app.names import namespace_error
 
 DEFAULT_NAMESPACE = "openfaas-fn"
 
@@ -159,7 +160,7 @@ class Config:
             "async_max_attempts": _positive_int,
             "async_claim_timeout": parse_duration,
             "max_async_body_bytes": _positive_int,
-            "namespace": _namespace,
+            "namespace": _text,  # a DNS label: create_app checks it with app.names
             "edge_label": _text,
             "docker_timeout": parse_duration,
             "max_body_bytes": _positive_int,
@@ -205,13 +206,6 @@ def _positive_duration(value: str) -> float:
     if seconds <= 0:
         raise ValueError(f"{value!r} is not a duration above zero")
     return seconds
-
-
-def _namespace(value: str) -> str:
-    error = namespace_error(value)
-    if error:
-        raise ValueError(error)
-    return value
 
 
 def _text(value: str) -> str:

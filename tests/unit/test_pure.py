@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import re
+from pathlib import Path
+
 import pytest
 from hypothesis import given
 from hypothesis import strategies as st
@@ -163,3 +166,17 @@ def test_update_keeps_replicas_within_policy(bounds, current):
     assert minimum <= replicas <= maximum
     if minimum <= current <= maximum:
         assert replicas == current
+
+
+def test_a_namespace_setting_that_is_no_dns_label_stops_the_start(tmp_path):
+    from app import create_app
+
+    with pytest.raises(ConfigError, match="environment variable namespace: 'Team_A' is not a valid namespace"):
+        create_app(Config(namespace="Team_A", basic_auth=False, state_dir=str(tmp_path)))
+
+
+def test_config_imports_nothing_from_the_app_package():
+    # gunicorn.conf.py loads app/config.py alone, before PROMETHEUS_MULTIPROC_DIR is set; an
+    # import of the package from there would fix prometheus_client's storage too early.
+    source = (Path(__file__).resolve().parents[2] / "app" / "config.py").read_text()
+    assert not re.search(r"^\s*(from app\b|import app\b)", source, re.MULTILINE)
