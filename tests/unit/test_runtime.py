@@ -11,9 +11,13 @@ import json
 import queue
 import threading
 import time
+from pathlib import Path
 
 import pytest
+import schemathesis
+from schemathesis.specs.openapi.checks import response_schema_conformance
 
+import app as app_package
 from app import create_app
 from app.config import Config
 from app.errors import BackendUnavailable
@@ -382,6 +386,10 @@ def test_events_route_streams_sse_until_the_deadline(app, client, engine):
     assert "event: function.deleted\ndata: " in body
     (deleted,) = [event for event in _sse(response) if event["type"] == FUNCTION_DELETED]
     assert deleted == {"type": FUNCTION_DELETED, "time": deleted["time"], "name": "echo", "namespace": NS}
+    # As the service's document says (the fuzzed cases only ever meet a quiet stream).
+    document = schemathesis.openapi.from_path(str(Path(app_package.__file__).with_name("openapi.yaml")))
+    case = document["/system/events"]["GET"].Case(query={"function": "echo"})
+    case.validate_response(response, checks=[response_schema_conformance])
 
 
 @pytest.mark.parametrize("query, field", [("function=Not_A_Name", "function"), ("namespace=elsewhere", "elsewhere")])
