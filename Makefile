@@ -57,9 +57,14 @@ up:
 
 # Stops the stack; the credentials and the functions network stay.
 ENV_FILE ?= .env
+# Swarm frees a removed container's attachment to the edge overlay a moment later, so removing
+# the network right after the containers may fail ("in use by task"): a few tries, a second apart.
 down:
-	[ ! -f $(ENV_FILE) ] || docker-compose --env-file $(ENV_FILE) \
-	  --project-name "$$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' $(ENV_FILE))" down --remove-orphans
+	[ ! -f $(ENV_FILE) ] || for try in 1 2 3 4 5 6 7 8 9 10; do \
+	  docker-compose --env-file $(ENV_FILE) \
+	    --project-name "$$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' $(ENV_FILE))" down --remove-orphans && exit 0; \
+	  sleep 1; \
+	done; exit 1
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis mutants

@@ -9,39 +9,63 @@ cannot be pulled. Every function and secret the fuzzer creates is removed afterw
 
 from __future__ import annotations
 
+import docker
 import hypothesis
 import pytest
 import schemathesis
 from hypothesis import HealthCheck, given
 from schemathesis.specs.openapi.checks import ensure_resource_availability, use_after_free
 
-from app.models import LABEL_FUNCTION
+from app.models import LABEL_FUNCTION, LABEL_NAMESPACE
 from app.swarm.specs import SECRET_OWNER_LABEL
 from tests.fuzzing import CHECKS
+from tests.waiting import wait_for
 
 CASES_PER_OPERATION = 8
 SCENARIOS, STEPS = 12, 6
 
 
-def _owned(docker_api) -> tuple[set[str], set[str]]:
-    """IDs of the function services and gateway secrets on this Swarm."""
-    services = {svc["ID"] for svc in docker_api.services(filters={"label": LABEL_FUNCTION})}
-    secrets = {secret["ID"] for secret in docker_api.secrets(filters={"label": SECRET_OWNER_LABEL})}
-    return services, secrets
+def _owned(docker_api) -> dict[str, set[str]]:
+    """IDs of the function services, gateway secrets and namespaces (a network and a config
+    each) on this Swarm, by kind, in the order they can be removed."""
+    return {
+        "service": {svc["ID"] for svc in docker_api.services(filters={"label": LABEL_FUNCTION})},
+        "secret": {secret["ID"] for secret in docker_api.secrets(filters={"label": SECRET_OWNER_LABEL})},
+        "config": {config["ID"] for config in docker_api.configs(filters={"label": LABEL_NAMESPACE})},
+        "network": {network["Id"] for network in docker_api.networks(filters={"label": LABEL_NAMESPACE})},
+    }
 
 
-def _remove_new(docker_api, before: tuple[set[str], set[str]]) -> None:
-    """Remove every function service and secret that is not in ``before``."""
-    services, secrets = _owned(docker_api)
-    for service in services - before[0]:
+def _remove_new(docker_api, before: dict[str, set[str]]) -> None:
+    """Remove every function, secret and namespace that is not in ``before``: the fuzzer's own
+    (it names them at random, so what appeared during the test is how they are known)."""
+    now = _owned(docker_api)
+    for service in now["service"] - before["service"]:
         docker_api.remove_service(service)
-    for secret in secrets - before[1]:
+    for secret in now["secret"] - before["secret"]:
         docker_api.remove_secret(secret)
+    for config in now["config"] - before["config"]:
+        docker_api.remove_config(config)
+    for network in now["network"] - before["network"]:
+        # A removed service's tasks leave the network a moment later.
+        wait_for(lambda: _removed(docker_api, network), timeout=30, what=f"network {network} to be removed")
+
+
+def _removed(docker_api, network: str) -> bool:
+    try:
+        docker_api.remove_network(network)
+    except docker.errors.NotFound:
+        return True
+    except docker.errors.APIError as exc:
+        if exc.status_code == 403 or "in use" in str(exc):
+            return False
+        raise
+    return True
 
 
 @pytest.fixture
 def fuzz_cleanup(docker_api):
-    """Remove every function service and secret that appeared during the test."""
+    """Remove every function, secret and namespace that appeared during the test."""
     before = _owned(docker_api)
     yield
     _remove_new(docker_api, before)
