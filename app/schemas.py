@@ -206,9 +206,11 @@ class DeleteFunctionSchema(_Request):
 
 class ScaleRequestSchema(_Request):
     """POST /system/scale-function/{name} body; the path names the function, so ``serviceName``
-    is optional (and must agree with the path when given)."""
+    (faas-provider's spelling) and ``service`` (other clients') are optional, and must agree with
+    the path when given."""
 
     serviceName = fields.String()
+    service = fields.String()
     namespace = fields.String(validate=_check(namespace_error))
     replicas = StrictInteger(required=True, validate=validate.Range(min=0, max=MAX_REPLICAS))
 

@@ -1,6 +1,7 @@
 """POST /system/scale-function/{name}: set a function's desired replicas (0 allowed).
 
-The path names the function; a body whose ``serviceName`` names another one is a 400.
+The path names the function; a body whose ``serviceName`` or ``service`` names another one is a
+400 naming that field.
 """
 
 from __future__ import annotations
@@ -20,7 +21,8 @@ _SCALE = ScaleRequestSchema()
 def scale_function(name: str):
     require_function_name(name)
     body = load_body(_SCALE, request)
-    if body.get("serviceName", name) != name:
-        raise InvalidRequest(f"Invalid serviceName: {body['serviceName']!r} differs from the function {name!r} in the path.")
+    for field in ("serviceName", "service"):
+        if body.get(field, name) != name:
+            raise InvalidRequest(f"Invalid {field}: {body[field]!r} differs from the function {name!r} in the path.")
     provider().scale(name, body["replicas"], request_namespace(body.get("namespace")))
     return Response(status=202)

@@ -73,10 +73,12 @@ def test_scale_with_the_name_only_in_the_path(client):
         assert client.get("/system/function/echo").get_json()["replicas"] == body["replicas"]
 
 
-def test_scale_naming_another_function_in_the_body_is_a_400(client):
+@pytest.mark.parametrize("field", ["serviceName", "service"])
+def test_scale_naming_another_function_in_the_body_is_a_400(client, field):
     client.post("/system/functions", json=deployment())
-    response = client.post("/system/scale-function/echo", json={"serviceName": "other", "replicas": 2})
-    assert response.status_code == 400 and "serviceName" in response.get_data(as_text=True)
+    response = client.post("/system/scale-function/echo", json={field: "other", "replicas": 2})
+    assert response.status_code == 400
+    assert response.get_data(as_text=True).startswith(f"Invalid {field}: 'other'")
 
 
 @pytest.mark.parametrize(
@@ -122,3 +124,20 @@ def test_log_queries_as_go_clients_send_them(client, logs, query, expected):
     request, _ = logs.opened[-1]
     assert (request.follow, request.tail, request.since) == expected
     assert request.instance is None
+
+
+@pytest.mark.parametrize("route", ["/system/functions", "/system/function/echo"])
+def test_an_empty_usage_query_is_no_usage(client, route):
+    client.post("/system/functions", json=deployment())
+    response = client.get(f"{route}?usage=")
+    assert response.status_code == 200
+    statuses = response.json if isinstance(response.json, list) else [response.json]
+    assert all("usage" not in status for status in statuses)
+
+
+def test_namespace_bodies_with_nil_maps(client):
+    created = client.post("/system/namespace/", json={"name": "team-a", "labels": None, "annotations": None})
+    assert created.status_code == 201
+    updated = client.put("/system/namespace/team-a", json={"name": "team-a", "labels": None, "annotations": None})
+    assert updated.status_code == 200
+    assert client.get("/system/namespace/team-a").json == {"name": "team-a", "labels": {}, "annotations": {}}
