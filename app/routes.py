@@ -22,6 +22,10 @@ from typing import Mapping, Sequence
 # every call over the cap opens and closes a connection and leaves a TIME_WAIT port behind (at
 # c512, 32 ran the ephemeral ports out within a minute).
 KEEPALIVE = 1024
+# How long nginx keeps an idle connection to a task: shorter than a watchdog's own idle timeout
+# (Go's server closes idle connections after its read timeout, often 5-10 s), so nginx is the one
+# to close it and never sends a call down a connection the function is closing.
+IDLE_TIMEOUT = "4s"
 # The pool of calls nginx does not route itself: the gateway's proxy.
 FALLBACK_POOL = "gateway_fallback"
 POOL_PREFIX = "fn_"
@@ -36,8 +40,9 @@ def render_routes(
     default ``namespace``, ``name.namespace`` in any other) -> task IPv4 addresses.
 
     Defines ``upstream fn_<reference>`` per function, the gateway's pool ``gateway_fallback`` at
-    ``fallback`` (``host:port``), and the map ``$function_pool`` from ``$function_target`` (the
-    path segment after ``/function/``: ``name`` or ``name.namespace``) to a pool; a function of
+    ``fallback`` (``host:port``), and the map ``$function_pool`` from ``$function_name`` (the
+    path segment after ``/function/``, ``name`` or ``name.namespace``, when it is lower case) to
+    a pool; a function of
     the default namespace is reached both as ``name`` and as ``name.<namespace>``. The pool's
     name is what nginx's call log reports, so the calls are counted under the reference. It also sets
     ``proxy_read_timeout`` to ``upstream_timeout``: nginx enforces a function's deadline itself
@@ -59,8 +64,9 @@ def render_routes(
         # One refusal sets a task aside briefly.
         lines += [f"    server {address}:{port} max_fails=1 fail_timeout=2s;" for address in addresses]
         lines.append(f"    keepalive {KEEPALIVE};")
+        lines.append(f"    keepalive_timeout {IDLE_TIMEOUT};")
         lines.append("}")
-    lines.append("map $function_target $function_pool {")
+    lines.append("map $function_name $function_pool {")
     lines.append(f"    default {FALLBACK_POOL};")
     for reference in sorted(routes):
         lines.append(f"    {reference} {POOL_PREFIX}{reference};")

@@ -91,18 +91,27 @@ def test_100_mb_streams_through_with_flat_memory(stack, of_watchdog_image):
         assert grown < 30 * 1024, f"the {service}'s peak memory grew by {grown} KiB"
 
 
+def _invocations(stack, fn: str, code: int) -> float:
+    """gateway_function_invocation_total of ``fn`` with status ``code``, 0 when absent."""
+    _, _, text = invoke(stack, "/metrics")
+    line = f'gateway_function_invocation_total{{code="{code}",function_name="{fn}"}}'
+    return sum(float(row.split()[-1]) for row in text.decode().splitlines() if row.startswith(line + " "))
+
+
 def test_slow_function_is_a_proxy_504(stack, watchdog_image):
     fn = shared_name("slow")
-    # The watchdog's own deadlines (65 s in the image) are far off: the gateway's 5 s is met first.
+    # The watchdog's own deadlines (65 s in the image) are far off: the stack's 5 s is met first.
     deploy(stack, fn, "sleep 8; echo late")
     status, headers, body = invoke(stack, f"/function/{fn}")
     assert status == 504, body
     assert headers["X-OpenFaaS-Internal"] == "proxy"
+    # nginx routed the call and answered the 504 itself: it reports it like any other call.
+    wait_for(lambda: _invocations(stack, fn, 504) == 1, timeout=10, interval=0.2, what="the 504 to be counted")
 
 
 def test_scale_from_zero(stack, watchdog_image):
     fn = shared_name("zero")
-    deploy(stack, fn, "echo awake")
+    deploy(stack, fn, "cat")
     scale = {"serviceName": fn, "replicas": 0}
     assert call(f"{stack.url}/system/scale-function/{fn}", "POST", scale, auth(stack))[0] == 202
 
@@ -116,8 +125,10 @@ def test_scale_from_zero(stack, watchdog_image):
         return status["replicas"] == 0 and not containers
 
     wait_for(asleep, timeout=60, what=f"{fn} to scale to zero")
-    status, _, body = invoke(stack, f"/function/{fn}")
-    assert (status, body) == (200, b"awake\n")
+    # nginx hands the call, body unread, to the gateway, which wakes the function and streams it.
+    awake = bytes(range(256)) * 4096
+    status, _, body = invoke(stack, f"/function/{fn}", "POST", awake)
+    assert (status, body) == (200, awake)
     assert json.loads(call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])["replicas"] == 1
 
 
@@ -126,6 +137,15 @@ def test_nginx_calls_a_ready_function_itself_and_keeps_its_table_to_itself(stack
     assert routed_by_nginx(stack, env_fns["classic"])
     status, _, body = invoke(stack, "/_/routes")
     assert (status, body) == (404, b"Not found.\n")
+
+
+def test_a_name_nginx_routes_in_another_case_is_answered_by_the_gateway(stack, env_fns):
+    """nginx matches its table's names regardless of case; the gateway does not."""
+    fn = env_fns["classic"]
+    assert invoke(stack, f"/function/{fn}")[0] == 200
+    status, headers, body = invoke(stack, f"/function/{fn.upper()}")
+    assert (status, headers["X-OpenFaaS-Internal"]) == (invoke(stack, "/function/NO-SUCH-FUNCTION")[0], "proxy")
+    assert fn.upper() in body.decode()
 
 
 def test_metrics_count_calls_across_workers(stack, env_fns):

@@ -10,8 +10,9 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.routes import render_routes
 from app.timestamps import now_rfc3339_nano
-from tests.gateway import basic_auth, call
+from tests.gateway import ROOT, basic_auth, call
 from tests.swarm import name
 from tests.waiting import wait_for
 
@@ -133,3 +134,26 @@ def test_oversized_requests_are_refused_with_a_sentence(stack):
     assert _raw(stack, huge_header) == (400, "text/plain", b"A request header is longer than 8 KiB.\n")
     assert _raw(stack, long_line)[0] == 414
     assert _raw(stack, too_large) == (413, "text/plain", b"The request body is larger than this route accepts.\n")
+
+
+def test_nginx_takes_a_table_of_the_longest_names_and_thousands_of_functions(stack, tmp_path):
+    """nginx refuses a whole routing table whose map keys do not fit its hash (the running table
+    then stays, stale): the longest references and many functions must fit."""
+    longest = "f" * 63
+    routes = {longest: ["10.0.0.1"], f"{longest}.{'n' * 63}": ["10.0.0.2"]}
+    routes.update((f"fn-{index}", [f"10.1.{index // 250}.{index % 250 + 1}"]) for index in range(3000))
+    (tmp_path / "routes.conf").write_text(
+        render_routes(routes, port=8080, namespace="openfaas-fn", fallback="127.0.0.1:8080", upstream_timeout=60)
+    )
+    env_file = Path(stack.env["ENV_FILE"]).read_text()
+    image = re.search(r"^NGINX_IMAGE=(.+)$", env_file, re.MULTILINE).group(1)
+    checked = subprocess.run(
+        [
+            "docker", "run", "--rm", "--add-host", "gateway:127.0.0.1",
+            "-v", f"{ROOT / 'deploy/nginx.conf'}:/etc/nginx/nginx.conf:ro",
+            "-v", f"{tmp_path / 'routes.conf'}:/etc/nginx/routes.conf:ro",
+            image, "nginx", "-t",
+        ],
+        capture_output=True, text=True, timeout=120,
+    )
+    assert checked.returncode == 0, checked.stderr

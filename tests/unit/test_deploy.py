@@ -23,7 +23,7 @@ def _seconds(directive: str, block: str = NGINX) -> list[int]:
 
 
 def _location(pattern: str) -> str:
-    match = re.search(rf"location {re.escape(pattern)} \{{(.*?)\n        \}}", NGINX, re.DOTALL)
+    match = re.search(rf"location {re.escape(pattern)} \{{\n(.*?)\n        \}}", NGINX, re.DOTALL)
     assert match, pattern
     return match.group(1)
 
@@ -54,9 +54,12 @@ def test_nginx_routes_function_calls_with_the_gateways_table_and_reports_them_to
     config = Config()
     assert "include /etc/nginx/routes.conf;" in NGINX
     assert f"syslog:server={config.route_fallback.split(':')[0]}:{config.call_log_port}," in _location("/function/")
-    assert "proxy_pass http://$function_pool$function_uri;" in _location("/function/")
+    assert "proxy_pass http://$function_pool$function_rest$is_args$args;" in _location("/function/")
     # The function location's deadline is upstream_timeout, from the rendered table alone.
     assert not _seconds("proxy_read_timeout", _location("/function/"))
+    # nginx's own 502 and 504 of a routed call are reported too.
+    for errors in ("@function_failed", "@function_timeout"):
+        assert f"syslog:server={config.route_fallback.split(':')[0]}:{config.call_log_port}," in _location(errors)
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert config.route_fallback == f"{list(compose)[0]}:{config.port}" == "gateway:8080"
     assert "functions" in compose["nginx"]["networks"]
@@ -109,4 +112,26 @@ def test_swarm_only_settings_are_in_the_stack_file_where_docker_compose_does_not
     assert [(secret["source"], secret["uid"], secret["mode"]) for secret in stack["gateway"]["secrets"]] == [
         ("basic-auth-user", "${GATEWAY_UID:-10001}", 0o400),
         ("basic-auth-password", "${GATEWAY_UID:-10001}", 0o400),
+    ]
+
+
+def test_calls_nginx_does_not_route_get_the_gateways_deadline():
+    config = Config()
+    fallback = _location("@function_fallback")
+    assert "error_page 418 = @function_fallback;" in _location("/function/")
+    assert "proxy_pass http://gateway_fallback$request_uri;" in fallback
+    assert _seconds("proxy_read_timeout", fallback) == [int(config.scale_from_zero_timeout + config.upstream_timeout) + 10]
+    assert "proxy_request_buffering off;" in fallback and "proxy_buffering off;" in fallback
+
+
+def test_every_request_for_the_gateway_reuses_connections():
+    """A proxy_pass through a variable opens a connection per request; the pool keeps them."""
+    assert re.findall(r"proxy_pass (\S+);", NGINX) == [
+        "http://gateway_fallback",
+        "http://gateway_fallback",
+        "http://gateway_fallback",
+        "http://$function_pool$function_rest$is_args$args",
+        "http://gateway_fallback$request_uri",
+        "http://gateway_fallback",
+        "http://gateway_fallback",
     ]

@@ -27,8 +27,9 @@ def test_each_function_gets_a_kept_alive_pool_of_its_tasks():
         "    server 10.0.1.5:8080 max_fails=1 fail_timeout=2s;",
         "    server 10.0.1.6:8080 max_fails=1 fail_timeout=2s;",
         "    keepalive 1024;",
+        "    keepalive_timeout 4s;",
     ]
-    mapping = text[text.index("map $function_target $function_pool {") :]
+    mapping = text[text.index("map $function_name $function_pool {") :]
     assert mapping.splitlines()[1:] == [
         "    default gateway_fallback;",
         "    a-b fn_a-b;",
@@ -47,7 +48,7 @@ def test_an_empty_table_still_defines_the_gateways_pool_the_map_and_the_deadline
         "    server gateway:8080;",
         "    keepalive 1024;",
         "}",
-        "map $function_target $function_pool {",
+        "map $function_name $function_pool {",
         "    default gateway_fallback;",
         "}",
     ]
