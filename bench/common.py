@@ -1,14 +1,17 @@
 """Small helpers the benchmarks share, kept here so bench/ never imports tests/.
 
 HTTP calls with urllib, basic-auth headers, the stack's credentials, free host ports, the docker
-CLI, and a gunicorn-served gateway on a loopback port (for benchmarks that start their own).
+CLI, a container's address the host reaches directly (also the end-to-end tests'), and a
+gunicorn-served gateway on a loopback port (for benchmarks that start their own).
 """
 
 from __future__ import annotations
 
 import base64
+import ipaddress
 import json
 import os
+import re
 import signal
 import socket
 import subprocess
@@ -77,6 +80,21 @@ def docker(*args: str, input: bytes | None = None, check: bool = True) -> str:
     if check and result.returncode:
         raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout, result.stderr)
     return result.stdout.decode(errors="replace").strip()
+
+
+def bridge_ip(container: str) -> str:
+    """The container's address on docker_gwbridge or bridge, which the host reaches without docker-proxy."""
+    subnets = [
+        ipaddress.ip_network(docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", network))
+        for network in ("docker_gwbridge", "bridge")
+    ]
+    pid = docker("inspect", "-f", "{{.State.Pid}}", container)
+    command = ["nsenter", "-t", pid, "-n", "ip", "-4", "-o", "addr"]
+    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
+    for address in re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out):
+        if any(ipaddress.ip_address(address) in subnet for subnet in subnets):
+            return address
+    raise SystemExit(f"{container} has no address on docker_gwbridge or bridge")
 
 
 class Gateway:

@@ -23,8 +23,6 @@ Usage (same options as bench.invoke):
 
 from __future__ import annotations
 
-import ipaddress
-import re
 import shutil
 import subprocess
 import sys
@@ -32,26 +30,11 @@ import tempfile
 from pathlib import Path
 
 from bench import invoke
-from bench.common import docker
+from bench.common import bridge_ip, docker
 
 STACK_NGINX = "openfaas_nginx_1"
 STACK_GATEWAY = "openfaas_gateway_1"
 EDGE_NETWORK = "openfaas_edge"
-
-
-def bridge_ip(container: str) -> str:
-    """The container's address on docker_gwbridge or bridge, which the host reaches without docker-proxy."""
-    subnets = [
-        ipaddress.ip_network(docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", network))
-        for network in ("docker_gwbridge", "bridge")
-    ]
-    pid = docker("inspect", "-f", "{{.State.Pid}}", container)
-    command = ["nsenter", "-t", pid, "-n", "ip", "-4", "-o", "addr"]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    for address in re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out):
-        if any(ipaddress.ip_address(address) in subnet for subnet in subnets):
-            return address
-    raise SystemExit(f"{container} has no address on docker_gwbridge or bridge")
 
 
 def task_container(service: str) -> str:

@@ -8,7 +8,7 @@ import urllib.error
 import urllib.request
 
 import bench.common
-from bench.common import ROOT, basic_auth, free_port  # noqa: F401 - re-exported for the tests
+from bench.common import ROOT, basic_auth, bridge_ip, free_port  # noqa: F401 - re-exported for the tests
 
 USER, PASSWORD = "it-admin", "it-password"
 AUTH = basic_auth(USER, PASSWORD)

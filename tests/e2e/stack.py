@@ -1,6 +1,6 @@
-"""The stack under test and what the end-to-end tests do with it: invoke through nginx, deploy a
-test function and wait until nginx routes it, switch the stack to a Redis queue of the test's own,
-and collect async callbacks.
+"""The stack under test and what the end-to-end tests do with it: invoke through nginx (or at the
+gateway's gunicorn, with no nginx in front), deploy a test function and wait until nginx routes
+it, switch the stack to a Redis queue of the test's own, and collect async callbacks.
 """
 
 from __future__ import annotations
@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.gateway import ROOT, basic_auth, call
+from tests.gateway import ROOT, basic_auth, bridge_ip, call
 from tests.queueing import RedisServer
 from tests.swarm import CLASSIC_IMAGE
 from tests.waiting import wait_for
@@ -83,8 +83,22 @@ def routed_by_nginx(stack, fn: str) -> bool:
     request_id = uuid.uuid4().hex
     # Both watchdogs answer /_/health themselves, without running the function.
     assert invoke(stack, f"/function/{fn}/_/health", headers={"X-Request-Id": request_id})[0] == 200
+    return request_id not in gateway_log(stack)
+
+
+def gateway_log(stack) -> str:
+    """What the gateway container has written so far, gunicorn's access log among it: one line
+    per request served, with the request's X-Request-Id (`` rid=... ``)."""
     logs = subprocess.run(["docker", "logs", container(stack, "gateway")], capture_output=True, text=True, check=True)
-    return request_id not in logs.stdout + logs.stderr
+    return logs.stdout + logs.stderr
+
+
+def at_gunicorn(stack: Stack) -> Stack:
+    """The stack with its URL at the gateway container's gunicorn itself: the container's
+    docker_gwbridge address, which the host reaches with neither nginx nor docker-proxy in between
+    (bench/experiments.py's "gunicorn, no nginx"). A /function/ call made there goes through the
+    gateway's own proxy (app/proxy.py), whatever nginx's routing table holds."""
+    return dataclasses.replace(stack, url=f"http://{bridge_ip(container(stack, 'gateway'))}:8080")
 
 
 def invoke(stack, path: str, method: str = "GET", body: bytes | None = None, headers: dict | None = None):

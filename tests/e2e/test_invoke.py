@@ -4,13 +4,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import os
 import re
 import subprocess
+import uuid
 from urllib.parse import urlsplit
 
 import pytest
 
-from tests.e2e.stack import auth, container, deploy, invoke, routed_by_nginx
+from tests.e2e.stack import at_gunicorn, auth, container, deploy, gateway_log, invoke, routed_by_nginx
 from tests.gateway import call
 from tests.swarm import shared_name
 from tests.waiting import wait_for
@@ -72,23 +74,79 @@ def _peak_rss_kib(stack, service: str) -> int:
     return max(int(line.split()[1]) for line in status.splitlines() if line.startswith("VmHWM:"))
 
 
-def test_100_mb_streams_through_with_flat_memory(stack, of_watchdog_image):
-    # of-watchdog streams both ways (the classic one holds a whole body and reply in memory).
-    # nginx carries the calls; the gateway, which sent them on before, must stay flat too.
-    upload, download = shared_name("wc"), shared_name("zeros")
-    deploy(stack, upload, "wc -c", of_watchdog_image)
-    deploy(stack, download, "head -c 100000000 /dev/zero", of_watchdog_image)
+BIG = 100_000_000
+# A memory bound far below BIG: a body held whole anywhere on the way exceeds it.
+FLAT_KIB = 30 * 1024
+
+
+@pytest.fixture(scope="module")
+def big_fns(stack, of_watchdog_image) -> tuple[str, str]:
+    """A function answering the SHA-256 of the body it is sent, and one answering BIG bytes of a
+    known pattern. of-watchdog streams both ways (the classic one holds a whole body and reply in
+    memory)."""
+    upload, download = shared_name("sha256"), shared_name("pattern")
+    deploy(stack, upload, "sha256sum", of_watchdog_image)
+    deploy(stack, download, f"yes faas-swarm-py | head -c {BIG}", of_watchdog_image)
+    return upload, download
+
+
+def _big_upload() -> tuple[bytes, str]:
+    data = os.urandom(BIG)
+    return data, hashlib.sha256(data).hexdigest()
+
+
+def _big_download_sha256() -> str:
+    return hashlib.sha256((b"faas-swarm-py\n" * (BIG // 14 + 1))[:BIG]).hexdigest()
+
+
+def test_100_mb_streams_through_with_flat_memory(stack, big_fns):
+    # nginx carries the calls straight to the task; the gateway, which sent them on before, must
+    # stay flat too. (Its own proxy, the way of calls nginx cannot route, is the next test's.)
+    upload, download = big_fns
     before = {service: _peak_rss_kib(stack, service) for service in ("nginx", "gateway")}
-    data = b"\x00\x01" * 50_000_000
+    data, digest = _big_upload()
     status, _, body = invoke(stack, f"/function/{upload}", "POST", data)
-    assert status == 200 and body.strip() == b"100000000"
+    assert (status, body.split()[:1]) == (200, [digest.encode()])
     status, _, body = invoke(stack, f"/function/{download}")
-    assert status == 200 and len(body) == 100_000_000 and hashlib.sha256(body).hexdigest() == hashlib.sha256(
-        bytes(100_000_000)
-    ).hexdigest()
+    assert status == 200 and len(body) == BIG and hashlib.sha256(body).hexdigest() == _big_download_sha256()
     for service, peak in before.items():
         grown = _peak_rss_kib(stack, service) - peak
-        assert grown < 30 * 1024, f"the {service}'s peak memory grew by {grown} KiB"
+        assert grown < FLAT_KIB, f"the {service}'s peak memory grew by {grown} KiB"
+
+
+def test_100_mb_streams_through_the_gateways_own_proxy_with_flat_memory(stack, big_fns):
+    # The calls nginx cannot route (a function just deployed, or woken from zero) go through its
+    # gateway_fallback pool to the gateway's Python proxy (app/proxy.py). Here they are sent to
+    # the gateway's gunicorn itself, so nginx's table cannot take them away from that proxy.
+    upload, download = big_fns
+    gunicorn = at_gunicorn(stack)
+    data, digest = _big_upload()
+    upload_id, download_id = uuid.uuid4().hex, uuid.uuid4().hex
+    before = _peak_rss_kib(stack, "gateway")
+
+    status, _, body = invoke(gunicorn, f"/function/{upload}", "POST", data, {"X-Request-Id": upload_id})
+    assert (status, body.split()[:1]) == (200, [digest.encode()])
+    after_upload = _peak_rss_kib(stack, "gateway")
+    status, _, body = invoke(gunicorn, f"/function/{download}", headers={"X-Request-Id": download_id})
+    assert status == 200 and len(body) == BIG and hashlib.sha256(body).hexdigest() == _big_download_sha256()
+    after_download = _peak_rss_kib(stack, "gateway")
+
+    # The proof that the Python proxy carried both: gunicorn's access log has a line for each
+    # call, by the X-Request-Id sent with it, with the function's path (only the proxy blueprint
+    # serves /function/), its 200 and, for the download, the BIG bytes gunicorn sent. It writes
+    # the line once the response is over, a moment after the client has the last byte.
+    def logged(request_id: str) -> str | None:
+        return next((line for line in gateway_log(stack).splitlines() if f" rid={request_id} " in line), None)
+
+    line = wait_for(lambda: logged(upload_id), timeout=10, interval=0.2, what="the upload in the gateway's access log")
+    assert f'"POST /function/{upload} HTTP/1.1" 200 ' in line, line
+    line = wait_for(lambda: logged(download_id), timeout=10, interval=0.2, what="the download in the gateway's access log")
+    assert f'"GET /function/{download} HTTP/1.1" 200 {BIG} ' in line, line
+
+    grown = {"upload": after_upload - before, "download": after_download - after_upload}
+    print(f"gateway VmHWM KiB: before {before}, after upload {after_upload}, after download {after_download}")
+    for direction, kib in grown.items():
+        assert kib < FLAT_KIB, f"the gateway's peak memory grew by {kib} KiB on the {direction}"
 
 
 def _invocations(stack, fn: str, code: int) -> float:
