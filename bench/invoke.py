@@ -5,7 +5,8 @@ classic watchdog forking its process per call; `of-watchdog`: of-watchdog mode=h
 kept-running upstream), the same function image three ways:
 
   direct      a plain Swarm service with a host-mode published port (the floor)
-  stack       deployed through this gateway, called through nginx + gunicorn (`make up`)
+  stack       deployed through this gateway, called through the stack's nginx (`make up`), which
+              routes calls to the function's tasks itself
   faas-swarm  deployed through the Go provider faas-swarm 0.9.1, run as a peer service on the
               same Swarm with a host-mode port (no nginx in front of it: it is its own gateway)
 
@@ -17,7 +18,7 @@ and rebuilt only when the binary changes) is removed at the end, on failure and 
 
 Needs wrk (`apt-get install wrk`; not installed by this script), the stack from `make up` (or
 `--gateway` and `--credentials` for another), and the test images (`images/watchdog/build.sh`,
-run here when they are missing). Usage:
+run here every time, so they are never an older build's). Usage:
 
     .venv/bin/python -m bench.invoke [--requests 500] [--seconds 10] [--rounds 2]
         [--runtimes classic,of-watchdog] [--paths direct,stack,faas-swarm] [--via LABEL=URL]
@@ -169,11 +170,11 @@ def time_wait(container: str) -> str:
 # ----------------------------------------------------------------------------- set-up
 
 
-def ensure_function_images(runtimes: list[str]) -> None:
-    missing = [RUNTIMES[r] for r in runtimes if not docker("images", "-q", RUNTIMES[r])]
-    if missing:
-        print(f"building the test images ({', '.join(missing)} missing)", flush=True)
-        subprocess.run(["bash", str(ROOT / "images" / "watchdog" / "build.sh")], check=True)
+def ensure_function_images() -> None:
+    """Build the function images every run (2 s): an image left by an older build.sh (the
+    of-watchdog upstream once forked per connection) would be measured by mistake."""
+    print("building the test images", flush=True)
+    subprocess.run(["bash", str(ROOT / "images" / "watchdog" / "build.sh")], check=True, stdout=subprocess.DEVNULL)
 
 
 def ensure_peer_image() -> str:
@@ -262,7 +263,7 @@ class Setup:
         )
 
     def start(self) -> "Setup":
-        ensure_function_images(self.runtimes)
+        ensure_function_images()
         if PEER in self.paths:
             port = _free_host_port(self.ports)
             self.service(

@@ -124,7 +124,7 @@ def main() -> None:
 
     name = f"bench-prof-{uuid.uuid4().hex[:6]}"
     workdir = Path(tempfile.mkdtemp(prefix="bench-profile-"))
-    invoke.ensure_function_images([args.runtime])
+    invoke.ensure_function_images()
     auth, peer = ({}, None) if args.faas_swarm else (stack_auth(), None)
     try:
         if args.faas_swarm:
