@@ -1,10 +1,15 @@
-"""HTTP basic auth for every ``/system`` route, on by default, and the dashboard's sessions.
+"""HTTP basic auth for every ``/system`` route and the internal ``/_/`` ones, on by default, and
+the dashboard's sessions.
+
+``/_/routes`` holds every namespace's task addresses: nginx refuses ``/_/`` from outside, but the
+gateway also listens on the functions' networks, so without credentials any function could read
+it. nginx's side (``deploy/nginx-routes.sh``) sends the same credentials, from the same secrets.
 
 Credentials come from the environment (``basic_auth_user``/``basic_auth_password``) when both are
 set, otherwise from the files ``basic-auth-user`` and ``basic-auth-password`` in
 ``secret_mount_path`` (Docker secrets). Both parts are compared in constant time. The check runs
-before routing, so a route added under ``/system`` later is guarded without any decorator, and an
-unauthenticated client cannot tell which ``/system`` paths exist.
+before routing, so a route added under ``/system`` or ``/_/`` later is guarded without any
+decorator, and an unauthenticated client cannot tell which of those paths exist.
 
 The dashboard (``/ui/``) signs in with the same credentials through a form and then calls the API
 with a session cookie instead of basic auth, because a browser's EventSource and password manager
@@ -78,15 +83,19 @@ def load_credentials(config: Config) -> Credentials:
     return Credentials(*parts)
 
 
+PROTECTED_PREFIXES = ("/system", "/_")
+
+
 def is_protected(path: str) -> bool:
-    """Whether ``path`` is under ``/system`` and so needs credentials."""
-    return path == "/system" or path.startswith("/system/")
+    """Whether ``path`` is under ``/system`` or ``/_/`` (the gateway's internal routes, such as
+    nginx's routing table) and so needs credentials."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED_PREFIXES)
 
 
 def install_basic_auth(app: Flask, credentials: Credentials) -> None:
-    """Refuse ``/system`` requests with neither the right basic-auth credentials nor a signed-in
-    session with 401 and a challenge; refuse a session's state-changing request without its CSRF
-    token with 403 (Forbidden)."""
+    """Refuse ``/system`` and ``/_/`` requests with neither the right basic-auth credentials nor a
+    signed-in session with 401 and a challenge; refuse a session's state-changing request without
+    its CSRF token with 403 (Forbidden)."""
 
     @app.before_request
     def _require_credentials() -> None:

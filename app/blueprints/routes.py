@@ -1,5 +1,10 @@
 """GET /_/routes: the routing table nginx calls functions with (app/routes.py), as nginx
-configuration. nginx's side fetches it every second; nginx itself refuses ``/_/`` from outside."""
+configuration. nginx's side (deploy/nginx-routes.sh) fetches it every second with the gateway's
+basic-auth credentials; nginx itself refuses ``/_/`` from outside.
+
+It holds the task addresses of every namespace's functions, and the gateway also listens on the
+functions' networks, so it needs the same credentials as ``/system`` (app/auth.py guards every
+``/_/`` path): a function can reach the gateway, not read where other namespaces' tasks are."""
 
 from __future__ import annotations
 

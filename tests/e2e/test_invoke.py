@@ -206,6 +206,15 @@ def test_a_name_nginx_routes_in_another_case_is_answered_by_the_gateway(stack, e
     assert fn.upper() in body.decode()
 
 
+def test_the_gateway_wants_credentials_for_nginxs_table(stack):
+    # From nginx's container as from any other: functions reach the gateway on their networks.
+    nginx = container(stack, "nginx")
+    for credentials in ([], ["-u", f"{stack.user}:wrong"]):
+        asked = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *credentials, "http://gateway:8080/_/routes"]
+        status = subprocess.run(["docker", "exec", nginx, *asked], capture_output=True, text=True, check=True).stdout
+        assert status == "401", credentials
+
+
 def test_metrics_count_calls_across_workers(stack, env_fns):
     env_fn = env_fns["classic"]
     before = json.loads(call(f"{stack.url}/system/function/{env_fn}", headers=auth(stack))[1])["invocationCount"]

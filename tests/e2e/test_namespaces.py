@@ -14,21 +14,21 @@ import uuid
 
 import pytest
 
-from tests.e2e.stack import auth, invoke, routed_by_nginx
+from tests.e2e.stack import auth, container, invoke, routed_by_nginx
 from tests.gateway import call
 from tests.swarm import CLASSIC_IMAGE
 from tests.waiting import wait_for
 
-# The prober reads a host name or address from its body and sends it a GET: the answer, or
-# UNREACHABLE when the name does not resolve. The image's static busybox cannot use the C
-# library's resolver (its wget crashes), so names are asked of Docker's DNS server with nslookup
-# and the request is sent with nc. An address on no network of the prober's goes out by the
+# The prober reads a host name or address, and optionally a path, from its body and sends it a
+# GET: the answer, or UNREACHABLE when the name does not resolve. The image's static busybox
+# cannot use the C library's resolver (its wget crashes), so names are asked of Docker's DNS
+# server with nslookup and the request is sent with nc. An address on no network of the prober's goes out by the
 # default route, where the machine may answer something else: the tests look for the secret.
-PROBE = """read target
+PROBE = """read target path
 case "$target" in
   *[!0-9.]*) target=$(nslookup "$target" 127.0.0.11 2>/dev/null | awk '/^Name:/ {n=1} n && /^Address/ {print $NF; exit}') ;;
 esac
-[ -n "$target" ] && printf 'GET / HTTP/1.0\\r\\n\\r\\n' | nc -w 3 "$target" 8080 || echo UNREACHABLE"""
+[ -n "$target" ] && printf 'GET %s HTTP/1.0\\r\\n\\r\\n' "${path:-/}" | nc -w 3 "$target" 8080 || echo UNREACHABLE"""
 
 
 def deploy(stack, name: str, namespace: str, handler: str, secrets: list[str] = ()) -> None:
@@ -62,6 +62,15 @@ def task_address(service: str, network: str) -> str:
         if attachment["Network"]["Spec"]["Name"] == network:
             return attachment["Addresses"][0].split("/")[0]
     raise AssertionError(f"{service} has no address on {network}")
+
+
+def gateway_address(stack, network: str) -> str:
+    """The gateway container's address on ``network``."""
+    networks = subprocess.run(
+        ["docker", "inspect", container(stack, "gateway"), "--format", "{{json .NetworkSettings.Networks}}"],
+        capture_output=True, text=True, check=True,
+    ).stdout
+    return json.loads(networks)[network]["IPAddress"]
 
 
 @pytest.fixture
@@ -114,6 +123,10 @@ def test_same_name_in_two_namespaces_isolated_with_own_secrets(stack, two_namesp
     assert answer(stack, f"prober.{a}", f"tasks.peer_{b}\n".encode()) == "UNREACHABLE"
     b_address = task_address(f"peer_{b}", f"func_functions-{b}")
     assert f"secret of {b}" not in answer(stack, f"prober.{a}", f"{b_address}\n".encode())
+    # Nor read where b's tasks are from nginx's routing table: the gateway, which is on a's network,
+    # wants its credentials for it.
+    table = answer(stack, f"prober.{a}", f"{gateway_address(stack, f'func_functions-{a}')} /_/routes\n".encode())
+    assert table.split()[1:2] == ["401"] and b_address not in table
 
     # A namespace still holding functions and secrets is refused, naming what is left.
     status, text, _ = call(f"{stack.url}/system/namespace/{a}", "DELETE", headers=auth(stack))

@@ -17,10 +17,10 @@ def _system_routes(app):
             yield path, method
 
 
-def test_every_system_route_needs_credentials(app):
+def test_every_system_and_internal_route_needs_credentials(app):
     client = app.test_client()
-    routes = [(path, method) for path, method in _system_routes(app) if path.startswith("/system")]
-    assert len(routes) >= 12
+    routes = [(path, method) for path, method in _system_routes(app) if path.startswith(("/system", "/_/"))]
+    assert len(routes) >= 12 and ("/_/routes", "GET") in routes
     for path, method in routes:
         for headers in ({}, basic(USER, "wrong"), basic("wrong", PASSWORD), {"Authorization": "Bearer x"}):
             response = client.open(path, method=method, headers=headers, json={})

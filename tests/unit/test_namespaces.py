@@ -208,8 +208,8 @@ def routed(config, engine):
 
 
 def test_nginx_routes_each_namespace_to_its_own_pool(routed):
-    app, client, _ = routed
-    table = app.test_client().get("/_/routes").text
+    _, client, _ = routed
+    table = client.get("/_/routes").text
     assert "upstream fn_echo {" in table and "upstream fn_echo.team-a {" in table
     assert "    echo.team-a fn_echo.team-a;\n" in table
     assert "    echo.openfaas-fn fn_echo;\n" in table

@@ -10,10 +10,11 @@ from prometheus_client import REGISTRY
 
 from app import create_app
 from app.calllog import CallLog, parse
+from app.config import Config
 from app.routes import render_routes
 from app.upstreams import Upstreams
 from tests.fakes import FakeLogSource, swarm_provider
-from tests.unit.conftest import deployment
+from tests.unit.conftest import AUTH, PASSWORD, USER, basic, deployment
 from tests.upstream import Lookup
 
 
@@ -59,15 +60,37 @@ def test_the_table_holds_only_functions_with_a_running_task(config):
     upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider))
     app = create_app(config, provider, FakeLogSource(provider), upstreams)
     client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = "Basic YWRtaW46czNjcmV0LXBhc3M="
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
     client.post("/system/functions", json=deployment("up"))
     client.post("/system/functions", json=deployment("idle"))
     client.post("/system/scale-function/idle", json={"replicas": 0})
-    # No credentials: nginx fetches it, and refuses /_/ to everyone else.
-    response = app.test_client().get("/_/routes")
+    response = client.get("/_/routes")
     assert response.status_code == 200 and response.mimetype == "text/plain"
     assert "upstream fn_up {" in response.text and "    up.openfaas-fn fn_up;" in response.text
     assert "idle" not in response.text
+
+
+def test_the_table_needs_the_gateways_credentials(app):
+    # It lists every namespace's task addresses, and functions reach the gateway on their networks.
+    client = app.test_client()
+    for headers in ({}, basic(USER, "wrong"), basic("wrong", PASSWORD), {"Authorization": "Bearer x"}):
+        response = client.get("/_/routes", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["WWW-Authenticate"] == 'Basic realm="OpenFaaS"'
+        assert "upstream" not in response.text
+    response = client.get("/_/routes", headers=AUTH)
+    assert response.status_code == 200 and "upstream gateway_fallback {" in response.text
+
+
+def test_unknown_internal_paths_do_not_reveal_themselves(app):
+    assert app.test_client().get("/_/nothing-here").status_code == 401
+    assert app.test_client().get("/_/nothing-here", headers=AUTH).status_code == 404
+
+
+def test_without_basic_auth_the_table_is_as_open_as_system(tmp_path):
+    app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), swarm_provider())
+    assert app.test_client().get("/_/routes").status_code == 200
+    assert app.test_client().get("/system/functions").status_code == 200
 
 
 @pytest.mark.parametrize(
