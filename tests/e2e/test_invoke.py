@@ -215,6 +215,16 @@ def test_the_gateway_wants_credentials_for_nginxs_table(stack):
         assert status == "401", credentials
 
 
+def test_nginx_logs_each_reload_with_what_changed(stack, env_fns):
+    logs = subprocess.run(["docker", "logs", container(stack, "nginx")], capture_output=True, text=True, check=True)
+    lines = (logs.stdout + logs.stderr).splitlines()
+    # Deploying a function added its pool to the table, and nginx's side said so when it reloaded.
+    for fn in env_fns.values():
+        assert any(line.startswith("routes: reloading nginx: ") and f"+ fn_{fn} (1 task)" in line for line in lines), fn
+    # The table came with the credentials from the start.
+    assert not any("error: 401" in line for line in lines)
+
+
 def test_metrics_count_calls_across_workers(stack, env_fns):
     env_fn = env_fns["classic"]
     before = json.loads(call(f"{stack.url}/system/function/{env_fn}", headers=auth(stack))[1])["invocationCount"]
