@@ -596,20 +596,20 @@ class SwarmProvider:
         left += [f"secret {name}" for name in self.list_secrets(namespace)]
         if left:
             raise Conflict(f"Namespace {namespace} still holds {', '.join(left)}; remove them first.")
-        for container in self._edge_containers():
-            if network["Name"] in container["NetworkSettings"]["Networks"]:
-                with docker_errors(f"detach a container from the network of namespace {namespace}"):
-                    self.api.disconnect_container_from_network(container["Id"], network["Id"])
+        # The config goes first: from then on no gateway process attaches its edge to the
+        # network (refresh_edge), so the detach below is the last.
+        config = self._namespace_config(namespace)
+        if config is not None:
+            with docker_errors(f"remove the labels of namespace {namespace}"):
+                self.api.remove_config(config["ID"])
+        # A container that stays attached makes the removal below a 409, so a retry finishes.
+        self._detach_edge(network["Name"])
         try:
             with docker_errors(f"remove the network of namespace {namespace}"):
                 self.api.remove_network(network["Id"])
         except InvalidRequest as exc:
             # A removed function's task may hold the network for the moment it takes to stop.
             raise Conflict(f"Namespace {namespace} is still in use, try again shortly: {exc.message}") from None
-        config = self._namespace_config(namespace)
-        if config is not None:
-            with docker_errors(f"remove the labels of namespace {namespace}"):
-                self.api.remove_config(config["ID"])
 
     # the edge: the containers that call functions of every namespace
 
@@ -618,6 +618,13 @@ class SwarmProvider:
             return []
         with docker_errors("list the edge containers"):
             return self.api.containers(filters={"label": self.config.edge_label})
+
+    def _detach_edge(self, network: str) -> None:
+        """Detach every edge container on this node from ``network``, gone or not."""
+        for container in self._edge_containers():
+            if network in container["NetworkSettings"]["Networks"]:
+                with contextlib.suppress(GatewayError), docker_errors(f"detach a container from network {network}"):
+                    self.api.disconnect_container_from_network(container["Id"], network)
 
     def _attach_edge(self, networks: set[str]) -> None:
         """Attach every edge container on this node to each of ``networks`` it is not on."""
@@ -631,12 +638,40 @@ class SwarmProvider:
                 except Conflict:
                     pass  # attached meanwhile by another gateway process: what we wanted
 
+    def _configured_namespaces(self) -> set[str]:
+        """The namespaces whose config exists: all but those being created or deleted."""
+        with docker_errors("list configs"):
+            configs = self.api.configs(filters={"label": LABEL_NAMESPACE})
+        found = set()
+        for config in configs:
+            namespace = config["Spec"]["Labels"][LABEL_NAMESPACE]
+            # Only the name this gateway gives the namespace's config: not another gateway's.
+            if config["Spec"]["Name"] == self._namespace_network(namespace):
+                found.add(namespace)
+        return found
+
     def refresh_edge(self, force: bool = False) -> None:
         """Attach the edge containers to every namespace's network they are not on (a container
-        recreated since has none); at most every EDGE_REFRESH seconds unless ``force``."""
+        recreated since has none); at most every EDGE_REFRESH seconds unless ``force``.
+
+        A namespace being deleted meanwhile (its config goes first) is left alone, or left again
+        if the attach came too late: a container attached to a network Swarm has just removed
+        keeps a copy of it on the node, which would list the namespace once more."""
         with self._edge_lock:
             if not force and time.monotonic() - self._edge_checked < EDGE_REFRESH:
                 return
             self._edge_checked = time.monotonic()
-        if self.config.edge_label:
-            self._attach_edge({network["Name"] for network in self._namespace_networks().values()})
+        if not self.config.edge_label:
+            return
+        configured = self._configured_namespaces()
+        networks = {ns: net["Name"] for ns, net in self._namespace_networks().items() if ns in configured}
+        failed = None
+        try:
+            self._attach_edge(set(networks.values()))
+        except GatewayError as exc:
+            failed = exc
+        deleted = set(networks) - self._configured_namespaces()
+        for namespace in deleted:
+            self._detach_edge(networks[namespace])
+        if failed is not None and not deleted:
+            raise failed

@@ -39,8 +39,20 @@ def _owned(docker_api) -> dict[str, set[str]]:
 
 def _remove_new(docker_api, stack, before: dict[str, set[str]]) -> None:
     """Remove every function, secret and namespace that is not in ``before``: the fuzzer's own
-    (it names them at random, so what appeared during the test is how they are known)."""
-    now = _owned(docker_api)
+    (it names them at random, so what appeared during the test is how they are known). Until
+    none is left: a namespace network once outlived a clean-up that had answered 200."""
+
+    def left() -> bool:
+        now = _owned(docker_api)
+        if all(now[kind] <= before[kind] for kind in now):
+            return True
+        _remove_once(docker_api, stack, before, now)
+        return False
+
+    wait_for(left, timeout=120, interval=1, what="the fuzzer's functions, secrets and namespaces to be removed")
+
+
+def _remove_once(docker_api, stack, before: dict[str, set[str]], now: dict[str, set[str]]) -> None:
     for service in now["service"] - before["service"]:
         docker_api.remove_service(service)
     for secret in now["secret"] - before["secret"]:

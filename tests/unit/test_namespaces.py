@@ -165,13 +165,17 @@ def test_names_too_long_for_swarm_once_the_namespace_is_added_are_400s(client):
     assert refused.status_code == 400 and refused.text.startswith("Invalid name:")
 
 
+def _client(config, provider):
+    client = create_app(config, provider, FakeLogSource(provider)).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    return client
+
+
 def test_edge_containers_join_each_namespace_network_and_leave_it(config, engine):
     provider = swarm_provider(engine, config)
     gateway = engine.add_container("gateway", {"com.openfaas.edge": "test"})
     stranger = engine.add_container("stranger", {})
-    app = create_app(config, provider, FakeLogSource(provider))
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    client = _client(config, provider)
     create(client)
     assert NETWORK in engine.plain_containers[gateway]["NetworkSettings"]["Networks"]
     assert NETWORK not in engine.plain_containers[stranger]["NetworkSettings"]["Networks"]
@@ -181,6 +185,39 @@ def test_edge_containers_join_each_namespace_network_and_leave_it(config, engine
     assert NETWORK in engine.plain_containers[nginx]["NetworkSettings"]["Networks"]
     assert client.delete("/system/namespace/team-a").status_code == 200
     assert NETWORK not in engine.plain_containers[gateway]["NetworkSettings"]["Networks"]
+
+
+def _namespace_configs(provider) -> list[str]:
+    return [config["ID"] for config in provider.api.configs(filters={"label": "com.openfaas.namespace"})]
+
+
+def test_the_edge_does_not_join_a_namespace_being_deleted(config, engine):
+    provider = swarm_provider(engine, config)
+    create(_client(config, provider))
+    # Another gateway process is deleting the namespace: its config is gone, its network not yet.
+    for config_id in _namespace_configs(provider):
+        provider.api.remove_config(config_id)
+    engine.add_container("nginx", {"com.openfaas.edge": "test"})
+    provider.refresh_edge(force=True)
+    assert not [path for method, path, _, _ in engine.requests if method == "POST" and path.endswith("/connect")]
+
+
+def test_an_edge_attach_racing_a_namespace_delete_is_undone(config, engine, monkeypatch):
+    """Attached to a network Swarm removes, a container keeps a copy of it on the node, which
+    lists the namespace again after its delete answered 200 (seen once on the stack's fuzzer)."""
+    provider = swarm_provider(engine, config)
+    create(_client(config, provider))
+    nginx = engine.add_container("nginx", {"com.openfaas.edge": "test"})
+    connect = provider.api.connect_container_to_network
+
+    def connect_while_deleted(container, network):
+        connect(container, network)
+        for config_id in _namespace_configs(provider):  # the delete in another process begins
+            provider.api.remove_config(config_id)
+
+    monkeypatch.setattr(provider.api, "connect_container_to_network", connect_while_deleted)
+    provider.refresh_edge(force=True)
+    assert NETWORK not in engine.plain_containers[nginx]["NetworkSettings"]["Networks"]
 
 
 def test_a_gateway_starting_attaches_its_edge_to_existing_namespaces(config, engine):
