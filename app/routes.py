@@ -42,11 +42,11 @@ def render_routes(
     Defines ``upstream fn_<reference>`` per function, the gateway's pool ``gateway_fallback`` at
     ``fallback`` (``host:port``), and the map ``$function_pool`` from ``$function_name`` (the
     path segment after ``/function/``, ``name`` or ``name.namespace``, when it is lower case) to
-    a pool; a function of
-    the default namespace is reached both as ``name`` and as ``name.<namespace>``. The pool's
-    name is what nginx's call log reports, so the calls are counted under the reference. It also sets
-    ``proxy_read_timeout`` to ``upstream_timeout``: nginx enforces a function's deadline itself
-    (``deploy/nginx.conf`` sets its other locations' timeouts explicitly).
+    a pool; a function of the default namespace is reached both as ``name`` and as
+    ``name.<namespace>``. The pool's name is what nginx's call log reports, so the calls are
+    counted under the reference. It also sets ``proxy_read_timeout`` to ``upstream_timeout``:
+    nginx enforces a function's deadline itself (``deploy/nginx.conf`` sets its other
+    locations' timeouts explicitly).
     """
     lines = [
         "# Rendered by the gateway (app/routes.py); nginx reloads when it changes.",
