@@ -29,7 +29,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from app import metrics
-from app.errors import GatewayError
+from app.errors import GatewayError, background_round
 from app.leader import Lock
 from app.models import FunctionStatus, ScalingPolicy
 from app.names import function_reference
@@ -89,12 +89,7 @@ class Autoscaler:
             if not self.lock.hold():
                 self._watches.clear()  # another process leads; what we saw grows stale
                 continue
-            try:
-                self.round()
-            except GatewayError as exc:
-                log.warning("autoscaler round skipped: %s", exc.message)
-            except Exception:  # a bug must not end the loop, and must be seen
-                log.exception("autoscaler round failed")
+            background_round(log, "autoscaler round", self.round)
         self.lock.release()
 
     def round(self) -> None:

@@ -33,7 +33,7 @@ from contextlib import closing
 from typing import Callable
 
 from app import metrics
-from app.errors import GatewayError
+from app.errors import background_round
 from app.leader import Lock
 from app.metrics import CallTotals
 from app.models import FunctionStatus, ReplicaStats
@@ -108,14 +108,8 @@ class TimeSeries:
             if not self.lock.hold():
                 self._last = None  # another process samples; ours would be stale when we take over
                 continue
-            try:
-                self.sample()
-            except GatewayError as exc:
+            if not background_round(log, "time series: sample", self.sample):
                 self._last = None
-                log.warning("time series: sample skipped: %s", exc.message)
-            except Exception:  # a bug must not end the loop, and must be seen
-                self._last = None
-                log.exception("time series: sample failed")
         self.lock.release()
 
     def _connect(self) -> sqlite3.Connection:

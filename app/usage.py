@@ -21,7 +21,7 @@ import threading
 import time
 from typing import Callable
 
-from app.errors import GatewayError
+from app.errors import background_round
 from app.models import UNMEASURED, Instance, ReplicaStats, Usage
 from app.provider import Provider
 
@@ -74,12 +74,7 @@ class UsageSampler:
                 self._wake.wait()
                 self._wake.clear()
                 continue
-            try:
-                self.sample()
-            except GatewayError as exc:
-                log.warning("usage sample skipped: %s", exc.message)
-            except Exception:  # a bug must not end the loop, and must be seen
-                log.exception("usage sample failed")
+            background_round(log, "usage sample", self.sample)
             self._stop.wait(self.interval)
 
     def sample(self) -> None:
