@@ -28,7 +28,7 @@ unit: tools venv
 # Mutation testing of the core modules ([mutmut] in setup.cfg) against the unit tests; no Docker.
 # Starts from a fresh copy in ./mutants, so the score is that of the code and tests as they are;
 # pytest's temporary folders stay in it too. MUTANTS narrows the run by mutant name, e.g.
-# `make mutation MUTANTS='app.scaling.* app.swarm.specs.*'`. docs/mutation.md has the scores.
+# `make mutation MUTANTS='app.domain.scaling.* app.runtime.swarm.specs.*'`. docs/mutation.md has the scores.
 MUTANTS ?=
 mutation: tools venv
 	rm -rf mutants && mkdir -p mutants/tmp

@@ -16,11 +16,26 @@ import os
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
 
-from app import metrics, state
-from app.async_worker import AsyncWorker, WorkerSettings
-from app.autoscaler import Autoscaler
-from app.auth import install_basic_auth, install_sessions, is_protected, load_credentials
-from app.blueprints import (
+from app import metrics
+from app.background.autoscaler import Autoscaler
+from app.background.timeseries import TimeSeries
+from app.background.usage import UsageSampler
+from app.config import Config, ConfigError
+from app.dataplane.calllog import CallLog
+from app.dataplane.forwarder import Forwarder
+from app.dataplane.upstreams import Upstreams
+from app.domain.names import function_reference, namespace_error
+from app.errors import register_error_handlers
+from app.queue import Queue, open_queue
+from app.queue.worker import AsyncWorker, WorkerSettings
+from app.runtime.interfaces import EventSource, LogSource, Provider
+from app.runtime.leader import FileLock, autoscaler_leadership
+from app.runtime.swarm.docker_events import SwarmEventSource
+from app.runtime.swarm.provider import SwarmProvider
+from app.runtime.swarm.service_logs import SwarmLogSource
+from app.web import state
+from app.web.auth import install_basic_auth, install_sessions, is_protected, load_credentials
+from app.web.blueprints import (
     alert,
     apidoc,
     async_invoke,
@@ -28,32 +43,18 @@ from app.blueprints import (
     functions,
     healthz,
     info,
+    invoke,
     logs,
     namespaces,
-    proxy,
-    routes,
+    prometheus,
+    routing,
     scale,
     secrets,
     series,
     ui,
 )
-from app.blueprints import metrics as metrics_routes
-from app.calllog import CallLog
-from app.config import Config, ConfigError
-from app.crosssite import install_cross_site_guard
-from app.errors import register_error_handlers
-from app.leader import FileLock, autoscaler_leadership
-from app.names import function_reference, namespace_error
-from app.provider import EventSource, LogSource, Provider
-from app.proxy import Forwarder
-from app.queue import Queue, open_queue
-from app.streaming import StreamSlots
-from app.swarm.events import SwarmEventSource
-from app.swarm.logs import SwarmLogSource
-from app.swarm.provider import SwarmProvider
-from app.timeseries import TimeSeries
-from app.upstreams import Upstreams
-from app.usage import UsageSampler
+from app.web.crosssite import install_cross_site_guard
+from app.web.streaming import StreamSlots
 
 BLUEPRINTS = (
     healthz.bp,
@@ -64,11 +65,11 @@ BLUEPRINTS = (
     secrets.bp,
     logs.bp,
     events.bp,
-    proxy.bp,
-    routes.bp,
+    invoke.bp,
+    routing.bp,
     async_invoke.bp,
     alert.bp,
-    metrics_routes.bp,
+    prometheus.bp,
     apidoc.bp,
     series.bp,
     ui.bp,

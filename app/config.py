@@ -100,16 +100,16 @@ class Config:
     log_level: str = "info"
     git_sha: str = "unknown"
     forwarded_hops: int = 0
-    # nginx routes calls itself (app/routes.py): where it sends its call log, and where it falls
+    # nginx routes calls itself (app/dataplane/route_table.py): where it sends its call log, and where it falls
     # back to the gateway.
     call_log_port: int = 5514
     route_fallback: str = "gateway:8080"
-    # The built-in autoscaler (app/autoscaler.py): on or off, how often it looks, and how long
+    # The built-in autoscaler (app/background/autoscaler.py): on or off, how often it looks, and how long
     # the load must stay lower before it scales down.
     autoscaler: bool = True
     autoscaler_interval: float = 5.0
     autoscaler_stabilization: float = 30.0
-    # How often the dashboard's time series (app/timeseries.py) samples every function.
+    # How often the dashboard's time series (app/background/timeseries.py) samples every function.
     series_interval: float = 10.0
     # gunicorn's own settings (gunicorn.conf.py): processes, connections per gevent worker, and
     # how long a stopping worker lets open streams and calls finish.
@@ -160,7 +160,7 @@ class Config:
             "async_max_attempts": _positive_int,
             "async_claim_timeout": parse_duration,
             "max_async_body_bytes": _positive_int,
-            "namespace": _text,  # a DNS label: create_app checks it with app.names
+            "namespace": _text,  # a DNS label: create_app checks it with app.domain.names
             "edge_label": _text,
             "docker_timeout": parse_duration,
             "max_body_bytes": _positive_int,

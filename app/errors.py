@@ -9,7 +9,6 @@ status. Anything else that escapes a view is logged with its traceback and answe
 from __future__ import annotations
 
 import logging
-
 from typing import Callable
 
 from flask import Flask, Response

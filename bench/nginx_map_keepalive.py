@@ -25,8 +25,8 @@ import time
 from pathlib import Path
 
 from bench import invoke
-from bench.experiments import NGINX_TOP
 from bench.common import docker, stack_auth, wait_until
+from bench.experiments import NGINX_TOP
 
 STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "04": "FIN_WAIT1", "05": "FIN_WAIT2"}
 

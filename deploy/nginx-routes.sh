@@ -1,5 +1,5 @@
 #!/bin/sh
-# nginx's entry point: keep the routing table the gateway renders (app/routes.py, GET /_/routes)
+# nginx's entry point: keep the routing table the gateway renders (app/dataplane/route_table.py, GET /_/routes)
 # in /etc/nginx/routes.conf, and reload nginx whenever it changes.
 #
 # nginx starts once the first table is in: its pools name the gateway, which must resolve. Then
@@ -8,7 +8,7 @@
 # configuration. A table nginx refuses (`nginx -t`) is not installed: the running one stays.
 #
 # The table holds every namespace's task addresses, so the gateway asks for its basic-auth
-# credentials (app/auth.py): the same secrets are mounted here (docker-compose.yml). They reach
+# credentials (app/web/auth.py): the same secrets are mounted here (docker-compose.yml). They reach
 # curl in its configuration on stdin, never as arguments, which every process on the host can read.
 #
 # Each reload is logged on stderr with what changed, e.g.

@@ -11,7 +11,7 @@ from __future__ import annotations
 import threading
 
 from app.config import Config
-from app.swarm.provider import SwarmProvider
+from app.runtime.swarm.provider import SwarmProvider
 from tests.fakedocker import FakeDocker
 
 

@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 from app.errors import NotFound
-from app.provider import Provider
+from app.runtime.interfaces import Provider
 
 
 @contextlib.contextmanager

@@ -97,7 +97,7 @@ def at_gunicorn(stack: Stack) -> Stack:
     """The stack with its URL at the gateway container's gunicorn itself: the container's
     docker_gwbridge address, which the host reaches with neither nginx nor docker-proxy in between
     (bench/experiments.py's "gunicorn, no nginx"). A /function/ call made there goes through the
-    gateway's own proxy (app/proxy.py), whatever nginx's routing table holds."""
+    gateway's own proxy (app/dataplane/forwarder.py), whatever nginx's routing table holds."""
     return dataclasses.replace(stack, url=f"http://{bridge_ip(container(stack, 'gateway'))}:8080")
 
 

@@ -15,7 +15,6 @@ from tests.gateway import basic_auth, call
 from tests.swarm import shared_name
 from tests.waiting import wait_for
 
-
 # What the gateway's async worker logs when it cannot reach its queue.
 QUEUE_DOWN = "async queue unavailable"
 

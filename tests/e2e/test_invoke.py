@@ -116,7 +116,7 @@ def test_100_mb_streams_through_with_flat_memory(stack, big_fns):
 
 def test_100_mb_streams_through_the_gateways_own_proxy_with_flat_memory(stack, big_fns):
     # The calls nginx cannot route (a function just deployed, or woken from zero) go through its
-    # gateway_fallback pool to the gateway's Python proxy (app/proxy.py). Here they are sent to
+    # gateway_fallback pool to the gateway's Python proxy (app/dataplane/forwarder.py). Here they are sent to
     # the gateway's gunicorn itself, so nginx's table cannot take them away from that proxy.
     upload, download = big_fns
     gunicorn = at_gunicorn(stack)

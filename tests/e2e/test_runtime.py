@@ -8,7 +8,7 @@ import queue
 import threading
 from urllib.parse import urlsplit
 
-from app.models import LABEL_SCALE_MIN
+from app.domain.models import LABEL_SCALE_MIN
 from tests.e2e.stack import auth, invoke
 from tests.gateway import call
 from tests.swarm import CLASSIC_IMAGE, name

@@ -10,8 +10,8 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.routes import render_routes
-from app.timestamps import now_rfc3339_nano
+from app.dataplane.route_table import render_routes
+from app.domain.timestamps import now_rfc3339_nano
 from tests.gateway import ROOT, basic_auth, call
 from tests.swarm import name
 from tests.waiting import wait_for

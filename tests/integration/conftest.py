@@ -8,7 +8,7 @@ import pytest
 
 from app import create_app
 from app.config import Config
-from app.swarm.provider import SwarmProvider
+from app.runtime.swarm.provider import SwarmProvider
 from tests.gateway import AUTH, PASSWORD, USER, Gateway
 from tests.swarm import (  # noqa: F401 - fixtures for the tests of this folder
     docker_api,

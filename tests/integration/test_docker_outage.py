@@ -15,7 +15,7 @@ import pytest
 from app import create_app
 from app.config import Config
 from app.errors import BackendUnavailable
-from app.swarm.provider import SwarmProvider
+from app.runtime.swarm.provider import SwarmProvider
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 

@@ -13,7 +13,7 @@ from urllib.parse import urlencode, urlsplit
 
 import pytest
 
-from app.timestamps import format_rfc3339_nano, now_rfc3339_nano, parse_rfc3339
+from app.domain.timestamps import format_rfc3339_nano, now_rfc3339_nano, parse_rfc3339
 from tests.gateway import AUTH, call
 from tests.swarm import shared_name
 from tests.waiting import wait_for

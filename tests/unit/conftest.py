@@ -13,7 +13,7 @@ import pytest
 
 from app import create_app
 from app.config import Config
-from app.swarm.provider import SwarmProvider
+from app.runtime.swarm.provider import SwarmProvider
 from tests.fakedocker import FakeDocker
 from tests.fakes import FakeLogSource
 from tests.queueing import RedisServer

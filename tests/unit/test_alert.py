@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from app.models import LABEL_SCALE_FACTOR, LABEL_SCALE_MAX, LABEL_SCALE_MIN, ScalingPolicy
-from app.scaling import alert_target
+from app.domain.models import LABEL_SCALE_FACTOR, LABEL_SCALE_MAX, LABEL_SCALE_MIN, ScalingPolicy
+from app.domain.scaling import alert_target
 from tests.unit.conftest import deployment
 
 # The contract's vectors: status, current, max, min, factor -> new.

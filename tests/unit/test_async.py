@@ -13,12 +13,12 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app import create_app
-from app.async_worker import WorkerSettings
 from app.config import Config
+from app.dataplane.upstreams import Upstreams
 from app.errors import BackendUnavailable
 from app.queue import open_queue
-from app.state import parts_of
-from app.upstreams import Upstreams
+from app.queue.worker import WorkerSettings
+from app.web.state import parts_of
 from tests.fakes import FakeLogSource, swarm_provider
 from tests.gateway import free_port
 from tests.unit.conftest import deployment

@@ -7,12 +7,12 @@ import time
 
 import pytest
 
-from app.autoscaler import Autoscaler
+from app.background.autoscaler import Autoscaler
 from app.config import DEFAULT_NAMESPACE
+from app.domain.models import FunctionStatus, ReplicaStats, ScalingPolicy
+from app.domain.names import function_reference, split_reference
+from app.domain.scaling import autoscale
 from app.errors import BackendUnavailable
-from app.models import FunctionStatus, ReplicaStats, ScalingPolicy
-from app.names import function_reference, split_reference
-from app.scaling import autoscale
 
 MIN1_MAX2 = ScalingPolicy.from_labels({"com.openfaas.scale.max": "2"})
 DEFAULT = ScalingPolicy()
@@ -103,7 +103,7 @@ def test_rule(case):
 
 
 class Cluster:
-    """Functions the autoscaler sees: a provider answering like app.provider.Provider. Functions
+    """Functions the autoscaler sees: a provider answering like app.runtime.interfaces.Provider. Functions
     are kept by reference: ``name`` in the default namespace, ``name.namespace`` elsewhere."""
 
     def __init__(self, **functions: tuple[dict[str, str], int]):

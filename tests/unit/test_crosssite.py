@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from app.crosssite import cross_site_reason
+from app.web.crosssite import cross_site_reason
 from tests.unit.conftest import deployment
 
 # A JSON body labelled text/plain: what another site's form or fetch() can send without preflight.

@@ -11,7 +11,7 @@ from flask import request
 
 from app import create_app
 from app.config import Config
-from app.streaming import HEARTBEAT
+from app.web.streaming import HEARTBEAT
 from tests.fakes import swarm_provider
 
 ROOT = Path(__file__).resolve().parents[2]

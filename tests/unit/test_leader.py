@@ -7,7 +7,7 @@ import sys
 import time
 
 from app.config import Config
-from app.leader import FileLock, Leadership, RedisLease, autoscaler_leadership
+from app.runtime.leader import FileLock, Leadership, RedisLease, autoscaler_leadership
 
 
 def test_one_file_lock_holder_at_a_time(tmp_path):
@@ -24,7 +24,7 @@ def test_one_file_lock_holder_at_a_time(tmp_path):
 def test_the_lock_of_a_process_that_died_is_free(tmp_path):
     path = tmp_path / "autoscaler.lock"
     holder = subprocess.Popen(
-        [sys.executable, "-c", f"from app.leader import FileLock; import sys; assert FileLock({str(path)!r}).hold(); "
+        [sys.executable, "-c", f"from app.runtime.leader import FileLock; import sys; assert FileLock({str(path)!r}).hold(); "
          "print('held', flush=True); sys.stdin.read()"],
         stdin=subprocess.PIPE, stdout=subprocess.PIPE, text=True,
     )

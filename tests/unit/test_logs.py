@@ -14,10 +14,10 @@ from hypothesis import strategies as st
 
 from app import create_app
 from app.config import Config
-from app.models import LogMessage
-from app.streaming import POLL_INTERVAL, client_gone
-from app.swarm.logdecode import DockerLogDecoder
-from app.timestamps import normalise, parse_rfc3339
+from app.domain.models import LogMessage
+from app.domain.timestamps import normalise, parse_rfc3339
+from app.runtime.swarm.logdecode import DockerLogDecoder
+from app.web.streaming import POLL_INTERVAL, client_gone
 from tests.unit.conftest import deployment
 
 DETAILS = "com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id={task}"

@@ -9,9 +9,9 @@ import pytest
 
 from app import create_app
 from app.config import Config
-from app.upstreams import Upstreams
+from app.dataplane.upstreams import Upstreams
 from tests.fakes import FakeLogSource, swarm_provider
-from tests.unit.conftest import AUTH, USER, PASSWORD, deployment
+from tests.unit.conftest import AUTH, PASSWORD, USER, deployment
 from tests.unit.test_alert import webhook
 from tests.upstream import Lookup
 

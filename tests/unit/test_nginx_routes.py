@@ -21,7 +21,7 @@ from pathlib import Path
 
 import pytest
 
-from app.routes import render_routes
+from app.dataplane.route_table import render_routes
 from tests.gateway import ROOT
 
 SCRIPT = ROOT / "deploy/nginx-routes.sh"

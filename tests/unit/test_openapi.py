@@ -19,10 +19,10 @@ from schemathesis.checks import not_a_server_error
 import app
 from app import create_app
 from app.config import Config
-from app.images import IMAGE_PATTERN
+from app.dataplane.upstreams import Upstreams
+from app.domain.images import IMAGE_PATTERN
 from app.queue.sqlite import SQLiteQueue
-from app.schemas import CONSTRAINT_PATTERN
-from app.upstreams import Upstreams
+from app.web.schemas import CONSTRAINT_PATTERN
 from tests.fakes import FakeLogSource, swarm_provider
 from tests.fuzzing import CHECKS
 from tests.unit.conftest import AUTH, PASSWORD, USER, deployment

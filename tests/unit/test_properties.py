@@ -24,7 +24,8 @@ from hypothesis import assume, example, given, settings
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from app.models import (
+from app.domain.images import parse_image, registry_auth_header
+from app.domain.models import (
     ANNOTATION_PREFIX,
     DEFAULT_SCALE_MAX,
     GATEWAY_LABEL_PREFIX,
@@ -38,13 +39,12 @@ from app.models import (
     Resources,
     ScalingPolicy,
 )
-from app.images import parse_image, registry_auth_header
-from app.names import function_name_error, secret_name_error
-from app.quantities import parse_cpu, parse_memory
-from app.scaling import alert_target
-from app.schemas import FunctionDeploymentSchema, FunctionStatusSchema
-from app.swarm.specs import SecretVersion, build_service_spec, function_status
-from app.timestamps import from_docker, normalise, parse_rfc3339
+from app.domain.names import function_name_error, secret_name_error
+from app.domain.quantities import parse_cpu, parse_memory
+from app.domain.scaling import alert_target
+from app.domain.timestamps import from_docker, normalise, parse_rfc3339
+from app.runtime.swarm.specs import SecretVersion, build_service_spec, function_status
+from app.web.schemas import FunctionDeploymentSchema, FunctionStatusSchema
 
 DEPLOYMENT = FunctionDeploymentSchema()
 STATUS = FunctionStatusSchema()

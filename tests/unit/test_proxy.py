@@ -8,12 +8,12 @@ import pytest
 
 from app import create_app
 from app.config import Config
-from app.schemas import FunctionDeploymentSchema
-from app.state import parts_of
-from app.upstreams import Upstreams
+from app.dataplane.upstreams import Upstreams
+from app.web.schemas import FunctionDeploymentSchema
+from app.web.state import parts_of
 from tests.fakes import FakeLogSource, swarm_provider
-from tests.upstream import Echo, Lookup, serve
 from tests.unit.conftest import deployment
+from tests.upstream import Echo, Lookup, serve
 
 
 @pytest.fixture(scope="module")

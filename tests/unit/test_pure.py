@@ -10,9 +10,9 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from app.config import Config, ConfigError, parse_bool, parse_duration
-from app.images import parse_image
-from app.models import ScalingPolicy
-from app.quantities import parse_cpu, parse_memory
+from app.domain.images import parse_image
+from app.domain.models import ScalingPolicy
+from app.domain.quantities import parse_cpu, parse_memory
 
 
 @pytest.mark.parametrize(

@@ -9,14 +9,13 @@ import pytest
 from prometheus_client import REGISTRY
 
 from app import create_app
-from app.calllog import CallLog, parse
 from app.config import Config
-from app.routes import render_routes
-from app.upstreams import Upstreams
+from app.dataplane.calllog import CallLog, parse
+from app.dataplane.route_table import render_routes
+from app.dataplane.upstreams import Upstreams
 from tests.fakes import FakeLogSource, swarm_provider
 from tests.unit.conftest import AUTH, PASSWORD, USER, basic, deployment
 from tests.upstream import Lookup
-
 
 ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60)
 

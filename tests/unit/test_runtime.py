@@ -19,9 +19,9 @@ from schemathesis.specs.openapi.checks import response_schema_conformance
 
 import app as app_package
 from app import create_app
+from app.background.usage import UsageSampler
 from app.config import Config
-from app.errors import BackendUnavailable
-from app.models import (
+from app.domain.models import (
     FUNCTION_DELETED,
     FUNCTION_DEPLOYED,
     FUNCTION_SCALED,
@@ -39,10 +39,10 @@ from app.models import (
     FunctionDeployment,
     FunctionEvent,
 )
-from app.streaming import sse_stream
-from app.swarm import readings
-from app.swarm.events import KnownFunction, SwarmEventSource, normalise
-from app.usage import UsageSampler
+from app.errors import BackendUnavailable
+from app.runtime.swarm import readings
+from app.runtime.swarm.docker_events import KnownFunction, SwarmEventSource, normalise
+from app.web.streaming import sse_stream
 from tests.unit.conftest import deployment
 from tests.waiting import wait_for
 

@@ -1,4 +1,4 @@
-"""app.schemas on its own: how a request body is read, whatever its headers say, and how a fault is put into words."""
+"""app.web.schemas on its own: how a request body is read, whatever its headers say, and how a fault is put into words."""
 
 from __future__ import annotations
 
@@ -7,8 +7,8 @@ import json
 import pytest
 from flask import Flask, request
 
-from app import schemas
 from app.errors import InvalidRequest
+from app.web import schemas
 
 flask_app = Flask(__name__)
 
@@ -20,7 +20,7 @@ def test_a_json_body_is_read_whatever_its_content_type(content_type):
         assert schemas.load_body(schemas.DeleteFunctionSchema(), request) == {"functionName": "echo"}
 
 
-# The parsers in app.quantities and app.swarm.images say what they accept; the 400 quotes them.
+# The parsers in app.domain.quantities and app.runtime.swarm.images say what they accept; the 400 quotes them.
 @pytest.mark.parametrize("fields, sentence", [
     ({"limits": {"memory": "lots"}}, "Invalid limits.memory: 'lots' is not a memory quantity such as 128M, 128Mi, 1G or 512k."),
     ({"requests": {"cpu": "fast"}}, "Invalid requests.cpu: 'fast' is not a CPU quantity such as 0.5, 1 or 500m."),

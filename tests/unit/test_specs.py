@@ -7,9 +7,9 @@ import json
 
 import pytest
 
-from app.images import registry_auth_header
-from app.models import FunctionDeployment, Namespace, Resources
-from app.swarm import specs
+from app.domain.images import registry_auth_header
+from app.domain.models import FunctionDeployment, Namespace, Resources
+from app.runtime.swarm import specs
 
 NETWORK = "func_functions"
 DEFAULT = "openfaas-fn"

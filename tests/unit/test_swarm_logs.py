@@ -1,4 +1,4 @@
-"""SwarmLogSource (app/swarm/logs.py) against the in-memory Docker Engine of tests.fakedocker.
+"""SwarmLogSource (app/runtime/swarm/service_logs.py) against the in-memory Docker Engine of tests.fakedocker.
 
 Docker applies ``tail`` per task and sends a service's tasks one after the other; the source
 merges them by time, cuts to the last N, and follows on from there without repeating a line.
@@ -13,10 +13,10 @@ import threading
 
 import pytest
 
+from app.domain.models import FunctionDeployment, LogRequest
+from app.domain.timestamps import format_rfc3339_nano
 from app.errors import BackendUnavailable, NotFound
-from app.models import FunctionDeployment, LogRequest
-from app.swarm.logs import SwarmLogSource
-from app.timestamps import format_rfc3339_nano
+from app.runtime.swarm.service_logs import SwarmLogSource
 from tests.fakedocker import LOG_PIECE
 
 WAIT = 5
@@ -170,7 +170,7 @@ def test_a_function_removed_after_open_is_not_found_when_read(provider, source, 
 def test_close_ends_a_quiet_follow_from_another_thread_without_a_warning(source, engine, tasks, caplog):
     reader = Reader(source.open(ask(follow=True)))
     engine.wait_for_followers(1)
-    with caplog.at_level(logging.WARNING, logger="app.swarm.logs"):
+    with caplog.at_level(logging.WARNING, logger="app.runtime.swarm.service_logs"):
         reader.stop()
     assert caplog.records == []
 

@@ -1,4 +1,4 @@
-"""SwarmProvider (app/swarm/provider.py) against the in-memory Docker Engine of tests.fakedocker.
+"""SwarmProvider (app/runtime/swarm/provider.py) against the in-memory Docker Engine of tests.fakedocker.
 
 Docker's answers become domain errors; a lost race on a service's version is retried; a secret
 update rolls the functions that mount it; names that are not ours are "not found".
@@ -11,10 +11,10 @@ import json
 
 import pytest
 
+from app.domain.models import LABEL_SCALE_MAX, LABEL_SCALE_MIN, FunctionDeployment
 from app.errors import BackendFailure, BackendUnavailable, Conflict, InvalidRequest, NotFound
-from app.models import LABEL_SCALE_MAX, LABEL_SCALE_MIN, FunctionDeployment
-from app.swarm import specs
-from app.swarm.provider import _UPDATE_ATTEMPTS
+from app.runtime.swarm import specs
+from app.runtime.swarm.provider import _UPDATE_ATTEMPTS
 from tests.fakedocker import refused, timed_out
 
 UPDATE = r"/services/[^/]+/update"

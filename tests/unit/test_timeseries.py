@@ -8,11 +8,12 @@ import math
 
 import pytest
 
-from app import metrics, state
-from app.leader import FileLock
+from app import metrics
+from app.background.timeseries import TimeSeries, quantile
+from app.domain.models import FunctionDeployment, Namespace
 from app.metrics import CallTotals
-from app.models import FunctionDeployment, Namespace
-from app.timeseries import TimeSeries, quantile
+from app.runtime.leader import FileLock
+from app.web import state
 from tests.waiting import wait_for
 
 INF = math.inf

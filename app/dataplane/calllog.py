@@ -1,0 +1,95 @@
+"""Calls nginx made to functions directly, counted as if the gateway had made them.
+
+nginx sends one syslog datagram per function call it routed itself (``deploy/nginx.conf``:
+``access_log syslog:...`` in the ``function_calls`` format: name, status, seconds). Each gunicorn
+worker binds the same UDP port with ``SO_REUSEPORT`` and records what it receives in the shared
+metrics, so ``gateway_function_invocation_total``, ``gateway_functions_seconds`` and
+``invocationCount`` count every call, whichever path it took. Datagrams naming a function that
+does not exist are dropped, so no sender can grow the metrics' label set. Threads here are
+greenlets under gunicorn's gevent worker.
+"""
+
+from __future__ import annotations
+
+import logging
+import socket
+import threading
+import time
+from typing import Callable
+
+from app import metrics
+from app.dataplane.route_table import POOL_PREFIX
+from app.errors import GatewayError
+
+log = logging.getLogger(__name__)
+
+# Room for a burst of datagrams while the worker is busy with other requests (the kernel caps it
+# at net.core.rmem_max).
+_RECEIVE_BUFFER = 4 * 1024 * 1024
+_KNOWN_TTL = 2.0
+
+
+def parse(datagram: bytes) -> tuple[str, int, float] | None:
+    """(function, status, seconds) from one syslog datagram, or None when it is not a call line.
+
+    nginx writes ``<PRI>TIMESTAMP TAG: MESSAGE``; the message is ``fn_<name> status seconds``
+    (the function's pool, status and seconds).
+    """
+    message = datagram.rpartition(b": ")[2].split()
+    if len(message) != 3 or not message[0].startswith(POOL_PREFIX.encode()):
+        return None
+    pool, status, seconds = message
+    try:
+        return pool[len(POOL_PREFIX):].decode("ascii"), int(status), float(seconds)
+    except (UnicodeDecodeError, ValueError):
+        return None
+
+
+class CallLog:
+    """Receives nginx's call lines on ``port`` (UDP) and records them; ``start`` once per process."""
+
+    def __init__(self, port: int, functions: Callable[[], set[str]]):
+        self.port = port
+        self.functions = functions
+        self._known: set[str] = set()
+        self._known_at = float("-inf")
+        self._socket: socket.socket | None = None
+
+    def start(self) -> None:
+        sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
+        # Every worker process binds the port; the kernel spreads the datagrams among them.
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEPORT, 1)
+        sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
+        sock.bind(("0.0.0.0", self.port))
+        self._socket = sock
+        threading.Thread(target=self._loop, name="call-log", daemon=True).start()
+
+    def stop(self) -> None:
+        if self._socket is not None:
+            self._socket.close()
+
+    def record(self, datagram: bytes) -> bool:
+        """Record one datagram's call; whether it named an existing function."""
+        call = parse(datagram)
+        if call is None or not self._exists(call[0]):
+            return False
+        metrics.record_invocation(*call)
+        return True
+
+    def _exists(self, function: str) -> bool:
+        # A new function is looked up at most every _KNOWN_TTL seconds, whatever arrives.
+        if function not in self._known and time.monotonic() - self._known_at > _KNOWN_TTL:
+            self._known_at = time.monotonic()
+            try:
+                self._known = self.functions()
+            except GatewayError as exc:
+                log.warning("call log cannot list functions: %s", exc.message)
+        return function in self._known
+
+    def _loop(self) -> None:
+        while True:
+            try:
+                datagram = self._socket.recv(2048)
+            except OSError:
+                return  # closed by stop()
+            self.record(datagram)

@@ -1,0 +1,76 @@
+"""The routing table nginx calls functions with: which functions, at which task addresses.
+
+Function calls do not pass through Python when nginx can route them: nginx (in C, over kept-alive
+connections to each task) is four times cheaper per call than the Go provider this gateway
+replaces, where the Python proxy is four times dearer (docs/invoke-performance.md). The gateway
+stays the control plane: it renders this table as nginx configuration, and nginx's side
+(``deploy/nginx-routes.sh``) fetches it every second and reloads nginx when it changes.
+
+A function is in the table while it should have replicas and has task addresses; functions not
+in it (unknown, scaled to zero, just deployed) go to the gateway's proxy, which answers 404 or
+scales from zero. A task that went away before nginx's next reload refuses, and nginx tries the
+next one; when none is left the call is a 502, as from the gateway's proxy (the gateway cannot
+be a backup server: nginx would send it the function's own path). Names are DNS labels and
+addresses come from DNS, so nothing a client sends reaches nginx's configuration.
+"""
+
+from __future__ import annotations
+
+from typing import Mapping, Sequence
+
+# Idle connections nginx keeps open to one pool, per nginx worker: as many as calls in flight, or
+# every call over the cap opens and closes a connection and leaves a TIME_WAIT port behind (at
+# c512, 32 ran the ephemeral ports out within a minute).
+KEEPALIVE = 1024
+# How long nginx keeps an idle connection to a task: shorter than a watchdog's own idle timeout
+# (Go's server closes idle connections after its read timeout, often 5-10 s), so nginx is the one
+# to close it and never sends a call down a connection the function is closing.
+IDLE_TIMEOUT = "4s"
+# The pool of calls nginx does not route itself: the gateway's proxy.
+FALLBACK_POOL = "gateway_fallback"
+POOL_PREFIX = "fn_"
+# Seconds in which a call may still move to another task: past one connect timeout (2 s).
+NEXT_TASK_WINDOW = 3.0
+
+
+def render_routes(
+    routes: Mapping[str, Sequence[str]], *, port: int, namespace: str, fallback: str, upstream_timeout: float
+) -> str:
+    """nginx configuration (http context) for ``routes``: function reference (``name`` in the
+    default ``namespace``, ``name.namespace`` in any other) -> task IPv4 addresses.
+
+    Defines ``upstream fn_<reference>`` per function, the gateway's pool ``gateway_fallback`` at
+    ``fallback`` (``host:port``), and the map ``$function_pool`` from ``$function_name`` (the
+    path segment after ``/function/``, ``name`` or ``name.namespace``, when it is lower case) to
+    a pool; a function of the default namespace is reached both as ``name`` and as
+    ``name.<namespace>``. The pool's name is what nginx's call log reports, so the calls are
+    counted under the reference. It also sets ``proxy_read_timeout`` to ``upstream_timeout``:
+    nginx enforces a function's deadline itself (``deploy/nginx.conf`` sets its other
+    locations' timeouts explicitly).
+    """
+    lines = [
+        "# Rendered by the gateway (app/dataplane/route_table.py); nginx reloads when it changes.",
+        f"proxy_read_timeout {upstream_timeout:g}s;",
+        # Another task is tried only early on: for a refused or silent connection, never after a
+        # read timeout (a second call of a slow function).
+        f"proxy_next_upstream_timeout {min(upstream_timeout, NEXT_TASK_WINDOW):g}s;",
+        f"upstream {FALLBACK_POOL} {{",
+        f"    server {fallback};",
+        f"    keepalive {KEEPALIVE};",
+        "}",
+    ]
+    for name, addresses in sorted(routes.items()):
+        lines.append(f"upstream {POOL_PREFIX}{name} {{")
+        # One refusal sets a task aside briefly.
+        lines += [f"    server {address}:{port} max_fails=1 fail_timeout=2s;" for address in addresses]
+        lines.append(f"    keepalive {KEEPALIVE};")
+        lines.append(f"    keepalive_timeout {IDLE_TIMEOUT};")
+        lines.append("}")
+    lines.append("map $function_name $function_pool {")
+    lines.append(f"    default {FALLBACK_POOL};")
+    for reference in sorted(routes):
+        lines.append(f"    {reference} {POOL_PREFIX}{reference};")
+        if "." not in reference:
+            lines.append(f"    {reference}.{namespace} {POOL_PREFIX}{reference};")
+    lines.append("}")
+    return "\n".join(lines) + "\n"

@@ -1,0 +1,133 @@
+"""Where a function's calls go: its task addresses, with scale from zero.
+
+Functions are named by their canonical reference (``name``, or ``name.namespace`` outside the
+default namespace). The provider asks DNS for the addresses of every running replica (on Swarm
+``tasks.<service>``, on a network the caller shares; ``dnsrr`` mode, no VIP needed). Answers
+are cached for ``ttl`` seconds, handed out round-robin, and dropped as soon as a call to one of
+them fails, so a replaced task is found on the next call. A function with no address is looked
+up once in the provider: unknown is a 404, zero replicas are scaled to ``max(1, min)`` (one
+scale per function however many calls arrive at once) and the call waits, bounded, for a
+ready replica.
+"""
+
+from __future__ import annotations
+
+import itertools
+import socket
+import threading
+import time
+from dataclasses import dataclass, field
+from typing import Callable, Iterable
+
+from app.domain.models import ScalingPolicy
+from app.domain.names import split_reference
+from app.errors import FunctionNotFound, NoReadyReplica, NotFound
+from app.runtime.interfaces import Provider
+
+FUNCTION_PORT = 8080
+
+
+def dns_lookup(host: str) -> list[str]:
+    """IPv4 addresses for ``host``; empty when the name does not resolve."""
+    try:
+        infos = socket.getaddrinfo(host, FUNCTION_PORT, socket.AF_INET, socket.SOCK_STREAM)
+    except socket.gaierror:
+        return []
+    return sorted({info[4][0] for info in infos})
+
+
+@dataclass
+class _Entry:
+    addresses: list[str]
+    expires: float
+    turn: itertools.count = field(default_factory=itertools.count)
+
+
+class Upstreams:
+    """Resolves function names to ``host:port`` addresses for the proxy."""
+
+    def __init__(
+        self,
+        provider: Provider,
+        *,
+        scale_from_zero: bool,
+        wait_timeout: float,
+        ttl: float = 2.0,
+        lookup: Callable[[str], list[str]] = dns_lookup,
+        port: int = FUNCTION_PORT,
+    ):
+        self.provider = provider
+        self.scale_from_zero = scale_from_zero
+        self.wait_timeout = wait_timeout
+        self.ttl = ttl
+        self.lookup = lookup
+        self.port = port
+        self._cache: dict[str, _Entry] = {}
+        self._lock = threading.Lock()
+        self._waking: dict[str, threading.Lock] = {}
+
+    def _lookup(self, function: str) -> list[str]:
+        return self.provider.function_addresses(*split_reference(function), self.lookup)
+
+    def address(self, function: str) -> str:
+        """An address to call ``function`` (a canonical reference) at, waiting for a replica if
+        it has none.
+
+        Raises FunctionNotFound (404) for an unknown function and NoReadyReplica (503) when no
+        replica is ready within the wait timeout.
+        """
+        addresses = self._cached(function) or self._resolve(function)
+        if not addresses:
+            addresses = self._wake(function)
+        entry = self._cache[function]
+        return f"{addresses[next(entry.turn) % len(addresses)]}:{self.port}"
+
+    def table(self, functions: Iterable[str]) -> dict[str, list[str]]:
+        """The task addresses of each of ``functions`` that has any, fresh from DNS."""
+        return {name: addresses for name in functions if (addresses := self._lookup(name))}
+
+    def forget(self, function: str) -> None:
+        """Drop cached addresses after a failed call, so the next call asks DNS again."""
+        with self._lock:
+            self._cache.pop(function, None)
+
+    def _cached(self, function: str) -> list[str]:
+        entry = self._cache.get(function)
+        if entry and entry.expires > time.monotonic():
+            return entry.addresses
+        return []
+
+    def _resolve(self, function: str) -> list[str]:
+        addresses = self._lookup(function)
+        with self._lock:
+            previous = self._cache.get(function)
+            entry = _Entry(addresses, time.monotonic() + self.ttl)
+            if previous:
+                entry.turn = previous.turn
+            self._cache[function] = entry
+        return addresses
+
+    def _wake(self, function: str) -> list[str]:
+        """No address: a 404, a scale from zero, or a wait for replicas that are starting."""
+        name, namespace = split_reference(function)
+        try:
+            status = self.provider.get_function(name, namespace)
+        except NotFound:
+            raise FunctionNotFound(f"Function {function} not found.") from None
+        if status.replicas == 0:
+            if not self.scale_from_zero:
+                raise NoReadyReplica(f"Function {function} is scaled to zero and scale from zero is off.")
+            with self._lock:
+                gate = self._waking.setdefault(function, threading.Lock())
+            # One caller per worker scales; the others wait on the gate and find it done.
+            with gate:
+                if self.provider.get_function(name, namespace).replicas == 0:
+                    target = ScalingPolicy.from_labels(status.labels).initial_replicas()
+                    self.provider.scale(name, target, namespace)
+        deadline = time.monotonic() + self.wait_timeout
+        while time.monotonic() < deadline:
+            addresses = self._resolve(function)
+            if addresses:
+                return addresses
+            time.sleep(0.1)
+        raise NoReadyReplica(f"Function {function} has no ready replica after {self.wait_timeout:g}s.")

@@ -1,0 +1,242 @@
+"""Function events from Swarm: the ``EventSource`` implementation over Docker's ``/events``.
+
+Docker's event stream, as dockerd 20.10 sends it on a manager: service ``create``, ``update``
+and ``remove`` with only the service's name in their attributes (an update that changed the
+replicas adds ``replicas.old``/``.new``, a rolling update ``updatestate.new``); container events
+of this node only, carrying the container's labels (so ``com.openfaas.function`` and
+``com.openfaas.namespace``) and ``com.docker.swarm.task.id``; ``die`` with ``exitCode``;
+``health_status: healthy|unhealthy``; ``oom``. Service events carry no labels, so the stream
+keeps the functions it knows by service ID: listed when it opens, learnt by inspecting a service
+when it is created, forgotten when it is removed.
+
+``normalise`` turns one Docker event into a FunctionEvent (pure). The stream reconnects when the
+connection breaks without being closed, waiting longer each time up to a few seconds, and asks
+Docker for what it missed since the last event it passed on.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+import threading
+import time
+from dataclasses import dataclass
+from typing import Iterator
+
+import requests
+from urllib3.exceptions import HTTPError as Urllib3Error
+
+from app.domain.models import (
+    FUNCTION_DELETED,
+    FUNCTION_DEPLOYED,
+    FUNCTION_SCALED,
+    FUNCTION_UPDATED,
+    LABEL_FUNCTION,
+    REPLICA_DIED,
+    REPLICA_HEALTHY,
+    REPLICA_OOM,
+    REPLICA_STARTED,
+    REPLICA_UNHEALTHY,
+    STREAM_DISCONNECTED,
+    STREAM_RECONNECTED,
+    EventRequest,
+    FunctionEvent,
+)
+from app.domain.timestamps import format_rfc3339_nano, now_rfc3339_nano
+from app.errors import GatewayError, NotFound
+from app.runtime.swarm import readings, specs
+from app.runtime.swarm.provider import SwarmProvider
+from app.runtime.swarm.streams import CuttableStream
+
+log = logging.getLogger(__name__)
+_READ_SIZE = 64 * 1024
+# Only what can become a FunctionEvent; the rest (exec probes every second) is not sent at all.
+DOCKER_FILTERS = {
+    "type": ["service", "container"],
+    "event": ["create", "update", "remove", "start", "die", "oom", "health_status"],
+}
+_CONTAINER_TYPES = {
+    "start": REPLICA_STARTED,
+    "die": REPLICA_DIED,
+    "oom": REPLICA_OOM,
+    "health_status: healthy": REPLICA_HEALTHY,
+    "health_status: unhealthy": REPLICA_UNHEALTHY,
+}
+_TASK_LABEL = "com.docker.swarm.task.id"
+
+
+@dataclass(frozen=True)
+class KnownFunction:
+    """A function's service as the stream knows it: service events only name the service."""
+
+    name: str
+    namespace: str
+    replicas: int
+
+
+def _number(text: str | None) -> int | None:
+    return int(text) if text is not None and text.lstrip("-").isdigit() else None
+
+
+def event_time(event: dict) -> str:
+    nanos = int(event.get("timeNano") or int(event.get("time") or 0) * 10**9)
+    return format_rfc3339_nano(nanos // 10**9, nanos % 10**9)
+
+
+def normalise(event: dict, known: dict[str, KnownFunction], default_namespace: str) -> FunctionEvent | None:
+    """The FunctionEvent one Docker event means, or None when it is about nothing of ours or
+    nothing the API reports. ``known`` must already hold the service of a service event."""
+    actor = event.get("Actor") or {}
+    attributes = actor.get("Attributes") or {}
+    action = event.get("Action") or ""
+    at = event_time(event)
+    if event.get("Type") == "service":
+        function = known.get(actor.get("ID", ""))
+        if function is None:
+            return None
+        common = {"time": at, "name": function.name, "namespace": function.namespace}
+        if action == "create":
+            return FunctionEvent(FUNCTION_DEPLOYED, replicas=function.replicas, **common)
+        if action == "remove":
+            return FunctionEvent(FUNCTION_DELETED, **common)
+        if action != "update":
+            return None
+        new = _number(attributes.get("replicas.new"))
+        if new is not None:
+            return FunctionEvent(
+                FUNCTION_SCALED, replicas=new, previous_replicas=_number(attributes.get("replicas.old")), **common
+            )
+        return FunctionEvent(FUNCTION_UPDATED, rollout=attributes.get("updatestate.new"), **common)
+    kind = _CONTAINER_TYPES.get(action)
+    name = attributes.get(LABEL_FUNCTION)
+    if event.get("Type") != "container" or kind is None or not name or not attributes.get(_TASK_LABEL):
+        return None
+    return FunctionEvent(
+        kind,
+        time=at,
+        name=name,
+        namespace=readings.namespace_of(attributes, default_namespace),
+        instance=attributes[_TASK_LABEL],
+        exit_code=_number(attributes.get("exitCode")) if kind == REPLICA_DIED else None,
+    )
+
+
+def wanted(event: FunctionEvent, request: EventRequest) -> bool:
+    """Whether a client asking ``request`` gets ``event``; the stream's own events go to all."""
+    if event.name is None:
+        return True
+    return event.namespace == request.namespace and request.function in (None, event.name)
+
+
+class SwarmEventSource:
+    """Opens event streams of the functions a SwarmProvider manages."""
+
+    def __init__(self, provider: SwarmProvider, retry_wait: float = 0.5, max_retry_wait: float = 5.0):
+        self.provider = provider
+        self.retry_wait = retry_wait
+        self.max_retry_wait = max_retry_wait
+
+    def open(self, request: EventRequest) -> "SwarmEventStream":
+        """Learn the functions that exist now, then return a stream not yet started.
+
+        Raises BackendUnavailable (503) when Docker cannot be reached.
+        """
+        stream = SwarmEventStream(self, request)
+        stream.learn_all()
+        return stream
+
+
+class SwarmEventStream:
+    """Iterate to receive batches of FunctionEvents; ``close`` ends the stream from anywhere."""
+
+    def __init__(self, source: SwarmEventSource, request: EventRequest):
+        self.source = source
+        self.provider = source.provider
+        self.request = request
+        self._stream = CuttableStream(source.provider)
+        self._closing = threading.Event()
+        self._known: dict[str, KnownFunction] = {}
+        self._last = 0  # timeNano of the newest event passed on, where a reconnect resumes
+
+    def learn_all(self) -> None:
+        """Know every function that exists now. Raises BackendUnavailable (503)."""
+        default = self.provider.config.namespace
+        self._known = {
+            svc["ID"]: KnownFunction(*specs.function_identity(svc, default), specs.current_replicas(svc))
+            for svc in self.provider.function_services()
+        }
+
+    def _learn(self, service_id: str) -> None:
+        try:
+            svc = self.provider.owned_service(service_id)
+        except NotFound:
+            return  # not ours, or removed already: nothing of ours to report
+        default = self.provider.config.namespace
+        self._known[service_id] = KnownFunction(*specs.function_identity(svc, default), specs.current_replicas(svc))
+
+    def __iter__(self) -> Iterator[list[FunctionEvent]]:
+        wait = self.source.retry_wait
+        reconnected = False  # once connected, a failure is a reconnect to wait for, not a refusal
+        while not self._closing.is_set():
+            try:
+                response = self._connect()
+            except GatewayError as exc:
+                if not reconnected:
+                    raise
+                log.info("event stream: Docker still away: %s", exc.message)
+                self._closing.wait(wait)
+                wait = min(wait * 2, self.source.max_retry_wait)
+                continue
+            if response is None:
+                return
+            if reconnected:
+                yield [FunctionEvent(STREAM_RECONNECTED, time=now_rfc3339_nano(), message="Docker answers again.")]
+            reconnected, wait = True, self.source.retry_wait
+            yield from self._read(response)
+            if self._closing.is_set():
+                return
+            yield [FunctionEvent(STREAM_DISCONNECTED, time=now_rfc3339_nano(), message="Docker went away; reconnecting.")]
+
+    def _connect(self):
+        params = {"filters": json.dumps(DOCKER_FILTERS)}
+        if self._last:
+            # Resume where the last event left off (Docker includes events at exactly that
+            # time; _take drops those), knowing the functions deployed meanwhile.
+            params["since"] = f"{self._last // 10**9}.{self._last % 10**9:09d}"
+            self.learn_all()
+        else:
+            # Docker runs on this machine's clock: events after this request come after this.
+            self._last = time.time_ns()
+        return self._stream.start("/events", params, "stream its events")
+
+    def _read(self, response) -> Iterator[list[FunctionEvent]]:
+        pending = b""
+        try:
+            for chunk in response.raw.stream(_READ_SIZE, decode_content=False):
+                *lines, pending = (pending + chunk).split(b"\n")
+                batch = [event for line in lines if line.strip() for event in self._take(json.loads(line))]
+                if batch:
+                    yield batch
+        except (OSError, ValueError, AttributeError, Urllib3Error, requests.RequestException) as exc:
+            if not self._stream.closed:
+                log.warning("event stream broke: %s", exc)
+        finally:
+            self._stream.release(response)
+
+    def _take(self, raw: dict) -> list[FunctionEvent]:
+        nanos = int(raw.get("timeNano") or 0)
+        if nanos and nanos <= self._last:
+            return []  # sent before the reconnect
+        self._last = max(self._last, nanos)
+        actor_id = (raw.get("Actor") or {}).get("ID", "")
+        if raw.get("Type") == "service" and raw.get("Action") in ("create", "update") and actor_id not in self._known:
+            self._learn(actor_id)
+        event = normalise(raw, self._known, self.provider.config.namespace)
+        if raw.get("Type") == "service" and raw.get("Action") == "remove":
+            self._known.pop(actor_id, None)
+        return [event] if event is not None and wanted(event, self.request) else []
+
+    def close(self) -> None:
+        """End the stream now; safe to call repeatedly and from another thread or greenlet."""
+        self._closing.set()
+        self._stream.close()

@@ -1,0 +1,158 @@
+"""HTTP basic auth for every ``/system`` route and the internal ``/_/`` ones, on by default, and
+the dashboard's sessions.
+
+``/_/routes`` holds every namespace's task addresses: nginx refuses ``/_/`` from outside, but the
+gateway also listens on the functions' networks, so without credentials any function could read
+it. nginx's side (``deploy/nginx-routes.sh``) sends the same credentials, from the same secrets.
+
+Credentials come from the environment (``basic_auth_user``/``basic_auth_password``) when both are
+set, otherwise from the files ``basic-auth-user`` and ``basic-auth-password`` in
+``secret_mount_path`` (Docker secrets). Both parts are compared in constant time. The check runs
+before routing, so a route added under ``/system`` or ``/_/`` later is guarded without any
+decorator, and an unauthenticated client cannot tell which of those paths exist.
+
+The dashboard (``/ui/``) signs in with the same credentials through a form and then calls the API
+with a session cookie instead of basic auth, because a browser's EventSource and password manager
+work with cookies and forms, not with an Authorization header. The cookie is signed with a key
+derived from the credentials (the same in every worker and after a restart; changing the password
+ends every session), ``HttpOnly`` and ``SameSite=Strict``. A browser attaches cookies to requests
+other sites' pages make, so every state-changing request authenticated by the session must also
+carry the session's CSRF token in ``X-CSRF-Token``, which only the gateway's own pages can read;
+that comes on top of the cross-site refusal of ``app.web.crosssite``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import hmac
+import os
+import secrets
+from dataclasses import dataclass
+from datetime import timedelta
+
+from flask import Flask, request, session
+
+from app.config import Config, ConfigError
+from app.errors import Forbidden, Unauthorized
+
+CHALLENGE = {"WWW-Authenticate": 'Basic realm="OpenFaaS"'}
+SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
+CSRF_HEADER = "X-CSRF-Token"
+SESSION_COOKIE = "faas_ui_session"
+SESSION_LIFETIME = timedelta(hours=12)
+
+
+@dataclass(frozen=True)
+class Credentials:
+    user: bytes
+    password: bytes
+
+    def match(self, user: str, password: str) -> bool:
+        """Constant-time comparison of both parts (no short-circuit on the user name)."""
+        user_ok = hmac.compare_digest(user.encode("utf-8"), self.user)
+        password_ok = hmac.compare_digest(password.encode("utf-8"), self.password)
+        return user_ok & password_ok
+
+    def session_key(self) -> bytes:
+        """The key that signs dashboard sessions: secret while the password is, and different
+        once it changes."""
+        return hashlib.sha256(b"faas-swarm-py dashboard session\0" + self.user + b"\0" + self.password).digest()
+
+
+def load_credentials(config: Config) -> Credentials:
+    """Read the configured credentials.
+
+    Raises ConfigError naming what is missing, so a gateway with auth on never runs open.
+    """
+    if config.basic_auth_user and config.basic_auth_password:
+        return Credentials(config.basic_auth_user.encode("utf-8"), config.basic_auth_password.encode("utf-8"))
+    parts = []
+    for name in ("basic-auth-user", "basic-auth-password"):
+        path = os.path.join(config.secret_mount_path, name)
+        try:
+            with open(path, "rb") as handle:
+                value = handle.read().strip()
+        except OSError as exc:
+            raise ConfigError(
+                f"basic auth is on but {path} cannot be read ({exc.strerror}); set basic_auth_user and "
+                "basic_auth_password, provide the files, or set basic_auth=false for local use"
+            ) from None
+        if not value:
+            raise ConfigError(f"basic auth is on but {path} is empty")
+        parts.append(value)
+    return Credentials(*parts)
+
+
+PROTECTED_PREFIXES = ("/system", "/_")
+
+
+def is_protected(path: str) -> bool:
+    """Whether ``path`` is under ``/system`` or ``/_/`` (the gateway's internal routes, such as
+    nginx's routing table) and so needs credentials."""
+    return any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED_PREFIXES)
+
+
+def install_basic_auth(app: Flask, credentials: Credentials) -> None:
+    """Refuse ``/system`` and ``/_/`` requests with neither the right basic-auth credentials nor a
+    signed-in session with 401 and a challenge; refuse a session's state-changing request without
+    its CSRF token with 403 (Forbidden)."""
+
+    @app.before_request
+    def _require_credentials() -> None:
+        if not is_protected(request.path):
+            return
+        auth = request.authorization
+        if auth is not None and auth.type == "basic" and credentials.match(auth.username or "", auth.password or ""):
+            return
+        if signed_in_user() is None:
+            raise Unauthorized("Authentication with valid basic-auth credentials is required.", CHALLENGE)
+        check_csrf()
+
+
+def install_sessions(app: Flask, credentials: Credentials) -> None:
+    """Let the dashboard sign in with ``credentials``: signed, HttpOnly, SameSite=Strict cookies."""
+    app.secret_key = credentials.session_key()
+    app.config.update(
+        SESSION_COOKIE_NAME=SESSION_COOKIE,
+        SESSION_COOKIE_HTTPONLY=True,
+        SESSION_COOKIE_SAMESITE="Strict",
+        PERMANENT_SESSION_LIFETIME=SESSION_LIFETIME,
+        # Set only when signing in: a request still in flight when the user signs out would
+        # otherwise send the old cookie back and undo the sign-out.
+        SESSION_REFRESH_EACH_REQUEST=False,
+    )
+
+
+def sign_in(credentials: Credentials, user: str, password: str) -> bool:
+    """Start a session with a new CSRF token when ``user`` and ``password`` are right; say whether."""
+    if not credentials.match(user, password):
+        return False
+    session.clear()
+    session.permanent = True
+    session["user"] = user
+    session["csrf"] = secrets.token_urlsafe(32)
+    return True
+
+
+def sign_out() -> None:
+    session.clear()
+
+
+def signed_in_user() -> str | None:
+    """Who signed in to the dashboard in this request's session, or None."""
+    return session.get("user")
+
+
+def csrf_token() -> str:
+    """The session's CSRF token for the dashboard's pages; empty without a session."""
+    return session.get("csrf", "")
+
+
+def check_csrf(token: str | None = None) -> None:
+    """Raise Forbidden (403) for a state-changing request whose CSRF token (``token``, else the
+    X-CSRF-Token header) is not the session's."""
+    if request.method in SAFE_METHODS:
+        return
+    sent = token if token is not None else request.headers.get(CSRF_HEADER, "")
+    if not csrf_token() or not hmac.compare_digest(sent.encode("utf-8"), csrf_token().encode("utf-8")):
+        raise Forbidden(f"The {CSRF_HEADER} of this dashboard session is missing or wrong; reload the page.")

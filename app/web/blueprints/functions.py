@@ -1,0 +1,97 @@
+"""Function CRUD: /system/functions (GET, POST, PUT, DELETE), GET /system/function/{name} (both
+GETs with ``usage`` on ``?usage=1``) and GET /system/function/{name}/instances."""
+
+from __future__ import annotations
+
+import dataclasses
+
+from flask import Blueprint, Response, jsonify, request
+
+from app import metrics
+from app.domain.models import FunctionDeployment, FunctionStatus
+from app.domain.names import require_function_name
+from app.web.schemas import (
+    DeleteFunctionSchema,
+    FunctionDeploymentSchema,
+    FunctionStatusSchema,
+    InstanceSchema,
+    StatusQuerySchema,
+    load_body,
+    load_query,
+)
+from app.web.state import provider, reference_of, request_namespace, usage
+
+bp = Blueprint("functions", __name__)
+_DEPLOYMENT = FunctionDeploymentSchema()
+_DELETE = DeleteFunctionSchema()
+_STATUS = FunctionStatusSchema()
+_STATUS_QUERY = StatusQuerySchema()
+_INSTANCE = InstanceSchema()
+
+
+def _deployment() -> FunctionDeployment:
+    deployment = load_body(_DEPLOYMENT, request)
+    return dataclasses.replace(deployment, namespace=request_namespace(deployment.namespace))
+
+
+def _status_query() -> tuple[bool, str]:
+    """Whether the status query asks for usage, and its namespace."""
+    query = load_query(_STATUS_QUERY, request)
+    return query.get("usage", False), request_namespace(query.get("namespace"))
+
+
+def _with_counts(statuses: list[FunctionStatus], with_usage: bool) -> list[FunctionStatus]:
+    """Statuses with invocation counts from the metrics every worker shares, and the last
+    sampled usage when asked for (never waiting for stats); replicas recorded."""
+    counts = metrics.invocation_counts()
+    sampled = usage()
+    counted = []
+    for status in statuses:
+        reference = reference_of(status.name, status.namespace)
+        metrics.set_replicas(reference, status.replicas)
+        counted.append(
+            dataclasses.replace(
+                status,
+                invocation_count=counts.get(reference, 0),
+                usage=sampled.usage(status.namespace, status.name) if with_usage else None,
+            )
+        )
+    return counted
+
+
+@bp.get("/system/functions")
+def list_functions():
+    with_usage, namespace = _status_query()
+    return jsonify(_STATUS.dump(_with_counts(provider().list_functions(namespace), with_usage), many=True))
+
+
+@bp.get("/system/function/<name>")
+def get_function(name: str):
+    with_usage, namespace = _status_query()
+    (status,) = _with_counts([provider().get_function(require_function_name(name), namespace)], with_usage)
+    return jsonify(_STATUS.dump(status))
+
+
+@bp.get("/system/function/<name>/instances")
+def function_instances(name: str):
+    instances = usage().with_cpu(provider().instances(require_function_name(name), request_namespace()))
+    return jsonify(_INSTANCE.dump(instances, many=True))
+
+
+@bp.post("/system/functions")
+def deploy_function():
+    provider().deploy(_deployment())
+    return Response(status=202)
+
+
+@bp.put("/system/functions")
+def update_function():
+    provider().update(_deployment())
+    return Response(status=200)
+
+
+@bp.delete("/system/functions")
+def delete_function():
+    body = load_body(_DELETE, request)
+    provider().delete(body["functionName"], request_namespace(body.get("namespace")))
+    return Response(status=200)

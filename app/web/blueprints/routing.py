@@ -1,0 +1,39 @@
+"""GET /_/routes: the routing table nginx calls functions with (app/dataplane/route_table.py), as nginx
+configuration. nginx's side (deploy/nginx-routes.sh) fetches it every second with the gateway's
+basic-auth credentials; nginx itself refuses ``/_/`` from outside.
+
+It holds the task addresses of every namespace's functions, and the gateway also listens on the
+functions' networks, so it needs the same credentials as ``/system`` (app/web/auth.py guards every
+``/_/`` path): a function can reach the gateway, not read where other namespaces' tasks are."""
+
+from __future__ import annotations
+
+from flask import Blueprint, Response
+
+from app.dataplane.route_table import render_routes
+from app.web.state import provider, reference_of, settings, upstreams
+
+bp = Blueprint("routes", __name__)
+
+
+@bp.get("/_/routes")
+def routing_table():
+    # Only functions with a running, up-to-date task that should keep running: the others are the
+    # gateway's to wake, and one just scaled to zero leaves the table before its tasks stop.
+    ready = [
+        reference_of(status.name, status.namespace)
+        for status in provider().list_functions()
+        if status.replicas and status.available_replicas
+    ]
+    # nginx fetches this every second: the moment to notice it was recreated without the
+    # namespaces' networks.
+    provider().refresh_edge()
+    pools, config = upstreams(), settings()
+    table = render_routes(
+        pools.table(ready),
+        port=pools.port,
+        namespace=config.namespace,
+        fallback=config.route_fallback,
+        upstream_timeout=config.upstream_timeout,
+    )
+    return Response(table, mimetype="text/plain")
