@@ -19,7 +19,7 @@ import uuid
 import docker
 import pytest
 
-from app.runtime.swarm.provider import DOCKER_API_VERSION
+from app.runtime.swarm.client import DOCKER_API_VERSION
 from tests.gateway import ROOT
 from tests.waiting import wait_for
 
