@@ -34,8 +34,9 @@ missing=()
 command -v gcc >/dev/null || missing+=(gcc)
 [ -e "$(gcc -print-file-name=libc.a 2>/dev/null || echo /nonexistent)" ] || missing+=(libc6-dev)
 if [ ${#missing[@]} -gt 0 ]; then
-	apt-get update
-	apt-get install -y "${missing[@]}"
+	echo "build.sh: installing ${missing[*]} from Debian" >&2
+	. "$repo/scripts/apt.sh"
+	apt_install "${missing[@]}"
 fi
 # A dynamically linked busybox (Debian's "busybox" package) would not run in
 # an image without libc.
