@@ -10,6 +10,9 @@ BIN := $(VENV)/bin
 
 # Leaves out the test that stops the Docker daemon, and with it every container on the machine,
 # unless CI=true (tests/conftest.py); `make test-faults` runs it on its own.
+# The real OpenFaaS binaries (faas-cli, fwatchdog, of-watchdog, faas-swarm) are read from
+# OPENFAAS_BIN_DIR, by default ../shared/bin beside the repository; set it in the environment or
+# as `make test OPENFAAS_BIN_DIR=/path` (make passes it on). docs/testing.md says where to get them.
 test: docker tools venv test-image lint
 	$(BIN)/python -m pytest
 
