@@ -41,7 +41,7 @@ mutation: tools venv
 	$(BIN)/python scripts/mutation_score.py
 
 lint: venv
-	$(BIN)/flake8 app tests bench wsgi.py gunicorn.conf.py
+	$(BIN)/flake8 app tests bench harness wsgi.py gunicorn.conf.py
 
 docker:
 	bash scripts/setup-docker.sh

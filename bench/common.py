@@ -1,30 +1,22 @@
-"""Small helpers the benchmarks share, kept here so bench/ never imports tests/.
-
-HTTP calls with urllib, basic-auth headers, the stack's credentials, free host ports, the docker
-CLI, a container's address the host reaches directly (also the end-to-end tests'), and a
-gunicorn-served gateway on a loopback port (for benchmarks that start their own); also where the
-real OpenFaaS binaries are ($OPENFAAS_BIN_DIR).
+"""Small helpers the benchmarks share: HTTP calls with urllib, the stack's credentials, polling
+with a bound, a gunicorn-served gateway on a loopback port with the benchmarks' credentials (for
+benchmarks that start their own), and where the real OpenFaaS binaries are ($OPENFAAS_BIN_DIR).
+What the tests use too is in harness/; bench/ never imports tests/.
 """
 
 from __future__ import annotations
 
-import base64
-import ipaddress
 import json
 import os
-import re
-import signal
-import socket
-import subprocess
-import sys
-import tempfile
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
 from typing import Callable
 
-ROOT = Path(__file__).resolve().parents[1]
+import harness
+from harness import ROOT, basic_auth
+
 # The credentials a gateway started by `Gateway` below accepts.
 USER, PASSWORD = "bench-admin", "bench-password"
 # The real OpenFaaS binaries (faas-cli, the watchdogs, faas-swarm) cannot be committed: they are read
@@ -41,11 +33,6 @@ def openfaas_binary(name: str) -> Path:
                          '../shared/bin beside the repository); docs/testing.md, "Getting the OpenFaaS binaries", '
                          "says where to get them")
     return path
-
-
-def basic_auth(user: str, password: str) -> dict[str, str]:
-    """The Authorization header for HTTP basic auth."""
-    return {"Authorization": "Basic " + base64.b64encode(f"{user}:{password}".encode()).decode()}
 
 
 AUTH = basic_auth(USER, PASSWORD)
@@ -82,90 +69,7 @@ def wait_until(check: Callable[[], bool], what: str, timeout: float = 90, interv
     raise SystemExit(f"gave up after {timeout:g}s waiting for {what}")
 
 
-def free_port(host: str = "127.0.0.1") -> int:
-    """A TCP port nothing listens on right now (bind to 0.0.0.0 for a host-mode publish)."""
-    with socket.socket() as sock:
-        sock.bind((host, 0))
-        return sock.getsockname()[1]
-
-
-def docker(*args: str, input: bytes | None = None, check: bool = True) -> str:
-    """Run the docker CLI; its stdout, stripped. CalledProcessError (with stderr) on failure."""
-    result = subprocess.run(["docker", *args], input=input, capture_output=True, check=False)
-    if check and result.returncode:
-        raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout, result.stderr)
-    return result.stdout.decode(errors="replace").strip()
-
-
-def bridge_ip(container: str) -> str:
-    """The container's address on docker_gwbridge or bridge, which the host reaches without docker-proxy."""
-    subnets = [
-        ipaddress.ip_network(docker("network", "inspect", "-f", "{{(index .IPAM.Config 0).Subnet}}", network))
-        for network in ("docker_gwbridge", "bridge")
-    ]
-    pid = docker("inspect", "-f", "{{.State.Pid}}", container)
-    command = ["nsenter", "-t", pid, "-n", "ip", "-4", "-o", "addr"]
-    out = subprocess.run(command, capture_output=True, text=True, check=True).stdout
-    for address in re.findall(r"inet (\d+\.\d+\.\d+\.\d+)/", out):
-        if any(ipaddress.ip_address(address) in subnet for subnet in subnets):
-            return address
-    raise SystemExit(f"{container} has no address on docker_gwbridge or bridge")
-
-
-class Gateway:
-    """A gunicorn process serving ``wsgi:app`` with gevent workers on a loopback port, with a
-    state folder of its own (async queue, metrics), removed when it stops. The test suite's
-    gateway (tests/gateway.py) is this one with the tests' credentials."""
+class Gateway(harness.Gateway):
+    """The gunicorn-served gateway of harness, with the benchmarks' credentials."""
 
     user, password = USER, PASSWORD
-
-    def __init__(self, **env: str):
-        self.port = free_port()
-        self.url = f"http://127.0.0.1:{self.port}"
-        self._state = tempfile.TemporaryDirectory(prefix="gateway-state-")
-        self.state_dir = Path(self._state.name)
-        environment = {
-            **os.environ,
-            "basic_auth_user": self.user,
-            "basic_auth_password": self.password,
-            "state_dir": self._state.name,
-            # Nothing sends it nginx's call log; leave the machine's UDP port alone.
-            "call_log_port": "0",
-            # Several such gateways may share one Swarm (and a person's stack): each would scale
-            # the same functions. A test that is about the autoscaler switches it on.
-            "autoscaler": "false",
-            **env,
-        }
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "gunicorn", "-c", "gunicorn.conf.py", "-b", f"127.0.0.1:{self.port}", "wsgi:app"],
-            cwd=ROOT,
-            env=environment,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.STDOUT,
-        )
-
-    def wait_ready(self, timeout: float = 30) -> "Gateway":
-        deadline = time.monotonic() + timeout
-        while True:
-            try:
-                urllib.request.urlopen(f"{self.url}/healthz", timeout=2)
-                return self
-            except OSError:
-                if self.process.poll() is not None or time.monotonic() > deadline:
-                    self.stop()
-                    raise RuntimeError("gunicorn did not start:\n" + self.process.stdout.read().decode(errors="replace"))
-                time.sleep(0.2)
-
-    def worker_pids(self) -> list[int]:
-        children = Path(f"/proc/{self.process.pid}/task/{self.process.pid}/children").read_text().split()
-        return [int(pid) for pid in children]
-
-    def stop(self) -> None:
-        if self.process.poll() is None:
-            self.process.send_signal(signal.SIGTERM)
-            try:
-                self.process.wait(timeout=30)
-            except subprocess.TimeoutExpired:
-                self.process.kill()
-                self.process.wait()
-        self._state.cleanup()

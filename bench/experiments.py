@@ -30,7 +30,7 @@ import tempfile
 from pathlib import Path
 
 from bench import invoke
-from bench.common import bridge_ip, docker
+from harness import bridge_ip, docker
 
 STACK_NGINX = "openfaas_nginx_1"
 STACK_GATEWAY = "openfaas_gateway_1"

@@ -47,7 +47,8 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from bench.common import ROOT, call, docker, openfaas_binary, stack_auth, wait_until
+from bench.common import call, openfaas_binary, stack_auth, wait_until
+from harness import ROOT, docker
 
 RUNTIMES = {
     "classic": "faas-test/classic-watchdog:latest",

@@ -25,8 +25,9 @@ import time
 from pathlib import Path
 
 from bench import invoke
-from bench.common import docker, stack_auth, wait_until
+from bench.common import stack_auth, wait_until
 from bench.experiments import NGINX_TOP
+from harness import docker
 
 STATES = {"01": "ESTABLISHED", "06": "TIME_WAIT", "08": "CLOSE_WAIT", "04": "FIN_WAIT1", "05": "FIN_WAIT2"}
 

@@ -33,7 +33,8 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 from bench import experiments, invoke
-from bench.common import ROOT, call, docker, stack_auth, wait_until
+from bench.common import call, stack_auth, wait_until
+from harness import ROOT, docker
 
 NGINX = "openfaas_nginx_1"
 GATEWAY = "openfaas_gateway_1"

@@ -7,15 +7,15 @@ import json
 import urllib.error
 import urllib.request
 
-import bench.common
-from bench.common import ROOT, basic_auth, bridge_ip, free_port  # noqa: F401 - re-exported for the tests
+import harness
+from harness import basic_auth
 
 USER, PASSWORD = "it-admin", "it-password"
 AUTH = basic_auth(USER, PASSWORD)
 
 
-class Gateway(bench.common.Gateway):
-    """The benchmarks' gunicorn-served gateway (its own loopback port and state folder), with the
+class Gateway(harness.Gateway):
+    """The gunicorn-served gateway of harness (its own loopback port and state folder), with the
     tests' credentials."""
 
     user, password = USER, PASSWORD

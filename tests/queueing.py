@@ -12,7 +12,7 @@ import pytest
 import redis
 
 from app.queue import AsyncCall
-from tests.gateway import free_port
+from harness import free_port
 
 
 class RedisServer:

@@ -20,7 +20,7 @@ import docker
 import pytest
 
 from app.runtime.swarm.client import DOCKER_API_VERSION
-from tests.gateway import ROOT
+from harness import ROOT
 from tests.waiting import wait_for
 
 # The test function images, on the real watchdogs (images/watchdog/build.sh names them).

@@ -14,8 +14,8 @@ import uuid
 import docker
 import pytest
 
+from harness import free_port
 from tests.e2e.stack import Stack
-from tests.gateway import free_port
 from tests.swarm import (  # noqa: F401 - fixtures shared with the integration tests
     docker_api,
     of_watchdog_image,

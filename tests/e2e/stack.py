@@ -15,7 +15,8 @@ from dataclasses import dataclass
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from tests.gateway import ROOT, basic_auth, bridge_ip, call
+from harness import ROOT, basic_auth, bridge_ip
+from tests.gateway import call
 from tests.queueing import RedisServer
 from tests.swarm import CLASSIC_IMAGE
 from tests.waiting import wait_for

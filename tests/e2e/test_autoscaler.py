@@ -14,7 +14,8 @@ import time
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
-from tests.gateway import basic_auth, call
+from harness import basic_auth
+from tests.gateway import call
 from tests.swarm import name
 from tests.waiting import wait_for
 

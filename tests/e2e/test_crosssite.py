@@ -7,7 +7,8 @@ import json
 
 import pytest
 
-from tests.gateway import basic_auth, call
+from harness import basic_auth
+from tests.gateway import call
 from tests.swarm import name
 
 # A JSON body labelled text/plain, which another site's page can send without a CORS preflight.

@@ -10,8 +10,9 @@ import signal
 import subprocess
 import threading
 
+from harness import basic_auth
 from tests.e2e.stack import auth, delivered, deploy, deploy_receiver, invoke, stack_on_redis
-from tests.gateway import basic_auth, call
+from tests.gateway import call
 from tests.swarm import shared_name
 from tests.waiting import wait_for
 

@@ -12,7 +12,8 @@ from urllib.parse import urlsplit
 
 from app.dataplane.route_table import render_routes
 from app.domain.timestamps import now_rfc3339_nano
-from tests.gateway import ROOT, basic_auth, call
+from harness import ROOT, basic_auth
+from tests.gateway import call
 from tests.swarm import name
 from tests.waiting import wait_for
 

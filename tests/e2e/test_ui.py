@@ -17,8 +17,9 @@ from urllib.parse import urlsplit
 import pytest
 from playwright.sync_api import Page, expect, sync_playwright
 
+from harness import ROOT
 from tests.e2e.stack import auth, deploy
-from tests.gateway import ROOT, call
+from tests.gateway import call
 from tests.swarm import CLASSIC_IMAGE, name
 from tests.waiting import wait_for
 

@@ -21,7 +21,8 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway import AUTH, ROOT, call
+from harness import ROOT
+from tests.gateway import AUTH, call
 from tests.swarm import name, shared_name
 from tests.waiting import wait_for
 

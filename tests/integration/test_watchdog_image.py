@@ -20,8 +20,8 @@ import time
 import docker
 import pytest
 
+from harness import ROOT
 from tests.binaries import VARIABLE, openfaas_binary
-from tests.gateway import ROOT
 from tests.swarm import CLASSIC_IMAGE, OF_WATCHDOG_IMAGE
 
 BUILD = ROOT / "images" / "watchdog" / "build.sh"

@@ -12,7 +12,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.gateway import ROOT
+from harness import ROOT
 
 # LOCKED=N: the first N runs of `apt-get update` find the lists lock held, as bookworm's apt
 # says it (update does not wait for it); MISSING=name: `apt-get install` does not know that package.

@@ -19,8 +19,8 @@ from app.errors import BackendUnavailable
 from app.queue import open_queue
 from app.queue.worker import WorkerSettings
 from app.web.state import parts_of
+from harness import free_port
 from tests.fakes import fake_runtime
-from tests.gateway import free_port
 from tests.unit.conftest import deployment
 from tests.upstream import Echo, Lookup, serve
 

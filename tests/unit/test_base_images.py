@@ -13,7 +13,7 @@ import stat
 import subprocess
 from pathlib import Path
 
-from tests.gateway import ROOT
+from harness import ROOT
 
 # No image is present and none can be pulled; `docker import` reads its tar and names the image.
 DOCKER = """#!/bin/sh

@@ -22,7 +22,7 @@ from pathlib import Path
 import pytest
 
 from app.dataplane.route_table import render_routes
-from tests.gateway import ROOT
+from harness import ROOT
 
 SCRIPT = ROOT / "deploy/nginx-routes.sh"
 ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60)

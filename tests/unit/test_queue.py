@@ -23,7 +23,7 @@ from app.errors import BackendUnavailable
 from app.queue import AsyncCall, open_queue
 from app.queue import redis as redis_queue
 from app.queue.sqlite import SQLiteQueue
-from tests.gateway import free_port
+from harness import free_port
 from tests.queueing import make_call
 
 ROOT = Path(__file__).resolve().parents[2]

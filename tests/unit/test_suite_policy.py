@@ -13,7 +13,7 @@ import sys
 
 import pytest
 
-from tests.gateway import ROOT
+from harness import ROOT
 
 SUITE = {
     "conftest.py": (ROOT / "tests/conftest.py").read_text(),
