@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import dataclasses
+import functools
 import json
 import sqlite3
 import threading
@@ -23,6 +24,7 @@ from harness import free_port
 from tests.fakes import fake_runtime
 from tests.unit.conftest import deployment
 from tests.upstream import Echo, Lookup, serve
+from tests.waiting import wait_for
 
 
 class Receiver(BaseHTTPRequestHandler):
@@ -82,13 +84,8 @@ def setup(tmp_path):
         worker.stop()
 
 
-def _wait(predicate, timeout=10):
-    deadline = time.monotonic() + timeout
-    while time.monotonic() < deadline:
-        if predicate():
-            return
-        time.sleep(0.05)
-    pytest.fail("timed out")
+# The worker and the receiver answer within milliseconds: look often.
+_wait = functools.partial(wait_for, timeout=10, interval=0.05)
 
 
 def test_call_is_stored_then_invoked_and_called_back(setup):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import threading
 import time
 
@@ -13,6 +14,7 @@ from app.domain.models import FunctionStatus, ReplicaStats, ScalingPolicy
 from app.domain.names import function_reference, split_reference
 from app.domain.scaling import autoscale
 from app.errors import BackendUnavailable
+from tests.waiting import wait_for
 
 MIN1_MAX2 = ScalingPolicy.from_labels({"com.openfaas.scale.max": "2"})
 DEFAULT = ScalingPolicy()
@@ -267,11 +269,7 @@ def test_the_background_loop_outlives_docker_being_away_and_releases_the_lead_wh
     assert lock.released.wait(5)
 
 
-def wait_until(condition, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not condition():
-        assert time.monotonic() < deadline, "condition not met in time"
-        time.sleep(0.01)  # polling a condition, with a bound
+wait_until = functools.partial(wait_for, timeout=5, interval=0.01)
 
 
 def test_functions_with_unusable_labels_and_removed_functions_are_skipped():

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
+import functools
 import socket
-import time
 
 import pytest
 from prometheus_client import REGISTRY
@@ -16,6 +16,7 @@ from app.dataplane.upstreams import Upstreams
 from tests.fakes import fake_runtime
 from tests.unit.conftest import AUTH, PASSWORD, USER, basic, deployment
 from tests.upstream import Lookup
+from tests.waiting import wait_for
 
 ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60)
 
@@ -146,8 +147,4 @@ def test_datagrams_on_the_port_are_recorded():
         log.stop()
 
 
-def _wait_for(predicate, timeout: float = 5.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not predicate():
-        assert time.monotonic() < deadline, "timed out"
-        time.sleep(0.02)
+_wait_for = functools.partial(wait_for, timeout=5, interval=0.02)
