@@ -6,7 +6,6 @@ secret versions, not found and conflicts, replica counts) is the adapter's own c
 
 from __future__ import annotations
 
-import base64
 import dataclasses
 from typing import Iterator
 
@@ -19,16 +18,7 @@ from app.runtime.swarm.assembly import swarm_runtime
 from tests.fakedocker import FakeDocker
 from tests.fakes import FakeLogSource
 from tests.queueing import RedisServer
-
-USER, PASSWORD = "admin", "s3cret-pass"
-
-
-def basic(user: str, password: str) -> dict[str, str]:
-    token = base64.b64encode(f"{user}:{password}".encode()).decode()
-    return {"Authorization": f"Basic {token}"}
-
-
-AUTH = basic(USER, PASSWORD)
+from tests.unit.helpers import AUTH, PASSWORD, USER
 
 
 @pytest.fixture
@@ -67,10 +57,6 @@ def client(app):
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
     return client
-
-
-def deployment(name: str = "echo", **extra) -> dict:
-    return {"service": name, "image": "docker.io/functions/alpine:latest", "envProcess": "cat", **extra}
 
 
 @pytest.fixture(scope="session")

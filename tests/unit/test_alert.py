@@ -9,7 +9,7 @@ from hypothesis import strategies as st
 
 from app.domain.models import LABEL_SCALE_FACTOR, LABEL_SCALE_MAX, LABEL_SCALE_MIN, ScalingPolicy
 from app.domain.scaling import alert_target
-from tests.unit.conftest import deployment
+from tests.unit.helpers import deployment, webhook
 
 # The contract's vectors: status, current, max, min, factor -> new.
 VECTORS = [
@@ -24,25 +24,6 @@ VECTORS = [
     ("resolved", 8, 20, 1, 20, 1),
     ("firing", 1, 28, 1, 25, 9),
 ]
-
-
-def webhook(*alerts: tuple[str, str], status: str = "firing") -> dict:
-    """An Alertmanager body with one alert per (status, function_name), plus fields we ignore."""
-    return {
-        "receiver": "scale-up",
-        "status": status,
-        "alerts": [
-            {
-                "status": alert_status,
-                "labels": {"alertname": "APIHighInvocationRate", "function_name": function, "code": "200"},
-                "annotations": {"summary": "High invocation total"},
-                "startsAt": "2017-03-15T15:52:57.805Z",
-            }
-            for alert_status, function in alerts
-        ],
-        "groupKey": 18195285354214864953,
-        "version": "3",
-    }
 
 
 def deploy(client, name: str, current: int, maximum: int = 20, minimum: int = 1, factor: int = 20) -> None:

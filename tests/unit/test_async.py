@@ -22,7 +22,7 @@ from app.queue.worker import WorkerSettings
 from app.web.state import parts_of
 from harness import free_port
 from tests.fakes import fake_runtime
-from tests.unit.conftest import deployment
+from tests.unit.helpers import deployment
 from tests.upstream import Echo, Lookup, serve
 from tests.waiting import wait_for
 

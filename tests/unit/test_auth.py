@@ -7,7 +7,7 @@ import pytest
 from app import create_app
 from app.config import Config, ConfigError
 from tests.fakes import fake_runtime
-from tests.unit.conftest import AUTH, PASSWORD, USER, basic
+from tests.unit.helpers import AUTH, PASSWORD, USER, basic
 
 
 def _system_routes(app):

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from app.web.crosssite import cross_site_reason
-from tests.unit.conftest import deployment
+from tests.unit.helpers import deployment
 
 # A JSON body labelled text/plain: what another site's form or fetch() can send without preflight.
 SIMPLE = {"data": '{"service": "evil", "image": "docker.io/evil/miner:latest"}', "content_type": "text/plain"}

@@ -7,7 +7,7 @@ import uuid
 import pytest
 
 from app import metrics
-from tests.unit.conftest import deployment
+from tests.unit.helpers import deployment
 
 
 def test_deploy_then_read_reports_what_the_client_sent(client, engine):

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.unit.conftest import deployment
+from tests.unit.helpers import deployment
 
 # A go-sdk deploy of a function with only a memory limit and one env var and annotation set.
 GO_DEPLOYMENT = deployment(

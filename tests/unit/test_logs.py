@@ -19,7 +19,7 @@ from app.domain.models import LogMessage
 from app.domain.timestamps import normalise, parse_rfc3339
 from app.runtime.swarm.logdecode import DockerLogDecoder
 from app.web.streaming import POLL_INTERVAL, client_gone
-from tests.unit.conftest import deployment
+from tests.unit.helpers import deployment
 
 DETAILS = "com.docker.swarm.node.id=n1,com.docker.swarm.service.id=s1,com.docker.swarm.task.id={task}"
 

@@ -13,8 +13,7 @@ from app import create_app
 from app.config import Config
 from app.dataplane.upstreams import Upstreams
 from tests.fakes import FakeLogSource, fake_runtime
-from tests.unit.conftest import AUTH, PASSWORD, USER, deployment
-from tests.unit.test_alert import webhook
+from tests.unit.helpers import AUTH, PASSWORD, USER, deployment, webhook
 from tests.upstream import Lookup
 
 NETWORK = "func_functions-team-a"

@@ -25,7 +25,7 @@ from app.queue.sqlite import SQLiteQueue
 from app.web.schemas import CONSTRAINT_PATTERN
 from tests.fakes import fake_runtime
 from tests.fuzzing import CHECKS
-from tests.unit.conftest import AUTH, PASSWORD, USER, deployment
+from tests.unit.helpers import AUTH, PASSWORD, USER, deployment
 from tests.upstream import Echo, Lookup, serve
 
 # 29 operations, positive and negative, plus undocumented methods: about 3,200 requests per run.

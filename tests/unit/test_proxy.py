@@ -12,7 +12,7 @@ from app.dataplane.upstreams import Upstreams
 from app.web.schemas import FunctionDeploymentSchema
 from app.web.state import parts_of
 from tests.fakes import fake_runtime
-from tests.unit.conftest import deployment
+from tests.unit.helpers import deployment
 from tests.upstream import Echo, Lookup, serve
 
 

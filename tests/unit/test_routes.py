@@ -14,7 +14,7 @@ from app.dataplane.calllog import CallLog, parse
 from app.dataplane.route_table import render_routes
 from app.dataplane.upstreams import Upstreams
 from tests.fakes import fake_runtime
-from tests.unit.conftest import AUTH, PASSWORD, USER, basic, deployment
+from tests.unit.helpers import AUTH, PASSWORD, USER, basic, deployment
 from tests.upstream import Lookup
 from tests.waiting import wait_for
 

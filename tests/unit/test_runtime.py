@@ -44,7 +44,7 @@ from app.errors import BackendUnavailable
 from app.runtime.swarm import readings
 from app.runtime.swarm.docker_events import KnownFunction, SwarmEventSource, normalise
 from app.web.streaming import sse_stream
-from tests.unit.conftest import deployment
+from tests.unit.helpers import deployment
 from tests.waiting import wait_for
 
 NS = "openfaas-fn"

@@ -6,7 +6,7 @@ import base64
 
 import pytest
 
-from tests.unit.conftest import deployment
+from tests.unit.helpers import deployment
 
 
 def test_secret_lifecycle(client, engine):

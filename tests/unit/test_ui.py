@@ -10,7 +10,7 @@ import pytest
 
 from app import create_app
 from app.config import Config
-from tests.unit.conftest import PASSWORD, USER, deployment
+from tests.unit.helpers import PASSWORD, USER, deployment
 
 PAGES = ["/ui/", "/ui/function/echo", "/ui/deploy", "/ui/deploy?update=echo", "/ui/secrets", "/ui/events"]
 SAME_ORIGIN = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
