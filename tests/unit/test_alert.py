@@ -1,29 +1,12 @@
-"""Alert-driven scaling: the contract's vectors through POST /system/alert, bad bodies, partial
-failures, and property tests of the pure rule."""
+"""Alert-driven scaling through POST /system/alert: the contract's vectors, bad bodies, partial
+failures (the rule itself: test_scaling.py)."""
 
 from __future__ import annotations
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
-from app.domain.models import LABEL_SCALE_FACTOR, LABEL_SCALE_MAX, LABEL_SCALE_MIN, ScalingPolicy
-from app.domain.scaling import alert_target
-from tests.unit.helpers import deployment, webhook
-
-# The contract's vectors: status, current, max, min, factor -> new.
-VECTORS = [
-    ("firing", 1, 20, 1, 20, 5),
-    ("firing", 4, 20, 1, 20, 8),
-    ("firing", 19, 20, 1, 20, 20),
-    ("firing", 1, 20, 1, 100, 20),
-    ("firing", 1, 20, 1, 0, 1),
-    ("firing", 1, 20, 0, 0, 0),
-    ("firing", 1, 5, 1, 30, 3),
-    ("firing", 1, 4, 1, 1, 2),
-    ("resolved", 8, 20, 1, 20, 1),
-    ("firing", 1, 28, 1, 25, 9),
-]
+from app.domain.models import LABEL_SCALE_FACTOR, LABEL_SCALE_MAX, LABEL_SCALE_MIN
+from tests.unit.helpers import VECTORS, deployment, webhook
 
 
 def deploy(client, name: str, current: int, maximum: int = 20, minimum: int = 1, factor: int = 20) -> None:
@@ -45,11 +28,6 @@ def test_contract_vectors_through_the_webhook(client, runtime, status, current, 
     assert response.status_code == 200, response.text
     assert response.mimetype == "text/plain"
     assert replicas(runtime, "echo") == new
-
-
-@pytest.mark.parametrize("status, current, maximum, minimum, factor, new", VECTORS)
-def test_contract_vectors_of_the_rule(status, current, maximum, minimum, factor, new):
-    assert alert_target(status, current, ScalingPolicy(minimum, maximum, factor)) == new
 
 
 def test_nothing_is_done_when_the_count_would_not_change(client, runtime, monkeypatch):
@@ -174,37 +152,3 @@ def test_a_body_that_is_not_an_object_is_a_400(client, data):
 
 def test_alerts_need_credentials(app):
     assert app.test_client().post("/system/alert", json=webhook()).status_code == 401
-
-
-_policies = st.builds(
-    lambda low, high, factor: ScalingPolicy(min(low, high), max(low, high), factor),
-    st.integers(0, 1000),
-    st.integers(1, 1000),
-    st.integers(0, 100),
-)
-
-
-@given(st.sampled_from(["firing", "resolved"]), st.integers(0, 1000), _policies)
-def test_the_target_never_exceeds_the_maximum(status, current, policy):
-    assert alert_target(status, current, policy) <= policy.maximum
-
-
-@given(st.sampled_from(["firing", "resolved"]), st.data(), _policies)
-def test_from_within_the_range_the_target_stays_within_it(status, data, policy):
-    current = data.draw(st.integers(policy.minimum, policy.maximum))
-    assert policy.minimum <= alert_target(status, current, policy) <= policy.maximum
-
-
-@given(st.data(), _policies)
-def test_firing_never_scales_down_within_the_range(data, policy):
-    current = data.draw(st.integers(policy.minimum, policy.maximum))
-    target = alert_target("firing", current, policy)
-    if policy.factor > 0:
-        assert target > current or target == policy.maximum
-    else:
-        assert target == policy.minimum
-
-
-@given(st.integers(0, 1000), _policies)
-def test_resolved_always_means_the_minimum(current, policy):
-    assert alert_target("resolved", current, policy) == policy.minimum

@@ -1,4 +1,5 @@
-"""The built-in autoscaler: its rule as a table, its labels, and its rounds over a scripted load."""
+"""The built-in autoscaler (app.background.autoscaler): its rounds over a scripted load (its rule:
+test_scaling.py; its labels: test_models.py)."""
 
 from __future__ import annotations
 
@@ -10,98 +11,10 @@ import pytest
 
 from app.background.autoscaler import Autoscaler
 from app.config import DEFAULT_NAMESPACE
-from app.domain.models import FunctionStatus, ReplicaStats, ScalingPolicy
+from app.domain.models import FunctionStatus, ReplicaStats
 from app.domain.names import function_reference, split_reference
-from app.domain.scaling import autoscale
 from app.errors import BackendUnavailable
 from tests.waiting import wait_for
-
-MIN1_MAX2 = ScalingPolicy.from_labels({"com.openfaas.scale.max": "2"})
-DEFAULT = ScalingPolicy()
-ZERO = ScalingPolicy.from_labels({"com.openfaas.scale.zero": "true", "com.openfaas.scale.zero-duration": "60s"})
-FIXED = ScalingPolicy.from_labels({"com.openfaas.scale.min": "3", "com.openfaas.scale.max": "3"})
-
-
-@pytest.mark.parametrize("labels, load, replicas", [
-    ({}, 0, 1),  # no load: the minimum, at least one
-    ({}, 4.5, 1),  # 5 calls/s x 0.9 per replica
-    ({}, 4.51, 2),
-    ({}, 10, 3),
-    ({}, 1000, 20),  # the default maximum
-    ({"com.openfaas.scale.max": "2"}, 10, 2),
-    ({"com.openfaas.scale.min": "4"}, 1, 4),
-    ({"com.openfaas.scale.min": "0"}, 0, 1),  # load-based, so never zero: idleness is
-    ({"com.openfaas.scale.target-proportion": "1"}, 10, 2),
-    ({"com.openfaas.scale.target-proportion": "0.5"}, 10, 4),
-    ({"com.openfaas.scale.target": "50"}, 100, 3),
-    ({"com.openfaas.scale.type": "capacity"}, 9, 1),  # 10 in flight x 0.9
-    ({"com.openfaas.scale.type": "capacity"}, 9.5, 2),
-    ({"com.openfaas.scale.type": "cpu"}, 720, 1),  # 800 millicores x 0.9
-    ({"com.openfaas.scale.type": "cpu"}, 1500, 3),
-    ({"com.openfaas.scale.type": "cpu", "com.openfaas.scale.target": "100"}, 1500, 17),
-])
-def test_replicas_for_load(labels, load, replicas):
-    assert ScalingPolicy.from_labels(labels).replicas_for(load) == replicas
-
-
-@pytest.mark.parametrize("label, value", [
-    ("com.openfaas.scale.type", "memory"),
-    ("com.openfaas.scale.target", "0"),
-    ("com.openfaas.scale.target", "-5"),
-    ("com.openfaas.scale.target", "lots"),
-    ("com.openfaas.scale.target", "inf"),
-    ("com.openfaas.scale.target-proportion", "0"),
-    ("com.openfaas.scale.target-proportion", "1.5"),
-    ("com.openfaas.scale.target-proportion", "nan"),
-    ("com.openfaas.scale.zero-duration", "soon"),
-    ("com.openfaas.scale.zero-duration", "-1m"),
-])
-def test_unusable_labels_are_refused_by_name(label, value):
-    with pytest.raises(ValueError, match=label.replace(".", r"\.")):
-        ScalingPolicy.from_labels({label: value})
-
-
-def test_label_defaults_follow_the_type():
-    assert (DEFAULT.kind, DEFAULT.target, DEFAULT.target_proportion, DEFAULT.zero_duration) == ("rps", 5, 0.9, 900)
-    assert ScalingPolicy.from_labels({"com.openfaas.scale.type": "capacity"}).target == 10
-    assert ScalingPolicy.from_labels({"com.openfaas.scale.type": "CPU"}).target == 800
-    assert ZERO.zero and ZERO.zero_duration == 60
-    assert not FIXED.autoscaled and DEFAULT.autoscaled
-
-
-WINDOW = 30
-
-# policy, current replicas, asked per round in the window (this round last), watched seconds,
-# settled last round, idle seconds -> replicas, settled
-RULE = {
-    "up at once": (MIN1_MAX2, 1, [1, 2], 5, 1, 0, 2, 2),
-    "up at once, before a whole window was watched": (DEFAULT, 1, [3], 0, None, 0, 3, 3),
-    "steady": (MIN1_MAX2, 2, [2, 2, 2], 60, 2, 0, 2, 2),
-    "down waits while the window still holds more": (MIN1_MAX2, 2, [2, 1, 1], 60, 2, 0, 2, 2),
-    "down once the whole window asks for less": (MIN1_MAX2, 2, [1, 1, 1], 60, 2, 0, 1, 1),
-    "down to the largest count of the window": (DEFAULT, 5, [3, 2, 2], 60, 5, 0, 3, 3),
-    "no down before a whole window was watched": (DEFAULT, 3, [1, 1], 10, None, 0, 3, None),
-    "first sight settles without scaling down": (DEFAULT, 5, [1, 1], 60, None, 0, 5, 1),
-    "set by hand stays while the load is unchanged": (DEFAULT, 5, [1, 1], 60, 1, 0, 5, 1),
-    "set by hand goes when the load falls": (DEFAULT, 5, [2, 2], 60, 3, 0, 2, 2),
-    "set by hand below the load goes up": (DEFAULT, 1, [3], 60, 3, 0, 3, 3),
-    "above the maximum comes down at once": (MIN1_MAX2, 4, [1], 0, None, 0, 2, None),
-    "below the minimum goes up at once": (ScalingPolicy(minimum=3), 1, [3], 0, None, 0, 3, None),
-    "asleep stays asleep": (DEFAULT, 0, [1], 60, 1, 0, 0, 1),
-    "min == max is left alone under load": (FIXED, 3, [20], 60, 3, 0, 3, 3),
-    "min == max is left alone even if set by hand": (FIXED, 1, [20], 60, 3, 0, 1, 3),
-    "idle to zero": (ZERO, 2, [1, 1], 120, 1, 60, 0, None),
-    "idle, not long enough": (ZERO, 1, [1, 1], 120, 1, 59, 1, 1),
-    "idle without scale.zero stays": (DEFAULT, 1, [1], 10_000, 1, 10_000, 1, 1),
-}
-
-
-@pytest.mark.parametrize("case", RULE.values(), ids=RULE.keys())
-def test_rule(case):
-    policy, current, wanted, watched, settled, idle, replicas, new_settled = case
-    decision = autoscale(policy, current, wanted, WINDOW, watched, settled, idle)
-    assert (decision.replicas, decision.settled) == (replicas, new_settled)
-    assert bool(decision.reason) == (replicas != current)
 
 
 class Cluster:

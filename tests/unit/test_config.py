@@ -1,4 +1,5 @@
-"""Quantities, image references, durations and scaling rules, with property tests."""
+"""Config (app.config): settings from the environment under OpenFaaS's names, durations and
+booleans, the state folder, and errors that name the variable."""
 
 from __future__ import annotations
 
@@ -6,88 +7,8 @@ import re
 from pathlib import Path
 
 import pytest
-from hypothesis import given
-from hypothesis import strategies as st
 
 from app.config import Config, ConfigError, parse_bool, parse_duration
-from app.domain.images import parse_image
-from app.domain.models import ScalingPolicy
-from app.domain.quantities import parse_cpu, parse_memory
-
-
-@pytest.mark.parametrize(
-    "text, size",
-    [
-        ("128M", 128 * 2**20),
-        ("128Mi", 128 * 2**20),
-        ("1G", 2**30),
-        ("512k", 512 * 1024),
-        ("1048576", 2**20),
-        ("1.5Gi", 3 * 2**29),
-        ("64mb", 64 * 2**20),
-    ],
-)
-def test_memory(text, size):
-    assert parse_memory(text) == size
-
-
-@pytest.mark.parametrize("text", ["", "M", "-1M", "0", "12X", "1 G B", "1e6", "0.1"])
-def test_memory_refused(text):
-    with pytest.raises(ValueError):
-        parse_memory(text)
-
-
-@pytest.mark.parametrize("text, nano", [("0.5", 500_000_000), ("1", 10**9), ("500m", 500_000_000), ("2.25", 2_250_000_000)])
-def test_cpu(text, nano):
-    assert parse_cpu(text) == nano
-
-
-@pytest.mark.parametrize("text", ["", "0", "0m", "-1", "1c", "m", "1.5.5"])
-def test_cpu_refused(text):
-    with pytest.raises(ValueError):
-        parse_cpu(text)
-
-
-@given(st.integers(min_value=1, max_value=2**30), st.sampled_from(["", "k", "K", "Ki", "M", "Mi", "m", "G", "Gi"]))
-def test_memory_property(number, suffix):
-    shift = {"": 0, "k": 10, "m": 20, "g": 30}[suffix[:1].lower()]
-    assert parse_memory(f"{number}{suffix}") == number << shift
-
-
-@given(st.integers(min_value=1, max_value=64_000))
-def test_millicores_equal_cores(milli):
-    assert parse_cpu(f"{milli}m") == milli * 1_000_000
-
-
-@given(st.text(max_size=12))
-def test_quantity_parsers_only_raise_value_error(text):
-    for parse in (parse_memory, parse_cpu, parse_image):
-        try:
-            parse(text)
-        except ValueError:
-            pass
-
-
-@pytest.mark.parametrize(
-    "reference, registry, repository, tag",
-    [
-        ("alpine", "docker.io", "alpine", None),
-        ("functions/alpine:latest", "docker.io", "functions/alpine", "latest"),
-        ("index.docker.io/functions/alpine", "docker.io", "functions/alpine", None),
-        ("registry:5000/a/b:c", "registry:5000", "a/b", "c"),
-        ("localhost/fn", "localhost", "fn", None),
-        ("my.registry/x", "my.registry", "x", None),
-    ],
-)
-def test_image_references(reference, registry, repository, tag):
-    ref = parse_image(reference)
-    assert (ref.registry, ref.repository, ref.tag) == (registry, repository, tag)
-
-
-@pytest.mark.parametrize("reference", ["", "UPPER", "a b", "a:", "a@sha256:12", "/a", "a//b", "x" * 300])
-def test_image_references_refused(reference):
-    with pytest.raises(ValueError):
-        parse_image(reference)
 
 
 @pytest.mark.parametrize("text, seconds", [("60", 60), ("65s", 65), ("1m30s", 90), ("500ms", 0.5), ("1h", 3600), ("2.5", 2.5)])
@@ -144,35 +65,6 @@ def test_state_folder_setting_moves_the_queue_and_metrics_unless_the_queue_is_se
     assert (config.async_queue, config.metrics_dir) == ("sqlite:////var/lib/gateway/queue.db", "/var/lib/gateway/metrics")
     config = Config.from_env({"state_dir": "/var/lib/gateway", "async_queue": "redis://redis:6379/0"})
     assert (config.async_queue, config.metrics_dir) == ("redis://redis:6379/0", "/var/lib/gateway/metrics")
-
-
-def test_scaling_policy_defaults_and_rules():
-    policy = ScalingPolicy.from_labels({})
-    assert (policy.minimum, policy.maximum, policy.factor, policy.zero, policy.max_is_set) == (1, 20, 20, False, False)
-    assert policy.initial_replicas() == 1
-    assert policy.replicas_after_update(5) == 5
-    assert policy.replicas_after_update(0) == 1
-    assert policy.manual_scale(0) == 0 and policy.manual_scale(50) == 50
-    capped = ScalingPolicy.from_labels({"com.openfaas.scale.max": "4", "com.openfaas.scale.min": "2"})
-    assert capped.manual_scale(9) == 4 and capped.replicas_after_update(9) == 4 and capped.initial_replicas() == 2
-    assert ScalingPolicy.from_labels({"com.openfaas.scale.min": "0"}).initial_replicas() == 1
-
-
-@given(st.integers(1, 1000).flatmap(lambda maximum: st.tuples(st.integers(0, maximum), st.just(maximum))), st.integers(0, 1000))
-def test_update_keeps_replicas_within_policy(bounds, current):
-    minimum, maximum = bounds
-    policy = ScalingPolicy.from_labels({"com.openfaas.scale.min": str(minimum), "com.openfaas.scale.max": str(maximum)})
-    replicas = policy.replicas_after_update(current)
-    assert minimum <= replicas <= maximum
-    if minimum <= current <= maximum:
-        assert replicas == current
-
-
-def test_a_namespace_setting_that_is_no_dns_label_stops_the_start(tmp_path):
-    from app import create_app
-
-    with pytest.raises(ConfigError, match="environment variable namespace: 'Team_A' is not a valid namespace"):
-        create_app(Config(namespace="Team_A", basic_auth=False, state_dir=str(tmp_path)))
 
 
 def test_config_imports_nothing_from_the_app_package():

@@ -16,7 +16,6 @@ from hypothesis import strategies as st
 from app import create_app
 from app.config import Config
 from app.domain.models import LogMessage
-from app.domain.timestamps import normalise, parse_rfc3339
 from app.runtime.swarm.logdecode import DockerLogDecoder
 from app.web.streaming import POLL_INTERVAL, client_gone
 from tests.unit.helpers import deployment
@@ -88,27 +87,6 @@ def test_a_line_without_end_is_cut_at_the_limit_and_never_lost():
 def test_tty_streams_without_frames_are_read_as_lines():
     data = entry("2026-01-01T00:00:01Z", "one") + b"plain\n" + entry("2026-01-01T00:00:02Z", "two", end="")
     assert [m.text for m in decode_in_pieces(data, [5, 50])] == ["one", "plain", "two"]
-
-
-@pytest.mark.parametrize(
-    "text, expected",
-    [
-        ("2026-01-02T03:04:05Z", "2026-01-02T03:04:05.000000000Z"),
-        ("2026-01-02T03:04:05.123Z", "2026-01-02T03:04:05.123000000Z"),
-        ("2026-01-02T03:04:05.123456789+02:00", "2026-01-02T01:04:05.123456789Z"),
-        ("2026-01-02T03:04:05-01:30", "2026-01-02T04:34:05.000000000Z"),
-    ],
-)
-def test_timestamps(text, expected):
-    assert normalise(text) == expected
-
-
-@pytest.mark.parametrize(
-    "text", ["2026-01-02", "2026-01-02T03:04:05", "2026-02-30T00:00:00Z", "yesterday", "2026-01-02T03:04:05.1234567891Z"]
-)
-def test_bad_timestamps(text):
-    with pytest.raises(ValueError):
-        parse_rfc3339(text)
 
 
 def _lines(response) -> list[dict]:

@@ -6,9 +6,14 @@ import json
 
 import pytest
 from flask import Flask, request
+from hypothesis import assume, given
+from hypothesis import strategies as st
+from marshmallow import ValidationError
 
+from app.domain.models import ANNOTATION_PREFIX, GATEWAY_LABEL_PREFIX, LABEL_FAAS_FUNCTION, LABEL_FUNCTION
 from app.errors import InvalidRequest
 from app.web import schemas
+from tests.unit.helpers import DEPLOYMENT, function_names, labels
 
 flask_app = Flask(__name__)
 
@@ -63,3 +68,19 @@ def test_a_name_may_be_as_long_as_the_limit_and_no_longer(error_of, longest):
 ])
 def test_validation_messages_become_one_sentence_naming_each_field(messages, sentence):
     assert schemas.describe_validation_error(messages) == sentence
+
+
+_forbidden_labels = st.one_of(
+    st.builds(lambda prefix, rest, value: (prefix + rest, value),
+              st.sampled_from([ANNOTATION_PREFIX, GATEWAY_LABEL_PREFIX]), st.text(max_size=10), st.text(max_size=10)),
+    st.tuples(st.sampled_from([LABEL_FUNCTION, LABEL_FAAS_FUNCTION]), st.text(max_size=10)),
+)
+
+
+@given(function_names, labels, _forbidden_labels)
+def test_reserved_labels_are_refused_as_a_labels_error(name, others, forbidden):
+    key, value = forbidden
+    assume(not (key in (LABEL_FUNCTION, LABEL_FAAS_FUNCTION) and value == name))  # The function's own name is allowed there.
+    with pytest.raises(ValidationError) as caught:
+        DEPLOYMENT.load({"service": name, "image": "fn:1", "labels": {**others, key: value}})
+    assert "labels" in caught.value.messages

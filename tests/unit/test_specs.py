@@ -1,4 +1,6 @@
-"""The pure mapping between FunctionDeployment and Swarm service JSON."""
+"""The pure mapping between FunctionDeployment and Swarm service JSON (app.runtime.swarm.specs):
+examples, then properties of labels, annotations and the rest of a deployment through the spec
+and back."""
 
 from __future__ import annotations
 
@@ -6,10 +8,16 @@ import base64
 import json
 
 import pytest
+from hypothesis import example, given, settings
+from hypothesis import strategies as st
 
 from app.domain.images import registry_auth_header
-from app.domain.models import FunctionDeployment, Namespace, Resources
+from app.domain.models import LABEL_FAAS_FUNCTION, FunctionDeployment, Namespace, Resources
 from app.runtime.swarm import naming, specs
+from app.runtime.swarm.naming import SecretVersion
+from app.runtime.swarm.specs import build_service_spec, function_status
+from app.web.schemas import FunctionStatusSchema
+from tests.unit.helpers import DEPLOYMENT, function_names, labels, references, secret_names
 
 NETWORK = "func_functions"
 DEFAULT = "openfaas-fn"
@@ -238,3 +246,74 @@ def test_status_of_a_hand_labelled_service_without_container_spec():
     service = {"ID": "s9", "Spec": {"Name": "odd", "Labels": {"com.openfaas.function": "odd"}}}
     status = specs.function_status(service, [], "ns")
     assert (status.name, status.image, status.replicas, status.available_replicas) == ("odd", "", 0, 0)
+
+
+STATUS = FunctionStatusSchema()
+annotations = st.dictionaries(st.text(min_size=1, max_size=20), st.text(max_size=20), max_size=5)
+
+
+def _status(deployment):
+    versions = [SecretVersion(name, 1, f"id-{name}", f"{name}-v1", "openfaas-fn") for name in deployment.secrets or []]
+    spec = build_service_spec(
+        deployment, namespace="openfaas-fn", default="openfaas-fn", network="func_functions", replicas=1, secrets=versions
+    )
+    return function_status({"ID": "s1", "Spec": spec}, [], "openfaas-fn")
+
+
+@given(function_names, labels, annotations, st.booleans())
+def test_labels_and_annotations_round_trip(name, given_labels, given_annotations, with_faas_label):
+    if with_faas_label:
+        given_labels = {**given_labels, LABEL_FAAS_FUNCTION: name}
+    body = {"service": name, "image": "fn:1", "labels": given_labels, "annotations": given_annotations}
+    status = _status(DEPLOYMENT.load(body))
+    expected_labels = {**given_labels, LABEL_FAAS_FUNCTION: name}
+    assert (status.labels, status.annotations) == (expected_labels, given_annotations)
+    out = STATUS.dump(status)
+    assert (out["labels"], out["annotations"]) == (expected_labels, given_annotations)
+
+
+_env_names = st.text(min_size=1, max_size=10).filter(lambda key: "=" not in key and "\x00" not in key)
+# Swarm's constraint grammar: a key of 2+ characters not starting with a digit.
+_constraints = st.builds("{} {} {}".format, st.from_regex(r"[A-Za-z_][A-Za-z0-9_.\-]{1,19}", fullmatch=True),
+                         st.sampled_from(["==", "!="]), st.from_regex(r"[a-z0-9][a-z0-9 ]{0,10}", fullmatch=True))
+_memory = st.builds("{}{}".format, st.integers(6, 4096), st.sampled_from(["Mi", "M", "mb"]))
+_cpu = st.one_of(st.integers(1, 8000).map("{}m".format), st.sampled_from(["0.5", "1", "2.25"]))
+_resources = st.fixed_dictionaries({}, optional={"memory": _memory, "cpu": _cpu})
+
+
+@settings(max_examples=60)
+@given(
+    function_names,
+    references().map(lambda parts: parts[0]).filter(lambda reference: len(reference) <= 255),
+    st.dictionaries(_env_names.filter(lambda key: key != "fprocess"), st.text(max_size=10), max_size=4),
+    st.one_of(st.none(), st.text(max_size=10)),
+    st.lists(_constraints, max_size=3),
+    st.lists(secret_names, max_size=3),
+    st.one_of(st.none(), _resources),
+    st.one_of(st.none(), _resources),
+    st.booleans(),
+)
+def test_the_status_reports_what_was_deployed(name, image, env, process, constraints, secrets, limits, requests, read_only):
+    body = {"service": name, "image": image, "envVars": env, "envProcess": process, "constraints": constraints,
+            "secrets": secrets, "limits": limits, "requests": requests, "readOnlyRootFilesystem": read_only}
+    status = _status(DEPLOYMENT.load(body))
+    # An empty envProcess is Go's "not set": the image's own process stays.
+    assert (status.name, status.image, status.env_process) == (name, image, process or None)
+    assert status.env_vars == (env or None)
+    assert status.constraints == constraints
+    assert sorted(status.secrets) == sorted(set(secrets))
+    assert status.limits == (Resources(**limits) if limits else None)
+    assert status.requests == (Resources(**requests) if requests else None)
+    assert status.read_only_root_filesystem is read_only
+
+
+# "envVars become env", fprocess included when envProcess is absent (it used to be dropped); envProcess wins.
+@given(st.dictionaries(st.one_of(st.just("fprocess"), _env_names), st.text(max_size=10), max_size=4),
+       st.one_of(st.none(), st.text(max_size=10)))
+@example({"fprocess": "cat"}, None)
+def test_every_env_var_reaches_the_container(env, process):
+    deployment = DEPLOYMENT.load({"service": "fn", "image": "fn:1", "envVars": env, "envProcess": process})
+    spec = build_service_spec(deployment, namespace="ns", default="ns", network="n", replicas=1, secrets=[])
+    container = spec["TaskTemplate"]["ContainerSpec"]
+    given_env = dict(item.partition("=")[::2] for item in container["Env"])
+    assert given_env == {**env, **({"fprocess": process} if process else {})}
