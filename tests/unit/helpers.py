@@ -20,6 +20,7 @@ from app.domain.models import (
     LABEL_SCALE_MAX,
     LABEL_SCALE_MIN,
     LABEL_SCALE_ZERO,
+    FunctionDeployment,
     ScalingPolicy,
 )
 from app.web.schemas import FunctionDeploymentSchema
@@ -78,6 +79,15 @@ MIN1_MAX2 = ScalingPolicy.from_labels({"com.openfaas.scale.max": "2"})
 DEFAULT = ScalingPolicy()
 ZERO = ScalingPolicy.from_labels({"com.openfaas.scale.zero": "true", "com.openfaas.scale.zero-duration": "60s"})
 FIXED = ScalingPolicy.from_labels({"com.openfaas.scale.min": "3", "com.openfaas.scale.max": "3"})
+
+# The default namespace, and a function for it with that many replicas (test_readings.py,
+# test_docker_events.py, test_usage.py).
+NS = "openfaas-fn"
+
+
+def fn(name: str = "echo", replicas: int = 1) -> FunctionDeployment:
+    return FunctionDeployment(service=name, image="img:1", labels={LABEL_SCALE_MIN: str(replicas)})
+
 
 # The schema that property tests load generated bodies with (test_specs.py, test_schemas.py).
 DEPLOYMENT = FunctionDeploymentSchema()

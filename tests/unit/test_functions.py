@@ -7,6 +7,7 @@ import uuid
 import pytest
 
 from app import metrics
+from app.domain.models import LABEL_SCALE_MIN
 from tests.unit.helpers import deployment
 
 
@@ -278,3 +279,37 @@ def test_constraints_swarm_would_refuse_are_400(client, constraint):
     body = {"service": "fn", "image": "fn:1", "constraints": [constraint]}
     response = client.post("/system/functions", json=body)
     assert response.status_code == 400 and "constraints.0" in response.text
+
+
+def test_usage_on_the_status_when_asked_for(client, app, engine):
+    client.post("/system/functions", json=deployment())
+    assert "usage" not in client.get("/system/function/echo").get_json()
+    sampler = app.extensions["openfaas"].usage
+    sampler.sample()
+    engine.cpu_usage[engine.running_tasks("echo")[0]["Status"]["ContainerStatus"]["ContainerID"]] += 10**9
+    sampler.sample()
+    usage = client.get("/system/function/echo?usage=1").get_json()["usage"]
+    assert usage["cpu"] > 0 and usage["totalMemoryBytes"] == 1_941_504
+    assert "usage" not in client.get("/system/function/echo?usage=false").get_json()
+    (listed,) = client.get("/system/functions?usage=true").get_json()
+    assert listed["usage"]["totalMemoryBytes"] == 1_941_504
+
+
+@pytest.mark.parametrize("path", ["/system/function/echo?usage=maybe", "/system/functions?usage=2"])
+def test_a_bad_usage_flag_is_a_400_naming_it(client, path):
+    client.post("/system/functions", json=deployment())
+    response = client.get(path)
+    assert response.status_code == 400 and "usage" in response.get_data(as_text=True)
+
+
+def test_instances_route(client, engine):
+    client.post("/system/functions", json=deployment(labels={LABEL_SCALE_MIN: "2"}))
+    instances = client.get("/system/function/echo/instances").get_json()
+    assert [i["id"] for i in instances] == [t["ID"] for t in engine.running_tasks("echo")]
+    assert set(instances[0]) == {
+        "id", "name", "namespace", "slot", "node", "state", "desiredState", "health", "startedAt", "exitCode",
+        "error", "cpu", "memoryBytes", "networkRxBytes", "networkTxBytes", "blockReadBytes", "blockWriteBytes"}
+    assert instances[0]["health"] == {"status": "none", "failingStreak": 0, "lastOutput": None}
+    assert instances[0]["cpu"] == -1 and instances[0]["blockReadBytes"] == 0
+    assert client.get("/system/function/ghost/instances").status_code == 404
+    assert client.get("/system/function/echo/instances?namespace=elsewhere").status_code == 400

@@ -1,0 +1,170 @@
+"""Docker's events as function events (app.runtime.swarm.docker_events): the normaliser, and the
+stream over tests.fakedocker, which says when Docker went away and came back."""
+
+from __future__ import annotations
+
+import queue
+import threading
+
+import pytest
+
+from app.domain.models import (
+    FUNCTION_DELETED,
+    FUNCTION_DEPLOYED,
+    FUNCTION_SCALED,
+    FUNCTION_UPDATED,
+    LABEL_NAMESPACE,
+    REPLICA_DIED,
+    REPLICA_HEALTHY,
+    REPLICA_OOM,
+    REPLICA_STARTED,
+    STREAM_DISCONNECTED,
+    STREAM_RECONNECTED,
+    EventRequest,
+    FunctionEvent,
+)
+from app.errors import BackendUnavailable
+from app.runtime.swarm.docker_events import KnownFunction, SwarmEventSource, normalise
+from tests.unit.helpers import NS, fn
+
+# the event normaliser, on the events dockerd sent for a deploy, scale, kill and delete
+
+KNOWN = {"svc1": KnownFunction("echo", NS, 1)}
+
+
+def _container_event(action, **attributes):
+    labels = {"com.openfaas.function": "echo", "com.docker.swarm.task.id": "task1", "name": "echo.1.task1"}
+    return {"Type": "container", "Action": action, "Actor": {"ID": "c1", "Attributes": {**labels, **attributes}},
+            "timeNano": 1796089196498041761}
+
+
+@pytest.mark.parametrize("event, expected", [
+    ({"Type": "service", "Action": "create", "Actor": {"ID": "svc1", "Attributes": {"name": "echo"}}, "timeNano": 5},
+     FunctionEvent(FUNCTION_DEPLOYED, "1970-01-01T00:00:00.000000005Z", "echo", NS, replicas=1)),
+    ({"Type": "service", "Action": "update", "timeNano": 5,
+      "Actor": {"ID": "svc1", "Attributes": {"name": "echo", "replicas.new": "2", "replicas.old": "1"}}},
+     FunctionEvent(FUNCTION_SCALED, "1970-01-01T00:00:00.000000005Z", "echo", NS, replicas=2, previous_replicas=1)),
+    ({"Type": "service", "Action": "update", "timeNano": 5,
+      "Actor": {"ID": "svc1", "Attributes": {"name": "echo", "updatestate.new": "updating"}}},
+     FunctionEvent(FUNCTION_UPDATED, "1970-01-01T00:00:00.000000005Z", "echo", NS, rollout="updating")),
+    ({"Type": "service", "Action": "remove", "Actor": {"ID": "svc1", "Attributes": {"name": "echo"}}, "time": 2},
+     FunctionEvent(FUNCTION_DELETED, "1970-01-01T00:00:02.000000000Z", "echo", NS)),
+    ({"Type": "service", "Action": "create", "Actor": {"ID": "other", "Attributes": {"name": "web"}}, "timeNano": 5},
+     None),
+    (_container_event("die", exitCode="137"),
+     FunctionEvent(REPLICA_DIED, "2026-12-01T01:39:56.498041761Z", "echo", NS, instance="task1", exit_code=137)),
+    (_container_event("health_status: healthy"),
+     FunctionEvent(REPLICA_HEALTHY, "2026-12-01T01:39:56.498041761Z", "echo", NS, instance="task1")),
+    (_container_event("start", **{LABEL_NAMESPACE: "team-a"}),
+     FunctionEvent(REPLICA_STARTED, "2026-12-01T01:39:56.498041761Z", "echo", "team-a", instance="task1")),
+    (_container_event("oom"), FunctionEvent(REPLICA_OOM, "2026-12-01T01:39:56.498041761Z", "echo", NS, instance="task1")),
+    (_container_event("exec_die", exitCode="0"), None),
+    (_container_event("start", **{"com.openfaas.function": ""}), None),
+])
+def test_docker_events_normalised(event, expected):
+    assert normalise(event, KNOWN, NS) == expected
+
+
+# the event stream over the fake Docker
+
+
+class Reader:
+    """Iterates an event stream in a thread, so a test can wait for each event with a bound."""
+
+    def __init__(self, stream):
+        self.stream = stream
+        self.events: queue.Queue = queue.Queue()
+        self.thread = threading.Thread(target=self._run, daemon=True)
+        self.thread.start()
+
+    def _run(self):
+        for batch in self.stream:
+            for event in batch:
+                self.events.put(event)
+        self.events.put(None)
+
+    def next(self, kind: str | None = None) -> FunctionEvent:
+        """The next event (of ``kind``, skipping others); fails after 5 s without one."""
+        while True:
+            event = self.events.get(timeout=5)
+            assert event is not None, f"the stream ended before a {kind} event"
+            if kind is None or event.type == kind:
+                return event
+
+    def close(self):
+        self.stream.close()
+        self.thread.join(timeout=5)
+        assert not self.thread.is_alive()
+
+
+@pytest.fixture
+def events(runtime, engine):
+    readers = []
+
+    def open_stream(request=EventRequest(NS), **source):
+        reader = Reader(SwarmEventSource(runtime.events.lookup, **source).open(request))
+        readers.append(reader)
+        engine.wait_for_watchers(len(readers))
+        return reader
+
+    yield open_stream
+    for reader in readers:
+        reader.close()
+
+
+def test_a_deploy_a_kill_a_scale_and_a_delete_seen_on_the_stream(runtime, engine, events):
+    reader = events()
+    runtime.functions.deploy(fn())
+    deployed = reader.next(FUNCTION_DEPLOYED)
+    assert (deployed.name, deployed.namespace, deployed.replicas) == ("echo", NS, 1)
+    (task,) = engine.running_tasks("echo")
+    assert reader.next(REPLICA_STARTED).instance == task["ID"]
+    engine.kill(task["ID"])
+    died = reader.next(REPLICA_DIED)
+    assert (died.instance, died.exit_code) == (task["ID"], 137)
+    runtime.functions.scale("echo", 3)
+    scaled = reader.next(FUNCTION_SCALED)
+    assert (scaled.replicas, scaled.previous_replicas) == (3, 1)
+    runtime.functions.delete("echo")
+    assert reader.next(FUNCTION_DELETED).name == "echo"
+
+
+def test_a_stream_for_one_function_sees_only_its_events(runtime, engine, events):
+    runtime.functions.deploy(fn("other"))
+    reader = events(EventRequest(NS, "echo"))
+    runtime.functions.scale("other", 2)
+    runtime.functions.deploy(fn("echo"))
+    engine.oom(engine.running_tasks("echo")[0]["ID"])
+    assert [reader.next().type for _ in range(4)] == [FUNCTION_DEPLOYED, REPLICA_STARTED, REPLICA_OOM, REPLICA_DIED]
+    assert all(event.name == "echo" for event in [reader.next(REPLICA_STARTED)])
+
+
+def test_another_namespace_is_not_seen(runtime, engine, events):
+    reader = events(EventRequest("team-a"))
+    runtime.functions.deploy(fn())
+    runtime.functions.delete("echo")
+    reader.stream.close()
+    assert reader.events.get(timeout=5) is None  # nothing of openfaas-fn came through
+
+
+def test_the_stream_says_when_docker_went_away_and_came_back(runtime, engine, events):
+    reader = events(retry_wait=0.01, max_retry_wait=0.05)
+    runtime.functions.deploy(fn())
+    reader.next(FUNCTION_DEPLOYED)
+    engine.down = True
+    engine.close()  # the daemon stops: its streams end
+    assert reader.next(STREAM_DISCONNECTED).message
+    engine.down = False
+    engine.create_service({**engine.service("echo")["Spec"], "Name": "late", "Labels": {"com.openfaas.function": "late"}})
+    assert reader.next().type == STREAM_RECONNECTED
+    # Deployed while the stream was away, learnt on the way back; nothing sent before is sent again.
+    late = reader.next()
+    assert (late.type, late.name) == (FUNCTION_DEPLOYED, "late")
+    runtime.functions.scale("late", 2)
+    assert reader.next(FUNCTION_SCALED).name == "late"
+
+
+def test_an_event_stream_cannot_open_without_docker(runtime, engine):
+    engine.down = True
+    with pytest.raises(BackendUnavailable):
+        SwarmEventSource(runtime.events.lookup).open(EventRequest(NS))
