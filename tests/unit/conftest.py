@@ -13,12 +13,14 @@ import pytest
 
 from app import create_app
 from app.config import Config
+from app.dataplane.upstreams import Upstreams
 from app.runtime.interfaces import Runtime
 from app.runtime.swarm.assembly import swarm_runtime
 from tests.fakedocker import FakeDocker
-from tests.fakes import FakeLogSource
+from tests.fakes import FakeLogSource, fake_runtime
 from tests.queueing import RedisServer
-from tests.unit.helpers import AUTH, PASSWORD, USER
+from tests.unit.helpers import AUTH, PASSWORD, USER, deployment
+from tests.upstream import Echo, Lookup, serve
 
 
 @pytest.fixture
@@ -65,3 +67,33 @@ def redis_server(tmp_path_factory):
     server = RedisServer(tmp_path_factory.mktemp("redis")).start()
     yield server
     server.stop()
+
+
+@pytest.fixture(scope="module")
+def upstream():
+    """The port of a loopback server that answers as a function does (tests.upstream.Echo)."""
+    with serve(Echo) as port:
+        yield port
+
+
+@pytest.fixture
+def proxy_app(upstream):
+    """A client of an app whose ``echo`` answers from ``upstream`` and scales from zero, with the
+    runtime and the scale calls it made: (client, runtime, scales)."""
+    runtime = fake_runtime()
+    scales = []
+    original = runtime.functions.scale
+
+    def counting_scale(name, replicas, namespace=None):
+        scales.append((name, replicas))
+        return original(name, replicas, namespace)
+
+    runtime.functions.scale = counting_scale
+    upstreams = Upstreams(
+        runtime.functions, scale_from_zero=True, wait_timeout=3, lookup=Lookup(runtime.functions), port=upstream
+    )
+    config = Config(basic_auth=False, upstream_timeout=1, forwarded_hops=1)
+    app = create_app(config, runtime, upstreams)
+    client = app.test_client()
+    client.post("/system/functions", json=deployment("echo"))
+    return client, runtime, scales

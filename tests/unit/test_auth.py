@@ -1,4 +1,5 @@
-"""Basic auth guards every /system route; the test walks the URL map so new routes are covered."""
+"""Basic auth (app.web.auth) guards every /system route, and no function call; the test walks the URL
+map so new routes are covered."""
 
 from __future__ import annotations
 
@@ -6,8 +7,11 @@ import pytest
 
 from app import create_app
 from app.config import Config, ConfigError
+from app.dataplane.upstreams import Upstreams
+from app.web.schemas import FunctionDeploymentSchema
 from tests.fakes import fake_runtime
-from tests.unit.helpers import AUTH, PASSWORD, USER, basic
+from tests.unit.helpers import AUTH, PASSWORD, USER, basic, deployment
+from tests.upstream import Lookup
 
 
 def _system_routes(app):
@@ -56,3 +60,14 @@ def test_auth_on_without_credentials_refuses_to_start(tmp_path):
 def test_auth_can_be_switched_off():
     app = create_app(Config(basic_auth=False), fake_runtime())
     assert app.test_client().get("/system/functions").status_code == 200
+
+
+def test_invocations_need_no_credentials(upstream):
+    runtime = fake_runtime()
+    upstreams = Upstreams(
+        runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions), port=upstream
+    )
+    config = Config(basic_auth_user="u", basic_auth_password="p")
+    client = create_app(config, runtime, upstreams).test_client()
+    runtime.functions.deploy(FunctionDeploymentSchema().load(deployment("echo")))
+    assert client.get("/function/echo").status_code == 201

@@ -1,4 +1,5 @@
-"""The routing table nginx calls functions with, and the call log it sends back."""
+"""The call log nginx sends back (app.dataplane.calllog): its lines parsed, and the calls of
+existing functions counted."""
 
 from __future__ import annotations
 
@@ -8,89 +9,8 @@ import socket
 import pytest
 from prometheus_client import REGISTRY
 
-from app import create_app
-from app.config import Config
 from app.dataplane.calllog import CallLog, parse
-from app.dataplane.route_table import render_routes
-from app.dataplane.upstreams import Upstreams
-from tests.fakes import fake_runtime
-from tests.unit.helpers import AUTH, PASSWORD, USER, basic, deployment
-from tests.upstream import Lookup
 from tests.waiting import wait_for
-
-ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60)
-
-
-def test_each_function_gets_a_kept_alive_pool_of_its_tasks():
-    text = render_routes({"echo": ["10.0.1.5", "10.0.1.6"], "a-b": ["10.0.2.7"]}, **ROUTES)
-    echo = text[text.index("upstream fn_echo {") :].split("}", 1)[0]
-    assert echo.splitlines()[1:] == [
-        "    server 10.0.1.5:8080 max_fails=1 fail_timeout=2s;",
-        "    server 10.0.1.6:8080 max_fails=1 fail_timeout=2s;",
-        "    keepalive 1024;",
-        "    keepalive_timeout 4s;",
-    ]
-    mapping = text[text.index("map $function_name $function_pool {") :]
-    assert mapping.splitlines()[1:] == [
-        "    default gateway_fallback;",
-        "    a-b fn_a-b;",
-        "    a-b.openfaas-fn fn_a-b;",
-        "    echo fn_echo;",
-        "    echo.openfaas-fn fn_echo;",
-        "}",
-    ]
-
-
-def test_an_empty_table_still_defines_the_gateways_pool_the_map_and_the_deadline():
-    assert render_routes({}, **{**ROUTES, "upstream_timeout": 2.5}).splitlines()[1:] == [
-        "proxy_read_timeout 2.5s;",
-        "proxy_next_upstream_timeout 2.5s;",
-        "upstream gateway_fallback {",
-        "    server gateway:8080;",
-        "    keepalive 1024;",
-        "}",
-        "map $function_name $function_pool {",
-        "    default gateway_fallback;",
-        "}",
-    ]
-
-
-def test_the_table_holds_only_functions_with_a_running_task(config):
-    runtime = fake_runtime()
-    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions))
-    app = create_app(config, runtime, upstreams)
-    client = app.test_client()
-    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
-    client.post("/system/functions", json=deployment("up"))
-    client.post("/system/functions", json=deployment("idle"))
-    client.post("/system/scale-function/idle", json={"replicas": 0})
-    response = client.get("/_/routes")
-    assert response.status_code == 200 and response.mimetype == "text/plain"
-    assert "upstream fn_up {" in response.text and "    up.openfaas-fn fn_up;" in response.text
-    assert "idle" not in response.text
-
-
-def test_the_table_needs_the_gateways_credentials(app):
-    # It lists every namespace's task addresses, and functions reach the gateway on their networks.
-    client = app.test_client()
-    for headers in ({}, basic(USER, "wrong"), basic("wrong", PASSWORD), {"Authorization": "Bearer x"}):
-        response = client.get("/_/routes", headers=headers)
-        assert response.status_code == 401, headers
-        assert response.headers["WWW-Authenticate"] == 'Basic realm="OpenFaaS"'
-        assert "upstream" not in response.text
-    response = client.get("/_/routes", headers=AUTH)
-    assert response.status_code == 200 and "upstream gateway_fallback {" in response.text
-
-
-def test_unknown_internal_paths_do_not_reveal_themselves(app):
-    assert app.test_client().get("/_/nothing-here").status_code == 401
-    assert app.test_client().get("/_/nothing-here", headers=AUTH).status_code == 404
-
-
-def test_without_basic_auth_the_table_is_as_open_as_system(tmp_path):
-    app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), fake_runtime())
-    assert app.test_client().get("/_/routes").status_code == 200
-    assert app.test_client().get("/system/functions").status_code == 200
 
 
 @pytest.mark.parametrize(

@@ -1,46 +1,16 @@
-"""The proxy against a real HTTP server on loopback, with the Swarm adapter over an in-memory Docker behind it."""
+"""The gateway's own proxy (app.dataplane.forwarder) against a real HTTP server on loopback, with the
+Swarm adapter over an in-memory Docker behind it."""
 
 from __future__ import annotations
-
-import threading
 
 import pytest
 
 from app import create_app
 from app.config import Config
 from app.dataplane.upstreams import Upstreams
-from app.web.schemas import FunctionDeploymentSchema
 from app.web.state import parts_of
 from tests.fakes import fake_runtime
 from tests.unit.helpers import deployment
-from tests.upstream import Echo, Lookup, serve
-
-
-@pytest.fixture(scope="module")
-def upstream():
-    with serve(Echo) as port:
-        yield port
-
-
-@pytest.fixture
-def proxy_app(upstream):
-    runtime = fake_runtime()
-    scales = []
-    original = runtime.functions.scale
-
-    def counting_scale(name, replicas, namespace=None):
-        scales.append((name, replicas))
-        return original(name, replicas, namespace)
-
-    runtime.functions.scale = counting_scale
-    upstreams = Upstreams(
-        runtime.functions, scale_from_zero=True, wait_timeout=3, lookup=Lookup(runtime.functions), port=upstream
-    )
-    config = Config(basic_auth=False, upstream_timeout=1, forwarded_hops=1)
-    app = create_app(config, runtime, upstreams)
-    client = app.test_client()
-    client.post("/system/functions", json=deployment("echo"))
-    return client, runtime, scales
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
@@ -178,60 +148,3 @@ def test_three_refused_addresses_are_a_proxy_502(upstream, tmp_path):
     # urllib3's own prefix (the connection object's repr) is cut off: nothing but the reason.
     assert "HTTPConnection" not in text and " object at " not in text
     assert lookup.asked == 3
-
-
-def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
-    client, runtime, scales = proxy_app
-    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
-    parts_of(client.application).forwarder.upstreams.forget("echo")
-    calls = 5
-    looked_up = threading.Semaphore(0)
-    get_function, scale = runtime.functions.get_function, runtime.functions.scale
-
-    def counted_get_function(name, namespace=None):
-        looked_up.release()
-        return get_function(name, namespace)
-
-    def scale_once_all_have_looked(name, replicas, namespace=None):
-        # Every call has found zero replicas, and the scaling one has looked again behind the
-        # gate, before the scale lands: they all pile up behind the first.
-        for _ in range(calls + 1):
-            assert looked_up.acquire(timeout=5), "the calls did not all look the function up"
-        return scale(name, replicas, namespace)
-
-    runtime.functions.get_function, runtime.functions.scale = counted_get_function, scale_once_all_have_looked
-    statuses = []
-
-    def call():
-        statuses.append(client.application.test_client().get("/function/echo").status_code)
-
-    threads = [threading.Thread(target=call) for _ in range(calls)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(timeout=10)
-    assert statuses == [201] * calls
-    assert scales == [("echo", 0), ("echo", 1)]
-
-
-def test_scale_from_zero_can_be_switched_off(upstream):
-    runtime = fake_runtime()
-    upstreams = Upstreams(
-        runtime.functions, scale_from_zero=False, wait_timeout=1, lookup=Lookup(runtime.functions), port=upstream
-    )
-    client = create_app(Config(basic_auth=False), runtime, upstreams).test_client()
-    client.post("/system/functions", json=deployment("echo"))
-    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
-    response = client.get("/function/echo")
-    assert response.status_code == 503 and response.headers["X-OpenFaaS-Internal"] == "proxy"
-
-
-def test_invocations_need_no_credentials(upstream):
-    runtime = fake_runtime()
-    upstreams = Upstreams(
-        runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions), port=upstream
-    )
-    config = Config(basic_auth_user="u", basic_auth_password="p")
-    client = create_app(config, runtime, upstreams).test_client()
-    runtime.functions.deploy(FunctionDeploymentSchema().load(deployment("echo")))
-    assert client.get("/function/echo").status_code == 201

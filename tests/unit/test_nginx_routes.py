@@ -23,9 +23,9 @@ import pytest
 
 from app.dataplane.route_table import render_routes
 from harness import ROOT
+from tests.unit.helpers import ROUTES
 
 SCRIPT = ROOT / "deploy/nginx-routes.sh"
-ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60)
 
 # curl -fsS --max-time 2 -K - -o FILE URL: answers with the file `table`, or fails as `error` says.
 # Its configuration is replaced whole (a rename), so the test never reads one being written; `error`

@@ -1,0 +1,49 @@
+"""GET /_/routes (app.web.blueprints.routing): the table of functions with a running task, behind
+the gateway's credentials."""
+
+from __future__ import annotations
+
+from app import create_app
+from app.config import Config
+from app.dataplane.upstreams import Upstreams
+from tests.fakes import fake_runtime
+from tests.unit.helpers import AUTH, PASSWORD, USER, basic, deployment
+from tests.upstream import Lookup
+
+
+def test_the_table_holds_only_functions_with_a_running_task(config):
+    runtime = fake_runtime()
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions))
+    app = create_app(config, runtime, upstreams)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    client.post("/system/functions", json=deployment("up"))
+    client.post("/system/functions", json=deployment("idle"))
+    client.post("/system/scale-function/idle", json={"replicas": 0})
+    response = client.get("/_/routes")
+    assert response.status_code == 200 and response.mimetype == "text/plain"
+    assert "upstream fn_up {" in response.text and "    up.openfaas-fn fn_up;" in response.text
+    assert "idle" not in response.text
+
+
+def test_the_table_needs_the_gateways_credentials(app):
+    # It lists every namespace's task addresses, and functions reach the gateway on their networks.
+    client = app.test_client()
+    for headers in ({}, basic(USER, "wrong"), basic("wrong", PASSWORD), {"Authorization": "Bearer x"}):
+        response = client.get("/_/routes", headers=headers)
+        assert response.status_code == 401, headers
+        assert response.headers["WWW-Authenticate"] == 'Basic realm="OpenFaaS"'
+        assert "upstream" not in response.text
+    response = client.get("/_/routes", headers=AUTH)
+    assert response.status_code == 200 and "upstream gateway_fallback {" in response.text
+
+
+def test_unknown_internal_paths_do_not_reveal_themselves(app):
+    assert app.test_client().get("/_/nothing-here").status_code == 401
+    assert app.test_client().get("/_/nothing-here", headers=AUTH).status_code == 404
+
+
+def test_without_basic_auth_the_table_is_as_open_as_system(tmp_path):
+    app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), fake_runtime())
+    assert app.test_client().get("/_/routes").status_code == 200
+    assert app.test_client().get("/system/functions").status_code == 200

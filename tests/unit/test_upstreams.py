@@ -1,0 +1,60 @@
+"""Task addresses and scale from zero (app.dataplane.upstreams), through calls to /function/: one
+scale for concurrent first calls, and none when switched off."""
+
+from __future__ import annotations
+
+import threading
+
+from app import create_app
+from app.config import Config
+from app.dataplane.upstreams import Upstreams
+from app.web.state import parts_of
+from tests.fakes import fake_runtime
+from tests.unit.helpers import deployment
+from tests.upstream import Lookup
+
+
+def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
+    client, runtime, scales = proxy_app
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
+    parts_of(client.application).forwarder.upstreams.forget("echo")
+    calls = 5
+    looked_up = threading.Semaphore(0)
+    get_function, scale = runtime.functions.get_function, runtime.functions.scale
+
+    def counted_get_function(name, namespace=None):
+        looked_up.release()
+        return get_function(name, namespace)
+
+    def scale_once_all_have_looked(name, replicas, namespace=None):
+        # Every call has found zero replicas, and the scaling one has looked again behind the
+        # gate, before the scale lands: they all pile up behind the first.
+        for _ in range(calls + 1):
+            assert looked_up.acquire(timeout=5), "the calls did not all look the function up"
+        return scale(name, replicas, namespace)
+
+    runtime.functions.get_function, runtime.functions.scale = counted_get_function, scale_once_all_have_looked
+    statuses = []
+
+    def call():
+        statuses.append(client.application.test_client().get("/function/echo").status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(calls)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert statuses == [201] * calls
+    assert scales == [("echo", 0), ("echo", 1)]
+
+
+def test_scale_from_zero_can_be_switched_off(upstream):
+    runtime = fake_runtime()
+    upstreams = Upstreams(
+        runtime.functions, scale_from_zero=False, wait_timeout=1, lookup=Lookup(runtime.functions), port=upstream
+    )
+    client = create_app(Config(basic_auth=False), runtime, upstreams).test_client()
+    client.post("/system/functions", json=deployment("echo"))
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
+    response = client.get("/function/echo")
+    assert response.status_code == 503 and response.headers["X-OpenFaaS-Internal"] == "proxy"
