@@ -1,4 +1,5 @@
-"""Small HTTP servers on loopback for tests: a function stand-in and a callback receiver."""
+"""Small HTTP servers on loopback for tests: function stand-ins (one that answers, one that fails twice
+per call first), a callback receiver, and a DNS stand-in."""
 
 from __future__ import annotations
 
@@ -103,3 +104,41 @@ class Lookup:
         except NotFound:
             return []
         return ["127.0.0.1"] * min(available, 1)
+
+
+class Receiver(BaseHTTPRequestHandler):
+    """Collects callbacks; answers 500 while ``failing`` is set."""
+
+    protocol_version = "HTTP/1.1"
+    received: list[dict] = []
+    failing = False
+
+    def do_POST(self):
+        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
+        status = 500 if Receiver.failing else 200
+        Receiver.received.append({"headers": dict(self.headers.items()), "body": body, "answered": status})
+        self.send_response(status)
+        self.send_header("Content-Length", "0")
+        self.end_headers()
+
+    def log_message(self, *args):
+        pass
+
+
+class Flaky(Echo):
+    """Answers 503 twice per call id, then like Echo."""
+
+    seen: dict[str, int] = {}
+
+    def _answer(self):
+        call_id = self.headers.get("X-Call-Id")
+        Flaky.seen[call_id] = Flaky.seen.get(call_id, 0) + 1
+        if Flaky.seen[call_id] <= 2:
+            self.rfile.read(int(self.headers.get("Content-Length") or 0))
+            self.send_response(503)
+            self.send_header("Content-Length", "0")
+            self.end_headers()
+            return
+        super()._answer()
+
+    do_POST = _answer

@@ -14,13 +14,15 @@ import pytest
 from app import create_app
 from app.config import Config
 from app.dataplane.upstreams import Upstreams
+from app.queue import open_queue
 from app.runtime.interfaces import Runtime
 from app.runtime.swarm.assembly import swarm_runtime
+from app.web.state import parts_of
 from tests.fakedocker import FakeDocker
 from tests.fakes import FakeLogSource, fake_runtime
 from tests.queueing import RedisServer
 from tests.unit.helpers import AUTH, PASSWORD, USER, deployment
-from tests.upstream import Echo, Lookup, serve
+from tests.upstream import Echo, Flaky, Lookup, Receiver, serve
 
 
 @pytest.fixture
@@ -97,3 +99,24 @@ def proxy_app(upstream):
     client = app.test_client()
     client.post("/system/functions", json=deployment("echo"))
     return client, runtime, scales
+
+
+@pytest.fixture
+def setup(tmp_path):
+    """An app over a SQLite queue whose ``echo`` answers 503 twice per call (tests.upstream.Flaky),
+    and a callback receiver (tests.upstream.Receiver): (client, worker not started, queue, callback URL)."""
+    Receiver.received, Receiver.failing = [], False
+    with serve(Flaky) as function_port, serve(Receiver) as receiver_port:
+        runtime = fake_runtime()
+        upstreams = Upstreams(
+            runtime.functions, scale_from_zero=True, wait_timeout=2, lookup=Lookup(runtime.functions), port=function_port
+        )
+        queue = open_queue(f"sqlite:///{tmp_path}/queue.db")
+        config = Config(basic_auth=False, async_max_attempts=3)
+        app = create_app(config, runtime, upstreams, queue)
+        worker = parts_of(app).async_worker
+        worker.settings = type(worker.settings)(**{**worker.settings.__dict__, "backoff": 0.05})
+        client = app.test_client()
+        client.post("/system/functions", json=deployment("echo"))
+        yield client, worker, queue, f"http://127.0.0.1:{receiver_port}/done"
+        worker.stop()

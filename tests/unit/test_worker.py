@@ -1,4 +1,5 @@
-"""Async invocation end to end in one process: accept, store, invoke, call back."""
+"""The async worker (app.queue.worker) end to end in one process: a stored call invoked, retried in
+the queue, and called back; dead letters, failed callbacks, and its threads stopping."""
 
 from __future__ import annotations
 
@@ -8,81 +9,14 @@ import json
 import sqlite3
 import threading
 import time
-from http.server import BaseHTTPRequestHandler
 
-import pytest
 from prometheus_client import REGISTRY
 
-from app import create_app
 from app.config import Config
-from app.dataplane.upstreams import Upstreams
-from app.errors import BackendUnavailable
-from app.queue import open_queue
 from app.queue.worker import WorkerSettings
-from app.web.state import parts_of
 from harness import free_port
-from tests.fakes import fake_runtime
-from tests.unit.helpers import deployment
-from tests.upstream import Echo, Lookup, serve
+from tests.upstream import Flaky, Receiver
 from tests.waiting import wait_for
-
-
-class Receiver(BaseHTTPRequestHandler):
-    """Collects callbacks; answers 500 while ``failing`` is set."""
-
-    protocol_version = "HTTP/1.1"
-    received: list[dict] = []
-    failing = False
-
-    def do_POST(self):
-        body = self.rfile.read(int(self.headers.get("Content-Length") or 0))
-        status = 500 if Receiver.failing else 200
-        Receiver.received.append({"headers": dict(self.headers.items()), "body": body, "answered": status})
-        self.send_response(status)
-        self.send_header("Content-Length", "0")
-        self.end_headers()
-
-    def log_message(self, *args):
-        pass
-
-
-class Flaky(Echo):
-    """Answers 503 twice per call id, then like Echo."""
-
-    seen: dict[str, int] = {}
-
-    def _answer(self):
-        call_id = self.headers.get("X-Call-Id")
-        Flaky.seen[call_id] = Flaky.seen.get(call_id, 0) + 1
-        if Flaky.seen[call_id] <= 2:
-            self.rfile.read(int(self.headers.get("Content-Length") or 0))
-            self.send_response(503)
-            self.send_header("Content-Length", "0")
-            self.end_headers()
-            return
-        super()._answer()
-
-    do_POST = _answer
-
-
-@pytest.fixture
-def setup(tmp_path):
-    Receiver.received, Receiver.failing = [], False
-    with serve(Flaky) as function_port, serve(Receiver) as receiver_port:
-        runtime = fake_runtime()
-        upstreams = Upstreams(
-            runtime.functions, scale_from_zero=True, wait_timeout=2, lookup=Lookup(runtime.functions), port=function_port
-        )
-        queue = open_queue(f"sqlite:///{tmp_path}/queue.db")
-        config = Config(basic_auth=False, async_max_attempts=3)
-        app = create_app(config, runtime, upstreams, queue)
-        worker = parts_of(app).async_worker
-        worker.settings = type(worker.settings)(**{**worker.settings.__dict__, "backoff": 0.05})
-        client = app.test_client()
-        client.post("/system/functions", json=deployment("echo"))
-        yield client, worker, queue, f"http://127.0.0.1:{receiver_port}/done"
-        worker.stop()
-
 
 # The worker and the receiver answer within milliseconds: look often.
 _wait = functools.partial(wait_for, timeout=10, interval=0.05)
@@ -191,30 +125,6 @@ def _callbacks_failed(function: str) -> float:
     return REGISTRY.get_sample_value("gateway_async_callbacks_failed_total", {"function_name": function}) or 0.0
 
 
-@pytest.mark.parametrize("url", ["ftp://x/y", "not a url", "/relative", "http://", "http://x:99999/", "http://[::1/"])
-def test_bad_callback_urls_are_400(setup, url):
-    client, _, queue, _ = setup
-    response = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": url})
-    assert response.status_code == 400 and "X-Callback-Url" in response.get_data(as_text=True)
-    assert queue.depth() == 0
-
-
-def test_unknown_function_is_404(setup):
-    client, _, _, _ = setup
-    response = client.post("/async-function/ghost")
-    assert response.status_code == 404 and response.headers["X-OpenFaaS-Internal"] == "proxy"
-
-
-def test_a_queue_that_cannot_store_refuses_with_503(setup, monkeypatch):
-    client, _, queue, _ = setup
-
-    def unavailable(call):
-        raise BackendUnavailable("The async queue is unreachable; the call was not accepted.")
-
-    monkeypatch.setattr(queue, "put", unavailable)
-    assert client.post("/async-function/echo", data=b"x").status_code == 503
-
-
 def test_worker_threads_do_not_outlive_stop(setup):
     _, worker, _, _ = setup
     worker.start()
@@ -222,12 +132,3 @@ def test_worker_threads_do_not_outlive_stop(setup):
     # stop() does not join: the loop ends once its current take (1 s at most) returns. Earlier
     # tests' workers end the same way, so the wait is for all of them.
     _wait(lambda: not [t for t in threading.enumerate() if t.name == "async-worker" and t.is_alive()], timeout=5)
-
-
-def test_an_empty_callback_header_means_no_callback(setup):
-    # Go's http.Header writes a header it was given as "", as clients that copy headers do.
-    client, _, queue, _ = setup
-    response = client.post("/async-function/echo", data=b"x", headers={"X-Callback-Url": ""})
-    assert response.status_code == 202
-    (delivery,) = queue.take("test", 1, 0)
-    assert delivery.call.callback_url is None
