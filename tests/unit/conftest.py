@@ -14,6 +14,7 @@ import pytest
 from app import create_app
 from app.config import Config
 from app.dataplane.upstreams import Upstreams
+from app.domain.models import FunctionDeployment
 from app.queue import open_queue
 from app.runtime.interfaces import Runtime
 from app.runtime.swarm.assembly import swarm_runtime
@@ -120,3 +121,10 @@ def setup(tmp_path):
         client.post("/system/functions", json=deployment("echo"))
         yield client, worker, queue, f"http://127.0.0.1:{receiver_port}/done"
         worker.stop()
+
+
+@pytest.fixture
+def echo(runtime):
+    """A function named echo, deployed through the runtime; its name."""
+    runtime.functions.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest"))
+    return "echo"

@@ -8,8 +8,10 @@ from __future__ import annotations
 
 import base64
 import string
+import uuid
 
 from hypothesis import strategies as st
+from prometheus_client.parser import text_string_to_metric_families
 
 from app.domain.models import (
     ANNOTATION_PREFIX,
@@ -56,6 +58,21 @@ def webhook(*alerts: tuple[str, str], status: str = "firing") -> dict:
         ],
         "groupKey": 18195285354214864953,
         "version": "3",
+    }
+
+
+# The metrics registry lives as long as the session: a test's function names are its own
+# (test_metrics.py, test_prometheus.py).
+def unique(prefix: str) -> str:
+    return f"{prefix}-{uuid.uuid4().hex[:8]}"
+
+
+def samples(text: str) -> dict[tuple, float]:
+    """Every sample of an exposition, keyed by name and sorted labels."""
+    return {
+        (sample.name, *sorted(sample.labels.items())): sample.value
+        for family in text_string_to_metric_families(text)
+        for sample in family.samples
     }
 
 

@@ -1,4 +1,5 @@
-"""Function CRUD, status and scaling through the HTTP layer, over the Swarm adapter and an in-memory Docker."""
+"""Function CRUD, status, usage and instances through POST, PUT, DELETE and GET on /system/function(s)
+(app.web.blueprints.functions), over the Swarm adapter and an in-memory Docker."""
 
 from __future__ import annotations
 
@@ -117,45 +118,6 @@ def test_delete_removes(client):
     assert client.get("/system/functions").get_json() == []
 
 
-def test_scale_accepts_zero_and_honours_a_set_maximum(client):
-    client.post("/system/functions", json=deployment(labels={"com.openfaas.scale.max": "4"}))
-    assert client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0}).status_code == 202
-    assert client.get("/system/function/echo").get_json()["replicas"] == 0
-    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 9})
-    assert client.get("/system/function/echo").get_json()["replicas"] == 4
-
-
-def test_scale_without_a_set_maximum_is_not_capped_at_the_default(client):
-    client.post("/system/functions", json=deployment())
-    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 25})
-    assert client.get("/system/function/echo").get_json()["replicas"] == 25
-
-
-@pytest.mark.parametrize(
-    "body, field",
-    [
-        ({"serviceName": "other", "replicas": 1}, "serviceName"),
-        ({"serviceName": "echo", "replicas": -1}, "replicas"),
-        ({"serviceName": "echo", "replicas": 1.5}, "replicas"),
-        ({"serviceName": "echo", "replicas": "2"}, "replicas"),
-        ({"serviceName": "echo", "replicas": True}, "replicas"),
-        ({"serviceName": "echo", "replicas": 100000}, "replicas"),
-        ({"serviceName": "echo"}, "replicas"),
-        ({"serviceName": "echo", "replicas": 1, "namespace": "elsewhere"}, "elsewhere"),
-    ],
-)
-def test_bad_scale_requests_are_400_naming_the_field(client, body, field):
-    client.post("/system/functions", json=deployment())
-    response = client.post("/system/scale-function/echo", json=body)
-    assert response.status_code == 400
-    assert field in response.get_data(as_text=True)
-
-
-def test_scale_unknown_function_is_404(client):
-    response = client.post("/system/scale-function/ghost", json={"serviceName": "ghost", "replicas": 1})
-    assert response.status_code == 404
-
-
 @pytest.mark.parametrize(
     "override, field",
     [
@@ -226,51 +188,6 @@ def test_bad_name_in_path_is_400(client):
 def test_unknown_namespace_is_400(client):
     assert client.get("/system/functions?namespace=elsewhere").status_code == 400
     assert client.get("/system/functions?namespace=openfaas-fn").status_code == 200
-
-
-def test_namespaces_and_info(client):
-    assert client.get("/system/namespaces").get_json() == ["openfaas-fn"]
-    info = client.get("/system/info").get_json()
-    assert info["provider"]["orchestration"] == "swarm"
-    assert set(info["version"]) == {"sha", "release"}
-    assert info["arch"]
-
-
-def test_unknown_paths_and_methods_are_plain_text(client):
-    assert client.get("/nowhere").status_code == 404
-    response = client.patch("/system/functions")
-    assert response.status_code == 405
-    assert response.mimetype == "text/plain"
-    assert "GET" in response.headers["Allow"]
-
-
-def test_oversized_system_body_is_413(client):
-    response = client.post("/system/functions", data=b"{" + b" " * (2 * 1024 * 1024) + b"}", content_type="application/json")
-    assert response.status_code == 413
-
-
-def test_docker_outage_is_503_and_recovers(client, engine):
-    client.post("/system/functions", json=deployment())
-    engine.down = True
-    response = client.get("/system/functions")
-    assert response.status_code == 503
-    assert "Docker" in response.get_data(as_text=True)
-    health = client.get("/healthz")
-    assert health.status_code == 500 and "Docker" in health.get_data(as_text=True)
-    engine.down = False
-    assert client.get("/system/functions").status_code == 200
-    assert client.get("/healthz").status_code == 200
-
-
-def test_unexpected_errors_are_a_plain_500_without_traceback(client, runtime, monkeypatch):
-    def boom():
-        raise RuntimeError("secret internals")
-
-    monkeypatch.setattr(runtime.functions, "list_functions", boom)
-    response = client.get("/system/functions")
-    assert response.status_code == 500
-    text = response.get_data(as_text=True)
-    assert "secret internals" not in text and "Traceback" not in text
 
 
 @pytest.mark.parametrize("constraint", ["\f9ljJD5geis7 == x", "a==b", "node.role == ", "node.role == a==b", "node.role == ÿ"])

@@ -1,5 +1,5 @@
-"""Prometheus metrics: names and labels in the exposition, invocation counts, request metrics by
-route, GET /metrics, and the sums across worker processes in multiprocess mode.
+"""Prometheus metrics (app.metrics): names and labels in the exposition, invocation counts and call
+totals, request metrics by route, and the sums across worker processes in multiprocess mode.
 
 The in-process registry is shared by the whole test session, so each test uses function names of
 its own and compares counts before and after.
@@ -7,28 +7,17 @@ its own and compares counts before and after.
 
 from __future__ import annotations
 
+import math
 import multiprocessing
-import uuid
 from concurrent.futures import ProcessPoolExecutor
 
 import pytest
 from flask import Flask, abort
-from prometheus_client.parser import text_string_to_metric_families
 
 from app import metrics
+from tests.unit.helpers import samples, unique
 
-
-def unique(prefix: str) -> str:
-    return f"{prefix}-{uuid.uuid4().hex[:8]}"
-
-
-def samples(text: str) -> dict[tuple, float]:
-    """Every sample of an exposition, keyed by name and sorted labels."""
-    return {
-        (sample.name, *sorted(sample.labels.items())): sample.value
-        for family in text_string_to_metric_families(text)
-        for sample in family.samples
-    }
+INF = math.inf
 
 
 def rendered() -> dict[tuple, float]:
@@ -117,15 +106,6 @@ def test_requests_refused_by_an_earlier_hook_are_counted():
     assert rendered()[("gateway_provider_requests_total", ("code", "401"), ("method", "GET"), ("route", route))] == 1
 
 
-def test_metrics_route_needs_no_credentials(app):
-    echo = unique("echo")
-    metrics.record_invocation(echo, 200, 0.1)
-    response = app.test_client().get("/metrics")
-    assert response.status_code == 200
-    assert response.headers["Content-Type"].startswith("text/plain; version=0.0.4")
-    assert samples(response.text)[("gateway_function_invocation_total", ("code", "200"), ("function_name", echo))] == 1
-
-
 # Multiprocess mode: each function below runs in a process of its own, started with 'spawn' and
 # with PROMETHEUS_MULTIPROC_DIR in its environment from the start, as a gunicorn worker has it.
 
@@ -165,3 +145,13 @@ def test_counts_are_summed_across_processes(tmp_path, monkeypatch):
     assert exposed[("gateway_functions_seconds_count", ("code", "200"), ("function_name", "echo"))] == 3
     assert exposed[("gateway_service_count", ("function_name", "echo"))] == 2
     assert exposed[("gateway_async_queue_depth",)] == 2
+
+
+def test_call_totals_sum_codes_and_buckets_per_function():
+    metrics.record_invocation("totals-fn", 200, 0.02)
+    metrics.record_invocation("totals-fn", 200, 3.0)
+    metrics.record_invocation("totals-fn", 502, 0.02)
+    totals = metrics.call_totals()["totals-fn"]
+    assert totals.by_code == {"200": 2, "502": 1}
+    buckets = totals.buckets
+    assert (buckets[0.01], buckets[0.025], buckets[2.5], buckets[5.0], buckets[INF]) == (0, 2, 2, 3, 3)

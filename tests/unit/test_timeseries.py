@@ -1,6 +1,6 @@
-"""The dashboard's time series: rates, quantiles and CPU from two samples, one consistent series
-for every process that reads the file, the hour it keeps, the one sampler its lock elects, and
-the API route that serves it."""
+"""The dashboard's time series (app.background.timeseries): rates, quantiles and CPU from two
+samples, one consistent series for every process that reads the file, the hour it keeps, and the
+one sampler its lock elects (its route: test_series.py)."""
 
 from __future__ import annotations
 
@@ -8,12 +8,10 @@ import math
 
 import pytest
 
-from app import metrics
 from app.background.timeseries import TimeSeries, quantile
 from app.domain.models import FunctionDeployment, Namespace
 from app.metrics import CallTotals
 from app.runtime.leader import FileLock
-from app.web import state
 from tests.waiting import wait_for
 
 INF = math.inf
@@ -40,12 +38,6 @@ def series(tmp_path, runtime, script, lock=None, **extra) -> TimeSeries:
 @pytest.fixture
 def script():
     return Script()
-
-
-@pytest.fixture
-def echo(runtime):
-    runtime.functions.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest"))
-    return "echo"
 
 
 @pytest.mark.parametrize(
@@ -177,47 +169,3 @@ def test_only_the_process_holding_the_lock_samples(tmp_path, runtime, echo):
         assert not follower_lock.hold() and follower._last is None
     finally:
         leader.stop(), follower.stop()
-
-
-def test_call_totals_sum_codes_and_buckets_per_function():
-    metrics.record_invocation("totals-fn", 200, 0.02)
-    metrics.record_invocation("totals-fn", 200, 3.0)
-    metrics.record_invocation("totals-fn", 502, 0.02)
-    totals = metrics.call_totals()["totals-fn"]
-    assert totals.by_code == {"200": 2, "502": 1}
-    buckets = totals.buckets
-    assert (buckets[0.01], buckets[0.025], buckets[2.5], buckets[5.0], buckets[INF]) == (0, 2, 2, 3, 3)
-
-
-def test_the_series_route_serves_the_points(app, client, echo):
-    sampler = state.parts_of(app).time_series
-    sampler.sample()
-    sampler.sample()
-    body = client.get("/system/function/echo/series").get_json()
-    assert body["name"] == "echo" and body["interval"] == 10.0
-    assert [point["replicas"] for point in body["points"]] == [1]
-
-
-def test_the_series_route_serves_the_namespace_asked_for(app, client, runtime, echo):
-    runtime.namespaces.create_namespace(Namespace("team-a"))
-    runtime.functions.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest", namespace="team-a"))
-    runtime.functions.scale("echo", 3, "team-a")
-    sampler = state.parts_of(app).time_series
-    sampler.sample()
-    sampler.sample()
-    body = client.get("/system/function/echo/series?namespace=team-a").get_json()
-    assert [point["replicas"] for point in body["points"]] == [3]
-
-
-@pytest.mark.parametrize(
-    "path, status",
-    [
-        ("/system/function/ghost/series", 404),
-        ("/system/function/Bad_Name/series", 400),
-        ("/system/function/echo/series?namespace=no-such", 400),
-        ("/system/function/echo/series?namespace=Bad_NS", 400),
-    ],
-)
-def test_the_series_route_refuses_what_it_cannot_serve(client, echo, path, status):
-    response = client.get(path)
-    assert response.status_code == status and response.mimetype == "text/plain"
