@@ -2,6 +2,26 @@
 
 Only the Docker Engine is faked (``tests.fakedocker``), so what the gateway decides (ownership,
 secret versions, not found and conflicts, replica counts) is the adapter's own code.
+
+Where a unit test goes:
+
+- The tests of a module of app/ are in ``test_<module>.py``, named after the module alone (no two
+  modules of app/ share a name): app/domain/names.py in test_names.py, app/runtime/swarm/specs.py
+  in test_specs.py. Blueprints too, whose tests go through the Flask client:
+  app/web/blueprints/functions.py in test_functions.py. A test belongs to the module whose
+  behaviour it checks, whichever way it reaches it; the package app/ (create_app) is test_app.py,
+  and app/queue/, one suite run against each backend, test_queue.py.
+- A module's examples and its properties (hypothesis) share its file. Each property states a rule
+  of the contract or of the module's docstring and checks it against generated inputs, most often
+  with an oracle written from the rule's wording; its ``@example`` inputs are the defects it
+  found, kept as regressions.
+- What is not a module of app/ has a file named after it: test_deploy.py and test_nginx_routes.py
+  (deploy/), test_apt.py and test_base_images.py (scripts/), test_gunicorn_conf.py,
+  test_openapi.py (app/openapi.yaml), test_suite_policy.py (tests/conftest.py), and
+  test_go_clients.py (what Go clients send, on every route). test_namespaces.py holds the
+  namespace routes and what namespaces change on the others.
+- Fixtures are here; the constants and pure functions that several files use are in helpers.py
+  (and the Swarm adapter's in tests/fakes.py). No test module imports another, or this file.
 """
 
 from __future__ import annotations
