@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import socket
+import threading
 import time
 
 import pytest
@@ -144,6 +145,18 @@ def test_datagrams_on_the_port_are_recorded():
         _wait_for(lambda: _count("udp-echo", "201") == 3)
     finally:
         log.stop()
+
+
+def test_stop_ends_the_receiver_waiting_for_a_datagram_at_once():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = CallLog(port, lambda: set())
+    log.start()
+    started = time.monotonic()
+    log.stop()  # the receiver is blocked in recv, or about to be
+    assert time.monotonic() - started < 2
+    assert "call-log" not in [thread.name for thread in threading.enumerate()]
 
 
 def _wait_for(predicate, timeout: float = 5.0) -> None:
