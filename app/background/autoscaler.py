@@ -28,7 +28,7 @@ from dataclasses import dataclass, field
 from typing import Callable
 
 from app import metrics
-from app.background.loop import BackgroundLoop
+from app.background.loop import LeaderLoop
 from app.domain.models import FunctionStatus, ScalingPolicy
 from app.domain.names import function_reference
 from app.domain.scaling import autoscale
@@ -76,8 +76,9 @@ class Autoscaler:
         self._totals = totals
         self._clock = clock
         self._watches: dict[str, _Watch] = {}
-        self._loop = BackgroundLoop(
-            "autoscaler", self._lead, what="autoscaler round", logger=log, interval=interval, finish=lock.release
+        # Another process leading, what this one saw grows stale: it is forgotten.
+        self._loop = LeaderLoop(
+            "autoscaler", self.round, lock, follow=self._watches.clear, what="autoscaler round", logger=log, interval=interval
         )
 
     def start(self) -> None:
@@ -85,12 +86,6 @@ class Autoscaler:
 
     def stop(self) -> None:
         self._loop.stop()
-
-    def _lead(self) -> None:
-        if not self.lock.hold():
-            self._watches.clear()  # another process leads; what we saw grows stale
-            return
-        self.round()
 
     def round(self) -> None:
         """Measure every function once and scale those whose rule says so."""

@@ -12,7 +12,8 @@ a queue down) is logged as a skipped round, without a traceback; anything else, 
 traceback. A failed round is followed by at least ``RETRY_PAUSE`` seconds, so a fault that fails
 each round at once cannot spin.
 
-What differs between the parts stays in their round: holding a leadership lock, blocking on a
+A ``LeaderLoop`` runs its rounds only in the process that holds a leadership lock (the
+autoscaler, the time series). What else differs between the parts stays in their round: blocking on a
 socket (``unblock`` lets ``stop`` end that wait), taking from a queue. A part whose pause depends
 on its state (the usage sampler sleeps until usage is asked for) gives ``interval`` as a function
 returning the pause, or None for "until woken".
@@ -25,6 +26,7 @@ import threading
 from typing import Callable
 
 from app.errors import GatewayError
+from app.runtime.leader import Lock
 
 # The shortest pause after a failed round.
 RETRY_PAUSE = 1.0
@@ -127,3 +129,31 @@ class BackgroundLoop:
         finally:
             if self._finish is not None:
                 self._finish()
+
+
+class LeaderLoop(BackgroundLoop):
+    """A BackgroundLoop whose rounds run ``round`` only while this process holds ``lock`` (taken
+    or renewed at each round, given up after the last); while another process holds it, they
+    run ``follow``, which forgets what this process gathered while it led."""
+
+    def __init__(
+        self,
+        name: str,
+        round: Callable[[], object],
+        lock: Lock,
+        *,
+        follow: Callable[[], object],
+        what: str,
+        logger: logging.Logger,
+        interval: float,
+    ):
+        super().__init__(name, self._lead, what=what, logger=logger, interval=interval, finish=lock.release)
+        self._lock = lock
+        self._led_round = round
+        self._follow = follow
+
+    def _lead(self) -> None:
+        if self._lock.hold():
+            self._led_round()
+        else:
+            self._follow()

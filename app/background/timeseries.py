@@ -32,7 +32,7 @@ from contextlib import closing
 from typing import Callable
 
 from app import metrics
-from app.background.loop import BackgroundLoop
+from app.background.loop import LeaderLoop
 from app.domain.models import FunctionStatus, ReplicaStats
 from app.domain.names import function_reference
 from app.metrics import CallTotals
@@ -94,8 +94,8 @@ class TimeSeries:
         self._clock = clock
         # The previous sample of this process: time, call totals, each replica's counters.
         self._last: tuple[float, dict[str, CallTotals], dict[str, ReplicaStats]] | None = None
-        self._loop = BackgroundLoop(
-            "timeseries", self._lead, what="time series: sample", logger=log, interval=interval, finish=lock.release
+        self._loop = LeaderLoop(
+            "timeseries", self._sample, lock, follow=self._forget, what="time series: sample", logger=log, interval=interval
         )
 
     def start(self) -> None:
@@ -104,14 +104,15 @@ class TimeSeries:
     def stop(self) -> None:
         self._loop.stop()
 
-    def _lead(self) -> None:
-        if not self.lock.hold():
-            self._last = None  # another process samples; ours would be stale when we take over
-            return
+    def _forget(self) -> None:
+        # Another process samples, or a round failed: the next point's rates must not span the gap.
+        self._last = None
+
+    def _sample(self) -> None:
         try:
             self.sample()
         except Exception:
-            self._last = None  # the next point's rates would span the failed round
+            self._forget()
             raise
 
     def _connect(self) -> sqlite3.Connection:

@@ -11,7 +11,7 @@ import time
 import pytest
 
 from app.background import loop as background
-from app.background.loop import BackgroundLoop, run_round
+from app.background.loop import BackgroundLoop, LeaderLoop, run_round
 from app.errors import BackendUnavailable
 from tests.waiting import wait_for
 
@@ -205,6 +205,35 @@ def test_stop_waits_a_bounded_time_for_a_round_that_does_not_end_and_says_so(cap
         released.set()
     wait_for(lambda: "test-loop" not in [t.name for t in threading.enumerate()], timeout=5, interval=0.01,
              what="the loop to end after its round")
+
+
+class Lease:
+    """A leadership lock the test hands out and takes back."""
+
+    def __init__(self):
+        self.held = False
+        self.released = 0
+
+    def hold(self) -> bool:
+        return self.held
+
+    def release(self) -> None:
+        self.released += 1
+
+
+def test_a_leader_loop_runs_its_round_while_it_holds_the_lock_follows_otherwise_and_releases_it_at_the_end():
+    lease, led, followed = Lease(), Rounds(), Rounds()
+    loop = LeaderLoop("test-loop", led, lease, follow=followed, what="test round", logger=log, interval=0.01)
+    loop.start()
+    try:
+        rounds_reached(followed, 2)
+        assert led.times == []
+        lease.held = True
+        rounds_reached(led, 2)
+        assert lease.released == 0
+    finally:
+        assert loop.stop()
+    assert lease.released == 1
 
 
 @pytest.fixture(autouse=True)
