@@ -7,6 +7,7 @@ from __future__ import annotations
 import logging
 import threading
 import time
+from typing import Callable
 
 import pytest
 
@@ -74,24 +75,12 @@ def test_a_loop_never_started_stops_at_once():
     assert BackgroundLoop("idle", Rounds(), what="idle round", logger=log, interval=60).stop()
 
 
-def test_wake_runs_the_next_round_now():
+def test_wake_runs_the_next_round_now_and_ends_that_one_pause_only():
     rounds = Rounds()
-    loop = running(rounds, interval=60)
+    loop = running(rounds, interval=lambda: 0.2 if rounds.times else 60)
     try:
         loop.wake()
-        rounds_reached(rounds, 1)
-        loop.wake()
-        rounds_reached(rounds, 2)
-    finally:
-        assert loop.stop()
-
-
-def test_a_wake_ends_one_pause_only():
-    rounds = Rounds()
-    loop = running(rounds, interval=0.2)
-    try:
-        loop.wake()
-        rounds_reached(rounds, 2)
+        rounds_reached(rounds, 2)  # the first at once, though its pause was a minute
     finally:
         assert loop.stop()
     assert rounds.times[1] - rounds.times[0] >= 0.19
@@ -109,15 +98,21 @@ def test_an_interval_function_gives_each_pause_and_none_pauses_until_woken():
         assert loop.stop()
 
 
-def test_a_failing_round_is_logged_with_its_traceback_and_the_loop_goes_on(caplog, monkeypatch):
-    monkeypatch.setattr(background, "RETRY_PAUSE", 0.2)
-    rounds = Rounds(RuntimeError("a bug"))
+def first_round_failing(error: Exception, retry_pause: float, monkeypatch, caplog) -> tuple[Rounds, logging.LogRecord]:
+    """The rounds of a loop whose first round raises ``error``, and the one line it logged."""
+    monkeypatch.setattr(background, "RETRY_PAUSE", retry_pause)
+    rounds = Rounds(error)
     loop = running(rounds, interval=0.01)
     try:
         rounds_reached(rounds, 2)
     finally:
         assert loop.stop()
-    [failed] = [record for record in caplog.records if record.name == "tests.loop"]
+    [record] = [record for record in caplog.records if record.name == "tests.loop"]
+    return rounds, record
+
+
+def test_a_failing_round_is_logged_with_its_traceback_and_the_loop_goes_on(caplog, monkeypatch):
+    rounds, failed = first_round_failing(RuntimeError("a bug"), 0.2, monkeypatch, caplog)
     assert (failed.levelno, failed.getMessage()) == (logging.ERROR, "test round failed")
     assert failed.exc_info and "RuntimeError: a bug" in caplog.text
     # The round after a failed one waits RETRY_PAUSE, not the interval: a fault cannot spin.
@@ -125,14 +120,7 @@ def test_a_failing_round_is_logged_with_its_traceback_and_the_loop_goes_on(caplo
 
 
 def test_a_gateway_error_skips_the_round_with_a_warning_and_no_traceback(caplog, monkeypatch):
-    monkeypatch.setattr(background, "RETRY_PAUSE", 0.01)
-    rounds = Rounds(BackendUnavailable("Docker is unreachable"))
-    loop = running(rounds, interval=0.01)
-    try:
-        rounds_reached(rounds, 2)
-    finally:
-        assert loop.stop()
-    [skipped] = [record for record in caplog.records if record.name == "tests.loop"]
+    _, skipped = first_round_failing(BackendUnavailable("Docker is unreachable"), 0.01, monkeypatch, caplog)
     assert (skipped.levelno, skipped.getMessage()) == (logging.WARNING, "test round skipped: Docker is unreachable")
     assert not skipped.exc_info
 
@@ -144,39 +132,45 @@ def test_run_round_says_whether_the_round_completed(caplog):
     assert [record.getMessage() for record in caplog.records] == ["one round skipped: away", "one round failed"]
 
 
-def test_unblock_ends_a_round_waiting_elsewhere_once_the_loop_is_stopping():
-    entered, released = threading.Event(), threading.Event()
-    seen_stopping = []
+class Stuck:
+    """A round that waits on ``wait`` (by default until ``released``, at most a minute) and
+    keeps what it returned."""
 
-    def round() -> None:
-        entered.set()
-        released.wait(60)
+    def __init__(self, wait: Callable[[], object] | None = None):
+        self.entered, self.released = threading.Event(), threading.Event()
+        self.wait = wait or (lambda: self.released.wait(60))
+        self.returned: list[object] = []
+
+    def __call__(self) -> None:
+        self.entered.set()
+        self.returned.append(self.wait())
+
+
+def stopped_promptly(loop: BackgroundLoop, stuck: Stuck) -> None:
+    loop.start()
+    assert stuck.entered.wait(5)
+    started = time.monotonic()
+    assert loop.stop()
+    assert time.monotonic() - started < 2
+
+
+def test_unblock_ends_a_round_waiting_elsewhere_once_the_loop_is_stopping():
+    stuck, seen_stopping = Stuck(), []
 
     def unblock() -> None:
         seen_stopping.append(loop.stopping)
-        released.set()
+        stuck.released.set()
 
-    loop = made(round, unblock=unblock)  # the round reaches for it
-    loop.start()
-    assert entered.wait(5)
-    started = time.monotonic()
-    assert loop.stop()
-    assert time.monotonic() - started < 2 and seen_stopping == [True]
+    loop = made(stuck, unblock=unblock)
+    stopped_promptly(loop, stuck)
+    assert seen_stopping == [True]
 
 
 def test_sleep_inside_a_round_ends_when_the_loop_stops():
-    entered, slept = threading.Event(), []
-
-    def round() -> None:
-        entered.set()
-        slept.append(loop.sleep(60))
-
-    loop = made(round)  # the round reaches for it
-    loop.start()
-    assert entered.wait(5)
-    started = time.monotonic()
-    assert loop.stop()
-    assert time.monotonic() - started < 2 and slept == [True]
+    stuck = Stuck(lambda: loop.sleep(60))
+    loop = made(stuck)
+    stopped_promptly(loop, stuck)
+    assert stuck.returned == [True]
 
 
 def test_finish_runs_once_in_the_loop_s_thread_after_its_last_round():
@@ -190,19 +184,14 @@ def test_finish_runs_once_in_the_loop_s_thread_after_its_last_round():
 
 
 def test_stop_waits_a_bounded_time_for_a_round_that_does_not_end_and_says_so(caplog):
-    entered, released = threading.Event(), threading.Event()
-
-    def round() -> None:
-        entered.set()
-        released.wait(60)
-
-    loop = running(round)
-    assert entered.wait(5)
+    stuck = Stuck()
+    loop = running(stuck)
+    assert stuck.entered.wait(5)
     try:
         assert not loop.stop(timeout=0.05)
         assert "test-loop still runs a round 0.05 s after stop" in caplog.text
     finally:
-        released.set()
+        stuck.released.set()
     wait_for(lambda: "test-loop" not in [t.name for t in threading.enumerate()], timeout=5, interval=0.01,
              what="the loop to end after its round")
 
