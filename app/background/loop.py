@@ -13,10 +13,10 @@ traceback. A failed round is followed by at least ``RETRY_PAUSE`` seconds, so a 
 each round at once cannot spin.
 
 A ``LeaderLoop`` runs its rounds only in the process that holds a leadership lock (the
-autoscaler, the time series). What else differs between the parts stays in their round: blocking on a
-socket (``unblock`` lets ``stop`` end that wait), taking from a queue. A part whose pause depends
-on its state (the usage sampler sleeps until usage is asked for) gives ``interval`` as a function
-returning the pause, or None for "until woken".
+autoscaler, the time series). What else differs between the parts stays in their rounds:
+blocking on a socket (``unblock`` lets ``stop`` end that wait), taking from a queue. A part whose
+pause depends on its state (the usage sampler sleeps until usage is asked for) gives
+``interval`` as a function returning the pause, or None for "until woken".
 """
 
 from __future__ import annotations
