@@ -10,6 +10,9 @@ BIN := $(VENV)/bin
 
 # Leaves out the test that stops the Docker daemon, and with it every container on the machine,
 # unless CI=true (tests/conftest.py); `make test-faults` runs it on its own.
+# The real OpenFaaS binaries (faas-cli, fwatchdog, of-watchdog, faas-swarm) are read from
+# OPENFAAS_BIN_DIR, by default ../shared/bin beside the repository; set it in the environment or
+# as `make test OPENFAAS_BIN_DIR=/path` (make passes it on). docs/testing.md says where to get them.
 test: docker tools venv test-image lint
 	$(BIN)/python -m pytest
 
@@ -18,9 +21,11 @@ test-faults: docker venv test-image
 
 # Programs the tests start themselves: a redis-server for the Redis queue backend, and Debian's
 # chromium, which Playwright drives for the dashboard's browser tests (nothing is downloaded).
+# Every package this repository installs goes through scripts/apt.sh: it waits (bounded) for
+# another apt run's lock and keeps apt's output in a log shown only when the install fails.
 tools:
-	command -v redis-server >/dev/null || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q redis-server; }
-	[ -x /usr/bin/chromium ] || { apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q chromium; }
+	command -v redis-server >/dev/null || bash scripts/apt.sh redis-server
+	[ -x /usr/bin/chromium ] || bash scripts/apt.sh chromium
 
 unit: tools venv
 	$(BIN)/python -m pytest tests/unit
@@ -44,7 +49,7 @@ docker:
 venv: $(BIN)/.installed
 
 $(BIN)/.installed: setup.cfg pyproject.toml
-	$(PYTHON) -m venv $(VENV) || { apt-get update -q && apt-get install -y -q python3-venv && $(PYTHON) -m venv $(VENV); }
+	$(PYTHON) -m venv $(VENV) 2>/dev/null || { bash scripts/apt.sh python3-venv && $(PYTHON) -m venv $(VENV); }
 	$(BIN)/pip install -q --upgrade pip
 	$(BIN)/pip install -q -e '.[test]'
 	touch $@

@@ -1,16 +1,15 @@
 """An OpenFaaS gateway and provider for Docker Swarm.
 
-``create_app`` builds the Flask application: the parts (configuration from the environment, the
-Swarm provider, upstreams, the async queue and its worker, the dashboard's time series), the
-request guards (cross-site refusal, basic auth or a dashboard session on ``/system``, the body
-cap), one blueprint per resource (the dashboard's pages are one more) and the error handlers.
-The Swarm provider is checked (Docker answers, this node is a Swarm manager, the functions
-network exists) before the application is returned.
+``create_app`` composes the Flask application and nothing else: the parts (configuration from
+the environment, the runtime (one interface per concern, Docker Swarm's by default), upstreams,
+the async queue and its worker, the background loops, the dashboard's time series), the request
+guards (cross-site refusal, basic auth or a dashboard session on ``/system``, the body cap), one
+blueprint per resource (the dashboard's pages are one more) and the error handlers. Logging and
+the runtime's preparation belong to the process that serves it (``wsgi.py``).
 """
 
 from __future__ import annotations
 
-import logging
 import os
 
 from flask import Flask, request
@@ -28,11 +27,9 @@ from app.domain.names import function_reference, namespace_error
 from app.errors import register_error_handlers
 from app.queue import Queue, open_queue
 from app.queue.worker import AsyncWorker, WorkerSettings
-from app.runtime.interfaces import EventSource, LogSource, Provider
+from app.runtime.interfaces import Runtime
 from app.runtime.leader import FileLock, autoscaler_leadership
-from app.runtime.swarm.docker_events import SwarmEventSource
-from app.runtime.swarm.provider import SwarmProvider
-from app.runtime.swarm.service_logs import SwarmLogSource
+from app.runtime.swarm.assembly import swarm_runtime
 from app.web import state
 from app.web.auth import install_basic_auth, install_sessions, is_protected, load_credentials
 from app.web.blueprints import (
@@ -78,25 +75,21 @@ BLUEPRINTS = (
 
 def create_app(
     config: Config | None = None,
-    provider: Provider | None = None,
-    log_source: LogSource | None = None,
+    runtime: Runtime | None = None,
     upstreams: Upstreams | None = None,
     queue: Queue | None = None,
-    event_source: EventSource | None = None,
 ) -> Flask:
-    """Build the application; ``provider``, ``log_source`` and ``event_source`` default to the Swarm ones,
-    ``upstreams`` to task addresses from Swarm's DNS, ``queue`` to the configured async queue.
-    The async worker and the usage sampler are created but not started: gunicorn's
-    ``post_worker_init`` starts them in each worker process (``start_background_work``).
+    """Build the application; ``runtime`` defaults to the Swarm one, ``upstreams`` to task
+    addresses from the orchestrator's DNS, ``queue`` to the configured async queue. Nothing is
+    started and nothing is asked of Docker here: the process that serves the application
+    prepares the runtime first (``wsgi.py``), and gunicorn's ``post_worker_init`` starts the
+    background work in each worker process (``start_background_work``).
 
-    Raises ConfigError for unusable configuration and BackendUnavailable when Docker cannot be
-    used at start, so a broken gateway stops at once with the reason instead of serving errors.
+    Raises ConfigError for unusable configuration.
     """
     config = config or Config.from_env(os.environ)
     check_settings(config)
-    logging.basicConfig(level=config.log_level.upper(), format="%(asctime)s %(levelname)s %(name)s: %(message)s")
-    parts = build_parts(config, provider, log_source, upstreams, queue, event_source)
-    parts.provider.ensure_ready()
+    parts = build_parts(config, runtime or swarm_runtime(config), upstreams, queue)
 
     app = Flask(__name__)
     app.json.sort_keys = False
@@ -118,38 +111,30 @@ def check_settings(config: Config) -> None:
         raise ConfigError(f"environment variable namespace: {error}")
 
 
-def build_parts(
-    config: Config,
-    provider: Provider | None,
-    log_source: LogSource | None,
-    upstreams: Upstreams | None,
-    queue: Queue | None,
-    event_source: EventSource | None = None,
-) -> state.Parts:
-    """The parts the views use, from the given ones or the Swarm defaults for the rest."""
-    provider = provider or SwarmProvider(config)
+def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, queue: Queue | None) -> state.Parts:
+    """The parts the views use, from the given ones or the defaults for the rest."""
     upstreams = upstreams or Upstreams(
-        provider, scale_from_zero=config.scale_from_zero, wait_timeout=config.scale_from_zero_timeout
+        runtime.functions, scale_from_zero=config.scale_from_zero, wait_timeout=config.scale_from_zero_timeout
     )
     forwarder = Forwarder(upstreams, config.upstream_timeout)
     queue = queue or open_queue(config.async_queue)
+    functions = runtime.functions
     return state.Parts(
         config=config,
-        provider=provider,
-        log_source=log_source or SwarmLogSource(provider),
-        event_source=event_source or SwarmEventSource(provider),
+        runtime=runtime,
         stream_slots=StreamSlots(config.max_log_streams),
-        usage=UsageSampler(provider),
+        usage=UsageSampler(runtime.replicas),
         upstreams=upstreams,
         forwarder=forwarder,
         queue=queue,
         async_worker=AsyncWorker(queue, forwarder, WorkerSettings.from_config(config)),
         call_log=CallLog(
             config.call_log_port,
-            lambda: {function_reference(s.name, s.namespace, config.namespace) for s in provider.list_functions()},
+            lambda: {function_reference(s.name, s.namespace, config.namespace) for s in functions.list_functions()},
         ),
         autoscaler=Autoscaler(
-            provider,
+            functions,
+            runtime.replicas,
             autoscaler_leadership(config),
             interval=config.autoscaler_interval,
             stabilization=config.autoscaler_stabilization,
@@ -157,7 +142,8 @@ def build_parts(
         ),
         time_series=TimeSeries(
             os.path.join(config.state_dir, "series.db"),
-            provider,
+            functions,
+            runtime.replicas,
             FileLock(os.path.join(config.state_dir, "series.lock")),
             interval=config.series_interval,
             namespace=config.namespace,

@@ -2,7 +2,8 @@
 
 HTTP calls with urllib, basic-auth headers, the stack's credentials, free host ports, the docker
 CLI, a container's address the host reaches directly (also the end-to-end tests'), and a
-gunicorn-served gateway on a loopback port (for benchmarks that start their own).
+gunicorn-served gateway on a loopback port (for benchmarks that start their own); also where the
+real OpenFaaS binaries are ($OPENFAAS_BIN_DIR).
 """
 
 from __future__ import annotations
@@ -26,6 +27,20 @@ from typing import Callable
 ROOT = Path(__file__).resolve().parents[1]
 # The credentials a gateway started by `Gateway` below accepts.
 USER, PASSWORD = "bench-admin", "bench-password"
+# The real OpenFaaS binaries (faas-cli, the watchdogs, faas-swarm) cannot be committed: they are read
+# from this folder, by default ../shared/bin beside the repository (a relative value is taken from
+# the repository root, as images/watchdog/build.sh and tests/binaries.py take it).
+OPENFAAS_BIN_DIR = "OPENFAAS_BIN_DIR"
+
+
+def openfaas_binary(name: str) -> Path:
+    """The OpenFaaS binary ``name``; SystemExit naming the setting and the docs when it is missing."""
+    path = Path(os.path.normpath(ROOT / (os.environ.get(OPENFAAS_BIN_DIR) or "../shared/bin") / name))
+    if not os.access(path, os.X_OK):
+        raise SystemExit(f"{path} is missing: the real OpenFaaS binaries are read from ${OPENFAAS_BIN_DIR} (default "
+                         '../shared/bin beside the repository); docs/testing.md, "Getting the OpenFaaS binaries", '
+                         "says where to get them")
+    return path
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:

@@ -1,6 +1,6 @@
 """Invocation side by side: the function called directly, through this stack, and through faas-swarm.
 
-One run measures, for each runtime built from the real watchdogs in ../shared/bin (`classic`: the
+One run measures, for each runtime built from the real watchdogs in $OPENFAAS_BIN_DIR (`classic`: the
 classic watchdog forking its process per call; `of-watchdog`: of-watchdog mode=http in front of a
 kept-running upstream), the same function image three ways:
 
@@ -47,7 +47,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from bench.common import ROOT, call, docker, stack_auth, wait_until
+from bench.common import ROOT, call, docker, openfaas_binary, stack_auth, wait_until
 
 RUNTIMES = {
     "classic": "faas-test/classic-watchdog:latest",
@@ -55,7 +55,6 @@ RUNTIMES = {
 }
 PATHS = ("direct", "stack", "faas-swarm")
 PEER = "faas-swarm"
-FAAS_SWARM_BINARY = ROOT.parent / "shared" / "bin" / "faas-swarm"
 PEER_IMAGE = "faas-bench/faas-swarm:0.9.1"
 PEER_LABEL = "faas-bench.binary-sha256"
 FUNCTIONS_NETWORK = "func_functions"
@@ -182,14 +181,13 @@ def ensure_peer_image() -> str:
 
     Kept by name and rebuilt only when the binary's digest (stored as a label) changes.
     """
-    if not FAAS_SWARM_BINARY.is_file():
-        raise SystemExit(f"{FAAS_SWARM_BINARY} is missing: the OpenFaaS binaries belong in ../shared/bin")
-    binary = FAAS_SWARM_BINARY.read_bytes()
+    path = openfaas_binary("faas-swarm")
+    binary = path.read_bytes()
     digest = hashlib.sha256(binary).hexdigest()
     label = docker("image", "inspect", "-f", f'{{{{index .Config.Labels "{PEER_LABEL}"}}}}', PEER_IMAGE, check=False)
     if label == digest:
         return PEER_IMAGE
-    print(f"building {PEER_IMAGE} from {FAAS_SWARM_BINARY}", flush=True)
+    print(f"building {PEER_IMAGE} from {path}", flush=True)
     buffer = io.BytesIO()
     with tarfile.open(fileobj=buffer, mode="w") as tar:
 

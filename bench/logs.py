@@ -17,7 +17,7 @@ import uuid
 
 import docker
 
-from app.runtime.swarm.provider import DOCKER_API_VERSION
+from app.runtime.swarm.client import DOCKER_API_VERSION
 from bench.common import AUTH, Gateway, call
 
 IMAGE = "faas-test/classic-watchdog:latest"  # make test-image builds it

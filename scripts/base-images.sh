@@ -7,7 +7,7 @@
 # PYTHON_IMAGE or NGINX_IMAGE set in the environment always win.
 #
 # Only the KEY=value lines go to stdout, which `make up` writes into its env file; everything
-# else (apt's and debootstrap's output, progress) goes to stderr.
+# else (progress, and apt's or debootstrap's output when they fail) goes to stderr.
 set -euo pipefail
 exec 3>&1 1>&2
 
@@ -19,6 +19,7 @@ LOCAL_NGINX=faas-swarm/nginx:bookworm-curl
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 log() { echo "base-images: $*" >&2; }
+. "$(dirname "$0")/apt.sh"
 
 available() {
   docker image inspect "$1" >/dev/null 2>&1 || timeout 60 docker pull -q "$1" >/dev/null 2>&1
@@ -28,9 +29,7 @@ available() {
 build_local() {
   local image=$1 cmd=$2 packages=$3 root
   docker image inspect "$image" >/dev/null 2>&1 && return
-  command -v debootstrap >/dev/null 2>&1 || {
-    apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q debootstrap
-  }
+  command -v debootstrap >/dev/null 2>&1 || { log "installing debootstrap from Debian"; apt_install debootstrap; }
   root=$(mktemp -d)
   trap 'rm -rf "$root" "$root.log"' RETURN
   log "building $image from Debian packages ($packages)"

@@ -5,11 +5,11 @@
 set -euo pipefail
 
 log() { echo "setup-docker: $*" >&2; }
+. "$(dirname "$0")/apt.sh"
 
 if ! command -v dockerd >/dev/null 2>&1; then
   log "installing docker.io from Debian"
-  apt-get update -q
-  DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker.io
+  apt_install docker.io
 fi
 
 if ! docker info >/dev/null 2>&1; then

@@ -12,16 +12,17 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 log() { echo "up: $*" >&2; }
+. scripts/apt.sh
 
 bash scripts/setup-docker.sh
 if ! command -v docker-compose >/dev/null 2>&1; then
   log "installing docker-compose from Debian"
-  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q docker-compose
+  apt_install docker-compose
 fi
 # pip downloads the gateway's wheels below; a bare Debian has python3 without it.
 if ! python3 -m pip --version >/dev/null 2>&1; then
   log "installing pip from Debian"
-  apt-get update -q && DEBIAN_FRONTEND=noninteractive apt-get install -y -q python3-pip
+  apt_install python3-pip
 fi
 
 GATEWAY_UID=${GATEWAY_UID:-10001}

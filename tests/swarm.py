@@ -19,15 +19,13 @@ import uuid
 import docker
 import pytest
 
-from app.runtime.swarm.provider import DOCKER_API_VERSION
+from app.runtime.swarm.client import DOCKER_API_VERSION
 from tests.gateway import ROOT
 from tests.waiting import wait_for
 
 # The test function images, on the real watchdogs (images/watchdog/build.sh names them).
 CLASSIC_IMAGE = "faas-test/classic-watchdog:latest"
 OF_WATCHDOG_IMAGE = "faas-test/of-watchdog:latest"
-# The real OpenFaaS binaries the build takes, beside the repository.
-SHARED_BIN = ROOT.parent / "shared" / "bin"
 PREFIX = f"it{uuid.uuid4().hex[:6]}"
 
 

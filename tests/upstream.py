@@ -11,7 +11,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Iterator
 
 from app.errors import NotFound
-from app.runtime.interfaces import Provider
+from app.runtime.interfaces import Functions
 
 
 @contextlib.contextmanager
@@ -93,13 +93,13 @@ class Lookup:
     """DNS stand-in: ``tasks.<service>`` (``<name>`` or ``<name>_<namespace>``) answers loopback
     while the function has a running replica."""
 
-    def __init__(self, provider: Provider):
-        self.provider = provider
+    def __init__(self, functions: Functions):
+        self.functions = functions
 
     def __call__(self, host: str) -> list[str]:
         try:
             name, _, namespace = host.removeprefix("tasks.").partition("_")
-            available = self.provider.get_function(name, namespace or None).available_replicas
+            available = self.functions.get_function(name, namespace or None).available_replicas
         except NotFound:
             return []
         return ["127.0.0.1"] * min(available, 1)

@@ -2,9 +2,9 @@
 
 Every gateway process starts one, but only the leader (``app.runtime.leader``: one per host by a file
 lock, one per cluster by a Redis lease when the async queue is on Redis) evaluates; the others
-wait for the lock. Each round it lists the functions through the provider (so it only ever sees
+wait for the lock. Each round it lists the functions through the runtime (so it only ever sees
 and scales functions the gateway owns), measures the load each one's ``com.openfaas.scale.type``
-names, and scales through the same ``Provider.scale`` as ``/system/scale-function``:
+names, and scales through the same ``Functions.scale`` as ``/system/scale-function``:
 
 - ``rps``: calls finished per second over the last ``rate_window`` seconds, from the counts the
   gateway keeps for ``/metrics`` (sync calls, whether nginx or the gateway carried them, and
@@ -33,7 +33,7 @@ from app.domain.models import FunctionStatus, ScalingPolicy
 from app.domain.names import function_reference
 from app.domain.scaling import autoscale
 from app.errors import GatewayError
-from app.runtime.interfaces import Provider
+from app.runtime.interfaces import Functions, Replicas
 from app.runtime.leader import Lock
 
 log = logging.getLogger(__name__)
@@ -57,7 +57,8 @@ class Autoscaler:
 
     def __init__(
         self,
-        provider: Provider,
+        functions: Functions,
+        replicas: Replicas,
         lock: Lock,
         *,
         interval: float,
@@ -66,7 +67,8 @@ class Autoscaler:
         totals: Callable[[], dict[str, tuple[int, float]]] = metrics.function_totals,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.provider = provider
+        self.functions = functions
+        self.replicas = replicas
         self.lock = lock
         self.interval = interval
         self.stabilization = stabilization
@@ -93,7 +95,7 @@ class Autoscaler:
         totals = self._totals()
         functions = {
             function_reference(status.name, status.namespace, self.namespace): status
-            for status in self.provider.list_functions()
+            for status in self.functions.list_functions()
         }
         for reference, status in functions.items():
             try:
@@ -140,7 +142,7 @@ class Autoscaler:
             "autoscaler: %s from %d to %d replicas: %s (%s load %.2f, target %g per replica)",
             reference, status.replicas, decision.replicas, decision.reason, policy.kind, load, policy.target,
         )
-        self.provider.scale(status.name, decision.replicas, status.namespace)
+        self.functions.scale(status.name, decision.replicas, status.namespace)
         watch.replicas = decision.replicas
         direction = "zero" if decision.replicas == 0 else "up" if decision.replicas > status.replicas else "down"
         metrics.record_scaling_decision(reference, direction)
@@ -171,7 +173,7 @@ class Autoscaler:
             watch.cpu.clear()
             return 0.0
         seconds = {
-            replica.instance: replica.cpu_seconds for replica in self.provider.replica_stats(status.name, status.namespace)
+            replica.instance: replica.cpu_seconds for replica in self.replicas.replica_stats(status.name, status.namespace)
         }
         rates = [
             (used - watch.cpu[replica][1]) / (now - watch.cpu[replica][0]) * 1000

@@ -8,7 +8,7 @@ it when its worker dies; another worker takes over at its next try), and writes 
 SQLite file in ``state_dir`` (WAL: readers never wait on the writer) that every worker reads. The
 counts it samples are the multiprocess metrics, summed over every worker and including the calls
 nginx carried, so the series sees every call whichever process or proxy made it. CPU and memory
-are read with one ``Provider.replica_stats`` per sample, of the replicas this node runs. Points
+are read with one ``Replicas.replica_stats`` per sample, of the replicas this node runs. Points
 are stored by the name calls and metrics give a function (``app.domain.names.function_reference``: the
 bare name in the default namespace, ``name.namespace`` elsewhere), so functions of the same name
 in two namespaces have a series each.
@@ -36,7 +36,7 @@ from app.background.loop import LeaderLoop
 from app.domain.models import FunctionStatus, ReplicaStats
 from app.domain.names import function_reference
 from app.metrics import CallTotals
-from app.runtime.interfaces import Provider
+from app.runtime.interfaces import Functions, Replicas
 from app.runtime.leader import Lock
 
 log = logging.getLogger(__name__)
@@ -75,7 +75,8 @@ class TimeSeries:
     def __init__(
         self,
         path: str,
-        provider: Provider,
+        functions: Functions,
+        replicas: Replicas,
         lock: Lock,
         *,
         interval: float,
@@ -85,7 +86,8 @@ class TimeSeries:
         clock: Callable[[], float] = time.time,
     ):
         self.path = path
-        self.provider = provider
+        self.functions = functions
+        self.replicas = replicas
         self.lock = lock
         self.interval = interval
         self.namespace = namespace  # the default one: its functions are named without it
@@ -125,11 +127,11 @@ class TimeSeries:
 
     def sample(self) -> None:
         """Measure every function once and store a point for each, from the second sample of
-        this process on. Raises the provider's GatewayError when the orchestrator fails."""
+        this process on. Raises the runtime's GatewayError when the orchestrator fails."""
         now = self._clock()
         totals = self._totals()
-        functions = self.provider.list_functions()
-        replicas = {stats.instance: stats for stats in self.provider.replica_stats()}
+        functions = self.functions.list_functions()
+        replicas = {stats.instance: stats for stats in self.replicas.replica_stats()}
         last, self._last = self._last, (now, totals, replicas)
         if last is None:
             return

@@ -1,7 +1,7 @@
 """Resource use of functions, sampled in the background: what ``?usage=1`` and ``/instances`` read.
 
 One ``UsageSampler`` per gateway process reads the counters of every running replica this node
-can measure (``Provider.replica_stats``: one one-shot stats call per replica) every ``interval``
+can measure (``Replicas.replica_stats``: one one-shot stats call per replica) every ``interval``
 seconds, and keeps the last reading with each replica's CPU rate since the reading before. A
 status read only looks at what is kept: it never waits on Docker's stats.
 
@@ -22,7 +22,7 @@ from typing import Callable
 
 from app.background.loop import BackgroundLoop
 from app.domain.models import UNMEASURED, Instance, ReplicaStats, Usage
-from app.runtime.interfaces import Provider
+from app.runtime.interfaces import Replicas
 
 log = logging.getLogger(__name__)
 
@@ -39,13 +39,13 @@ class UsageSampler:
 
     def __init__(
         self,
-        provider: Provider,
+        replicas: Replicas,
         *,
         interval: float = 5.0,
         keep_for: float = 300.0,
         clock: Callable[[], float] = time.monotonic,
     ):
-        self.provider = provider
+        self.replicas = replicas
         self.interval = interval
         self.keep_for = keep_for
         self._clock = clock
@@ -74,12 +74,12 @@ class UsageSampler:
     def sample(self) -> None:
         """Read every replica's counters once and keep them with their CPU rates.
 
-        Raises the provider's errors (BackendUnavailable when Docker is away).
+        Raises the runtime's errors (BackendUnavailable when Docker is away).
         """
         now = self._clock()
         before = self._readings
         readings = {}
-        for stats in self.provider.replica_stats():
+        for stats in self.replicas.replica_stats():
             previous = before.get(stats.instance)
             millicores = None
             if previous is not None and now > previous.at and stats.cpu_seconds >= previous.stats.cpu_seconds:

@@ -1,11 +1,11 @@
 """Where a function's calls go: its task addresses, with scale from zero.
 
 Functions are named by their canonical reference (``name``, or ``name.namespace`` outside the
-default namespace). The provider asks DNS for the addresses of every running replica (on Swarm
+default namespace). The runtime asks DNS for the addresses of every running replica (on Swarm
 ``tasks.<service>``, on a network the caller shares; ``dnsrr`` mode, no VIP needed). Answers
 are cached for ``ttl`` seconds, handed out round-robin, and dropped as soon as a call to one of
 them fails, so a replaced task is found on the next call. A function with no address is looked
-up once in the provider: unknown is a 404, zero replicas are scaled to ``max(1, min)`` (one
+up once in the runtime: unknown is a 404, zero replicas are scaled to ``max(1, min)`` (one
 scale per function however many calls arrive at once) and the call waits, bounded, for a
 ready replica.
 """
@@ -22,7 +22,7 @@ from typing import Callable, Iterable
 from app.domain.models import ScalingPolicy
 from app.domain.names import split_reference
 from app.errors import FunctionNotFound, NoReadyReplica, NotFound
-from app.runtime.interfaces import Provider
+from app.runtime.interfaces import Functions
 
 FUNCTION_PORT = 8080
 
@@ -48,7 +48,7 @@ class Upstreams:
 
     def __init__(
         self,
-        provider: Provider,
+        functions: Functions,
         *,
         scale_from_zero: bool,
         wait_timeout: float,
@@ -56,7 +56,7 @@ class Upstreams:
         lookup: Callable[[str], list[str]] = dns_lookup,
         port: int = FUNCTION_PORT,
     ):
-        self.provider = provider
+        self.functions = functions
         self.scale_from_zero = scale_from_zero
         self.wait_timeout = wait_timeout
         self.ttl = ttl
@@ -67,7 +67,7 @@ class Upstreams:
         self._waking: dict[str, threading.Lock] = {}
 
     def _lookup(self, function: str) -> list[str]:
-        return self.provider.function_addresses(*split_reference(function), self.lookup)
+        return self.functions.function_addresses(*split_reference(function), self.lookup)
 
     def address(self, function: str) -> str:
         """An address to call ``function`` (a canonical reference) at, waiting for a replica if
@@ -111,7 +111,7 @@ class Upstreams:
         """No address: a 404, a scale from zero, or a wait for replicas that are starting."""
         name, namespace = split_reference(function)
         try:
-            status = self.provider.get_function(name, namespace)
+            status = self.functions.get_function(name, namespace)
         except NotFound:
             raise FunctionNotFound(f"Function {function} not found.") from None
         if status.replicas == 0:
@@ -121,9 +121,9 @@ class Upstreams:
                 gate = self._waking.setdefault(function, threading.Lock())
             # One caller per worker scales; the others wait on the gate and find it done.
             with gate:
-                if self.provider.get_function(name, namespace).replicas == 0:
+                if self.functions.get_function(name, namespace).replicas == 0:
                     target = ScalingPolicy.from_labels(status.labels).initial_replicas()
-                    self.provider.scale(name, target, namespace)
+                    self.functions.scale(name, target, namespace)
         deadline = time.monotonic() + self.wait_timeout
         while time.monotonic() < deadline:
             addresses = self._resolve(function)

@@ -1,17 +1,22 @@
-"""The runtime interface between the blueprints and the orchestrator.
+"""The runtime: what the gateway needs from an orchestrator, one small interface per concern.
 
-Together these are the runtime a second orchestrator would implement, without touching the
-blueprints: ``Provider`` connects and reports health (``check_health``), discovers and manages
-functions, their replicas (``instances``, with health per replica) and secrets, and reads
-replica counters (``replica_stats``); ``LogSource`` opens log streams and ``EventSource`` event
-streams. ``app.runtime.swarm`` implements all three over Docker Swarm; the unit tests run that
-implementation over an in-memory Docker Engine.
-Every method raises only ``app.errors.GatewayError`` subclasses, each of which the error
-handlers render with its HTTP status.
+A blueprint or loop depends on the one interface it uses, never on Docker: ``Health`` (is the
+orchestrator usable; prepare it at process start), ``Functions`` (discover and change
+functions, find their replicas' addresses), ``Replicas`` (each replica's health and counters),
+``Secrets``, ``Namespaces``, ``Edge`` (keep the gateway and nginx attached to every namespace's
+network), ``LogSource`` and ``EventSource``. ``Runtime`` bundles one of each; ``app.runtime.swarm``
+builds the Docker Swarm one (``swarm_runtime``), and the unit tests run that over an in-memory
+Docker Engine. A second orchestrator would implement these, without touching the blueprints.
+
+Functions and secrets live in namespaces. A ``namespace`` argument of None means the default
+namespace (``Config.namespace``), except for ``list_functions``, where it means every namespace;
+callers pass namespaces that exist (``Namespaces.namespace_exists``). Every method raises only
+``app.errors.GatewayError`` subclasses, each of which the error handler renders with its status.
 """
 
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Callable, Iterator, Protocol
 
 from app.domain.models import (
@@ -27,28 +32,22 @@ from app.domain.models import (
 )
 
 
-class Provider(Protocol):
-    """Functions and secrets live in namespaces. A ``namespace`` argument of None means the
-    default namespace (``Config.namespace``), except for ``list_functions``, where it means
-    every namespace; callers pass namespaces that exist (``namespace_exists``)."""
-
+class Health(Protocol):
     def check_health(self) -> None:
         """Return when the orchestrator answers and can manage services.
 
         Raises BackendUnavailable (503; /healthz reports it as 500) saying what is wrong.
         """
 
-    def ensure_ready(self) -> None:
+    def prepare(self) -> None:
         """Check health, then create the functions network when it is missing and connect the
-        edge containers to every namespace's network.
+        edge containers to every namespace's network (once per process, at its start).
 
         Raises BackendUnavailable when the orchestrator cannot be used.
         """
 
-    def refresh_edge(self) -> None:
-        """Connect the edge containers (the gateway, nginx) to any namespace network they are
-        not on; cheap to call often, it looks at most every few seconds."""
 
+class Functions(Protocol):
     def list_functions(self, namespace: str | None = None) -> list[FunctionStatus]:
         """Every function of ``namespace`` (of every namespace when None), with available
         replicas, at a constant cost in orchestrator calls."""
@@ -61,21 +60,6 @@ class Provider(Protocol):
     ) -> list[str]:
         """The addresses of the function's running replicas, from ``resolve`` (DNS: a host name
         to addresses) asked for the host the orchestrator gives them; empty when none."""
-
-    def replica_stats(self, name: str | None = None, namespace: str | None = None) -> list[ReplicaStats]:
-        """The counters of each running replica the orchestrator can measure from here, of
-        function ``name`` of ``namespace`` or of every function (``name`` None); one read
-        each, never waiting for a second.
-
-        Raises NotFound (404) when ``name`` is given and no function of ours has it.
-        """
-
-    def instances(self, name: str, namespace: str | None = None) -> list[Instance]:
-        """Every current replica of a function, by slot, with its health and the counters the
-        orchestrator has (``cpu`` left UNMEASURED: a rate needs two readings, see app.background.usage).
-
-        Raises NotFound (404) when no function of ours has that name.
-        """
 
     def deploy(self, deployment: FunctionDeployment) -> None:
         """Create a function in ``deployment.namespace``.
@@ -99,6 +83,26 @@ class Provider(Protocol):
         Raises NotFound (404) when no function of ours has that name.
         """
 
+
+class Replicas(Protocol):
+    def replica_stats(self, name: str | None = None, namespace: str | None = None) -> list[ReplicaStats]:
+        """The counters of each running replica the orchestrator can measure from here, of
+        function ``name`` of ``namespace`` or of every function (``name`` None); one read
+        each, never waiting for a second.
+
+        Raises NotFound (404) when ``name`` is given and no function of ours has it.
+        """
+
+    def instances(self, name: str, namespace: str | None = None) -> list[Instance]:
+        """Every current replica of a function, by slot, with its health and the counters the
+        orchestrator has (``cpu`` left UNMEASURED: a rate needs two readings, see
+        app.background.usage).
+
+        Raises NotFound (404) when no function of ours has that name.
+        """
+
+
+class Secrets(Protocol):
     def list_secrets(self, namespace: str | None = None) -> list[str]:
         """Names of the secrets the gateway manages in the namespace; values are never read."""
 
@@ -116,6 +120,8 @@ class Provider(Protocol):
         """Remove a secret. Raises NotFound (404) when unknown, Conflict (409) naming the
         functions that still mount it."""
 
+
+class Namespaces(Protocol):
     def namespace_exists(self, namespace: str) -> bool:
         """Whether ``namespace`` exists (the default one always does)."""
 
@@ -134,6 +140,12 @@ class Provider(Protocol):
     def delete_namespace(self, namespace: str) -> None:
         """Remove an empty namespace. Raises NotFound (404) when unknown, InvalidRequest (400)
         for the default namespace, Conflict (409) naming the functions and secrets left."""
+
+
+class Edge(Protocol):
+    def refresh_edge(self, force: bool = False) -> None:
+        """Connect the edge containers (the gateway, nginx) to any namespace network they are
+        not on; cheap to call often, it looks at most every few seconds unless ``force``."""
 
 
 class LogStream(Protocol):
@@ -170,3 +182,17 @@ class EventSource(Protocol):
 
         Raises BackendUnavailable (503) when the backend cannot be reached, before any event.
         """
+
+
+@dataclass(frozen=True)
+class Runtime:
+    """One orchestrator's implementation of every concern."""
+
+    health: Health
+    functions: Functions
+    replicas: Replicas
+    secrets: Secrets
+    namespaces: Namespaces
+    edge: Edge
+    logs: LogSource
+    events: EventSource

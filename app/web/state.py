@@ -1,7 +1,7 @@
 """The parts one application is built from, and the typed accessors that reach them.
 
 ``create_app`` builds a ``Parts`` and ``install``s it on the Flask application; views reach each
-part through the accessor of the same name (``provider()``, ``queue()`` ...) and never by a string
+part through the accessor of the same name (``functions()``, ``queue()`` ...) and never by a string
 key, so a renamed or missing part is an error at import, not at request time.
 """
 
@@ -22,7 +22,7 @@ from app.domain.names import function_reference, parse_reference, require_namesp
 from app.errors import InvalidRequest
 from app.queue import Queue
 from app.queue.worker import AsyncWorker
-from app.runtime.interfaces import EventSource, LogSource, Provider
+from app.runtime.interfaces import Edge, EventSource, Functions, Health, LogSource, Namespaces, Replicas, Runtime, Secrets
 from app.web.auth import Credentials
 from app.web.streaming import StreamSlots
 
@@ -34,9 +34,7 @@ class Parts:
     """Everything the views of one application use, built once by ``create_app``."""
 
     config: Config
-    provider: Provider  # the orchestrator
-    log_source: LogSource  # where function logs come from
-    event_source: EventSource  # where function events come from
+    runtime: Runtime  # the orchestrator, one interface per concern
     stream_slots: StreamSlots  # the cap on open log and event streams in this process
     usage: UsageSampler  # replicas' resource use, sampled in the background per worker process
     upstreams: Upstreams  # where calls go: task addresses, scale from zero
@@ -68,16 +66,36 @@ def settings() -> Config:
     return _parts().config
 
 
-def provider() -> Provider:
-    return _parts().provider
+def health() -> Health:
+    return _parts().runtime.health
+
+
+def functions() -> Functions:
+    return _parts().runtime.functions
+
+
+def replicas() -> Replicas:
+    return _parts().runtime.replicas
+
+
+def secrets() -> Secrets:
+    return _parts().runtime.secrets
+
+
+def namespaces() -> Namespaces:
+    return _parts().runtime.namespaces
+
+
+def edge() -> Edge:
+    return _parts().runtime.edge
 
 
 def log_source() -> LogSource:
-    return _parts().log_source
+    return _parts().runtime.logs
 
 
 def event_source() -> EventSource:
-    return _parts().event_source
+    return _parts().runtime.events
 
 
 def stream_slots() -> StreamSlots:
@@ -117,7 +135,7 @@ def resolve_namespace(namespace: str | None) -> str:
     if namespace in (None, "", default):
         return default
     require_namespace(namespace)
-    if not provider().namespace_exists(namespace):
+    if not namespaces().namespace_exists(namespace):
         raise InvalidRequest(f"Invalid namespace: namespace {namespace} does not exist; create it first.")
     return namespace
 

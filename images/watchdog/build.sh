@@ -1,7 +1,8 @@
 #!/bin/bash
 # Build the test function images offline on the real OpenFaaS watchdogs: a root filesystem of
-# static busybox, the watchdog binary from ../shared/bin (beside the repository) and a few
-# scripts, imported straight into docker (no base image to pull, no registry needed).
+# static busybox, the watchdog binary from $OPENFAAS_BIN_DIR (by default ../shared/bin, beside the
+# repository) and a few scripts, imported straight into docker (no base image to pull, no registry
+# needed).
 #
 #   build.sh                    both images under their default names
 #   build.sh classic [IMAGE]    the classic watchdog (fwatchdog 0.3.0): forks fprocess per call
@@ -20,8 +21,10 @@ OF_WATCHDOG_IMAGE=faas-test/of-watchdog:latest
 
 here=$(cd "$(dirname "$0")" && pwd)
 repo=$(cd "$here/../.." && pwd)
-# CI clones the repository with shared/ beside it, as on the development machines.
-bin_dir=$(cd "$repo/.." && pwd)/shared/bin
+# The real OpenFaaS binaries, which cannot be committed: CI clones the repository with shared/
+# beside it, as on the development machines. A relative setting is taken from the repository root.
+bin_dir=${OPENFAAS_BIN_DIR:-../shared/bin}
+bin_dir=$(cd "$repo" && realpath -m -s "$bin_dir")
 
 # Deadlines of the watchdogs, a little longer than the gateway's 60 s default upstream_timeout,
 # so a test meets the gateway's deadline, not the watchdog's (tests override them per function).
@@ -34,8 +37,9 @@ missing=()
 command -v gcc >/dev/null || missing+=(gcc)
 [ -e "$(gcc -print-file-name=libc.a 2>/dev/null || echo /nonexistent)" ] || missing+=(libc6-dev)
 if [ ${#missing[@]} -gt 0 ]; then
-	apt-get update
-	apt-get install -y "${missing[@]}"
+	echo "build.sh: installing ${missing[*]} from Debian" >&2
+	. "$repo/scripts/apt.sh"
+	apt_install "${missing[@]}"
 fi
 # A dynamically linked busybox (Debian's "busybox" package) would not run in
 # an image without libc.
@@ -51,8 +55,9 @@ trap 'rm -rf "$work"' EXIT
 rootfs() {
 	local root=$1 watchdog=$bin_dir/$2
 	if [ ! -x "$watchdog" ]; then
-		echo "error: $watchdog is missing: the real OpenFaaS binaries are expected in" \
-			"shared/bin beside the repository" >&2
+		echo "error: $watchdog is missing: the real OpenFaaS binaries are read from" \
+			"\$OPENFAAS_BIN_DIR (default ../shared/bin beside the repository);" \
+			"docs/testing.md, \"Getting the OpenFaaS binaries\", says where to get them" >&2
 		exit 1
 	fi
 	mkdir -p "$root/bin" "$root/usr/bin" "$root/etc" "$root/tmp"

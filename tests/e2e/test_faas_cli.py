@@ -1,4 +1,5 @@
-"""The real `faas-cli` (0.16.37, from ../shared/bin or PATH) against the stack `make up` starts.
+"""The real `faas-cli` (0.16.37, from $OPENFAAS_BIN_DIR, by default ../shared/bin, or PATH) against
+the stack `make up` starts.
 
 Every command a user runs, with the output a person reads: login, deploy with flags and with a
 stack file, ready, list, describe, invoke (sync and async), logs, secrets, namespaces, remove.
@@ -22,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.gateway import ROOT
+from tests.binaries import DEFAULT, HOW, VARIABLE, bin_dir
 from tests.swarm import name
 from tests.waiting import wait_for
 
@@ -31,15 +32,15 @@ TIMESTAMP = r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\d(?:Z|[+-]\d\d:\d\d)"
 
 
 def _faas_cli_binary() -> str:
-    beside = ROOT.parent / "shared" / "bin" / "faas-cli"
+    beside = bin_dir() / "faas-cli"
     if os.access(beside, os.X_OK):
         return str(beside)
     on_path = shutil.which("faas-cli")
     if on_path:
         return on_path
     pytest.fail(
-        f"faas-cli is neither at {beside} nor on PATH: these tests drive the real OpenFaaS CLI "
-        "(shared/bin beside the repository, as on CI)",
+        f"faas-cli is neither at {beside} nor on PATH: these tests drive the real OpenFaaS CLI, read from "
+        f"${VARIABLE} (default {DEFAULT} beside the repository, as on CI); {HOW}",
         pytrace=False,
     )
 

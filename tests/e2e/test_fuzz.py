@@ -16,7 +16,7 @@ from hypothesis import HealthCheck, given
 from schemathesis.specs.openapi.checks import ensure_resource_availability, use_after_free
 
 from app.domain.models import LABEL_FUNCTION, LABEL_NAMESPACE
-from app.runtime.swarm.specs import SECRET_OWNER_LABEL
+from app.runtime.swarm.naming import SECRET_OWNER_LABEL
 from tests.e2e.stack import auth
 from tests.fuzzing import CHECKS
 from tests.gateway import call

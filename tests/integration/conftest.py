@@ -1,4 +1,4 @@
-"""Fixtures for tests against the real Docker Swarm: the Docker ones (tests/swarm.py), a provider,
+"""Fixtures for tests against the real Docker Swarm: the Docker ones (tests/swarm.py), a runtime,
 a Flask client over it, and gunicorn-served gateways.
 """
 
@@ -8,7 +8,8 @@ import pytest
 
 from app import create_app
 from app.config import Config
-from app.runtime.swarm.provider import SwarmProvider
+from app.runtime.interfaces import Runtime
+from app.runtime.swarm.assembly import swarm_runtime
 from tests.gateway import AUTH, PASSWORD, USER, Gateway
 from tests.swarm import (  # noqa: F401 - fixtures for the tests of this folder
     docker_api,
@@ -20,13 +21,13 @@ from tests.swarm import (  # noqa: F401 - fixtures for the tests of this folder
 
 
 @pytest.fixture
-def provider(docker_api) -> SwarmProvider:  # noqa: F811 - the imported fixture
-    return SwarmProvider(Config())
+def runtime(docker_api) -> Runtime:  # noqa: F811 - the imported fixture
+    return swarm_runtime(Config())
 
 
 @pytest.fixture
-def client(provider):
-    app = create_app(Config(basic_auth_user=USER, basic_auth_password=PASSWORD), provider)
+def client(runtime):
+    app = create_app(Config(basic_auth_user=USER, basic_auth_password=PASSWORD), runtime)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
     return client

@@ -15,7 +15,7 @@ import pytest
 from app import create_app
 from app.config import Config
 from app.errors import BackendUnavailable
-from app.runtime.swarm.provider import SwarmProvider
+from app.runtime.swarm.assembly import swarm_runtime
 
 DOCKER_SOCKET = "/var/run/docker.sock"
 
@@ -84,7 +84,7 @@ def relay(tmp_path, docker_api, monkeypatch):
 
 
 def test_requests_get_503_while_docker_is_away_and_recover(relay):
-    app = create_app(Config(basic_auth=False), SwarmProvider(Config(docker_timeout=5)))
+    app = create_app(Config(basic_auth=False), swarm_runtime(Config(docker_timeout=5)))
     client = app.test_client()
     assert client.get("/system/functions").status_code == 200
 
@@ -104,4 +104,4 @@ def test_requests_get_503_while_docker_is_away_and_recover(relay):
 def test_gateway_refuses_to_start_without_docker(tmp_path, monkeypatch):
     monkeypatch.setenv("DOCKER_HOST", f"unix://{tmp_path}/nothing.sock")
     with pytest.raises(BackendUnavailable, match="Docker is unreachable"):
-        create_app(Config(basic_auth=False))
+        swarm_runtime(Config(basic_auth=False)).health.prepare()

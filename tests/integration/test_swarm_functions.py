@@ -6,8 +6,8 @@ import base64
 
 import pytest
 
-from app import create_app
 from app.config import Config
+from app.runtime.swarm.assembly import swarm_runtime
 from tests.swarm import name, wait_available
 from tests.waiting import wait_for
 
@@ -80,15 +80,15 @@ def test_deploy_update_scale_delete(client, docker_api, watchdog_image):
     assert not [s for s in docker_api.services() if s["Spec"]["Name"] == fn]
 
 
-def test_listing_costs_two_docker_calls_whatever_the_number_of_functions(client, provider, watchdog_image, monkeypatch):
+def test_listing_costs_two_docker_calls_whatever_the_number_of_functions(client, runtime, watchdog_image, monkeypatch):
     calls = []
-    original = provider.api.send
+    original = runtime.functions.client.api.send
 
     def counting_send(request, **kwargs):
         calls.append(request.path_url)
         return original(request, **kwargs)
 
-    monkeypatch.setattr(provider.api, "send", counting_send)
+    monkeypatch.setattr(runtime.functions.client.api, "send", counting_send)
     costs = {}
     for count in (1, 4):
         while len([f for f in client.get("/system/functions").get_json() if f["name"].startswith(name(""))]) < count:
@@ -158,8 +158,8 @@ def test_objects_without_openfaas_labels_are_never_touched(client, docker_api, f
 def test_start_creates_a_missing_functions_network(docker_api):
     network = name("functions")
     config = Config(basic_auth=False, functions_network=network)
-    create_app(config)
+    swarm_runtime(config).health.prepare()
     (created,) = [n for n in docker_api.networks(names=[network]) if n["Name"] == network]
     assert created["Driver"] == "overlay" and created["Attachable"] and created["Labels"] == {"openfaas": "true"}
-    create_app(config)  # a second start finds it and creates no duplicate
+    swarm_runtime(config).health.prepare()  # a second start finds it and creates no duplicate
     assert len([n for n in docker_api.networks(names=[network]) if n["Name"] == network]) == 1

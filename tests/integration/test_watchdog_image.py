@@ -20,8 +20,9 @@ import time
 import docker
 import pytest
 
+from tests.binaries import VARIABLE, openfaas_binary
 from tests.gateway import ROOT
-from tests.swarm import CLASSIC_IMAGE, OF_WATCHDOG_IMAGE, SHARED_BIN
+from tests.swarm import CLASSIC_IMAGE, OF_WATCHDOG_IMAGE
 
 BUILD = ROOT / "images" / "watchdog" / "build.sh"
 PREFIX = "wdtest-"
@@ -101,13 +102,21 @@ def env_of(body):
     return dict(line.split("=", 1) for line in body.decode().splitlines() if "=" in line)
 
 
-def test_the_build_names_the_missing_watchdog_binaries(tmp_path):
-    # A clone with no shared/bin beside it: the build stops before docker, saying what is missing.
+@pytest.mark.parametrize("setting, folder", [(None, "shared/bin"), ("", "shared/bin"), ("../bin", "bin"),
+                                             ("ABSOLUTE", "elsewhere")])
+def test_the_build_names_the_missing_watchdog_binaries(tmp_path, setting, folder):
+    # A clone with no binaries where $OPENFAAS_BIN_DIR (by default ../shared/bin) points: the
+    # build stops before docker, saying what is missing and which setting names the folder.
     copy = tmp_path / "repo" / "images" / "watchdog"
     shutil.copytree(BUILD.parent, copy)
-    out = subprocess.run([str(copy / "build.sh"), "classic", "wdtest-never:latest"], capture_output=True, text=True)
+    env = {key: value for key, value in os.environ.items() if key != VARIABLE}
+    if setting is not None:
+        env[VARIABLE] = str(tmp_path / folder) if setting == "ABSOLUTE" else setting
+    out = subprocess.run([str(copy / "build.sh"), "classic", "wdtest-never:latest"], capture_output=True, text=True,
+                         env=env)
     assert out.returncode != 0
-    assert f"{tmp_path}/shared/bin/fwatchdog is missing" in out.stderr
+    assert f"{tmp_path}/{folder}/fwatchdog is missing" in out.stderr
+    assert VARIABLE in out.stderr and "docs/testing.md" in out.stderr
 
 
 @both
@@ -115,7 +124,7 @@ def test_the_image_runs_the_real_watchdog(run, image):
     binary, version = WATCHDOGS[image]
     container, ip = run(image)
     _, inside = container.exec_run(["sha256sum", "/usr/bin/fwatchdog"])
-    assert inside.split()[0].decode() == hashlib.sha256((SHARED_BIN / binary).read_bytes()).hexdigest()
+    assert inside.split()[0].decode() == hashlib.sha256(openfaas_binary(binary).read_bytes()).hexdigest()
     assert version in container.logs().decode()
     status, headers, _ = request(ip, "GET", "/")
     assert status == 200 and float(headers["X-Duration-Seconds"]) >= 0

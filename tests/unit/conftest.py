@@ -1,4 +1,4 @@
-"""Fixtures for unit tests: the real Flask app over the real SwarmProvider over an in-memory Docker.
+"""Fixtures for unit tests: the real Flask app over the real Swarm runtime over an in-memory Docker.
 
 Only the Docker Engine is faked (``tests.fakedocker``), so what the gateway decides (ownership,
 secret versions, not found and conflicts, replica counts) is the adapter's own code.
@@ -7,13 +7,15 @@ secret versions, not found and conflicts, replica counts) is the adapter's own c
 from __future__ import annotations
 
 import base64
+import dataclasses
 from typing import Iterator
 
 import pytest
 
 from app import create_app
 from app.config import Config
-from app.runtime.swarm.provider import SwarmProvider
+from app.runtime.interfaces import Runtime
+from app.runtime.swarm.assembly import swarm_runtime
 from tests.fakedocker import FakeDocker
 from tests.fakes import FakeLogSource
 from tests.queueing import RedisServer
@@ -37,13 +39,16 @@ def engine() -> Iterator[FakeDocker]:
 
 
 @pytest.fixture
-def provider(engine) -> SwarmProvider:
-    return SwarmProvider(Config(), engine.client())
+def runtime(engine) -> Runtime:
+    """The Swarm runtime over the in-memory Engine, prepared as a serving process prepares it."""
+    runtime = swarm_runtime(Config(), engine.client())
+    runtime.health.prepare()
+    return runtime
 
 
 @pytest.fixture
-def logs(provider) -> FakeLogSource:
-    return FakeLogSource(provider)
+def logs(runtime) -> FakeLogSource:
+    return FakeLogSource(runtime.functions)
 
 
 @pytest.fixture
@@ -52,8 +57,8 @@ def config(tmp_path) -> Config:
 
 
 @pytest.fixture
-def app(config, provider, logs):
-    return create_app(config, provider, logs)
+def app(config, runtime, logs):
+    return create_app(config, dataclasses.replace(runtime, logs=logs))
 
 
 @pytest.fixture

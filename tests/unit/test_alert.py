@@ -52,18 +52,18 @@ def deploy(client, name: str, current: int, maximum: int = 20, minimum: int = 1,
     assert scale.status_code == 202
 
 
-def replicas(provider, name: str) -> int:
-    return provider.get_function(name).replicas
+def replicas(runtime, name: str) -> int:
+    return runtime.functions.get_function(name).replicas
 
 
 @pytest.mark.parametrize("status, current, maximum, minimum, factor, new", VECTORS)
-def test_contract_vectors_through_the_webhook(client, provider, status, current, maximum, minimum, factor, new):
+def test_contract_vectors_through_the_webhook(client, runtime, status, current, maximum, minimum, factor, new):
     deploy(client, "echo", current, maximum, minimum, factor)
-    assert replicas(provider, "echo") == current
+    assert replicas(runtime, "echo") == current
     response = client.post("/system/alert", json=webhook((status, "echo")))
     assert response.status_code == 200, response.text
     assert response.mimetype == "text/plain"
-    assert replicas(provider, "echo") == new
+    assert replicas(runtime, "echo") == new
 
 
 @pytest.mark.parametrize("status, current, maximum, minimum, factor, new", VECTORS)
@@ -71,44 +71,44 @@ def test_contract_vectors_of_the_rule(status, current, maximum, minimum, factor,
     assert alert_target(status, current, ScalingPolicy(minimum, maximum, factor)) == new
 
 
-def test_nothing_is_done_when_the_count_would_not_change(client, provider, monkeypatch):
+def test_nothing_is_done_when_the_count_would_not_change(client, runtime, monkeypatch):
     deploy(client, "echo", 20)
     calls = []
-    monkeypatch.setattr(provider, "scale", lambda name, count: calls.append((name, count)))
+    monkeypatch.setattr(runtime.functions, "scale", lambda name, count: calls.append((name, count)))
     response = client.post("/system/alert", json=webhook(("firing", "echo")))
     assert response.status_code == 200
     assert "1 unchanged" in response.text
     assert calls == []
 
 
-def test_unknown_functions_are_skipped(client, provider):
+def test_unknown_functions_are_skipped(client, runtime):
     deploy(client, "echo", 1)
     response = client.post("/system/alert", json=webhook(("firing", "gone"), ("firing", "func_nodeinfo"), ("firing", "echo")))
     assert response.status_code == 200, response.text
     assert "1 scaled" in response.text and "2 skipped" in response.text
-    assert replicas(provider, "echo") == 5
+    assert replicas(runtime, "echo") == 5
 
 
-def test_function_name_may_carry_the_gateways_namespace(client, provider):
+def test_function_name_may_carry_the_gateways_namespace(client, runtime):
     deploy(client, "echo", 1)
     assert client.post("/system/alert", json=webhook(("firing", "echo.openfaas-fn"))).status_code == 200
-    assert replicas(provider, "echo") == 5
+    assert replicas(runtime, "echo") == 5
 
 
-def test_a_function_in_another_namespace_is_skipped(client, provider):
+def test_a_function_in_another_namespace_is_skipped(client, runtime):
     deploy(client, "echo", 1)
     response = client.post("/system/alert", json=webhook(("firing", "echo.elsewhere")))
     assert response.status_code == 200, response.text
     assert "1 skipped" in response.text
-    assert replicas(provider, "echo") == 1
+    assert replicas(runtime, "echo") == 1
 
 
-def test_each_alert_follows_its_own_status(client, provider):
+def test_each_alert_follows_its_own_status(client, runtime):
     deploy(client, "up", 1)
     deploy(client, "down", 8)
     response = client.post("/system/alert", json=webhook(("firing", "up"), ("resolved", "down"), status="firing"))
     assert response.status_code == 200
-    assert (replicas(provider, "up"), replicas(provider, "down")) == (5, 1)
+    assert (replicas(runtime, "up"), replicas(runtime, "down")) == (5, 1)
 
 
 def test_an_empty_alert_list_does_nothing(client):
@@ -117,7 +117,7 @@ def test_an_empty_alert_list_does_nothing(client):
     assert response.text.startswith("Alerts handled: 0 ")
 
 
-def test_failures_are_listed_and_do_not_stop_other_alerts(client, provider, engine):
+def test_failures_are_listed_and_do_not_stop_other_alerts(client, runtime, engine):
     deploy(client, "echo", 1)
     deploy(client, "broken", 1)
     # Labels a client could not deploy, as if changed behind the gateway's back.
@@ -129,7 +129,7 @@ def test_failures_are_listed_and_do_not_stop_other_alerts(client, provider, engi
     assert lines[0] == "Could not handle 1 of 2 alerts:"
     assert lines[1].startswith(f"broken: label {LABEL_SCALE_MAX} must be a whole number")
     assert len(lines) == 2
-    assert replicas(provider, "echo") == 5
+    assert replicas(runtime, "echo") == 5
 
 
 def test_an_orchestrator_failure_is_a_500_naming_the_function(client, engine):
@@ -175,13 +175,13 @@ def _with(body: dict, value, *path) -> dict:
         (_without(webhook(("firing", "echo")), "alerts", 0, "labels", "alertname"), "alerts.0.labels.alertname"),
     ],
 )
-def test_bad_bodies_are_a_400_naming_the_field(client, provider, body, field):
+def test_bad_bodies_are_a_400_naming_the_field(client, runtime, body, field):
     deploy(client, "echo", 1)
     response = client.post("/system/alert", json=body)
     assert response.status_code == 400
     assert response.mimetype == "text/plain"
     assert f"{field}:" in response.text
-    assert replicas(provider, "echo") == 1
+    assert replicas(runtime, "echo") == 1
 
 
 @pytest.mark.parametrize("data", [b"", b"not json", b"[]"])

@@ -19,7 +19,7 @@ from app.errors import BackendUnavailable
 from app.queue import open_queue
 from app.queue.worker import WorkerSettings
 from app.web.state import parts_of
-from tests.fakes import FakeLogSource, swarm_provider
+from tests.fakes import fake_runtime
 from tests.gateway import free_port
 from tests.unit.conftest import deployment
 from tests.upstream import Echo, Lookup, serve
@@ -67,11 +67,13 @@ class Flaky(Echo):
 def setup(tmp_path):
     Receiver.received, Receiver.failing = [], False
     with serve(Flaky) as function_port, serve(Receiver) as receiver_port:
-        provider = swarm_provider()
-        upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=2, lookup=Lookup(provider), port=function_port)
+        runtime = fake_runtime()
+        upstreams = Upstreams(
+            runtime.functions, scale_from_zero=True, wait_timeout=2, lookup=Lookup(runtime.functions), port=function_port
+        )
         queue = open_queue(f"sqlite:///{tmp_path}/queue.db")
         config = Config(basic_auth=False, async_max_attempts=3)
-        app = create_app(config, provider, FakeLogSource(provider), upstreams, queue)
+        app = create_app(config, runtime, upstreams, queue)
         worker = parts_of(app).async_worker
         worker.settings = type(worker.settings)(**{**worker.settings.__dict__, "backoff": 0.05})
         client = app.test_client()

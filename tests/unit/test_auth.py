@@ -6,7 +6,7 @@ import pytest
 
 from app import create_app
 from app.config import Config, ConfigError
-from tests.fakes import swarm_provider
+from tests.fakes import fake_runtime
 from tests.unit.conftest import AUTH, PASSWORD, USER, basic
 
 
@@ -42,7 +42,7 @@ def test_healthz_needs_no_credentials(app):
 def test_credentials_from_files(tmp_path):
     (tmp_path / "basic-auth-user").write_text("filer\n")
     (tmp_path / "basic-auth-password").write_text("from-file\n")
-    app = create_app(Config(secret_mount_path=str(tmp_path)), swarm_provider())
+    app = create_app(Config(secret_mount_path=str(tmp_path)), fake_runtime())
     client = app.test_client()
     assert client.get("/system/functions", headers=basic("filer", "from-file")).status_code == 200
     assert client.get("/system/functions", headers=basic("filer", "nope")).status_code == 401
@@ -50,9 +50,9 @@ def test_credentials_from_files(tmp_path):
 
 def test_auth_on_without_credentials_refuses_to_start(tmp_path):
     with pytest.raises(ConfigError, match="basic-auth-user"):
-        create_app(Config(secret_mount_path=str(tmp_path)), swarm_provider())
+        create_app(Config(secret_mount_path=str(tmp_path)), fake_runtime())
 
 
 def test_auth_can_be_switched_off():
-    app = create_app(Config(basic_auth=False), swarm_provider())
+    app = create_app(Config(basic_auth=False), fake_runtime())
     assert app.test_client().get("/system/functions").status_code == 200

@@ -103,7 +103,7 @@ def test_rule(case):
 
 
 class Cluster:
-    """Functions the autoscaler sees: a provider answering like app.runtime.interfaces.Provider. Functions
+    """Functions the autoscaler sees: a stand-in answering like the runtime's Functions and Replicas. Functions
     are kept by reference: ``name`` in the default namespace, ``name.namespace`` elsewhere."""
 
     def __init__(self, **functions: tuple[dict[str, str], int]):
@@ -167,7 +167,7 @@ class AlwaysLead:
 
 
 def autoscaler_over(cluster: Cluster, load: Load) -> Autoscaler:
-    return Autoscaler(cluster, AlwaysLead(), interval=5, stabilization=30, namespace=DEFAULT_NAMESPACE,
+    return Autoscaler(cluster, cluster, AlwaysLead(), interval=5, stabilization=30, namespace=DEFAULT_NAMESPACE,
                       totals=lambda: dict(load.calls), clock=lambda: load.now)
 
 
@@ -254,7 +254,7 @@ def test_the_background_loop_outlives_docker_being_away_and_releases_the_lead_wh
     cluster.down = True
     lock = CountingLock()
     # 100 calls a second, by the real clock: enough for the maximum once Docker is back.
-    autoscaler = Autoscaler(cluster, lock, interval=0.01, stabilization=30, namespace=DEFAULT_NAMESPACE,
+    autoscaler = Autoscaler(cluster, cluster, lock, interval=0.01, stabilization=30, namespace=DEFAULT_NAMESPACE,
                             totals=lambda: {"fn": (int(time.monotonic() * 100), 0.0)})
     autoscaler.start()
     try:

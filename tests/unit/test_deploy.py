@@ -12,7 +12,7 @@ from flask import request
 from app import create_app
 from app.config import Config
 from app.web.streaming import HEARTBEAT
-from tests.fakes import swarm_provider
+from tests.fakes import fake_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
 NGINX = (ROOT / "deploy/nginx.conf").read_text()
@@ -71,7 +71,7 @@ def test_nginx_sets_the_forwarded_headers():
 
 
 def _seen_by_the_app(config: Config, headers: dict[str, str]) -> dict:
-    app = create_app(config, swarm_provider())
+    app = create_app(config, fake_runtime())
 
     @app.get("/whoami")
     def whoami():

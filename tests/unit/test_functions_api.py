@@ -261,11 +261,11 @@ def test_docker_outage_is_503_and_recovers(client, engine):
     assert client.get("/healthz").status_code == 200
 
 
-def test_unexpected_errors_are_a_plain_500_without_traceback(client, provider, monkeypatch):
+def test_unexpected_errors_are_a_plain_500_without_traceback(client, runtime, monkeypatch):
     def boom():
         raise RuntimeError("secret internals")
 
-    monkeypatch.setattr(provider, "list_functions", boom)
+    monkeypatch.setattr(runtime.functions, "list_functions", boom)
     response = client.get("/system/functions")
     assert response.status_code == 500
     text = response.get_data(as_text=True)

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import socket
 import struct
@@ -196,8 +197,8 @@ def test_a_client_is_gone_only_once_its_side_is_closed():
     assert not client_gone(None)
 
 
-def test_a_follow_stream_ends_soon_after_its_client_has_gone(provider, logs):
-    app = create_app(Config(basic_auth=False, write_timeout=60), provider, logs)
+def test_a_follow_stream_ends_soon_after_its_client_has_gone(runtime, logs):
+    app = create_app(Config(basic_auth=False, write_timeout=60), dataclasses.replace(runtime, logs=logs))
     client = app.test_client()
     client.post("/system/functions", json=deployment())
     logs.messages["echo"] = [_message("only line")]
@@ -221,8 +222,8 @@ def test_a_follow_stream_ends_soon_after_its_client_has_gone(provider, logs):
         ours.close()
 
 
-def test_log_streams_per_worker_are_capped_with_a_503(provider, logs):
-    app = create_app(Config(basic_auth=False, max_log_streams=1), provider, logs)
+def test_log_streams_per_worker_are_capped_with_a_503(runtime, logs):
+    app = create_app(Config(basic_auth=False, max_log_streams=1), dataclasses.replace(runtime, logs=logs))
     client = app.test_client()
     client.post("/system/functions", json=deployment())
     logs.hold = True

@@ -5,12 +5,14 @@ edge containers' networks, and every place a function is named (routing, proxy, 
 
 from __future__ import annotations
 
+import dataclasses
+
 import pytest
 
 from app import create_app
 from app.config import Config
 from app.dataplane.upstreams import Upstreams
-from tests.fakes import FakeLogSource, swarm_provider
+from tests.fakes import FakeLogSource, fake_runtime
 from tests.unit.conftest import AUTH, PASSWORD, USER, deployment
 from tests.unit.test_alert import webhook
 from tests.upstream import Lookup
@@ -111,7 +113,7 @@ def test_the_same_function_name_lives_in_two_namespaces(client, engine):
     assert [f["name"] for f in client.get("/system/functions").get_json()] == ["echo"]
 
 
-def test_a_function_deployed_before_namespaces_stays_in_the_default_one(client, engine, provider):
+def test_a_function_deployed_before_namespaces_stays_in_the_default_one(client, engine, runtime):
     """A service of an older gateway: no namespace label on it or its containers."""
     client.post("/system/functions", json=deployment())
     spec = engine.service("echo")["Spec"]
@@ -119,7 +121,7 @@ def test_a_function_deployed_before_namespaces_stays_in_the_default_one(client, 
     status = client.get("/system/function/echo?namespace=openfaas-fn").get_json()
     assert (status["name"], status["namespace"]) == ("echo", "openfaas-fn")
     assert client.post("/system/scale-function/echo", json={"replicas": 2}).status_code == 202
-    assert provider.function_addresses("echo", None, lambda host: [host]) == ["tasks.echo"]
+    assert runtime.functions.function_addresses("echo", None, lambda host: [host]) == ["tasks.echo"]
 
 
 def test_secrets_are_per_namespace(client, engine):
@@ -165,83 +167,84 @@ def test_names_too_long_for_swarm_once_the_namespace_is_added_are_400s(client):
     assert refused.status_code == 400 and refused.text.startswith("Invalid name:")
 
 
-def _client(config, provider):
-    client = create_app(config, provider, FakeLogSource(provider)).test_client()
+def _client(config, runtime):
+    client = create_app(config, runtime).test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
     return client
 
 
 def test_edge_containers_join_each_namespace_network_and_leave_it(config, engine):
-    provider = swarm_provider(engine, config)
+    runtime = fake_runtime(engine, config)
     gateway = engine.add_container("gateway", {"com.openfaas.edge": "test"})
     stranger = engine.add_container("stranger", {})
-    client = _client(config, provider)
+    client = _client(config, runtime)
     create(client)
     assert NETWORK in engine.plain_containers[gateway]["NetworkSettings"]["Networks"]
     assert NETWORK not in engine.plain_containers[stranger]["NetworkSettings"]["Networks"]
     # A recreated nginx has none of the namespaces' networks: a later check attaches it.
     nginx = engine.add_container("nginx", {"com.openfaas.edge": "test"})
-    provider.refresh_edge(force=True)
+    runtime.edge.refresh_edge(force=True)
     assert NETWORK in engine.plain_containers[nginx]["NetworkSettings"]["Networks"]
     assert client.delete("/system/namespace/team-a").status_code == 200
     assert NETWORK not in engine.plain_containers[gateway]["NetworkSettings"]["Networks"]
 
 
-def _namespace_configs(provider) -> list[str]:
-    return [config["ID"] for config in provider.api.configs(filters={"label": "com.openfaas.namespace"})]
+def _namespace_configs(runtime) -> list[str]:
+    return [config["ID"] for config in runtime.functions.client.api.configs(filters={"label": "com.openfaas.namespace"})]
 
 
 def test_the_edge_does_not_join_a_namespace_being_deleted(config, engine):
-    provider = swarm_provider(engine, config)
-    create(_client(config, provider))
+    runtime = fake_runtime(engine, config)
+    create(_client(config, runtime))
     # Another gateway process is deleting the namespace: its config is gone, its network not yet.
-    for config_id in _namespace_configs(provider):
-        provider.api.remove_config(config_id)
+    for config_id in _namespace_configs(runtime):
+        runtime.functions.client.api.remove_config(config_id)
     engine.add_container("nginx", {"com.openfaas.edge": "test"})
-    provider.refresh_edge(force=True)
+    runtime.edge.refresh_edge(force=True)
     assert not [path for method, path, _, _ in engine.requests if method == "POST" and path.endswith("/connect")]
 
 
 def test_an_edge_attach_racing_a_namespace_delete_is_undone(config, engine, monkeypatch):
     """Attached to a network Swarm removes, a container keeps a copy of it on the node, which
     lists the namespace again after its delete answered 200 (seen once on the stack's fuzzer)."""
-    provider = swarm_provider(engine, config)
-    create(_client(config, provider))
+    runtime = fake_runtime(engine, config)
+    create(_client(config, runtime))
     nginx = engine.add_container("nginx", {"com.openfaas.edge": "test"})
-    connect = provider.api.connect_container_to_network
+    connect = runtime.functions.client.api.connect_container_to_network
 
     def connect_while_deleted(container, network):
         connect(container, network)
-        for config_id in _namespace_configs(provider):  # the delete in another process begins
-            provider.api.remove_config(config_id)
+        for config_id in _namespace_configs(runtime):  # the delete in another process begins
+            runtime.functions.client.api.remove_config(config_id)
 
-    monkeypatch.setattr(provider.api, "connect_container_to_network", connect_while_deleted)
-    provider.refresh_edge(force=True)
+    monkeypatch.setattr(runtime.functions.client.api, "connect_container_to_network", connect_while_deleted)
+    runtime.edge.refresh_edge(force=True)
     assert NETWORK not in engine.plain_containers[nginx]["NetworkSettings"]["Networks"]
 
 
 def test_a_gateway_starting_attaches_its_edge_to_existing_namespaces(config, engine):
-    provider = swarm_provider(engine, config)
-    create_app(config, provider, FakeLogSource(provider)).test_client().post(
+    runtime = fake_runtime(engine, config)
+    create_app(config, runtime).test_client().post(
         "/system/namespace/", json={"name": "team-a"}, headers=AUTH
     )
     nginx = engine.add_container("nginx", {"com.openfaas.edge": "test"})
-    create_app(config, swarm_provider(engine, config), FakeLogSource(provider))
+    fake_runtime(engine, config).health.prepare()
     assert NETWORK in engine.plain_containers[nginx]["NetworkSettings"]["Networks"]
 
 
 @pytest.fixture
 def routed(config, engine):
     """An app whose DNS stand-in answers for running functions of every namespace."""
-    provider = swarm_provider(engine, config)
-    upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider))
-    app = create_app(config, provider, FakeLogSource(provider), upstreams)
+    runtime = fake_runtime(engine, config)
+    runtime = dataclasses.replace(runtime, logs=FakeLogSource(runtime.functions))
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions))
+    app = create_app(config, runtime, upstreams)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
     create(client)
     client.post("/system/functions", json=deployment())
     client.post("/system/functions", json=deployment(namespace="team-a"))
-    return app, client, provider
+    return app, client, runtime
 
 
 def test_nginx_routes_each_namespace_to_its_own_pool(routed):
@@ -254,26 +257,26 @@ def test_nginx_routes_each_namespace_to_its_own_pool(routed):
 
 
 def test_lookups_and_scale_from_zero_use_the_namespaces_service(routed):
-    _, client, provider = routed
+    _, client, runtime = routed
     asked = []
-    upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=lambda host: asked.append(host) or [])
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=lambda host: asked.append(host) or [])
     assert upstreams.table(["echo", "echo.team-a"]) == {}
     assert asked == ["tasks.echo", "tasks.echo_team-a"]
     client.post("/system/scale-function/echo?namespace=team-a", json={"replicas": 0})
-    woken = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider))
+    woken = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions))
     assert woken.address("echo.team-a") == "127.0.0.1:8080"
-    assert provider.get_function("echo", "team-a").replicas == 1
+    assert runtime.functions.get_function("echo", "team-a").replicas == 1
 
 
 def test_a_default_functions_addresses_leave_out_the_same_name_in_other_namespaces(routed, engine):
     """The edge is on every namespace's network, where team-a's echo is aliased ``echo``: Swarm's
     DNS answers ``tasks.echo`` with both functions' tasks; only the default one's are called."""
-    _, _, provider = routed
+    _, _, runtime = routed
     subnet = network(engine, NETWORK)["IPAM"]["Config"][0]["Subnet"]
     theirs = subnet.replace("0/24", "7")
     both = {"tasks.echo": ["10.255.0.5", theirs], "tasks.echo_team-a": [theirs]}
-    assert provider.function_addresses("echo", None, both.get) == ["10.255.0.5"]
-    assert provider.function_addresses("echo", "team-a", both.get) == [theirs]
+    assert runtime.functions.function_addresses("echo", None, both.get) == ["10.255.0.5"]
+    assert runtime.functions.function_addresses("echo", "team-a", both.get) == [theirs]
 
 
 def test_calls_to_a_namespace_that_does_not_hold_the_function_are_404s(routed):
@@ -283,17 +286,17 @@ def test_calls_to_a_namespace_that_does_not_hold_the_function_are_404s(routed):
 
 
 def test_alerts_name_functions_of_other_namespaces_as_name_dot_namespace(routed):
-    _, client, provider = routed
+    _, client, runtime = routed
     client.post("/system/functions", json=deployment("solo", namespace="team-a"))
     response = client.post("/system/alert", json=webhook(("firing", "echo.team-a"), ("firing", "solo")))
     assert response.status_code == 200, response.text
     assert "1 scaled" in response.text and "1 skipped" in response.text  # solo is team-a's, not the default's
-    assert (provider.get_function("echo", "team-a").replicas, provider.get_function("echo").replicas) == (5, 1)
+    assert (runtime.functions.get_function("echo", "team-a").replicas, runtime.functions.get_function("echo").replicas) == (5, 1)
 
 
 def test_logs_of_a_namespace_are_that_namespaces_function(routed):
     app, client, _ = routed
-    logs = app.extensions["openfaas"].log_source
+    logs = app.extensions["openfaas"].runtime.logs
     assert client.get("/system/logs?name=echo&namespace=team-a").status_code == 200
     assert logs.opened[-1][0].namespace == "team-a"
     client.delete("/system/functions", json={"functionName": "echo", "namespace": "team-a"})
@@ -302,9 +305,9 @@ def test_logs_of_a_namespace_are_that_namespaces_function(routed):
 
 def test_runtime_readings_name_a_namespaced_function_by_its_name(routed):
     """Replicas of ``echo_team-a`` are echo's of team-a in stats and instances, as in events."""
-    _, _, provider = routed
-    stats = {(s.function, s.namespace) for s in provider.replica_stats()}
+    _, _, runtime = routed
+    stats = {(s.function, s.namespace) for s in runtime.replicas.replica_stats()}
     assert stats == {("echo", "openfaas-fn"), ("echo", "team-a")}
-    (instance,) = provider.instances("echo", "team-a")
+    (instance,) = runtime.replicas.instances("echo", "team-a")
     assert (instance.name, instance.namespace) == ("echo", "team-a")
-    assert {(s.function, s.namespace) for s in provider.replica_stats("echo", "team-a")} == {("echo", "team-a")}
+    assert {(s.function, s.namespace) for s in runtime.replicas.replica_stats("echo", "team-a")} == {("echo", "team-a")}

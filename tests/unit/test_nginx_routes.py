@@ -28,18 +28,25 @@ SCRIPT = ROOT / "deploy/nginx-routes.sh"
 ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60)
 
 # curl -fsS --max-time 2 -K - -o FILE URL: answers with the file `table`, or fails as `error` says.
+# Its configuration is replaced whole (a rename), so the test never reads one being written; `error`
+# is read once, as the test may replace it between a check and a second read.
 CURL = """#!/bin/sh
-cat >"$STUB_DIR/curl-config"
+cat >"$STUB_DIR/curl-config.new"
+mv "$STUB_DIR/curl-config.new" "$STUB_DIR/curl-config"
 echo "$*" >>"$STUB_DIR/curl-args"
-if [ -s "$STUB_DIR/error" ]; then cat "$STUB_DIR/error" >&2; exit 22; fi
+error=$(cat "$STUB_DIR/error")
+if [ -n "$error" ]; then echo "$error" >&2; exit 22; fi
 while [ "$1" != -o ]; do shift; done
 cp "$STUB_DIR/table" "$2"
 """
 # `nginx -t -q` refuses a table with `refuse-me` in it; `nginx -g 'daemon off;'` runs until
-# stopped and records each reload (SIGHUP).
+# stopped, says when it is ready for SIGHUP (a HUP before its trap would end it) and records each
+# reload, once its current sleep ends. Two HUPs within one sleep would be recorded once, so the
+# test sends the next only after the last is recorded.
 NGINX = """#!/bin/sh
 if [ "$1" = -t ]; then ! grep -q refuse-me "$ROUTES_FILE"; exit; fi
 trap 'echo reload >>"$STUB_DIR/nginx.log"' HUP
+echo started >>"$STUB_DIR/nginx.log"
 while :; do sleep 0.05; done
 """
 GETENT = """#!/bin/sh
@@ -100,9 +107,15 @@ class Routes:
         args = self.stubs / "curl-args"
         return len(args.read_text().splitlines()) if args.exists() else 0
 
-    def reloads(self) -> int:
+    def _nginx_log(self) -> list[str]:
         log = self.stubs / "nginx.log"
-        return len(log.read_text().splitlines()) if log.exists() else 0
+        return log.read_text().splitlines() if log.exists() else []
+
+    def nginx_ready(self) -> bool:
+        return "started" in self._nginx_log()
+
+    def reloads(self) -> int:
+        return self._nginx_log().count("reload")
 
     def stop(self) -> None:
         if self.process.poll() is None:
@@ -144,7 +157,8 @@ URL = "http://gateway:8080/_/routes"
 def test_credentials_go_in_curls_configuration_and_each_reload_says_what_changed(start, secrets):
     routes = start(secrets, {}, error="curl: (22) The requested URL returned error: 401")
     routes.wait_for_line(f"routes: cannot fetch {URL}: curl: (22) The requested URL returned error: 401")
-    routes.wait_until(lambda: routes.fetches() >= 2, "no second fetch")
+    # A third fetch has begun only once the script has dealt with the second one's failure.
+    routes.wait_until(lambda: routes.fetches() >= 3, "no third fetch")
     # Once, not every second.
     assert sum("cannot fetch" in line for line in routes.lines()) == 1
     # The password as the gateway reads it (without the file's newline), on no command line.
@@ -155,14 +169,15 @@ def test_credentials_go_in_curls_configuration_and_each_reload_says_what_changed
     routes.serve({"echo": ["10.0.1.5", "10.0.1.6"], "old": ["10.0.3.1"]})
     routes.wait_for_line(f"routes: {URL} answers again")
     routes.wait_for_line("routes: starting nginx: + fn_echo (2 tasks), + fn_old (1 task), gateway at 10.0.0.5")
+    routes.wait_until(routes.nginx_ready, "the stand-in nginx not ready for SIGHUP")
 
     routes.serve({"echo": ["10.0.1.6", "10.0.1.7"], "new.team-a": ["10.0.2.1"]})
     routes.wait_for_line(
         "routes: reloading nginx: ~ fn_echo (2 tasks: +10.0.1.7 -10.0.1.5), - fn_old, + fn_new.team-a (1 task)"
     )
+    routes.wait_until(lambda: routes.reloads() == 1, "no first reload")
     routes.address("10.0.0.9")
     routes.wait_for_line("routes: reloading nginx: gateway 10.0.0.5 -> 10.0.0.9")
-    # The stand-in notes a SIGHUP once its current sleep ends.
     routes.wait_until(lambda: routes.reloads() == 2, "not two reloads")
 
     routes.serve({"echo": ["10.0.1.6"]}, extra="# refuse-me\n")

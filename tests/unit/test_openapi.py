@@ -23,7 +23,7 @@ from app.dataplane.upstreams import Upstreams
 from app.domain.images import IMAGE_PATTERN
 from app.queue.sqlite import SQLiteQueue
 from app.web.schemas import CONSTRAINT_PATTERN
-from tests.fakes import FakeLogSource, swarm_provider
+from tests.fakes import fake_runtime
 from tests.fuzzing import CHECKS
 from tests.unit.conftest import AUTH, PASSWORD, USER, deployment
 from tests.upstream import Echo, Lookup, serve
@@ -36,13 +36,15 @@ PROXY_ROUTES = ("/function/", "/async-function/")
 
 @pytest.fixture(scope="module")
 def fuzzed_app(tmp_path_factory):
-    provider = swarm_provider()
+    runtime = fake_runtime()
     with serve(Echo) as port:
-        upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider), port=port)
+        upstreams = Upstreams(
+            runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions), port=port
+        )
         queue = SQLiteQueue(str(tmp_path_factory.mktemp("queue") / "async.db"))
         # A short stream deadline: every valid /system/events case streams until it.
         config = Config(basic_auth_user=USER, basic_auth_password=PASSWORD, write_timeout=0.2, upstream_timeout=2)
-        app = create_app(config, provider, FakeLogSource(provider), upstreams, queue)
+        app = create_app(config, runtime, upstreams, queue)
         client = app.test_client()
         # Something to find: fuzzed names are mostly unknown, so seed a function and a secret.
         client.post("/system/secrets", json={"name": "api-key", "value": "k"}, headers=AUTH)

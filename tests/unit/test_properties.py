@@ -43,7 +43,8 @@ from app.domain.names import function_name_error, secret_name_error
 from app.domain.quantities import parse_cpu, parse_memory
 from app.domain.scaling import alert_target
 from app.domain.timestamps import from_docker, normalise, parse_rfc3339
-from app.runtime.swarm.specs import SecretVersion, build_service_spec, function_status
+from app.runtime.swarm.naming import SecretVersion
+from app.runtime.swarm.specs import build_service_spec, function_status
 from app.web.schemas import FunctionDeploymentSchema, FunctionStatusSchema
 
 DEPLOYMENT = FunctionDeploymentSchema()

@@ -11,7 +11,7 @@ from app.config import Config
 from app.dataplane.upstreams import Upstreams
 from app.web.schemas import FunctionDeploymentSchema
 from app.web.state import parts_of
-from tests.fakes import FakeLogSource, swarm_provider
+from tests.fakes import fake_runtime
 from tests.unit.conftest import deployment
 from tests.upstream import Echo, Lookup, serve
 
@@ -24,21 +24,23 @@ def upstream():
 
 @pytest.fixture
 def proxy_app(upstream):
-    provider = swarm_provider()
+    runtime = fake_runtime()
     scales = []
-    original = provider.scale
+    original = runtime.functions.scale
 
     def counting_scale(name, replicas, namespace=None):
         scales.append((name, replicas))
         return original(name, replicas, namespace)
 
-    provider.scale = counting_scale
-    upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=3, lookup=Lookup(provider), port=upstream)
+    runtime.functions.scale = counting_scale
+    upstreams = Upstreams(
+        runtime.functions, scale_from_zero=True, wait_timeout=3, lookup=Lookup(runtime.functions), port=upstream
+    )
     config = Config(basic_auth=False, upstream_timeout=1, forwarded_hops=1)
-    app = create_app(config, provider, FakeLogSource(provider), upstreams)
+    app = create_app(config, runtime, upstreams)
     client = app.test_client()
     client.post("/system/functions", json=deployment("echo"))
-    return client, provider, scales
+    return client, runtime, scales
 
 
 @pytest.mark.parametrize("method", ["GET", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"])
@@ -151,10 +153,10 @@ class Answers:
 
 
 def answered(upstream: int, lookup: Answers, state_dir) -> object:
-    provider = swarm_provider()
-    upstreams = Upstreams(provider, scale_from_zero=False, wait_timeout=1, lookup=lookup, port=upstream)
+    runtime = fake_runtime()
+    upstreams = Upstreams(runtime.functions, scale_from_zero=False, wait_timeout=1, lookup=lookup, port=upstream)
     config = Config(basic_auth=False, state_dir=str(state_dir))
-    client = create_app(config, provider, FakeLogSource(provider), upstreams).test_client()
+    client = create_app(config, runtime, upstreams).test_client()
     client.post("/system/functions", json=deployment("echo"))
     return client
 
@@ -179,12 +181,12 @@ def test_three_refused_addresses_are_a_proxy_502(upstream, tmp_path):
 
 
 def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
-    client, provider, scales = proxy_app
+    client, runtime, scales = proxy_app
     client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
     parts_of(client.application).forwarder.upstreams.forget("echo")
     calls = 5
     looked_up = threading.Semaphore(0)
-    get_function, scale = provider.get_function, provider.scale
+    get_function, scale = runtime.functions.get_function, runtime.functions.scale
 
     def counted_get_function(name, namespace=None):
         looked_up.release()
@@ -197,7 +199,7 @@ def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
             assert looked_up.acquire(timeout=5), "the calls did not all look the function up"
         return scale(name, replicas, namespace)
 
-    provider.get_function, provider.scale = counted_get_function, scale_once_all_have_looked
+    runtime.functions.get_function, runtime.functions.scale = counted_get_function, scale_once_all_have_looked
     statuses = []
 
     def call():
@@ -213,9 +215,11 @@ def test_scale_from_zero_scales_once_for_concurrent_first_calls(proxy_app):
 
 
 def test_scale_from_zero_can_be_switched_off(upstream):
-    provider = swarm_provider()
-    upstreams = Upstreams(provider, scale_from_zero=False, wait_timeout=1, lookup=Lookup(provider), port=upstream)
-    client = create_app(Config(basic_auth=False), provider, FakeLogSource(provider), upstreams).test_client()
+    runtime = fake_runtime()
+    upstreams = Upstreams(
+        runtime.functions, scale_from_zero=False, wait_timeout=1, lookup=Lookup(runtime.functions), port=upstream
+    )
+    client = create_app(Config(basic_auth=False), runtime, upstreams).test_client()
     client.post("/system/functions", json=deployment("echo"))
     client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
     response = client.get("/function/echo")
@@ -223,9 +227,11 @@ def test_scale_from_zero_can_be_switched_off(upstream):
 
 
 def test_invocations_need_no_credentials(upstream):
-    provider = swarm_provider()
-    upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider), port=upstream)
+    runtime = fake_runtime()
+    upstreams = Upstreams(
+        runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions), port=upstream
+    )
     config = Config(basic_auth_user="u", basic_auth_password="p")
-    client = create_app(config, provider, FakeLogSource(provider), upstreams).test_client()
-    provider.deploy(FunctionDeploymentSchema().load(deployment("echo")))
+    client = create_app(config, runtime, upstreams).test_client()
+    runtime.functions.deploy(FunctionDeploymentSchema().load(deployment("echo")))
     assert client.get("/function/echo").status_code == 201

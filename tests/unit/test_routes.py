@@ -14,7 +14,7 @@ from app.config import Config
 from app.dataplane.calllog import CallLog, parse
 from app.dataplane.route_table import render_routes
 from app.dataplane.upstreams import Upstreams
-from tests.fakes import FakeLogSource, swarm_provider
+from tests.fakes import fake_runtime
 from tests.unit.conftest import AUTH, PASSWORD, USER, basic, deployment
 from tests.upstream import Lookup
 
@@ -56,9 +56,9 @@ def test_an_empty_table_still_defines_the_gateways_pool_the_map_and_the_deadline
 
 
 def test_the_table_holds_only_functions_with_a_running_task(config):
-    provider = swarm_provider()
-    upstreams = Upstreams(provider, scale_from_zero=True, wait_timeout=1, lookup=Lookup(provider))
-    app = create_app(config, provider, FakeLogSource(provider), upstreams)
+    runtime = fake_runtime()
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions))
+    app = create_app(config, runtime, upstreams)
     client = app.test_client()
     client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
     client.post("/system/functions", json=deployment("up"))
@@ -88,7 +88,7 @@ def test_unknown_internal_paths_do_not_reveal_themselves(app):
 
 
 def test_without_basic_auth_the_table_is_as_open_as_system(tmp_path):
-    app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), swarm_provider())
+    app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), fake_runtime())
     assert app.test_client().get("/_/routes").status_code == 200
     assert app.test_client().get("/system/functions").status_code == 200
 

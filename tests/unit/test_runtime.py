@@ -7,6 +7,7 @@ through the HTTP layer, all over ``tests.fakedocker`` answering as dockerd 20.10
 
 from __future__ import annotations
 
+import dataclasses
 import json
 import queue
 import threading
@@ -100,12 +101,12 @@ def test_each_slot_is_its_newest_task_with_the_last_exit_before_it():
     assert instance.health.status == "none" and instance.memory_bytes == UNMEASURED
 
 
-def test_instances_of_a_function(provider, engine):
-    provider.deploy(fn(replicas=2))
+def test_instances_of_a_function(runtime, engine):
+    runtime.functions.deploy(fn(replicas=2))
     first, second = engine.running_tasks("echo")
     engine.health(first["ID"], "unhealthy", output="no answer on :8080", failing=3)
     replacement = engine.kill(second["ID"])
-    instances = provider.instances("echo")
+    instances = runtime.replicas.instances("echo")
     assert [i.id for i in instances] == [first["ID"], replacement]
     one, two = instances
     assert (one.health.status, one.health.failing_streak, one.health.last_output) == ("unhealthy", 3, "no answer on :8080")
@@ -116,13 +117,13 @@ def test_instances_of_a_function(provider, engine):
     assert two.health.status == "none"
 
 
-def test_an_instance_on_another_node_is_listed_unmeasured(provider, engine):
-    provider.deploy(fn())
+def test_an_instance_on_another_node_is_listed_unmeasured(runtime, engine):
+    runtime.functions.deploy(fn())
     (task,) = engine.running_tasks("echo")
     del engine.containers[task["Status"]["ContainerStatus"]["ContainerID"]]  # Docker here has no such container
-    (instance,) = provider.instances("echo")
+    (instance,) = runtime.replicas.instances("echo")
     assert instance.id == task["ID"] and instance.memory_bytes == UNMEASURED and instance.health.status == "none"
-    assert provider.replica_stats("echo") == []
+    assert runtime.replicas.replica_stats("echo") == []
 
 
 # the event normaliser, on the events dockerd sent for a deploy, scale, kill and delete
@@ -196,11 +197,11 @@ class Reader:
 
 
 @pytest.fixture
-def events(provider, engine):
+def events(runtime, engine):
     readers = []
 
     def open_stream(request=EventRequest(NS), **source):
-        reader = Reader(SwarmEventSource(provider, **source).open(request))
+        reader = Reader(SwarmEventSource(runtime.events.lookup, **source).open(request))
         readers.append(reader)
         engine.wait_for_watchers(len(readers))
         return reader
@@ -210,9 +211,9 @@ def events(provider, engine):
         reader.close()
 
 
-def test_a_deploy_a_kill_a_scale_and_a_delete_seen_on_the_stream(provider, engine, events):
+def test_a_deploy_a_kill_a_scale_and_a_delete_seen_on_the_stream(runtime, engine, events):
     reader = events()
-    provider.deploy(fn())
+    runtime.functions.deploy(fn())
     deployed = reader.next(FUNCTION_DEPLOYED)
     assert (deployed.name, deployed.namespace, deployed.replicas) == ("echo", NS, 1)
     (task,) = engine.running_tasks("echo")
@@ -220,34 +221,34 @@ def test_a_deploy_a_kill_a_scale_and_a_delete_seen_on_the_stream(provider, engin
     engine.kill(task["ID"])
     died = reader.next(REPLICA_DIED)
     assert (died.instance, died.exit_code) == (task["ID"], 137)
-    provider.scale("echo", 3)
+    runtime.functions.scale("echo", 3)
     scaled = reader.next(FUNCTION_SCALED)
     assert (scaled.replicas, scaled.previous_replicas) == (3, 1)
-    provider.delete("echo")
+    runtime.functions.delete("echo")
     assert reader.next(FUNCTION_DELETED).name == "echo"
 
 
-def test_a_stream_for_one_function_sees_only_its_events(provider, engine, events):
-    provider.deploy(fn("other"))
+def test_a_stream_for_one_function_sees_only_its_events(runtime, engine, events):
+    runtime.functions.deploy(fn("other"))
     reader = events(EventRequest(NS, "echo"))
-    provider.scale("other", 2)
-    provider.deploy(fn("echo"))
+    runtime.functions.scale("other", 2)
+    runtime.functions.deploy(fn("echo"))
     engine.oom(engine.running_tasks("echo")[0]["ID"])
     assert [reader.next().type for _ in range(4)] == [FUNCTION_DEPLOYED, REPLICA_STARTED, REPLICA_OOM, REPLICA_DIED]
     assert all(event.name == "echo" for event in [reader.next(REPLICA_STARTED)])
 
 
-def test_another_namespace_is_not_seen(provider, engine, events):
+def test_another_namespace_is_not_seen(runtime, engine, events):
     reader = events(EventRequest("team-a"))
-    provider.deploy(fn())
-    provider.delete("echo")
+    runtime.functions.deploy(fn())
+    runtime.functions.delete("echo")
     reader.stream.close()
     assert reader.events.get(timeout=5) is None  # nothing of openfaas-fn came through
 
 
-def test_the_stream_says_when_docker_went_away_and_came_back(provider, engine, events):
+def test_the_stream_says_when_docker_went_away_and_came_back(runtime, engine, events):
     reader = events(retry_wait=0.01, max_retry_wait=0.05)
-    provider.deploy(fn())
+    runtime.functions.deploy(fn())
     reader.next(FUNCTION_DEPLOYED)
     engine.down = True
     engine.close()  # the daemon stops: its streams end
@@ -258,14 +259,14 @@ def test_the_stream_says_when_docker_went_away_and_came_back(provider, engine, e
     # Deployed while the stream was away, learnt on the way back; nothing sent before is sent again.
     late = reader.next()
     assert (late.type, late.name) == (FUNCTION_DEPLOYED, "late")
-    provider.scale("late", 2)
+    runtime.functions.scale("late", 2)
     assert reader.next(FUNCTION_SCALED).name == "late"
 
 
-def test_an_event_stream_cannot_open_without_docker(provider, engine):
+def test_an_event_stream_cannot_open_without_docker(runtime, engine):
     engine.down = True
     with pytest.raises(BackendUnavailable):
-        SwarmEventSource(provider).open(EventRequest(NS))
+        SwarmEventSource(runtime.events.lookup).open(EventRequest(NS))
 
 
 # the sampler
@@ -279,11 +280,11 @@ class Clock:
         return self.now
 
 
-def test_usage_is_the_cpu_rate_and_memory_summed_over_replicas(provider, engine):
+def test_usage_is_the_cpu_rate_and_memory_summed_over_replicas(runtime, engine):
     clock = Clock()
-    sampler = UsageSampler(provider, interval=5, keep_for=60, clock=clock)
-    provider.deploy(fn(replicas=2))
-    provider.deploy(fn("other"))
+    sampler = UsageSampler(runtime.replicas, interval=5, keep_for=60, clock=clock)
+    runtime.functions.deploy(fn(replicas=2))
+    runtime.functions.deploy(fn("other"))
     assert sampler.usage(NS, "echo") is None  # nothing sampled yet: absent, not zero
     sampler.sample()
     assert sampler.usage(NS, "echo") is None  # one reading is no rate
@@ -296,13 +297,13 @@ def test_usage_is_the_cpu_rate_and_memory_summed_over_replicas(provider, engine)
     assert usage.total_memory_bytes == 2 * 1_941_504
     assert sampler.usage(NS, "other").cpu == 0
     assert sampler.usage("team-a", "echo") is None
-    (first, _) = sampler.with_cpu(provider.instances("echo"))
+    (first, _) = sampler.with_cpu(runtime.replicas.instances("echo"))
     assert first.cpu == pytest.approx(50.0)
 
 
-def test_the_sampler_runs_only_while_usage_was_asked_for_recently(provider):
+def test_the_sampler_runs_only_while_usage_was_asked_for_recently(runtime):
     clock = Clock()
-    sampler = UsageSampler(provider, interval=5, keep_for=60, clock=clock)
+    sampler = UsageSampler(runtime.replicas, interval=5, keep_for=60, clock=clock)
     assert not sampler.sampling
     sampler.usage(NS, "echo")
     clock.now += 59
@@ -314,9 +315,9 @@ def test_the_sampler_runs_only_while_usage_was_asked_for_recently(provider):
     assert not sampler.sampling
 
 
-def test_an_ask_wakes_the_sampler_and_never_waits_on_stats(provider, engine):
-    provider.deploy(fn())
-    sampler = UsageSampler(provider, interval=0.05, keep_for=60)
+def test_an_ask_wakes_the_sampler_and_never_waits_on_stats(runtime, engine):
+    runtime.functions.deploy(fn())
+    sampler = UsageSampler(runtime.replicas, interval=0.05, keep_for=60)
     sampler.start()
     try:
         stats_calls = lambda: engine.count("GET", r"/containers/[^/]+/stats")  # noqa: E731
@@ -398,8 +399,8 @@ def test_events_route_refuses_bad_queries(client, query, field):
     assert response.status_code == 400 and field in response.get_data(as_text=True)
 
 
-def test_event_and_log_streams_share_one_cap(provider, logs):
-    app = create_app(Config(basic_auth=False, max_log_streams=1), provider, logs)
+def test_event_and_log_streams_share_one_cap(runtime, logs):
+    app = create_app(Config(basic_auth=False, max_log_streams=1), dataclasses.replace(runtime, logs=logs))
     client = app.test_client()
     client.post("/system/functions", json=deployment())
     first = client.get("/system/events", buffered=False)

@@ -9,7 +9,7 @@ import pytest
 
 from app.domain.images import registry_auth_header
 from app.domain.models import FunctionDeployment, Namespace, Resources
-from app.runtime.swarm import specs
+from app.runtime.swarm import naming, specs
 
 NETWORK = "func_functions"
 DEFAULT = "openfaas-fn"
@@ -59,7 +59,7 @@ def test_a_service_without_a_namespace_label_is_in_the_default_namespace():
     """Functions deployed before namespaces existed keep their name and namespace."""
     spec = build()
     del spec["Labels"]["com.openfaas.namespace"]
-    assert specs.function_identity({"Spec": spec}, DEFAULT) == ("echo", DEFAULT)
+    assert naming.function_identity({"Spec": spec}, DEFAULT) == ("echo", DEFAULT)
 
 
 def test_env_process_becomes_fprocess_and_wins_over_env_vars():
@@ -93,7 +93,7 @@ def test_default_constraint_is_added_but_not_reported():
 
 def test_secrets_are_mounted_read_only_under_var_openfaas_secrets():
     deployment = FunctionDeployment(service="echo", image="fn:1", secrets=["api-key"])
-    version = specs.SecretVersion("api-key", 3, "id3", "api-key-v3", DEFAULT)
+    version = naming.SecretVersion("api-key", 3, "id3", "api-key-v3", DEFAULT)
     spec = specs.build_service_spec(
         deployment, namespace=DEFAULT, default=DEFAULT, network=NETWORK, replicas=1, secrets=[version]
     )
@@ -103,7 +103,7 @@ def test_secrets_are_mounted_read_only_under_var_openfaas_secrets():
         "SecretID": "id3",
         "SecretName": "api-key-v3",
     }
-    newer = specs.SecretVersion("api-key", 4, "id4", "api-key-v4", DEFAULT)
+    newer = naming.SecretVersion("api-key", 4, "id4", "api-key-v4", DEFAULT)
     rolled = specs.with_secret_version(spec, newer)
     assert rolled["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretID"] == "id4"
     assert spec["TaskTemplate"]["ContainerSpec"]["Secrets"][0]["SecretID"] == "id3"
@@ -113,15 +113,15 @@ def test_secrets_are_mounted_read_only_under_var_openfaas_secrets():
 def test_rolling_one_secret_leaves_the_other_mounts_alone():
     deployment = FunctionDeployment(service="echo", image="fn:1", secrets=["api-key", "db"])
     versions = [
-        specs.SecretVersion("api-key", 3, "id3", "api-key-v3", DEFAULT),
-        specs.SecretVersion("db", 1, "db1", "db-v1", DEFAULT),
+        naming.SecretVersion("api-key", 3, "id3", "api-key-v3", DEFAULT),
+        naming.SecretVersion("db", 1, "db1", "db-v1", DEFAULT),
     ]
     spec = specs.build_service_spec(
         deployment, namespace=DEFAULT, default=DEFAULT, network=NETWORK, replicas=1, secrets=versions
     )
     # The API lets a reference leave out File; such a mount is not ours to roll.
     spec["TaskTemplate"]["ContainerSpec"]["Secrets"].append({"SecretID": "other", "SecretName": "other"})
-    rolled = specs.with_secret_version(spec, specs.SecretVersion("api-key", 4, "id4", "api-key-v4", DEFAULT))
+    rolled = specs.with_secret_version(spec, naming.SecretVersion("api-key", 4, "id4", "api-key-v4", DEFAULT))
     assert [ref["SecretID"] for ref in rolled["TaskTemplate"]["ContainerSpec"]["Secrets"]] == ["id4", "db1", "other"]
     assert specs.mounted_secret_names(_service(rolled)) == ["api-key", "db"]
 
@@ -193,45 +193,45 @@ def test_registry_auth_header_targets_the_image_registry():
 
 
 def test_secret_versions_are_recognised_only_with_our_labels():
-    ours = {"ID": "x", "Spec": {"Name": "k-v2", "Labels": specs.secret_labels("k", 2, DEFAULT)}}
-    assert specs.read_secret_version(ours, DEFAULT) == specs.SecretVersion("k", 2, "x", "k-v2", DEFAULT)
-    assert specs.read_secret_version({"ID": "y", "Spec": {"Name": "k", "Labels": {}}}, DEFAULT) is None
+    ours = {"ID": "x", "Spec": {"Name": "k-v2", "Labels": naming.secret_labels("k", 2, DEFAULT)}}
+    assert naming.read_secret_version(ours, DEFAULT) == naming.SecretVersion("k", 2, "x", "k-v2", DEFAULT)
+    assert naming.read_secret_version({"ID": "y", "Spec": {"Name": "k", "Labels": {}}}, DEFAULT) is None
     foreign = {"ID": "z", "Spec": {"Name": "k-v1", "Labels": {"com.openfaas.secret": "k", "com.openfaas.secret.version": "1"}}}
-    assert specs.read_secret_version(foreign, DEFAULT) is None
+    assert naming.read_secret_version(foreign, DEFAULT) is None
 
 
 def test_secret_versions_know_their_namespace_and_old_ones_are_in_the_default():
-    labels = specs.secret_labels("k", 1, "team-a")
-    assert specs.secret_swarm_name("k", 1, "team-a", DEFAULT) == "k_team-a-v1"
+    labels = naming.secret_labels("k", 1, "team-a")
+    assert naming.secret_swarm_name("k", 1, "team-a", DEFAULT) == "k_team-a-v1"
     secret = {"ID": "x", "Spec": {"Name": "k_team-a-v1", "Labels": labels}}
-    assert specs.read_secret_version(secret, DEFAULT).namespace == "team-a"
+    assert naming.read_secret_version(secret, DEFAULT).namespace == "team-a"
     del labels["com.openfaas.namespace"]
-    assert specs.read_secret_version({"ID": "x", "Spec": {"Name": "k-v1", "Labels": labels}}, DEFAULT).namespace == DEFAULT
+    assert naming.read_secret_version({"ID": "x", "Spec": {"Name": "k-v1", "Labels": labels}}, DEFAULT).namespace == DEFAULT
 
 
 def test_namespace_labels_and_annotations_share_the_config_labels_and_come_back_apart():
     namespace = Namespace("team-a", {"env": "dev"}, {"owner": "me"})
-    labels = specs.namespace_config_labels(namespace)
+    labels = naming.namespace_config_labels(namespace)
     assert labels == {"com.openfaas.namespace": "team-a", "env": "dev", "com.openfaas.annotations.owner": "me"}
-    assert specs.read_namespace("team-a", labels) == namespace
-    assert specs.read_namespace("team-a", None) == Namespace("team-a")
+    assert naming.read_namespace("team-a", labels) == namespace
+    assert naming.read_namespace("team-a", None) == Namespace("team-a")
 
 
 def _ours_but(**changes):
-    labels = {**specs.secret_labels("k", 2, "openfaas-fn"), **changes}
+    labels = {**naming.secret_labels("k", 2, "openfaas-fn"), **changes}
     return {key: value for key, value in labels.items() if value is not None}
 
 
 @pytest.mark.parametrize("labels", [
-    _ours_but(**{specs.SECRET_VERSION_LABEL: None}),
-    _ours_but(**{specs.SECRET_VERSION_LABEL: "two"}),
-    _ours_but(**{specs.SECRET_NAME_LABEL: None}),
+    _ours_but(**{naming.SECRET_VERSION_LABEL: None}),
+    _ours_but(**{naming.SECRET_VERSION_LABEL: "two"}),
+    _ours_but(**{naming.SECRET_NAME_LABEL: None}),
     None,
 ])
 def test_a_secret_of_ours_needs_a_name_and_a_whole_version(labels):
     secret = {"ID": "x", "Spec": {"Name": "k-v2", "Labels": labels}}
-    assert specs.read_secret_version(secret, "openfaas-fn") is None
-    assert specs.read_secret_version({"ID": "x"}, "openfaas-fn") is None
+    assert naming.read_secret_version(secret, "openfaas-fn") is None
+    assert naming.read_secret_version({"ID": "x"}, "openfaas-fn") is None
 
 
 def test_status_of_a_hand_labelled_service_without_container_spec():

@@ -23,15 +23,15 @@ WAIT = 5
 
 
 @pytest.fixture
-def source(provider) -> SwarmLogSource:
-    return SwarmLogSource(provider)
+def source(runtime) -> SwarmLogSource:
+    return runtime.logs
 
 
 @pytest.fixture
-def tasks(provider, engine) -> list[str]:
+def tasks(runtime, engine) -> list[str]:
     """Three running tasks of function echo."""
-    provider.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest"))
-    provider.scale("echo", 3)
+    runtime.functions.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest"))
+    runtime.functions.scale("echo", 3)
     return [task["ID"] for task in engine.running_tasks("echo")]
 
 
@@ -135,7 +135,7 @@ def test_lines_docker_splits_at_16_kib_come_out_whole(source, engine, tasks, len
     assert texts(source.open(ask(tail=tail))) == ["short one", long, "short two"]
 
 
-def test_one_instance_only(provider, source, engine, tasks):
+def test_one_instance_only(runtime, source, engine, tasks):
     for task in tasks:
         engine.log(task, f"from {task}")
     stream = source.open(ask(instance=tasks[1][:8]))
@@ -160,9 +160,9 @@ def test_open_without_docker_is_unavailable(source, engine, tasks):
         source.open(ask())
 
 
-def test_a_function_removed_after_open_is_not_found_when_read(provider, source, tasks):
+def test_a_function_removed_after_open_is_not_found_when_read(runtime, source, tasks):
     stream = source.open(ask())
-    provider.delete("echo")
+    runtime.functions.delete("echo")
     with pytest.raises(NotFound, match="echo"):
         list(stream)
 

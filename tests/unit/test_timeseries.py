@@ -30,9 +30,9 @@ class Script:
         return self.now
 
 
-def series(tmp_path, provider, script, lock=None, **extra) -> TimeSeries:
+def series(tmp_path, runtime, script, lock=None, **extra) -> TimeSeries:
     return TimeSeries(
-        str(tmp_path / "series.db"), provider, lock or FileLock(str(tmp_path / "series.lock")),
+        str(tmp_path / "series.db"), runtime.functions, runtime.replicas, lock or FileLock(str(tmp_path / "series.lock")),
         interval=10, namespace="openfaas-fn", totals=lambda: script.totals, clock=script.clock, **extra,
     )
 
@@ -43,8 +43,8 @@ def script():
 
 
 @pytest.fixture
-def echo(provider):
-    provider.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest"))
+def echo(runtime):
+    runtime.functions.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest"))
     return "echo"
 
 
@@ -68,9 +68,9 @@ def test_quantile_interpolates_in_its_bucket(q, before, after, expected):
     assert result == expected if expected is None else result == pytest.approx(expected)
 
 
-def test_a_point_holds_rates_by_code_latency_replicas_and_cpu(tmp_path, provider, engine, script, echo):
+def test_a_point_holds_rates_by_code_latency_replicas_and_cpu(tmp_path, runtime, engine, script, echo):
     container = engine.running_tasks("echo")[0]["Status"]["ContainerStatus"]["ContainerID"]
-    sampler = series(tmp_path, provider, script)
+    sampler = series(tmp_path, runtime, script)
     script.totals = {"echo": CallTotals({"200": 100, "500": 4}, {0.1: 100, 1.0: 104, INF: 104})}
     sampler.sample()
     assert sampler.points("echo") == []  # one sample gives no rate yet
@@ -86,10 +86,10 @@ def test_a_point_holds_rates_by_code_latency_replicas_and_cpu(tmp_path, provider
     assert (point["replicas"], point["available"], point["cpu"], point["memory"]) == (1, 1, 200.0, 5_000_000)
 
 
-def test_cpu_counts_only_replicas_measured_both_times(tmp_path, provider, engine, script, echo):
-    sampler = series(tmp_path, provider, script)
+def test_cpu_counts_only_replicas_measured_both_times(tmp_path, runtime, engine, script, echo):
+    sampler = series(tmp_path, runtime, script)
     sampler.sample()
-    provider.scale("echo", 2)
+    runtime.functions.scale("echo", 2)
     old, new = (task["Status"]["ContainerStatus"]["ContainerID"] for task in engine.running_tasks("echo"))
     engine.cpu_usage[old] = 1_000_000_000
     engine.cpu_usage[new] = 9_000_000_000  # used before this gateway first saw it: not in this interval
@@ -99,9 +99,9 @@ def test_cpu_counts_only_replicas_measured_both_times(tmp_path, provider, engine
     assert point["cpu"] == 100.0 and point["memory"] == 2 * engine.containers[old]["memory"]
 
 
-def test_a_function_without_calls_or_replicas_has_gaps_not_zeros(tmp_path, provider, script, echo):
-    provider.scale("echo", 0)
-    sampler = series(tmp_path, provider, script)
+def test_a_function_without_calls_or_replicas_has_gaps_not_zeros(tmp_path, runtime, script, echo):
+    runtime.functions.scale("echo", 0)
+    sampler = series(tmp_path, runtime, script)
     sampler.sample()
     script.now += 10
     sampler.sample()
@@ -110,11 +110,11 @@ def test_a_function_without_calls_or_replicas_has_gaps_not_zeros(tmp_path, provi
     assert point["cpu"] is None and point["memory"] is None
 
 
-def test_functions_of_one_name_in_two_namespaces_have_a_series_each(tmp_path, provider, engine, script, echo):
-    provider.create_namespace(Namespace("team-a"))
-    provider.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest", namespace="team-a"))
-    provider.scale("echo", 2, "team-a")
-    sampler = series(tmp_path, provider, script)
+def test_functions_of_one_name_in_two_namespaces_have_a_series_each(tmp_path, runtime, engine, script, echo):
+    runtime.namespaces.create_namespace(Namespace("team-a"))
+    runtime.functions.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest", namespace="team-a"))
+    runtime.functions.scale("echo", 2, "team-a")
+    sampler = series(tmp_path, runtime, script)
     # Metrics name the default namespace's function by its bare name, the other as name.namespace.
     script.totals = {"echo": CallTotals({"200": 0}, {INF: 0}), "echo.team-a": CallTotals({"200": 0}, {INF: 0})}
     sampler.sample()
@@ -128,8 +128,8 @@ def test_functions_of_one_name_in_two_namespaces_have_a_series_each(tmp_path, pr
     assert (default["memory"], team["memory"]) == (memory, 2 * memory)
 
 
-def test_counters_that_went_down_start_again_from_zero(tmp_path, provider, script, echo):
-    sampler = series(tmp_path, provider, script)
+def test_counters_that_went_down_start_again_from_zero(tmp_path, runtime, script, echo):
+    sampler = series(tmp_path, runtime, script)
     script.totals = {"echo": CallTotals({"200": 500}, {INF: 500})}
     sampler.sample()
     script.now += 10
@@ -138,8 +138,8 @@ def test_counters_that_went_down_start_again_from_zero(tmp_path, provider, scrip
     assert sampler.points("echo")[0]["calls"] == {"200": 3.0}
 
 
-def test_every_process_reads_the_one_series_the_sampler_wrote(tmp_path, provider, script, echo):
-    sampler, reader = series(tmp_path, provider, script), series(tmp_path, provider, script)
+def test_every_process_reads_the_one_series_the_sampler_wrote(tmp_path, runtime, script, echo):
+    sampler, reader = series(tmp_path, runtime, script), series(tmp_path, runtime, script)
     for calls in (0, 10, 30):
         script.totals = {"echo": CallTotals({"200": calls}, {INF: calls})}
         sampler.sample()
@@ -148,8 +148,8 @@ def test_every_process_reads_the_one_series_the_sampler_wrote(tmp_path, provider
     assert reader.points("other") == []
 
 
-def test_an_hour_is_kept(tmp_path, provider, script, echo):
-    sampler = series(tmp_path, provider, script, keep=3600)
+def test_an_hour_is_kept(tmp_path, runtime, script, echo):
+    sampler = series(tmp_path, runtime, script, keep=3600)
     for _ in range(400):
         sampler.sample()
         script.now += 10
@@ -159,11 +159,16 @@ def test_an_hour_is_kept(tmp_path, provider, script, echo):
         assert connection.execute("SELECT COUNT(*) FROM points").fetchone()[0] == 361  # the one at the boundary
 
 
-def test_only_the_process_holding_the_lock_samples(tmp_path, provider, echo):
+def test_only_the_process_holding_the_lock_samples(tmp_path, runtime, echo):
     lock = tmp_path / "series.lock"
-    leader = TimeSeries(str(tmp_path / "series.db"), provider, FileLock(str(lock)), interval=0.05, namespace="openfaas-fn")
+    leader = TimeSeries(
+        str(tmp_path / "series.db"), runtime.functions, runtime.replicas, FileLock(str(lock)),
+        interval=0.05, namespace="openfaas-fn",
+    )
     follower_lock = FileLock(str(lock))
-    follower = TimeSeries(str(tmp_path / "series.db"), provider, follower_lock, interval=0.05, namespace="openfaas-fn")
+    follower = TimeSeries(
+        str(tmp_path / "series.db"), runtime.functions, runtime.replicas, follower_lock, interval=0.05, namespace="openfaas-fn"
+    )
     assert leader.lock.hold()
     follower.start()
     leader.start()
@@ -193,10 +198,10 @@ def test_the_series_route_serves_the_points(app, client, echo):
     assert [point["replicas"] for point in body["points"]] == [1]
 
 
-def test_the_series_route_serves_the_namespace_asked_for(app, client, provider, echo):
-    provider.create_namespace(Namespace("team-a"))
-    provider.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest", namespace="team-a"))
-    provider.scale("echo", 3, "team-a")
+def test_the_series_route_serves_the_namespace_asked_for(app, client, runtime, echo):
+    runtime.namespaces.create_namespace(Namespace("team-a"))
+    runtime.functions.deploy(FunctionDeployment(service="echo", image="docker.io/functions/alpine:latest", namespace="team-a"))
+    runtime.functions.scale("echo", 3, "team-a")
     sampler = state.parts_of(app).time_series
     sampler.sample()
     sampler.sample()

@@ -3,6 +3,7 @@ that need a session, escaping, and the headers that keep foreign and inline scri
 
 from __future__ import annotations
 
+import dataclasses
 import re
 
 import pytest
@@ -86,10 +87,12 @@ def test_each_session_has_its_own_token(app):
     assert response.status_code == 403
 
 
-def test_a_session_from_other_credentials_is_not_accepted(app, browser, config, provider, logs):
+def test_a_session_from_other_credentials_is_not_accepted(app, browser, config, runtime, logs):
     sign_in(browser)
     cookie = browser.get_cookie("faas_ui_session").value
-    changed = create_app(Config(**{**config.__dict__, "basic_auth_password": "another"}), provider, logs).test_client()
+    changed = create_app(
+        Config(**{**config.__dict__, "basic_auth_password": "another"}), dataclasses.replace(runtime, logs=logs)
+    ).test_client()
     changed.set_cookie("faas_ui_session", cookie)
     assert changed.get("/system/functions").status_code == 401
 
@@ -158,8 +161,8 @@ def test_every_asset_the_pages_name_is_served(browser):
             assert browser.get(asset).status_code == 200, asset
 
 
-def test_without_basic_auth_the_pages_open_without_signing_in(tmp_path, provider, logs):
-    app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), provider, logs)
+def test_without_basic_auth_the_pages_open_without_signing_in(tmp_path, runtime, logs):
+    app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), dataclasses.replace(runtime, logs=logs))
     browser = app.test_client()
     assert browser.get("/ui/").status_code == 200
     assert browser.get("/ui/login").location == "/ui/"

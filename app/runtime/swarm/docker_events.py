@@ -44,8 +44,8 @@ from app.domain.models import (
 )
 from app.domain.timestamps import format_rfc3339_nano, now_rfc3339_nano
 from app.errors import GatewayError, NotFound
-from app.runtime.swarm import readings, specs
-from app.runtime.swarm.provider import SwarmProvider
+from app.runtime.swarm import naming, readings, specs
+from app.runtime.swarm.lookup import Lookup
 from app.runtime.swarm.streams import CuttableStream
 
 log = logging.getLogger(__name__)
@@ -129,10 +129,10 @@ def wanted(event: FunctionEvent, request: EventRequest) -> bool:
 
 
 class SwarmEventSource:
-    """Opens event streams of the functions a SwarmProvider manages."""
+    """Opens event streams of the functions ``lookup`` finds."""
 
-    def __init__(self, provider: SwarmProvider, retry_wait: float = 0.5, max_retry_wait: float = 5.0):
-        self.provider = provider
+    def __init__(self, lookup: Lookup, retry_wait: float = 0.5, max_retry_wait: float = 5.0):
+        self.lookup = lookup
         self.retry_wait = retry_wait
         self.max_retry_wait = max_retry_wait
 
@@ -151,28 +151,28 @@ class SwarmEventStream:
 
     def __init__(self, source: SwarmEventSource, request: EventRequest):
         self.source = source
-        self.provider = source.provider
+        self.lookup = source.lookup
         self.request = request
-        self._stream = CuttableStream(source.provider)
+        self._stream = CuttableStream(source.lookup.client)
         self._closing = threading.Event()
         self._known: dict[str, KnownFunction] = {}
         self._last = 0  # timeNano of the newest event passed on, where a reconnect resumes
 
     def learn_all(self) -> None:
         """Know every function that exists now. Raises BackendUnavailable (503)."""
-        default = self.provider.config.namespace
+        default = self.lookup.client.default_namespace
         self._known = {
-            svc["ID"]: KnownFunction(*specs.function_identity(svc, default), specs.current_replicas(svc))
-            for svc in self.provider.function_services()
+            svc["ID"]: KnownFunction(*naming.function_identity(svc, default), specs.current_replicas(svc))
+            for svc in self.lookup.function_services()
         }
 
     def _learn(self, service_id: str) -> None:
         try:
-            svc = self.provider.owned_service(service_id)
+            svc = self.lookup.owned_service(service_id)
         except NotFound:
             return  # not ours, or removed already: nothing of ours to report
-        default = self.provider.config.namespace
-        self._known[service_id] = KnownFunction(*specs.function_identity(svc, default), specs.current_replicas(svc))
+        default = self.lookup.client.default_namespace
+        self._known[service_id] = KnownFunction(*naming.function_identity(svc, default), specs.current_replicas(svc))
 
     def __iter__(self) -> Iterator[list[FunctionEvent]]:
         wait = self.source.retry_wait
@@ -231,7 +231,7 @@ class SwarmEventStream:
         actor_id = (raw.get("Actor") or {}).get("ID", "")
         if raw.get("Type") == "service" and raw.get("Action") in ("create", "update") and actor_id not in self._known:
             self._learn(actor_id)
-        event = normalise(raw, self._known, self.provider.config.namespace)
+        event = normalise(raw, self._known, self.lookup.client.default_namespace)
         if raw.get("Type") == "service" and raw.get("Action") == "remove":
             self._known.pop(actor_id, None)
         return [event] if event is not None and wanted(event, self.request) else []

@@ -17,8 +17,9 @@ from urllib3.exceptions import HTTPError as Urllib3Error
 
 from app.domain.models import LogMessage, LogRequest
 from app.domain.timestamps import parse_rfc3339
+from app.runtime.swarm.client import SwarmClient
 from app.runtime.swarm.logdecode import DockerLogDecoder
-from app.runtime.swarm.provider import SwarmProvider
+from app.runtime.swarm.lookup import Lookup
 from app.runtime.swarm.streams import CuttableStream
 
 log = logging.getLogger(__name__)
@@ -27,10 +28,10 @@ _BATCH = 1000
 
 
 class SwarmLogSource:
-    """Opens log streams of functions deployed by a SwarmProvider."""
+    """Opens log streams of the functions ``lookup`` finds."""
 
-    def __init__(self, provider: SwarmProvider):
-        self.provider = provider
+    def __init__(self, lookup: Lookup):
+        self.lookup = lookup
 
     def open(self, request: LogRequest) -> "SwarmLogStream":
         """Check the function (and instance) exist, then return a stream not yet started.
@@ -39,20 +40,20 @@ class SwarmLogSource:
         when Docker cannot be reached.
         """
         if request.instance:
-            task = self.provider.function_task(request.name, request.instance, request.namespace)
+            task = self.lookup.function_task(request.name, request.instance, request.namespace)
             path = f"/tasks/{task['ID']}/logs"
         else:
-            path = f"/services/{self.provider.function_service(request.name, request.namespace)['ID']}/logs"
-        return SwarmLogStream(self.provider, path, request)
+            path = f"/services/{self.lookup.function_service(request.name, request.namespace)['ID']}/logs"
+        return SwarmLogStream(self.lookup.client, path, request)
 
 
 class SwarmLogStream:
     """Iterate to receive LogMessages; ``close`` ends the stream from anywhere."""
 
-    def __init__(self, provider: SwarmProvider, path: str, request: LogRequest):
+    def __init__(self, client: SwarmClient, path: str, request: LogRequest):
         self.path = path
         self.request = request
-        self._stream = CuttableStream(provider)
+        self._stream = CuttableStream(client)
 
     def __iter__(self) -> Iterator[list[LogMessage]]:
         request = self.request

@@ -14,14 +14,14 @@ import threading
 
 import requests
 
-from app.runtime.swarm.provider import SwarmProvider, docker_errors
+from app.runtime.swarm.client import SwarmClient, docker_errors
 
 
 class CuttableStream:
     """The one open streamed response of a log or event stream, or none."""
 
-    def __init__(self, provider: SwarmProvider):
-        self.provider = provider
+    def __init__(self, client: SwarmClient):
+        self.client = client
         self._lock = threading.Lock()
         self._response: requests.Response | None = None
         self.closed = False
@@ -37,7 +37,7 @@ class CuttableStream:
             with docker_errors(action):
                 # No read timeout: a quiet stream is normal; the watcher bounds it.
                 # "Connection: close" keeps these long-lived connections out of the shared pool.
-                self._response = self.provider.request(
+                self._response = self.client.request(
                     "GET", path, params=params, stream=True, timeout=(10, None), headers={"Connection": "close"}
                 )
             return self._response

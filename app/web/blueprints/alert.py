@@ -19,7 +19,7 @@ from app.domain.names import split_reference
 from app.domain.scaling import alert_target
 from app.errors import AlertFailed, GatewayError, NotFound, text_response
 from app.web.schemas import AlertWebhookSchema, load_body
-from app.web.state import own_function, provider
+from app.web.state import functions, own_function
 
 log = logging.getLogger(__name__)
 bp = Blueprint("alert", __name__)
@@ -53,7 +53,7 @@ def handle_alert():
 def _apply(status: str, function: str) -> str:
     """Scale the function an alert names; return SCALED, UNCHANGED or SKIPPED (unknown function).
 
-    Raises ValueError for scaling labels that cannot be read, and the provider's GatewayError
+    Raises ValueError for scaling labels that cannot be read, and the runtime's GatewayError
     when the orchestrator fails.
     """
     reference = own_function(function)
@@ -62,12 +62,12 @@ def _apply(status: str, function: str) -> str:
         return SKIPPED
     name, namespace = split_reference(reference)
     try:
-        current = provider().get_function(name, namespace)
+        current = functions().get_function(name, namespace)
         target = alert_target(status, current.replicas, ScalingPolicy.from_labels(current.labels))
         if target == current.replicas:
             return UNCHANGED
         log.info("alert %s for function %s: scaling from %d to %d replicas", status, reference, current.replicas, target)
-        provider().scale(name, target, namespace)
+        functions().scale(name, target, namespace)
     except NotFound:
         # Also when the function is removed between the read and the scale, or its namespace
         # is not one of this gateway's.

@@ -17,7 +17,7 @@ from app.errors import FunctionNotFound, InvalidRequest, NotFound, PayloadTooLar
 from app.queue import AsyncCall
 from app.queue.worker import redacted
 from app.web.invocation import incoming_call
-from app.web.state import provider, queue, settings
+from app.web.state import functions, queue, settings
 
 bp = Blueprint("async_invoke", __name__)
 
@@ -52,7 +52,7 @@ def invoke_async(target: str, rest: str = ""):
     callback = _callback_url()
     name, namespace = split_reference(function)
     try:
-        provider().get_function(name, namespace)
+        functions().get_function(name, namespace)
     except NotFound:
         raise FunctionNotFound(f"Function {target} not found.") from None
     queue().put(

@@ -19,7 +19,7 @@ from app.web.schemas import (
     load_body,
     load_query,
 )
-from app.web.state import provider, reference_of, request_namespace, usage
+from app.web.state import functions, reference_of, replicas, request_namespace, usage
 
 bp = Blueprint("functions", __name__)
 _DEPLOYMENT = FunctionDeploymentSchema()
@@ -62,36 +62,36 @@ def _with_counts(statuses: list[FunctionStatus], with_usage: bool) -> list[Funct
 @bp.get("/system/functions")
 def list_functions():
     with_usage, namespace = _status_query()
-    return jsonify(_STATUS.dump(_with_counts(provider().list_functions(namespace), with_usage), many=True))
+    return jsonify(_STATUS.dump(_with_counts(functions().list_functions(namespace), with_usage), many=True))
 
 
 @bp.get("/system/function/<name>")
 def get_function(name: str):
     with_usage, namespace = _status_query()
-    (status,) = _with_counts([provider().get_function(require_function_name(name), namespace)], with_usage)
+    (status,) = _with_counts([functions().get_function(require_function_name(name), namespace)], with_usage)
     return jsonify(_STATUS.dump(status))
 
 
 @bp.get("/system/function/<name>/instances")
 def function_instances(name: str):
-    instances = usage().with_cpu(provider().instances(require_function_name(name), request_namespace()))
+    instances = usage().with_cpu(replicas().instances(require_function_name(name), request_namespace()))
     return jsonify(_INSTANCE.dump(instances, many=True))
 
 
 @bp.post("/system/functions")
 def deploy_function():
-    provider().deploy(_deployment())
+    functions().deploy(_deployment())
     return Response(status=202)
 
 
 @bp.put("/system/functions")
 def update_function():
-    provider().update(_deployment())
+    functions().update(_deployment())
     return Response(status=200)
 
 
 @bp.delete("/system/functions")
 def delete_function():
     body = load_body(_DELETE, request)
-    provider().delete(body["functionName"], request_namespace(body.get("namespace")))
+    functions().delete(body["functionName"], request_namespace(body.get("namespace")))
     return Response(status=200)

@@ -5,7 +5,7 @@ from __future__ import annotations
 from flask import Blueprint
 
 from app.errors import BackendUnavailable, text_response
-from app.web.state import provider
+from app.web.state import health
 
 bp = Blueprint("healthz", __name__)
 
@@ -13,7 +13,7 @@ bp = Blueprint("healthz", __name__)
 @bp.get("/healthz")
 def healthz():
     try:
-        provider().check_health()
+        health().check_health()
     except BackendUnavailable as exc:
         # The contract (and OpenFaaS health checks) expect 500 here, not the 503 other routes give.
         return text_response(exc.message, 500)

@@ -12,7 +12,7 @@ from flask import Blueprint, Response, jsonify, request
 from app.domain.names import require_namespace
 from app.errors import InvalidRequest
 from app.web.schemas import NamespaceSchema, load_body
-from app.web.state import provider
+from app.web.state import namespaces
 
 bp = Blueprint("namespaces", __name__)
 _NAMESPACE = NamespaceSchema()
@@ -20,18 +20,18 @@ _NAMESPACE = NamespaceSchema()
 
 @bp.get("/system/namespaces")
 def list_namespaces():
-    return jsonify(provider().list_namespaces())
+    return jsonify(namespaces().list_namespaces())
 
 
 @bp.post("/system/namespace/")
 def create_namespace():
-    provider().create_namespace(load_body(_NAMESPACE, request))
+    namespaces().create_namespace(load_body(_NAMESPACE, request))
     return Response(status=201)
 
 
 @bp.get("/system/namespace/<name>")
 def get_namespace(name: str):
-    return jsonify(_NAMESPACE.dump(provider().get_namespace(require_namespace(name))))
+    return jsonify(_NAMESPACE.dump(namespaces().get_namespace(require_namespace(name))))
 
 
 @bp.put("/system/namespace/<name>")
@@ -40,11 +40,11 @@ def update_namespace(name: str):
     namespace = load_body(_NAMESPACE, request)
     if namespace.name != name:
         raise InvalidRequest(f"Invalid name: {namespace.name!r} differs from the namespace {name!r} in the path.")
-    provider().update_namespace(namespace)
+    namespaces().update_namespace(namespace)
     return Response(status=200)
 
 
 @bp.delete("/system/namespace/<name>")
 def delete_namespace(name: str):
-    provider().delete_namespace(require_namespace(name))
+    namespaces().delete_namespace(require_namespace(name))
     return Response(status=200)

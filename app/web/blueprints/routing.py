@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from app.dataplane.route_table import render_routes
-from app.web.state import provider, reference_of, settings, upstreams
+from app.web.state import edge, functions, reference_of, settings, upstreams
 
 bp = Blueprint("routes", __name__)
 
@@ -22,12 +22,12 @@ def routing_table():
     # gateway's to wake, and one just scaled to zero leaves the table before its tasks stop.
     ready = [
         reference_of(status.name, status.namespace)
-        for status in provider().list_functions()
+        for status in functions().list_functions()
         if status.replicas and status.available_replicas
     ]
     # nginx fetches this every second: the moment to notice it was recreated without the
     # namespaces' networks.
-    provider().refresh_edge()
+    edge().refresh_edge()
     pools, config = upstreams(), settings()
     table = render_routes(
         pools.table(ready),

@@ -11,7 +11,7 @@ from flask import Blueprint, Response, request
 from app.domain.names import require_function_name
 from app.errors import InvalidRequest
 from app.web.schemas import ScaleRequestSchema, load_body
-from app.web.state import provider, request_namespace
+from app.web.state import functions, request_namespace
 
 bp = Blueprint("scale", __name__)
 _SCALE = ScaleRequestSchema()
@@ -24,5 +24,5 @@ def scale_function(name: str):
     for field in ("serviceName", "service"):
         if body.get(field, name) != name:
             raise InvalidRequest(f"Invalid {field}: {body[field]!r} differs from the function {name!r} in the path.")
-    provider().scale(name, body["replicas"], request_namespace(body.get("namespace")))
+    functions().scale(name, body["replicas"], request_namespace(body.get("namespace")))
     return Response(status=202)

@@ -1,0 +1,115 @@
+"""Functions as Swarm services (app/runtime/swarm/function_services.py) against the in-memory
+Docker Engine: listing at a constant cost, deploy, update, scale and delete."""
+
+from __future__ import annotations
+
+import base64
+import json
+
+import pytest
+
+from app.domain.models import LABEL_SCALE_MAX, LABEL_SCALE_MIN, FunctionDeployment
+from app.errors import Conflict, InvalidRequest, NotFound
+from app.runtime.swarm import specs
+from tests.fakes import fn, replicas
+
+
+def test_listing_costs_the_same_few_requests_for_any_number_of_functions(runtime, engine):
+    counts = []
+    for count in (1, 6):
+        for n in range(count):
+            runtime.functions.deploy(fn(f"fn{count}-{n}"))
+        before = len(engine.requests)
+        runtime.functions.list_functions()
+        counts.append(len(engine.requests) - before)
+    assert counts[0] == counts[1] == 2
+
+
+@pytest.mark.parametrize("state, available", [("running", 2), ("pending", 0)])
+def test_available_replicas_are_running_tasks(runtime, engine, state, available):
+    engine.task_state = state
+    runtime.functions.deploy(fn(labels={LABEL_SCALE_MIN: "2"}))
+    status = runtime.functions.get_function("echo")
+    assert (status.replicas, status.available_replicas) == (2, available)
+
+
+def test_deploy_creates_the_service_the_spec_builder_describes(runtime, engine):
+    runtime.functions.deploy(fn(labels={LABEL_SCALE_MIN: "3"}))
+    service = engine.service("echo")
+    assert service["Spec"]["Labels"][specs.LABEL_FUNCTION] == "echo"
+    assert service["Spec"]["TaskTemplate"]["Networks"] == [{"Target": "func_functions"}]
+    assert replicas(engine, "echo") == 3 and len(engine.running_tasks("echo")) == 3
+
+
+def test_deploy_sends_registry_credentials_for_the_image_registry(runtime, engine):
+    runtime.functions.deploy(
+        FunctionDeployment(
+            service="echo", image="registry.example:5000/fn:1", registry_auth=base64.b64encode(b"user:pw").decode()
+        )
+    )
+    headers = [h for m, p, _, h in engine.requests if (m, p) == ("POST", "/services/create")][-1]
+    auth = json.loads(base64.urlsafe_b64decode(headers["X-Registry-Auth"]))
+    assert auth == {"username": "user", "password": "pw", "serveraddress": "registry.example:5000"}
+
+
+@pytest.mark.parametrize(
+    "existing, words",
+    [
+        ("function", "Function echo already exists in namespace openfaas-fn; use PUT to update it."),
+        ("service", "A Docker service named echo exists and is not an OpenFaaS function."),
+    ],
+)
+def test_deploying_a_taken_name_is_a_conflict_saying_who_has_it(runtime, engine, existing, words):
+    if existing == "function":
+        runtime.functions.deploy(fn())
+    else:
+        engine.create_service({"Name": "echo", "TaskTemplate": {"ContainerSpec": {"Image": "nginx"}}})
+    with pytest.raises(Conflict) as raised:
+        runtime.functions.deploy(fn())
+    assert raised.value.message == words
+
+
+@pytest.mark.parametrize(
+    "deployment, error, words",
+    [
+        (fn(secrets=["ghost"]), NotFound, "Secret ghost not found"),
+        (fn(network="nowhere"), InvalidRequest, "network nowhere does not exist"),
+        (fn("bad.name"), InvalidRequest, "DNS name component"),  # Docker's 400 keeps its words
+    ],
+)
+def test_deploy_refusals(runtime, engine, deployment, error, words):
+    with pytest.raises(error, match=words):
+        runtime.functions.deploy(deployment)
+    assert engine.services == {}
+
+
+def test_update_keeps_the_replica_count_and_rolls_the_tasks(runtime, engine):
+    runtime.functions.deploy(fn())
+    runtime.functions.scale("echo", 4)
+    old = {t["ID"] for t in engine.running_tasks("echo")}
+    runtime.functions.update(fn(env_vars={"A": "1"}))
+    assert replicas(engine, "echo") == 4
+    assert "A=1" in engine.service("echo")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert not old & {t["ID"] for t in engine.running_tasks("echo")}
+
+
+def test_update_of_an_unknown_function_is_not_found(runtime, engine):
+    with pytest.raises(NotFound, match="Function ghost not found"):
+        runtime.functions.update(fn("ghost"))
+
+
+def test_scale_honours_a_maximum_and_skips_a_change_that_changes_nothing(runtime, engine):
+    runtime.functions.deploy(fn(labels={LABEL_SCALE_MAX: "5"}))
+    assert runtime.functions.scale("echo", 50) == 5
+    version = engine.service("echo")["Version"]
+    assert runtime.functions.scale("echo", 5) == 5
+    assert engine.service("echo")["Version"] == version  # no update sent: nothing restarts
+    assert runtime.functions.scale("echo", 0) == 0 and engine.running_tasks("echo") == []
+
+
+def test_delete_removes_the_service_and_its_tasks(runtime, engine):
+    runtime.functions.deploy(fn())
+    runtime.functions.delete("echo")
+    assert engine.services == {} and engine.tasks == {}
+    with pytest.raises(NotFound):
+        runtime.functions.delete("echo")
