@@ -9,7 +9,6 @@ status. Anything else that escapes a view is logged with its traceback and answe
 from __future__ import annotations
 
 import logging
-from typing import Callable
 
 from flask import Flask, Response
 from werkzeug.exceptions import HTTPException
@@ -26,20 +25,6 @@ class GatewayError(Exception):
         super().__init__(message)
         self.message = message
         self.headers = headers or {}
-
-
-def background_round(logger: logging.Logger, what: str, action: Callable[[], object]) -> bool:
-    """Run one round of a background loop (``what``: "usage sample", ...); return whether it
-    completed. A GatewayError (Docker away, a queue down) is logged as a skipped round; anything
-    else, a bug, is logged with its traceback. Neither ends the loop."""
-    try:
-        action()
-        return True
-    except GatewayError as exc:
-        logger.warning("%s skipped: %s", what, exc.message)
-    except Exception:  # a bug must not end the loop, and must be seen
-        logger.exception("%s failed", what)
-    return False
 
 
 class InvalidRequest(GatewayError):

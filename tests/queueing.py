@@ -3,6 +3,7 @@ test's own, and calls to store."""
 
 from __future__ import annotations
 
+import shutil
 import signal
 import subprocess
 import time
@@ -36,6 +37,11 @@ class RedisServer:
         """Start it (again, on the same port and folder) and wait until it answers."""
         command = ["redis-server", "--bind", *self.addresses, "--protected-mode", "no", "--port", str(self.port), "--save", "",
                    "--appendonly", "yes", "--appendfsync", "always", "--dir", str(self.folder)]
+        if shutil.which("redis-server") is None:
+            # One line, not a traceback, for each test that needs it (a session fixture reports
+            # its failure to every test using it). Nothing is skipped.
+            pytest.fail("redis-server is not installed: run `make unit` (it installs it) or `apt-get install redis-server`",
+                        pytrace=False)
         self.process = subprocess.Popen(command, stdout=subprocess.DEVNULL)
         client = redis.Redis(port=self.port, socket_connect_timeout=1)
         deadline = time.monotonic() + 10

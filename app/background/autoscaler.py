@@ -22,17 +22,17 @@ rounds once it is gone or once this process stops leading.
 from __future__ import annotations
 
 import logging
-import threading
 import time
 from collections import deque
 from dataclasses import dataclass, field
 from typing import Callable
 
 from app import metrics
+from app.background.loop import LeaderLoop
 from app.domain.models import FunctionStatus, ScalingPolicy
 from app.domain.names import function_reference
 from app.domain.scaling import autoscale
-from app.errors import GatewayError, background_round
+from app.errors import GatewayError
 from app.runtime.interfaces import Functions, Replicas
 from app.runtime.leader import Lock
 
@@ -78,21 +78,16 @@ class Autoscaler:
         self._totals = totals
         self._clock = clock
         self._watches: dict[str, _Watch] = {}
-        self._stop = threading.Event()
+        # Another process leading, what this one saw grows stale: it is forgotten.
+        self._loop = LeaderLoop(
+            "autoscaler", self.round, lock, follow=self._watches.clear, what="autoscaler round", logger=log, interval=interval
+        )
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="autoscaler", daemon=True).start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            if not self.lock.hold():
-                self._watches.clear()  # another process leads; what we saw grows stale
-                continue
-            background_round(log, "autoscaler round", self.round)
-        self.lock.release()
+        self._loop.stop()
 
     def round(self) -> None:
         """Measure every function once and scale those whose rule says so."""

@@ -27,15 +27,14 @@ import logging
 import math
 import os
 import sqlite3
-import threading
 import time
 from contextlib import closing
 from typing import Callable
 
 from app import metrics
+from app.background.loop import LeaderLoop
 from app.domain.models import FunctionStatus, ReplicaStats
 from app.domain.names import function_reference
-from app.errors import background_round
 from app.metrics import CallTotals
 from app.runtime.interfaces import Functions, Replicas
 from app.runtime.leader import Lock
@@ -97,22 +96,26 @@ class TimeSeries:
         self._clock = clock
         # The previous sample of this process: time, call totals, each replica's counters.
         self._last: tuple[float, dict[str, CallTotals], dict[str, ReplicaStats]] | None = None
-        self._stop = threading.Event()
+        self._loop = LeaderLoop(
+            "timeseries", self._sample, lock, follow=self._forget, what="time series: sample", logger=log, interval=interval
+        )
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="timeseries", daemon=True).start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._loop.stop()
 
-    def _run(self) -> None:
-        while not self._stop.wait(self.interval):
-            if not self.lock.hold():
-                self._last = None  # another process samples; ours would be stale when we take over
-                continue
-            if not background_round(log, "time series: sample", self.sample):
-                self._last = None
-        self.lock.release()
+    def _forget(self) -> None:
+        # Another process samples, or a round failed: the next point's rates must not span the gap.
+        self._last = None
+
+    def _sample(self) -> None:
+        try:
+            self.sample()
+        except Exception:
+            self._forget()
+            raise
 
     def _connect(self) -> sqlite3.Connection:
         os.makedirs(os.path.dirname(self.path), exist_ok=True)

@@ -17,12 +17,11 @@ from __future__ import annotations
 
 import dataclasses
 import logging
-import threading
 import time
 from typing import Callable
 
+from app.background.loop import BackgroundLoop
 from app.domain.models import UNMEASURED, Instance, ReplicaStats, Usage
-from app.errors import background_round
 from app.runtime.interfaces import Replicas
 
 log = logging.getLogger(__name__)
@@ -52,30 +51,25 @@ class UsageSampler:
         self._clock = clock
         self._readings: dict[str, _Reading] = {}  # by replica; replaced whole, never changed
         self._asked_at: float | None = None
-        self._wake = threading.Event()
-        self._stop = threading.Event()
+        self._loop = BackgroundLoop("usage-sampler", self.sample, what="usage sample", logger=log, interval=self._pause)
 
     def start(self) -> None:
-        threading.Thread(target=self._run, name="usage-sampler", daemon=True).start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
-        self._wake.set()
+        self._loop.stop()
 
     @property
     def sampling(self) -> bool:
         """Whether usage was asked for within ``keep_for`` seconds, so the sampler runs."""
         return self._asked_at is not None and self._clock() - self._asked_at < self.keep_for
 
-    def _run(self) -> None:
-        while not self._stop.is_set():
-            if not self.sampling:
-                self._readings = {}  # stale by the time anyone asks again
-                self._wake.wait()
-                self._wake.clear()
-                continue
-            background_round(log, "usage sample", self.sample)
-            self._stop.wait(self.interval)
+    def _pause(self) -> float | None:
+        """The wait before the next sample: ``interval`` while sampling, else until an ask."""
+        if self.sampling:
+            return self.interval
+        self._readings = {}  # stale by the time anyone asks again
+        return None
 
     def sample(self) -> None:
         """Read every replica's counters once and keep them with their CPU rates.
@@ -97,7 +91,7 @@ class UsageSampler:
         asleep = not self.sampling
         self._asked_at = self._clock()
         if asleep:
-            self._wake.set()
+            self._loop.wake()
         return self._readings
 
     def usage(self, namespace: str, name: str) -> Usage | None:

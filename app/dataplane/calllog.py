@@ -11,13 +11,14 @@ greenlets under gunicorn's gevent worker.
 
 from __future__ import annotations
 
+import contextlib
 import logging
 import socket
-import threading
 import time
 from typing import Callable
 
 from app import metrics
+from app.background.loop import BackgroundLoop
 from app.dataplane.route_table import POOL_PREFIX
 from app.errors import GatewayError
 
@@ -54,6 +55,7 @@ class CallLog:
         self._known: set[str] = set()
         self._known_at = float("-inf")
         self._socket: socket.socket | None = None
+        self._loop = BackgroundLoop("call-log", self._receive, what="call log", logger=log, unblock=self._close)
 
     def start(self) -> None:
         sock = socket.socket(socket.AF_INET, socket.SOCK_DGRAM)
@@ -62,11 +64,10 @@ class CallLog:
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_RCVBUF, _RECEIVE_BUFFER)
         sock.bind(("0.0.0.0", self.port))
         self._socket = sock
-        threading.Thread(target=self._loop, name="call-log", daemon=True).start()
+        self._loop.start()
 
     def stop(self) -> None:
-        if self._socket is not None:
-            self._socket.close()
+        self._loop.stop()
 
     def record(self, datagram: bytes) -> bool:
         """Record one datagram's call; whether it named an existing function."""
@@ -86,10 +87,19 @@ class CallLog:
                 log.warning("call log cannot list functions: %s", exc.message)
         return function in self._known
 
-    def _loop(self) -> None:
-        while True:
-            try:
-                datagram = self._socket.recv(2048)
-            except OSError:
-                return  # closed by stop()
-            self.record(datagram)
+    def _receive(self) -> None:
+        """One round of the loop: wait for a datagram and record it."""
+        try:
+            datagram = self._socket.recv(2048)
+        except OSError:
+            if self._loop.stopping:
+                return  # stop() closed the socket
+            raise
+        self.record(datagram)
+
+    def _close(self) -> None:
+        if self._socket is not None:
+            # Shutting the socket down wakes a thread blocked in recv (closing it alone does not).
+            with contextlib.suppress(OSError):  # an unconnected socket says ENOTCONN, and is woken
+                self._socket.shutdown(socket.SHUT_RD)
+            self._socket.close()

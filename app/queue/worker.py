@@ -30,6 +30,7 @@ from urllib.parse import urlsplit, urlunsplit
 import urllib3
 
 from app import metrics
+from app.background.loop import BackgroundLoop
 from app.config import Config
 from app.dataplane.forwarder import Call, Forwarder, end_to_end
 from app.errors import GatewayError
@@ -104,33 +105,35 @@ class AsyncWorker:
         self.consumer = f"{socket.gethostname()}-{os.getpid()}"
         self._slots = threading.BoundedSemaphore(settings.concurrency)
         self._per_function: dict[str, threading.BoundedSemaphore] = {}
-        self._stop = threading.Event()
         self._http = urllib3.PoolManager(retries=False, timeout=settings.callback_timeout)
+        self._last_reclaim = 0.0
+        # No pause between rounds: each waits for calls in the queue's take.
+        self._loop = BackgroundLoop("async-worker", self._take, what="async worker round", logger=log)
 
     def start(self) -> None:
-        threading.Thread(target=self._loop, name="async-worker", daemon=True).start()
+        self._loop.start()
 
     def stop(self) -> None:
-        self._stop.set()
+        self._loop.stop()
 
-    def _loop(self) -> None:
-        last_reclaim = 0.0
-        while not self._stop.is_set():
-            try:
-                deliveries = []
-                if time.monotonic() - last_reclaim > min(30.0, self.settings.claim_timeout / 2):
-                    deliveries = self.queue.reclaim(self.consumer, self.settings.claim_timeout, self.settings.concurrency)
-                    last_reclaim = time.monotonic()
-                deliveries += self.queue.take(self.consumer, self.settings.concurrency, 1.0)
-                metrics.set_queue_depth(self.queue.depth())
-                metrics.set_dead_letters(self.queue.dead_letters())
-            except GatewayError as exc:
-                log.warning("async queue unavailable: %s", exc.message)
-                self._stop.wait(1.0)
-                continue
-            for delivery in deliveries:
-                self._slots.acquire()
-                threading.Thread(target=self._handle, args=(delivery,), daemon=True).start()
+    def _take(self) -> None:
+        """One round of the loop: take the calls that are due (waiting up to a second for one),
+        and reclaim abandoned ones now and then; run each in a thread of its own."""
+        try:
+            deliveries = []
+            if time.monotonic() - self._last_reclaim > min(30.0, self.settings.claim_timeout / 2):
+                deliveries = self.queue.reclaim(self.consumer, self.settings.claim_timeout, self.settings.concurrency)
+                self._last_reclaim = time.monotonic()
+            deliveries += self.queue.take(self.consumer, self.settings.concurrency, 1.0)
+            metrics.set_queue_depth(self.queue.depth())
+            metrics.set_dead_letters(self.queue.dead_letters())
+        except GatewayError as exc:
+            log.warning("async queue unavailable: %s", exc.message)
+            self._loop.sleep(1.0)
+            return
+        for delivery in deliveries:
+            self._slots.acquire()
+            threading.Thread(target=self._handle, args=(delivery,), daemon=True).start()
 
     def _handle(self, delivery: Delivery) -> None:
         call = delivery.call
@@ -198,7 +201,7 @@ class AsyncWorker:
             except urllib3.exceptions.HTTPError as exc:
                 problem = str(exc)
             if attempt < self.settings.max_attempts:
-                self._stop.wait(_backoff(self.settings, attempt))
+                self._loop.sleep(_backoff(self.settings, attempt))
         log.error("callback for async call %s to %s failed after %d attempts: %s",
                   call.call_id, redacted(call.callback_url), self.settings.max_attempts, problem)
         metrics.record_callback_failed(call.function)

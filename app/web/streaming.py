@@ -6,11 +6,15 @@ client has gone: it closes the stream, whose blocked read then returns, so the g
 finishes its current message and the body ends cleanly. An event stream also writes a comment
 whenever it has been quiet for ``HEARTBEAT`` seconds, so that proxies do not cut it as idle.
 Threads become greenlets under gunicorn's gevent worker, so a quiet stream costs no OS thread.
+
+A streaming view names its ``FunctionStream`` (the query's schema, the body's format, the items'
+encoder) and the source it opens; the request's query, namespace, slot and socket are handled here.
 """
 
 from __future__ import annotations
 
 import contextlib
+import dataclasses
 import json
 import logging
 import queue
@@ -20,11 +24,13 @@ import threading
 import time
 from typing import Any, Callable, Iterable, Iterator, Protocol, TypeVar
 
-from flask import Response
+from flask import Response, request
+from marshmallow import Schema
 
 from app.domain.models import FunctionEvent, LogMessage
 from app.errors import BackendUnavailable, GatewayError
 from app.runtime.interfaces import EventStream, LogStream
+from app.web.schemas import load_query
 
 log = logging.getLogger(__name__)
 # How often the watcher looks for a departed client; it bounds how long a Docker connection
@@ -144,27 +150,48 @@ def sse_stream(
             )
 
 
+_Query = TypeVar("_Query")
 _Stream = TypeVar("_Stream", bound=_Closable)
 
 
-def streamed_response(
-    slots: StreamSlots, open_stream: Callable[[], _Stream], write: Callable[[_Stream], Iterator[bytes]], mimetype: str
-) -> Response:
-    """The response that streams what ``write`` makes of the stream ``open_stream`` opens,
-    holding one of ``slots`` until the server closes the response.
+@dataclasses.dataclass(frozen=True)
+class FunctionStream:
+    """What one streaming endpoint serves: the schema of its query (a request that names a
+    namespace), the media type of its body, the writer of that body (``ndjson_stream`` or
+    ``sse_stream``) and the encoder that turns each item into JSON."""
 
-    The stream is opened before the response starts, so its errors (an unknown function's 404,
-    Docker away's 503) are still plain error responses; BackendUnavailable (503) when no slot is
-    free.
-    """
-    slots.take()
-    try:
-        stream = open_stream()
-    except BaseException:
-        slots.give_back()
-        raise
-    # nginx honours X-Accel-Buffering, so nothing is held back by a proxy in front.
-    response = Response(write(stream), mimetype=mimetype, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
-    # The server closes every response, also one whose body it never started to send.
-    response.call_on_close(slots.give_back)
-    return response
+    query: Schema
+    mimetype: str
+    write: Callable[[Any, Callable[[Any], Any], float, socket.socket | None], Iterator[bytes]]
+    encode: Callable[[Any], Any]
+
+    def respond(
+        self,
+        open_stream: Callable[[_Query], _Stream],
+        namespace_of: Callable[[str | None], str],
+        slots: StreamSlots,
+        deadline: float,
+    ) -> Response:
+        """The response to this request: its query, in the namespace ``namespace_of`` makes of
+        the one it names, opened by ``open_stream``, written until the stream ends, ``deadline``
+        seconds pass or the client goes, holding one of ``slots`` until the server closes it.
+
+        The query is checked and the stream opened before the response starts, so their errors
+        (a bad parameter's 400, an unknown function's 404, Docker away's 503) are still plain
+        error responses; BackendUnavailable (503) when no slot is free.
+        """
+        query = load_query(self.query, request)
+        query = dataclasses.replace(query, namespace=namespace_of(query.namespace))
+        slots.take()
+        try:
+            stream = open_stream(query)
+        except BaseException:
+            slots.give_back()
+            raise
+        # gunicorn's socket to the client tells when the client has gone (there is none elsewhere).
+        body = self.write(stream, self.encode, deadline, request.environ.get("gunicorn.socket"))
+        # nginx honours X-Accel-Buffering, so nothing is held back by a proxy in front.
+        response = Response(body, mimetype=self.mimetype, headers={"Cache-Control": "no-cache", "X-Accel-Buffering": "no"})
+        # The server closes every response, also one whose body it never started to send.
+        response.call_on_close(slots.give_back)
+        return response

@@ -1,10 +1,12 @@
-"""The call log nginx sends back (app.dataplane.calllog): its lines parsed, and the calls of
-existing functions counted."""
+"""The call log nginx sends back (app.dataplane.calllog): its lines parsed, the calls of existing
+functions counted, and a receiver that stops at once."""
 
 from __future__ import annotations
 
 import functools
 import socket
+import threading
+import time
 
 import pytest
 from prometheus_client import REGISTRY
@@ -65,6 +67,18 @@ def test_datagrams_on_the_port_are_recorded():
         _wait_for(lambda: _count("udp-echo", "201") == 3)
     finally:
         log.stop()
+
+
+def test_stop_ends_the_receiver_waiting_for_a_datagram_at_once():
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    log = CallLog(port, lambda: set())
+    log.start()
+    started = time.monotonic()
+    log.stop()  # the receiver is blocked in recv, or about to be
+    assert time.monotonic() - started < 2
+    assert "call-log" not in [thread.name for thread in threading.enumerate()]
 
 
 _wait_for = functools.partial(wait_for, timeout=5, interval=0.02)
