@@ -24,7 +24,6 @@ from app.dataplane.calllog import CallLog
 from app.dataplane.forwarder import Forwarder
 from app.dataplane.upstreams import Upstreams
 from app.domain.names import function_reference, namespace_error
-from app.errors import register_error_handlers
 from app.queue import Queue, open_queue
 from app.queue.worker import AsyncWorker, WorkerSettings
 from app.runtime.interfaces import Runtime
@@ -51,6 +50,7 @@ from app.web.blueprints import (
     ui,
 )
 from app.web.crosssite import install_cross_site_guard
+from app.web.handlers import register_error_handlers
 from app.web.streaming import StreamSlots
 
 BLUEPRINTS = (

@@ -17,7 +17,8 @@ from flask import Blueprint, request
 from app.domain.models import ScalingPolicy
 from app.domain.names import split_reference
 from app.domain.scaling import alert_target
-from app.errors import AlertFailed, GatewayError, NotFound, text_response
+from app.errors import AlertFailed, GatewayError, NotFound
+from app.web.handlers import text_response
 from app.web.schemas import AlertWebhookSchema, load_body
 from app.web.state import functions, own_function
 

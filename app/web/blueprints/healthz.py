@@ -4,7 +4,8 @@ from __future__ import annotations
 
 from flask import Blueprint
 
-from app.errors import BackendUnavailable, text_response
+from app.errors import BackendUnavailable
+from app.web.handlers import text_response
 from app.web.state import health
 
 bp = Blueprint("healthz", __name__)
