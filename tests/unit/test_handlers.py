@@ -1,4 +1,4 @@
-"""Errors as HTTP answers (app.errors' handlers): plain text for unknown paths and methods, 503 while
+"""Errors as HTTP answers (app.web.handlers): plain text for unknown paths and methods, 503 while
 Docker is away, and a bare 500 for a bug."""
 
 from __future__ import annotations
