@@ -7,7 +7,6 @@ What the tests use too is in harness/; bench/ never imports tests/.
 from __future__ import annotations
 
 import json
-import os
 import time
 import urllib.error
 import urllib.request
@@ -19,20 +18,14 @@ from harness import ROOT, basic_auth
 
 # The credentials a gateway started by `Gateway` below accepts.
 USER, PASSWORD = "bench-admin", "bench-password"
-# The real OpenFaaS binaries (faas-cli, the watchdogs, faas-swarm) cannot be committed: they are read
-# from this folder, by default ../shared/bin beside the repository (a relative value is taken from
-# the repository root, as images/watchdog/build.sh and tests/binaries.py take it).
-OPENFAAS_BIN_DIR = "OPENFAAS_BIN_DIR"
 
 
 def openfaas_binary(name: str) -> Path:
     """The OpenFaaS binary ``name``; SystemExit naming the setting and the docs when it is missing."""
-    path = Path(os.path.normpath(ROOT / (os.environ.get(OPENFAAS_BIN_DIR) or "../shared/bin") / name))
-    if not os.access(path, os.X_OK):
-        raise SystemExit(f"{path} is missing: the real OpenFaaS binaries are read from ${OPENFAAS_BIN_DIR} (default "
-                         '../shared/bin beside the repository); docs/testing.md, "Getting the OpenFaaS binaries", '
-                         "says where to get them")
-    return path
+    try:
+        return harness.openfaas_binary(name)
+    except FileNotFoundError as exc:
+        raise SystemExit(str(exc)) from None
 
 
 AUTH = basic_auth(USER, PASSWORD)

@@ -1,7 +1,8 @@
 """What the tests and the benchmarks both use, so that neither imports the other.
 
-The repository's root, basic-auth headers, free host ports, the docker CLI, a container's address
-the host reaches directly, and a gunicorn-served gateway on a loopback port. ``tests/`` and
+The repository's root, where the real OpenFaaS binaries are, basic-auth headers, free host ports,
+the docker CLI, a container's address the host reaches directly, and a gunicorn-served gateway on
+a loopback port. ``tests/`` and
 ``bench/`` import this package; it imports neither of them.
 """
 
@@ -21,6 +22,30 @@ import urllib.request
 from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
+
+# The real OpenFaaS binaries (faas-cli, the watchdogs, faas-swarm) cannot be committed: they are
+# read from this folder, by default ../shared/bin beside the repository (a relative value is taken
+# from the repository root, as images/watchdog/build.sh takes it).
+OPENFAAS_BIN_DIR = "OPENFAAS_BIN_DIR"
+DEFAULT_BIN_DIR = "../shared/bin"
+BINARIES_DOC = 'docs/testing.md, "Getting the OpenFaaS binaries", says where to get them'
+
+
+def bin_dir() -> Path:
+    """The folder of the OpenFaaS binaries, absolute (not checked)."""
+    return Path(os.path.normpath(ROOT / (os.environ.get(OPENFAAS_BIN_DIR) or DEFAULT_BIN_DIR)))
+
+
+def openfaas_binary(name: str) -> Path:
+    """The executable ``name`` in ``bin_dir()``. Raises FileNotFoundError naming the setting and
+    the docs when it is missing."""
+    path = bin_dir() / name
+    if not os.access(path, os.X_OK):
+        raise FileNotFoundError(
+            f"{path} is missing: the real OpenFaaS binaries are read from ${OPENFAAS_BIN_DIR} "
+            f"(default {DEFAULT_BIN_DIR} beside the repository); {BINARIES_DOC}"
+        )
+    return path
 
 
 def basic_auth(user: str, password: str) -> dict[str, str]:

@@ -3,7 +3,7 @@
 Functions and secrets are the real Swarm runtime over the in-memory Docker Engine of
 ``tests.fakedocker``: what the gateway decides about them is never re-implemented here. The log
 source stays fake, because the HTTP tests are about streaming (batches, a follow that stays quiet
-until the deadline), which ``tests/unit/test_swarm_logs.py`` covers for the real one.
+until the deadline), which ``tests/unit/test_service_logs.py`` covers for the real one.
 """
 
 from __future__ import annotations

@@ -23,7 +23,7 @@ from pathlib import Path
 
 import pytest
 
-from tests.binaries import DEFAULT, HOW, VARIABLE, bin_dir
+from harness import BINARIES_DOC, DEFAULT_BIN_DIR, OPENFAAS_BIN_DIR, bin_dir
 from tests.swarm import name
 from tests.waiting import wait_for
 
@@ -40,7 +40,7 @@ def _faas_cli_binary() -> str:
         return on_path
     pytest.fail(
         f"faas-cli is neither at {beside} nor on PATH: these tests drive the real OpenFaaS CLI, read from "
-        f"${VARIABLE} (default {DEFAULT} beside the repository, as on CI); {HOW}",
+        f"${OPENFAAS_BIN_DIR} (default {DEFAULT_BIN_DIR} beside the repository, as on CI); {BINARIES_DOC}",
         pytrace=False,
     )
 

@@ -20,8 +20,8 @@ import time
 import docker
 import pytest
 
-from harness import ROOT
-from tests.binaries import VARIABLE, openfaas_binary
+from harness import OPENFAAS_BIN_DIR, ROOT
+from tests.binaries import openfaas_binary
 from tests.swarm import CLASSIC_IMAGE, OF_WATCHDOG_IMAGE
 
 BUILD = ROOT / "images" / "watchdog" / "build.sh"
@@ -109,14 +109,14 @@ def test_the_build_names_the_missing_watchdog_binaries(tmp_path, setting, folder
     # build stops before docker, saying what is missing and which setting names the folder.
     copy = tmp_path / "repo" / "images" / "watchdog"
     shutil.copytree(BUILD.parent, copy)
-    env = {key: value for key, value in os.environ.items() if key != VARIABLE}
+    env = {key: value for key, value in os.environ.items() if key != OPENFAAS_BIN_DIR}
     if setting is not None:
-        env[VARIABLE] = str(tmp_path / folder) if setting == "ABSOLUTE" else setting
+        env[OPENFAAS_BIN_DIR] = str(tmp_path / folder) if setting == "ABSOLUTE" else setting
     out = subprocess.run([str(copy / "build.sh"), "classic", "wdtest-never:latest"], capture_output=True, text=True,
                          env=env)
     assert out.returncode != 0
     assert f"{tmp_path}/{folder}/fwatchdog is missing" in out.stderr
-    assert VARIABLE in out.stderr and "docs/testing.md" in out.stderr
+    assert OPENFAAS_BIN_DIR in out.stderr and "docs/testing.md" in out.stderr
 
 
 @both
