@@ -228,6 +228,20 @@ def test_deploy_from_the_form_then_scale_and_delete(watched, stack, watchdog_ima
     assert call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[0] == 404
 
 
+def test_a_form_cannot_be_sent_before_its_script_runs(chromium, stack):
+    # Sent as a plain page request, a form would reload the page and lose what was typed: its
+    # button is disabled until the script handles it (here, never: scripts are off).
+    context = chromium.new_context(base_url=stack.url, java_script_enabled=False)
+    try:
+        page = context.new_page()
+        sign_in(page, stack)
+        for path, button in (("/ui/secrets", "Create"), ("/ui/deploy", "Deploy")):
+            page.goto(path)
+            expect(page.get_by_role("button", name=button, exact=True)).to_be_disabled()
+    finally:
+        context.close()
+
+
 def test_create_update_and_remove_a_secret(watched, stack):
     page = watched.page
     secret = name("ui-key")

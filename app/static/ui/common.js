@@ -141,7 +141,15 @@ const UI = (() => {
     if (pending) yield pending;
   }
 
+  // Handle a form's submit with `handler`, then enable its submit buttons: they are rendered
+  // disabled, so a form used before its script has run is not sent as a plain page request
+  // (which would reload the page and lose what was typed).
+  function onSubmit(form, handler) {
+    form.addEventListener("submit", handler);
+    form.querySelectorAll("[type=submit]").forEach((button) => { button.disabled = false; });
+  }
+
   document.addEventListener("DOMContentLoaded", setupNamespacePicker);
   return {el, clear, api, json, ApiError, showMessage, withNamespace, namespace, functionPage, bytes, when,
-          parsePairs, pairsText, lines};
+          parsePairs, pairsText, lines, onSubmit};
 })();

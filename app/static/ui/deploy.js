@@ -108,6 +108,6 @@
     }
   }
 
-  form.addEventListener("submit", submit);
+  UI.onSubmit(form, submit);
   load().catch((error) => showMessage($("form-error"), error.message));
 })();

@@ -286,9 +286,10 @@
     $("confirm-delete").returnValue = "";
     $("confirm-delete").showModal();
   });
-  $("scale-form").addEventListener("submit", scale);
-  $("invoke-form").addEventListener("submit", invoke);
-  $("logs-form").addEventListener("submit", followLogs);
+  $("delete").disabled = false;
+  UI.onSubmit($("scale-form"), scale);
+  UI.onSubmit($("invoke-form"), invoke);
+  UI.onSubmit($("logs-form"), followLogs);
   $("logs-stop").addEventListener("click", () => logsAbort && logsAbort.abort());
   document.querySelectorAll("input[name=body-kind]").forEach((radio) => radio.addEventListener("change", syncBodyKind));
   syncBodyKind();

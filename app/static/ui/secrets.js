@@ -48,7 +48,7 @@
     $("empty").hidden = names.length > 0;
   }
 
-  $("create-form").addEventListener("submit", async (event) => {
+  UI.onSubmit($("create-form"), async (event) => {
     event.preventDefault();
     const name = $("secret-name").value.trim();
     if (await change("POST", {name, value: $("secret-value").value}, `Secret ${name} created.`)) $("create-form").reset();
