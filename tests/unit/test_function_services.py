@@ -8,7 +8,7 @@ import json
 
 import pytest
 
-from app.domain.models import LABEL_SCALE_MAX, LABEL_SCALE_MIN, FunctionDeployment
+from app.domain.models import LABEL_SCALE_MAX, LABEL_SCALE_MIN, FunctionDeployment, Namespace
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.runtime.swarm import specs
 from tests.fakes import fn, replicas
@@ -113,3 +113,12 @@ def test_delete_removes_the_service_and_its_tasks(runtime, engine):
     assert engine.services == {} and engine.tasks == {}
     with pytest.raises(NotFound):
         runtime.functions.delete("echo")
+
+
+def test_update_changes_the_function_of_its_own_namespace_only(runtime, engine):
+    runtime.namespaces.create_namespace(Namespace("team-a"))
+    runtime.functions.deploy(fn())
+    runtime.functions.deploy(fn(namespace="team-a"))
+    runtime.functions.update(fn(namespace="team-a", env_vars={"A": "1"}))
+    assert "A=1" in engine.service("echo_team-a")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
+    assert "A=1" not in (engine.service("echo")["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env") or [])

@@ -87,3 +87,10 @@ def test_delete_of_a_secret_a_foreign_service_mounts_is_a_conflict(runtime, engi
         {"File": {"Name": "/run/k"}, "SecretID": secret["ID"], "SecretName": "api-key-v1"}]}}})
     with pytest.raises(Conflict, match="still in use.*other"):
         runtime.secrets.delete_secret("api-key")
+
+
+def test_a_removal_docker_refuses_names_the_secret_and_dockers_reason(runtime, engine):
+    runtime.secrets.create_secret("key", b"v")
+    engine.inject("DELETE", r"/secrets/[^/]+", (500, "rpc error: code = Unknown desc = raft failed"))
+    with pytest.raises(BackendFailure, match="^Docker could not remove secret key: .*raft failed"):
+        runtime.secrets.delete_secret("key")
