@@ -6,6 +6,7 @@ from __future__ import annotations
 import pytest
 
 from app.config import Config
+from app.domain.models import Namespace
 from app.errors import BackendFailure, NotFound
 from app.runtime.swarm.client import SwarmClient
 from app.runtime.swarm.lookup import _UPDATE_ATTEMPTS, Lookup
@@ -68,3 +69,13 @@ def test_other_update_failures_are_not_retried(runtime, engine):
     with pytest.raises(BackendFailure, match="raft failed"):
         runtime.functions.scale("echo", 3)
     assert engine.count("POST", UPDATE) == 1
+
+
+def test_a_task_is_looked_up_in_its_functions_namespace(runtime, engine, lookup):
+    runtime.namespaces.create_namespace(Namespace("team-a"))
+    runtime.functions.deploy(fn())
+    runtime.functions.deploy(fn(namespace="team-a"))
+    task = engine.running_tasks("echo_team-a")[0]["ID"]
+    assert lookup.function_task("echo", task, "team-a")["ID"] == task
+    with pytest.raises(NotFound):
+        lookup.function_task("echo", task)
