@@ -88,14 +88,17 @@ class CallLog:
         return function in self._known
 
     def _receive(self) -> None:
-        """One round of the loop: wait for a datagram and record it."""
-        try:
-            datagram = self._socket.recv(2048)
-        except OSError:
-            if self._loop.stopping:
-                return  # stop() closed the socket
-            raise
-        self.record(datagram)
+        """The loop's one long round: record datagrams as they come until stopped. Not a round
+        per datagram: nginx sends one per call, and the loop's pause and error handling would
+        be paid on each."""
+        while not self._loop.stopping:
+            try:
+                datagram = self._socket.recv(2048)
+            except OSError:
+                if self._loop.stopping:
+                    return  # stop() closed the socket
+                raise
+            self.record(datagram)
 
     def _close(self) -> None:
         if self._socket is not None:
