@@ -113,12 +113,12 @@ def check_settings(config: Config) -> None:
 
 def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, queue: Queue | None) -> state.Parts:
     """The parts the views use, from the given ones or the defaults for the rest."""
+    functions = runtime.functions
     upstreams = upstreams or Upstreams(
-        runtime.functions, scale_from_zero=config.scale_from_zero, wait_timeout=config.scale_from_zero_timeout
+        functions, scale_from_zero=config.scale_from_zero, wait_timeout=config.scale_from_zero_timeout
     )
     forwarder = Forwarder(upstreams, config.upstream_timeout)
     queue = queue or open_queue(config.async_queue)
-    functions = runtime.functions
     return state.Parts(
         config=config,
         runtime=runtime,
