@@ -116,6 +116,12 @@ class Config:
     workers: int = 2
     worker_connections: int = 1000
     graceful_timeout: float = 30.0
+    # A cluster of several nodes (docs/cluster.md): the global Swarm service of the node agents
+    # (app/agent) this gateway asks for what Docker reports per node, their port, and how long one
+    # node may take to answer. Empty: one node, whose Docker the gateway reads directly.
+    agent_service: str = ""
+    agent_port: int = 8081
+    agent_timeout: float = 2.0
 
     def __post_init__(self) -> None:
         # Defaults that depend on other settings; object.__setattr__ because the class is frozen.
@@ -128,6 +134,12 @@ class Config:
     def metrics_dir(self) -> str:
         """Where gunicorn's worker processes share their metrics (PROMETHEUS_MULTIPROC_DIR)."""
         return os.path.join(self.state_dir, "metrics")
+
+    @property
+    def agent_token_file(self) -> str:
+        """The shared secret gateways and node agents authenticate each other with (a Swarm
+        secret named ``agent-token``)."""
+        return os.path.join(self.secret_mount_path, "agent-token")
 
     @property
     def worker_timeout(self) -> int:
@@ -177,6 +189,9 @@ class Config:
             "workers": _positive_int,
             "worker_connections": _positive_int,
             "graceful_timeout": parse_duration,
+            "agent_service": _text,
+            "agent_port": _port,
+            "agent_timeout": _positive_duration,
         }
         values = {}
         for name, parse in parsers.items():
