@@ -6,7 +6,7 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 
-.PHONY: test test-faults unit mutation lint docker tools venv test-image up down clean
+.PHONY: test test-faults unit mutation lint docker tools venv test-image up down cluster cluster-down clean
 
 # Leaves out the test that stops the Docker daemon, and with it every container on the machine,
 # unless CI=true (tests/conftest.py); `make test-faults` runs it on its own.
@@ -70,6 +70,14 @@ down:
 	    --project-name "$$(sed -n 's/^COMPOSE_PROJECT_NAME=//p' $(ENV_FILE))" down --remove-orphans && exit 0; \
 	  sleep 1; \
 	done; exit 1
+
+# A real 3-node Swarm on this machine (Docker-in-Docker nodes, a registry, the stack deployed
+# across them with docker stack deploy): docs/cluster.md. cluster-down removes all of it.
+cluster:
+	bash scripts/cluster.sh up
+
+cluster-down:
+	bash scripts/cluster.sh down
 
 clean:
 	rm -rf $(VENV) *.egg-info .pytest_cache .hypothesis mutants

@@ -6,6 +6,10 @@
 # debootstrap into a folder, then `docker import`. Those are built once and reused.
 # PYTHON_IMAGE or NGINX_IMAGE set in the environment always win.
 #
+# With --cluster (scripts/cluster.sh) it also prints NODE_IMAGE, the image of a Docker-in-Docker
+# node (Debian's docker.io, and docker-registry for the cluster's registry), and REDIS_IMAGE,
+# always built from Debian's packages.
+#
 # Only the KEY=value lines go to stdout, which `make up` writes into its env file; everything
 # else (progress, and apt's or debootstrap's output when they fail) goes to stderr.
 set -euo pipefail
@@ -63,3 +67,13 @@ fi
 
 echo "PYTHON_IMAGE=$python_image" >&3
 echo "NGINX_IMAGE=$nginx_image" >&3
+
+if [ "${1:-}" = "--cluster" ]; then
+  NODE_IMAGE=faas-swarm/node:bookworm
+  REDIS_IMAGE=faas-swarm/redis:bookworm
+  # The entrypoint comes from deploy/cluster/node-entrypoint.sh, mounted when a node starts.
+  build_local "$NODE_IMAGE" '["dockerd"]' docker.io,docker-registry,iptables,iproute2,procps,ca-certificates
+  build_local "$REDIS_IMAGE" '["redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "yes", "--dir", "/data"]' redis-server
+  echo "NODE_IMAGE=$NODE_IMAGE" >&3
+  echo "REDIS_IMAGE=$REDIS_IMAGE" >&3
+fi

@@ -19,11 +19,6 @@ if ! command -v docker-compose >/dev/null 2>&1; then
   log "installing docker-compose from Debian"
   apt_install docker-compose
 fi
-# pip downloads the gateway's wheels below; a bare Debian has python3 without it.
-if ! python3 -m pip --version >/dev/null 2>&1; then
-  log "installing pip from Debian"
-  apt_install python3-pip
-fi
 
 GATEWAY_UID=${GATEWAY_UID:-10001}
 ENV_FILE=${ENV_FILE:-.env}
@@ -32,29 +27,8 @@ CREDENTIALS_DIR=${CREDENTIALS_DIR:-$PWD/.credentials}
 FUNCTIONS_NETWORK=${FUNCTIONS_NETWORK:-func_functions}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
 
-# Credentials: made once, kept across runs and `make down`.
-(
-  umask 077
-  mkdir -p "$CREDENTIALS_DIR"
-  [ -s "$CREDENTIALS_DIR/basic-auth-user" ] || printf admin >"$CREDENTIALS_DIR/basic-auth-user"
-  if [ ! -s "$CREDENTIALS_DIR/basic-auth-password" ]; then
-    log "generating a basic-auth password in $CREDENTIALS_DIR"
-    python3 -c 'import secrets; print(secrets.token_urlsafe(24), end="")' >"$CREDENTIALS_DIR/basic-auth-password"
-  fi
-)
-# docker-compose bind-mounts secret files as they are: the gateway's user must own them.
-chown "$GATEWAY_UID" "$CREDENTIALS_DIR"/basic-auth-user "$CREDENTIALS_DIR"/basic-auth-password
-chmod 600 "$CREDENTIALS_DIR"/basic-auth-user "$CREDENTIALS_DIR"/basic-auth-password
-
-# Wheels for the image (CPython 3.11 on glibc >= 2.28, as both base images are), downloaded on
-# the host so the build needs no network. pip judges environment markers by the host's Python,
-# so async-timeout, which redis needs only before 3.11.3 (Debian's is 3.11.2), is named here.
-# -qq: pip's warnings here are about the host's own pip configuration (an extra index it cannot
-# read, say), not about make up; its errors still show, and stop make up.
-log "downloading the gateway's wheels into wheelhouse/"
-python3 -m pip download -qq --dest wheelhouse --only-binary=:all: --python-version 3.11 \
-  --implementation cp --platform manylinux_2_28_x86_64 --platform manylinux2014_x86_64 \
-  setuptools wheel async-timeout $(python3 scripts/requirements.py)
+bash scripts/credentials.sh "$CREDENTIALS_DIR" "$GATEWAY_UID"
+bash scripts/wheels.sh
 
 # The attachable overlay functions and the gateway share; the gateway would create it, but
 # compose needs it before the gateway starts.
