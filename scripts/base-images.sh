@@ -71,8 +71,8 @@ echo "NGINX_IMAGE=$nginx_image" >&3
 if [ "${1:-}" = "--cluster" ]; then
   NODE_IMAGE=faas-swarm/node:bookworm
   REDIS_IMAGE=faas-swarm/redis:bookworm
-  # The entrypoint comes from deploy/cluster/node-entrypoint.sh, mounted when a node starts.
-  build_local "$NODE_IMAGE" '["dockerd"]' docker.io,docker-registry,iptables,iproute2,procps,ca-certificates
+  # pigz: dockerd unpacks pulled layers with it, on every core. The entrypoint comes from deploy/cluster/node-entrypoint.sh, mounted when a node starts.
+  build_local "$NODE_IMAGE" '["dockerd"]' docker.io,docker-registry,pigz,iptables,iproute2,procps,ca-certificates
   build_local "$REDIS_IMAGE" '["redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "yes", "--dir", "/data"]' redis-server
   echo "NODE_IMAGE=$NODE_IMAGE" >&3
   echo "REDIS_IMAGE=$REDIS_IMAGE" >&3

@@ -9,7 +9,9 @@
 # which is how `down` finds them. The nodes are containers on a bridge network of their own:
 # `faas-cluster-node-N` (host name node-N) and the registry `faas-cluster-registry` (alias
 # `registry`). Images go from this machine's Docker to the registry through its loopback port and
-# the nodes pull them as registry:5000/...; the stack file is read inside node-1, where the
+# the nodes pull them as registry:5000/...; the registry keeps its storage in $CLUSTER_DIR/registry
+# across clusters, as the credentials stay in $CLUSTER_DIR/credentials (remove the folder to
+# start afresh); the stack file is read inside node-1, where the
 # repository is mounted read-only at its own path (nginx's configuration is bind-mounted from it).
 # Progress goes to stderr, one `cluster:` line a step; the summary to stdout, as `make up`.
 set -euo pipefail
@@ -26,7 +28,7 @@ CREDENTIALS_DIR=$CLUSTER_DIR/credentials
 GATEWAY_UID=${GATEWAY_UID:-10001}
 LABEL=com.openfaas.cluster=$CLUSTER
 
-log() { echo "cluster: $*" >&2; }
+log() { echo "cluster: [$SECONDS s $(date +%T)] $*" >&2; }
 node() { echo "$CLUSTER-node-$1"; }
 on() { local n=$1; shift; docker exec "$(node "$n")" "$@"; }
 
@@ -93,8 +95,10 @@ up() {
   down 2>/dev/null
   log "starting the registry and $NODES nodes"
   docker network create --label "$LABEL" "$CLUSTER" >/dev/null
+  # The registry's storage outlives the cluster: the next `up` pushes only the layers that changed.
+  mkdir -p "$CLUSTER_DIR/registry"
   docker run -d --name "$CLUSTER-registry" --network "$CLUSTER" --network-alias registry --label "$LABEL" \
-    --volume /var/lib/docker-registry --publish "127.0.0.1:$REGISTRY_PORT:5000" \
+    --volume "$CLUSTER_DIR/registry:/var/lib/docker-registry" --publish "127.0.0.1:$REGISTRY_PORT:5000" \
     --volume "$repo/deploy/cluster/registry.yml:/etc/docker/registry/config.yml:ro" \
     --entrypoint docker-registry "$NODE_IMAGE" serve /etc/docker/registry/config.yml >/dev/null
   start_node 1 --publish "127.0.0.1:$CLUSTER_PORT:8080"
@@ -128,7 +132,13 @@ up() {
   on 1 docker network create --driver overlay --attachable --label openfaas=true func_functions >/dev/null
 
   log "deploying stack $STACK"
-  on 1 env GATEWAY_IMAGE="registry:5000/faas-swarm-py/gateway:$gateway_tag" \
+  # The stack's settings a person (or a test) gave this machine's environment, for the nodes'.
+  local settings=()
+  for var in READ_TIMEOUT WRITE_TIMEOUT UPSTREAM_TIMEOUT ASYNC_CLAIM_TIMEOUT LOG_LEVEL AUTOSCALER \
+    AUTOSCALER_INTERVAL AUTOSCALER_STABILIZATION SERIES_INTERVAL GATEWAY_WORKERS GRACEFUL_TIMEOUT; do
+    [ -z "${!var:-}" ] || settings+=("$var=${!var}")
+  done
+  on 1 env "${settings[@]}" GATEWAY_IMAGE="registry:5000/faas-swarm-py/gateway:$gateway_tag" \
     NGINX_IMAGE=registry:5000/faas-swarm/nginx:stable REDIS_IMAGE=registry:5000/faas-swarm/redis:stable \
     GATEWAY_UID="$GATEWAY_UID" DOCKER_GID="$(on 1 stat -c %g /var/run/docker.sock)" \
     CREDENTIALS_DIR="$CREDENTIALS_DIR" COMPOSE_PROJECT_NAME="$STACK" FUNCTIONS_NETWORK=func_functions \

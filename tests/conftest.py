@@ -6,7 +6,7 @@ A gateway's state folder (``state_dir``: its async queue and metrics) defaults t
 points that variable at a temporary folder of its own, so no configuration a test builds with
 defaults, and no gateway a test starts, can open or empty a live gateway's files.
 
-Every test under tests/integration and tests/e2e needs a Docker engine that is a Swarm manager:
+Every test under tests/integration, tests/e2e and tests/cluster needs a Docker engine that is a Swarm manager:
 it is marked ``docker`` here, by folder, so ``-m "not docker"`` runs everything else (the unit
 tests, which need no daemon). A test elsewhere that needs Docker belongs in one of those folders.
 
@@ -37,7 +37,7 @@ def state_home(tmp_path_factory) -> Iterator[Path]:
 
 
 # The folders whose tests need the Docker daemon.
-_DOCKER_FOLDERS = tuple(Path(__file__).parent / folder for folder in ("integration", "e2e"))
+_DOCKER_FOLDERS = tuple(Path(__file__).parent / folder for folder in ("integration", "e2e", "cluster"))
 
 
 def pytest_itemcollected(item: pytest.Item) -> None:

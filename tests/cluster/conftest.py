@@ -1,0 +1,42 @@
+"""The cluster suite: a real 3-node Swarm started with `make cluster` (scripts/cluster.sh) once for
+the session, and removed with `make cluster-down` afterwards, also when a test failed.
+
+Every function a test deploys has a name of its own and is removed by the test's fixture; a node a
+test kills is started again before the test ends. With CLUSTER_KEEP=1 an already running cluster
+is used and left running (for a person iterating on these tests).
+"""
+
+from __future__ import annotations
+
+import os
+import uuid
+
+import pytest
+
+from harness.cluster import Cluster, cluster_script
+
+# Short deadlines, so a call held by a lost node or gateway is given up and retried within the
+# tests' patience (the defaults are a minute or more).
+_SETTINGS = {"ASYNC_CLAIM_TIMEOUT": "20s", "UPSTREAM_TIMEOUT": "10s", "AUTOSCALER_INTERVAL": "2s"}
+
+
+@pytest.fixture(scope="session")
+def cluster() -> Cluster:
+    keep = os.environ.get("CLUSTER_KEEP") == "1"
+    try:
+        if not keep:
+            started = cluster_script("up", _SETTINGS)
+            assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-5000:]
+        yield Cluster()
+    finally:
+        if not keep:
+            stopped = cluster_script("down")
+            assert stopped.returncode == 0, stopped.stderr
+
+
+@pytest.fixture
+def name(cluster: Cluster):
+    """A function name of the test's own; the function is removed afterwards, wherever it is."""
+    made = f"c{uuid.uuid4().hex[:8]}"
+    yield made
+    cluster.remove(made)
