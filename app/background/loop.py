@@ -22,6 +22,7 @@ pause depends on its state (the usage sampler sleeps until usage is asked for) g
 from __future__ import annotations
 
 import logging
+import os
 import threading
 from typing import Callable
 
@@ -134,7 +135,9 @@ class BackgroundLoop:
 class LeaderLoop(BackgroundLoop):
     """A BackgroundLoop whose rounds run ``round`` only while this process holds ``lock`` (taken
     or renewed at each round, given up after the last); while another process holds it, they
-    run ``follow``, which forgets what this process gathered while it led."""
+    run ``follow``, which forgets what this process gathered while it led. Each change of
+    leadership is logged ("leads" / "no longer leads", with the process ID), which is how a
+    person, or the cluster tests, see that one process leads at a time."""
 
     def __init__(
         self,
@@ -151,9 +154,14 @@ class LeaderLoop(BackgroundLoop):
         self._lock = lock
         self._led_round = round
         self._follow = follow
+        self._leading = False
 
     def _lead(self) -> None:
-        if self._lock.hold():
+        leading = self._lock.hold()
+        if leading != self._leading:
+            self._leading = leading
+            self._log.info("%s: process %d %s", self.name, os.getpid(), "leads" if leading else "no longer leads")
+        if leading:
             self._led_round()
         else:
             self._follow()

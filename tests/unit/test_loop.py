@@ -5,6 +5,7 @@ without ending the loop."""
 from __future__ import annotations
 
 import logging
+import os
 import threading
 import time
 from typing import Callable
@@ -223,6 +224,22 @@ def test_a_leader_loop_runs_its_round_while_it_holds_the_lock_follows_otherwise_
     finally:
         assert loop.stop()
     assert lease.released == 1
+
+
+def test_a_leader_loop_logs_each_change_of_leadership_once(caplog):
+    lease, led, followed = Lease(), Rounds(), Rounds()
+    loop = LeaderLoop("test-loop", led, lease, follow=followed, what="test round", logger=log, interval=0.01)
+    caplog.set_level(logging.INFO, logger=log.name)
+    loop.start()
+    try:
+        lease.held = True
+        rounds_reached(led, 3)
+        lease.held = False
+        rounds_reached(followed, 3)
+    finally:
+        assert loop.stop()
+    said = [record.getMessage() for record in caplog.records if "leads" in record.getMessage()]
+    assert said == [f"test-loop: process {os.getpid()} leads", f"test-loop: process {os.getpid()} no longer leads"]
 
 
 @pytest.fixture(autouse=True)
