@@ -60,12 +60,11 @@ class Cluster:
         return self.session.request(method, self.url + path, json=body, timeout=timeout, **kwargs)
 
     def deploy(self, name: str, *, replicas: int = 1, namespace: str = "", image: str = CLASSIC_IMAGE,
-               env: dict[str, str] | None = None, labels: dict[str, str] | None = None) -> None:
-        """Deploy a function (``cat`` on the classic watchdog unless ``env`` says otherwise) with
-        ``replicas`` fixed (the autoscaler keeps a function at its min label)."""
+               handler: str = "cat", labels: dict[str, str] | None = None) -> None:
+        """Deploy a function on the classic watchdog running the shell snippet ``handler`` (body
+        on stdin, reply on stdout) with ``replicas`` fixed by its min and max labels."""
         body = {
-            "service": name, "image": image, "namespace": namespace,
-            "envProcess": "cat", "envVars": env or {},
+            "service": name, "image": image, "namespace": namespace, "envVars": {"handler": handler},
             "labels": {"com.openfaas.scale.min": str(replicas), "com.openfaas.scale.max": str(replicas), **(labels or {})},
         }
         response = self.api("POST", "/system/functions", body)
