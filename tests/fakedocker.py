@@ -200,7 +200,7 @@ class FakeDocker:
         self.networks: dict[str, dict] = {}
         self.configs: dict[str, dict] = {}
         # Containers on this node that are not tasks (the gateway, nginx), by ID; /containers/json
-        # lists only these.
+        # lists these and the tasks' containers.
         self.plain_containers: dict[str, dict] = {}
         # CPU nanoseconds used by the containers of running tasks on this node, by container ID.
         self.cpu_usage: dict[str, int] = {}
@@ -402,7 +402,7 @@ class FakeDocker:
         return [
             ("GET", re.compile(r"/_ping"), lambda r, g: (200, "OK")),
             ("GET", re.compile(r"/version"), lambda r, g: (200, {"Version": "20.10.24", "ApiVersion": API_VERSION})),
-            ("GET", re.compile(r"/info"), lambda r, g: (200, {"ID": self.node_id, "Swarm": dict(self.swarm)})),
+            ("GET", re.compile(r"/info"), lambda r, g: (200, {"ID": self.node_id, "Swarm": {"NodeID": self.node_id, **self.swarm}})),
             ("GET", re.compile(r"/networks"), self._list_networks),
             ("POST", re.compile(r"/networks/create"), self._create_network),
             ("DELETE", re.compile(rf"/networks/{ref}"), self._remove_network),
@@ -522,7 +522,12 @@ class FakeDocker:
 
     def _list_containers(self, request, groups):
         filters = _filters(request)
-        return 200, [c for c in self.plain_containers.values() if _labels_match(c["Labels"], filters.get("label", []))]
+        every = request.query.get("all") in ("1", "true", "True")
+        tasks = [
+            {"Id": c["id"], "Labels": c["labels"], "State": c["State"]["Status"], "NetworkSettings": {"Networks": {}}}
+            for c in self.containers.values() if every or c["State"]["Running"]
+        ]
+        return 200, [c for c in [*self.plain_containers.values(), *tasks] if _labels_match(c["Labels"], filters.get("label", []))]
 
     def _create_network(self, request, groups):
         body = request.body

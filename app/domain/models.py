@@ -286,7 +286,8 @@ class Instance:
     ``id`` is the one logs call ``instance``; ``exit_code`` and ``error`` are the last exit of
     this replica's slot (its own when it has ended, else its predecessor's), None when none
     ended; ``cpu`` is millicores over the last sampling interval and the other counters as in
-    ReplicaStats, UNMEASURED where the runtime has none.
+    ReplicaStats, UNMEASURED where the runtime has none; ``unmeasured`` says why a running
+    replica's are (its node could not be read), None otherwise.
     """
 
     id: str
@@ -306,6 +307,7 @@ class Instance:
     network_tx_bytes: int = UNMEASURED
     block_read_bytes: int = UNMEASURED
     block_write_bytes: int = UNMEASURED
+    unmeasured: str | None = None
 
 
 # Event types of GET /system/events.

@@ -345,6 +345,7 @@ class InstanceSchema(Schema):
     networkTxBytes = fields.Integer(attribute="network_tx_bytes")
     blockReadBytes = fields.Integer(attribute="block_read_bytes")
     blockWriteBytes = fields.Integer(attribute="block_write_bytes")
+    unmeasured = fields.String(allow_none=True)
 
 
 class EventQuerySchema(_Request):

@@ -225,7 +225,8 @@ def test_instances_route(client, engine):
     assert [i["id"] for i in instances] == [t["ID"] for t in engine.running_tasks("echo")]
     assert set(instances[0]) == {
         "id", "name", "namespace", "slot", "node", "state", "desiredState", "health", "startedAt", "exitCode",
-        "error", "cpu", "memoryBytes", "networkRxBytes", "networkTxBytes", "blockReadBytes", "blockWriteBytes"}
+        "error", "cpu", "memoryBytes", "networkRxBytes", "networkTxBytes", "blockReadBytes", "blockWriteBytes",
+            "unmeasured"}
     assert instances[0]["health"] == {"status": "none", "failingStreak": 0, "lastOutput": None}
     assert instances[0]["cpu"] == -1 and instances[0]["blockReadBytes"] == 0
     assert client.get("/system/function/ghost/instances").status_code == 404

@@ -10,6 +10,7 @@ import docker
 
 from app.config import Config
 from app.runtime.interfaces import Runtime
+from app.runtime.swarm.agents import AgentEdgeContainers, AgentReadings, Agents, LocalReadings
 from app.runtime.swarm.client import SwarmClient
 from app.runtime.swarm.containers import SwarmReplicas
 from app.runtime.swarm.docker_events import SwarmEventSource
@@ -18,6 +19,7 @@ from app.runtime.swarm.function_services import SwarmFunctions
 from app.runtime.swarm.lookup import Lookup
 from app.runtime.swarm.namespace_networks import SwarmNamespaces
 from app.runtime.swarm.networks import Networks
+from app.runtime.swarm.node_docker import LocalNode
 from app.runtime.swarm.secret_versions import SwarmSecrets
 from app.runtime.swarm.service_logs import SwarmLogSource
 
@@ -40,17 +42,26 @@ class SwarmHealth:
 
 
 def swarm_runtime(config: Config, api: docker.APIClient | None = None) -> Runtime:
-    """Every concern over one Docker client: ``api``, or one from the environment (DOCKER_HOST)."""
+    """Every concern over one Docker client: ``api``, or one from the environment (DOCKER_HOST).
+
+    What Docker knows per node (container readings, the edge's attachments) comes from the node
+    agents when ``config.agent_service`` names them, else from this node's Docker alone."""
     client = SwarmClient(config, api)
     lookup = Lookup(client)
     networks = Networks(client)
-    edge = SwarmEdge(client, networks)
+    local = LocalNode(client)
+    if config.agent_service:
+        agents = Agents(client)
+        node_readings, edge_containers = AgentReadings(agents), AgentEdgeContainers(agents)
+    else:
+        node_readings, edge_containers = LocalReadings(local, client.node_id), local
+    edge = SwarmEdge(client, networks, edge_containers)
     secrets = SwarmSecrets(client, lookup)
     functions = SwarmFunctions(client, lookup, networks, secrets)
     return Runtime(
         health=SwarmHealth(client, networks, edge),
         functions=functions,
-        replicas=SwarmReplicas(client, lookup),
+        replicas=SwarmReplicas(client, lookup, node_readings),
         secrets=secrets,
         namespaces=SwarmNamespaces(client, networks, edge, functions, secrets),
         edge=edge,

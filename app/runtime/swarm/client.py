@@ -55,6 +55,7 @@ class SwarmClient:
     def __init__(self, config: Config, api: docker.APIClient | None = None):
         self.config = config
         self.default_namespace = config.namespace
+        self._node_id = ""
         self.api = api or docker.APIClient(
             version=DOCKER_API_VERSION, timeout=config.docker_timeout, **docker.utils.kwargs_from_env()
         )
@@ -64,6 +65,13 @@ class SwarmClient:
         self.api.get_adapter(self.api.base_url).max_retries = Retry(
             total=3, connect=2, read=1, status=0, allowed_methods=frozenset({"GET", "HEAD"}), raise_on_status=False
         )
+
+    def node_id(self) -> str:
+        """The Swarm ID of this Docker's node (read once). Raises BackendUnavailable (503)."""
+        if not self._node_id:
+            with docker_errors("report its state"):
+                self._node_id = (self.api.info().get("Swarm") or {}).get("NodeID") or ""
+        return self._node_id
 
     def namespace(self, namespace: str | None) -> str:
         """``namespace``, or the default one for None."""

@@ -1,54 +1,49 @@
-"""The edge: the containers on this node that call functions of every namespace (the gateway and
-nginx, found by ``Config.edge_label``), kept attached to each namespace's network.
+"""The edge: the containers that call functions of every namespace (the gateway and nginx, found
+by ``Config.edge_label``), kept attached to each namespace's network, on every node.
+
+Docker attaches only its own node's containers, so the attaching is done where they run:
+``LocalNode`` on one node, each node's agent on a cluster (``AgentEdgeContainers``). Attaching a
+container is node-local and needs no change of the services, so nginx and the gateways keep
+running while a namespace is created (a service update would restart them).
 """
 
 from __future__ import annotations
 
-import contextlib
 import threading
 import time
+from typing import Protocol
 
-from app.errors import Conflict, GatewayError
-from app.runtime.swarm.client import SwarmClient, docker_errors
+from app.errors import GatewayError
+from app.runtime.swarm.client import SwarmClient
 from app.runtime.swarm.networks import Networks
 
 # How often the edge containers' attachments are checked again (a recreated nginx has none).
 EDGE_REFRESH = 10.0
 
 
-class SwarmEdge:
-    """Attaches and detaches the edge containers of this node."""
+class EdgeContainers(Protocol):
+    def attach(self, networks: set[str]) -> None:
+        """Attach every edge container to each of ``networks`` it is not on."""
 
-    def __init__(self, client: SwarmClient, networks: Networks):
+    def detach(self, network: str) -> None:
+        """Detach every edge container from ``network``, gone or not."""
+
+
+class SwarmEdge:
+    """Keeps ``containers`` (the edge of one node, or of every node) on the namespaces' networks."""
+
+    def __init__(self, client: SwarmClient, networks: Networks, containers: EdgeContainers):
         self.client = client
         self.networks = networks
+        self.containers = containers
         self._checked = float("-inf")
         self._lock = threading.Lock()
 
-    def _containers(self) -> list[dict]:
-        if not self.client.config.edge_label:
-            return []
-        with docker_errors("list the edge containers"):
-            return self.client.api.containers(filters={"label": self.client.config.edge_label})
+    def attach(self, networks: set[str]) -> None:
+        self.containers.attach(networks)
 
     def detach(self, network: str) -> None:
-        """Detach every edge container on this node from ``network``, gone or not."""
-        for container in self._containers():
-            if network in container["NetworkSettings"]["Networks"]:
-                with contextlib.suppress(GatewayError), docker_errors(f"detach a container from network {network}"):
-                    self.client.api.disconnect_container_from_network(container["Id"], network)
-
-    def attach(self, networks: set[str]) -> None:
-        """Attach every edge container on this node to each of ``networks`` it is not on."""
-        if not networks:
-            return
-        for container in self._containers():
-            for network in networks - set(container["NetworkSettings"]["Networks"]):
-                try:
-                    with docker_errors(f"attach a container to network {network}"):
-                        self.client.api.connect_container_to_network(container["Id"], network)
-                except Conflict:
-                    pass  # attached meanwhile by another gateway process: what we wanted
+        self.containers.detach(network)
 
     def refresh_edge(self, force: bool = False) -> None:
         """Attach the edge containers to every namespace's network they are not on (a container

@@ -113,9 +113,10 @@ def read_instance(
     node: str | None,
     state: dict | None,
     stats: ReplicaStats | None,
+    unmeasured: str | None = None,
 ) -> Instance:
     """One replica from its task, the slot's previous ended task, its container's inspected
-    ``State`` and its counters (None where this node cannot read them)."""
+    ``State`` and its counters (None where they could not be read, ``unmeasured`` saying why)."""
     status = task.get("Status") or {}
     ended = task if status.get("State") in _ENDED else previous
     ended_status = (ended or {}).get("Status") or {}
@@ -140,4 +141,5 @@ def read_instance(
         network_tx_bytes=stats.network_tx_bytes if stats else UNMEASURED,
         block_read_bytes=stats.block_read_bytes if stats else UNMEASURED,
         block_write_bytes=stats.block_write_bytes if stats else UNMEASURED,
+        unmeasured=unmeasured,
     )

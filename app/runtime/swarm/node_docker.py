@@ -1,0 +1,99 @@
+"""What one node's Docker says about containers, and about that node only: their inspection and
+one-shot stats, their events, and attaching the node's edge containers to networks.
+
+``LocalNode`` is this process's own node, through its Docker. A gateway on one node uses it
+directly; on a cluster every node runs an agent (``app.agent``) that serves it to the gateways
+(``app.runtime.swarm.agents``). It only ever reads containers of functions (labelled
+``com.openfaas.function``) and only attaches the containers of ``Config.edge_label``.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import time
+from concurrent.futures import ThreadPoolExecutor
+
+from app.domain.models import LABEL_FUNCTION
+from app.errors import Conflict, GatewayError, NotFound
+from app.runtime.swarm.client import SwarmClient, docker_errors
+
+# What a container can be asked for: Docker's inspection and its one-shot stats.
+READINGS = {"json": {}, "stats": {"stream": 0, "one-shot": 1}}
+# Readings of one node in flight at once: Docker answers stats of many containers concurrently.
+PARALLEL_READS = 8
+# Only what can become a FunctionEvent: exec probes (every second) are not sent at all.
+CONTAINER_EVENTS = {
+    "type": ["container"],
+    "event": ["start", "die", "oom", "health_status"],
+    "label": [LABEL_FUNCTION],
+}
+# A namespace network created a moment ago on another manager may not be known here yet.
+ATTACH_PATIENCE = 10.0
+
+
+class LocalNode:
+    """This node's Docker, through ``client``."""
+
+    def __init__(self, client: SwarmClient):
+        self.client = client
+
+    def _read(self, container: str, what: str) -> dict | None:
+        try:
+            with docker_errors(f"read a replica's {what}"):
+                return self.client.engine("GET", f"/containers/{container}/{what}", params=READINGS[what])
+        except NotFound:
+            return None  # gone since the task list was read
+
+    def read_containers(self, containers: list[str], what: tuple[str, ...]) -> dict[str, dict[str, dict | None]]:
+        """``{container: {what: Docker's answer or None}}`` for the function containers among
+        ``containers`` that run on this node (others are left out); read in parallel.
+
+        Raises BackendUnavailable (503) when Docker cannot be reached.
+        """
+        with docker_errors("list the function containers"):
+            here = {c["Id"] for c in self.client.api.containers(all=True, filters={"label": LABEL_FUNCTION})}
+        wanted = [container for container in containers if container in here]
+        pairs = [(container, kind) for container in wanted for kind in what]
+        with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+            answers = list(pool.map(lambda pair: self._read(*pair), pairs))
+        found: dict[str, dict[str, dict | None]] = {container: {} for container in wanted}
+        for (container, kind), answer in zip(pairs, answers):
+            found[container][kind] = answer
+        return found
+
+    def _edge_containers(self) -> list[dict]:
+        if not self.client.config.edge_label:
+            return []
+        with docker_errors("list the edge containers"):
+            return self.client.api.containers(filters={"label": self.client.config.edge_label})
+
+    def attach(self, networks: set[str]) -> None:
+        """Attach every edge container of this node to each of ``networks`` it is not on.
+
+        Raises NotFound (404) for a network Docker still does not know after ATTACH_PATIENCE.
+        """
+        for container in self._edge_containers():
+            for network in sorted(networks - set(container["NetworkSettings"]["Networks"])):
+                self._attach(container["Id"], network)
+
+    def _attach(self, container: str, network: str) -> None:
+        deadline = time.monotonic() + ATTACH_PATIENCE
+        while True:
+            try:
+                with docker_errors(f"attach a container to network {network}"):
+                    self.client.api.connect_container_to_network(container, network)
+                return
+            except Conflict:
+                return  # attached meanwhile by another gateway process: what we wanted
+            except NotFound:
+                # Swarm spreads a new network to the managers within moments.
+                if time.monotonic() >= deadline:
+                    raise
+                time.sleep(0.2)
+
+    def detach(self, network: str) -> None:
+        """Detach every edge container of this node from ``network``, gone or not."""
+        for container in self._edge_containers():
+            if network in container["NetworkSettings"]["Networks"]:
+                with contextlib.suppress(GatewayError), docker_errors(f"detach a container from network {network}"):
+                    self.client.api.disconnect_container_from_network(container["Id"], network)
