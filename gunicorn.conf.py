@@ -54,11 +54,13 @@ loglevel = _config.log_level
 
 
 def post_worker_init(worker):
-    """Each worker process consumes the async queue and nginx's call log in the background,
-    next to serving HTTP."""
+    """Each worker process of a gateway consumes the async queue and nginx's call log in the
+    background, next to serving HTTP; a node agent (app.agent, the same image) has no such work."""
     from app import start_background_work
+    from app.web import state
 
-    start_background_work(worker.wsgi)
+    if state.has_parts(worker.wsgi):
+        start_background_work(worker.wsgi)
 
 
 def on_starting(server):

@@ -402,7 +402,8 @@ class FakeDocker:
         return [
             ("GET", re.compile(r"/_ping"), lambda r, g: (200, "OK")),
             ("GET", re.compile(r"/version"), lambda r, g: (200, {"Version": "20.10.24", "ApiVersion": API_VERSION})),
-            ("GET", re.compile(r"/info"), lambda r, g: (200, {"ID": self.node_id, "Swarm": {"NodeID": self.node_id, **self.swarm}})),
+            ("GET", re.compile(r"/info"),
+             lambda r, g: (200, {"ID": self.node_id, "Swarm": {"NodeID": self.node_id, **self.swarm}})),
             ("GET", re.compile(r"/networks"), self._list_networks),
             ("POST", re.compile(r"/networks/create"), self._create_network),
             ("DELETE", re.compile(rf"/networks/{ref}"), self._remove_network),

@@ -52,6 +52,11 @@ def install(app: Flask, parts: Parts) -> None:
     app.extensions[_EXTENSION] = parts
 
 
+def has_parts(app: Flask) -> bool:
+    """Whether ``app`` is a gateway built by ``create_app`` (the node agent is not)."""
+    return _EXTENSION in app.extensions
+
+
 def parts_of(app: Flask) -> Parts:
     """The parts ``app`` was built with (outside a request, e.g. from gunicorn's hooks)."""
     return app.extensions[_EXTENSION]

@@ -1,0 +1,57 @@
+"""The node agent: what one node's Docker knows only about itself, for the gateways of a cluster.
+
+Every node of a cluster runs one (``deploy/cluster/stack.yml``: the gateway image, entry point
+``app.agent.wsgi:app``, a global service on the internal network ``agents`` only the gateways
+join). It answers only requests with the token the gateways share with it (the Swarm secret
+``agent-token``), only about function containers, and attaches only the edge containers
+(``Config.edge_label``) to namespace networks (``app.runtime.swarm.node_docker``). The gateway's
+side is ``app.runtime.swarm.agents``.
+"""
+
+from __future__ import annotations
+
+import hmac
+
+from flask import Flask, request
+
+from app.config import Config
+from app.errors import BackendUnavailable, Unauthorized
+from app.runtime.swarm.client import SwarmClient
+from app.runtime.swarm.node_docker import LocalNode
+from app.web.handlers import register_error_handlers
+
+
+def read_token(config: Config) -> str:
+    """The shared token. Raises BackendUnavailable naming the file when it is missing or empty."""
+    try:
+        with open(config.agent_token_file, encoding="utf-8") as file:
+            token = file.read().strip()
+    except OSError as exc:
+        raise BackendUnavailable(f"Cannot read the node agents' token {config.agent_token_file}: {exc.strerror}.") from None
+    if not token:
+        raise BackendUnavailable(f"The node agents' token {config.agent_token_file} is empty.")
+    return token
+
+
+def create_agent(config: Config, client: SwarmClient | None = None) -> Flask:
+    """The agent's application over this node's Docker (``client``, or one from the environment).
+
+    Raises BackendUnavailable when the token cannot be read: an agent without one never serves.
+    """
+    from app.agent.routes import bp
+
+    token = read_token(config).encode()
+    agent = Flask(__name__)
+    agent.extensions["node"] = LocalNode(client or SwarmClient(config))
+
+    @agent.before_request
+    def _authenticate():
+        if request.endpoint == "agent.healthz":
+            return
+        given = request.headers.get("Authorization", "").removeprefix("Bearer ").encode()
+        if not hmac.compare_digest(given, token):
+            raise Unauthorized("The node agent answers only the gateways: a valid token is required.")
+
+    agent.register_blueprint(bp)
+    register_error_handlers(agent)
+    return agent
