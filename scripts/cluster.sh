@@ -148,6 +148,9 @@ up() {
   local url=http://127.0.0.1:$CLUSTER_PORT
   log "waiting for $url/healthz"
   wait_for 150 "$url/healthz" answers "$url/healthz" || { on 1 docker service ls >&2; exit 1; }
+  # Every service at its replicas (the agents on every node), not only the entry.
+  converged() { on 1 docker service ls --format '{{.Replicas}}' | awk '{split($1, r, "/"); if (r[1] != r[2]) exit 1}'; }
+  wait_for 60 "every service's replicas" converged || { on 1 docker service ls >&2; exit 1; }
   for n in $(seq 1 "$NODES"); do
     echo "node: node-$n $(node "$n") $(on 1 docker node inspect --format '{{.Spec.Role}}' "node-$n")"
   done

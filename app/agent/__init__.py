@@ -3,9 +3,8 @@
 Every node of a cluster runs one (``deploy/cluster/stack.yml``: the gateway image, entry point
 ``app.agent.wsgi:app``, a global service on the internal network ``agents`` only the gateways
 join). It answers only requests with the token the gateways share with it (the Swarm secret
-``agent-token``), only about function containers, and attaches only the edge containers
-(``Config.edge_label``) to namespace networks (``app.runtime.swarm.node_docker``). The gateway's
-side is ``app.runtime.swarm.agents``.
+``agent-token``), and only about function containers (``app.runtime.swarm.node_docker``). The
+gateway's side is ``app.runtime.swarm.agents``.
 """
 
 from __future__ import annotations

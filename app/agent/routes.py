@@ -1,5 +1,5 @@
-"""The node agent's HTTP: readings of function containers, the node's container events, and the
-edge's network attachments (the contract ``app.runtime.swarm.agents`` relies on).
+"""The node agent's HTTP: readings of function containers and the node's container events (the
+contract ``app.runtime.swarm.agents`` and the event stream rely on).
 
 - ``GET /healthz``: 200 while this node's Docker answers (no token needed).
 - ``POST /node/containers`` ``{"containers": [id...], "what": ["json", "stats"]}``: Docker's
@@ -7,8 +7,6 @@ edge's network attachments (the contract ``app.runtime.swarm.agents`` relies on)
   ``{id: {"json": {...} | null, "stats": {...} | null}}``; others are left out.
 - ``GET /node/events?since=<unix time>``: this node's Docker events of function containers
   (start, die, oom, health_status), one Docker event JSON per line, for up to ``write_timeout``.
-- ``POST /node/edge`` ``{"attach": [network...], "detach": [network...]}``: the edge containers
-  of this node put on and taken off namespace networks; ``{}``.
 """
 
 from __future__ import annotations
@@ -33,11 +31,6 @@ _READ_SIZE = 64 * 1024
 class _Containers(Schema):
     containers = fields.List(fields.String(validate=validate.Regexp(_CONTAINER_ID)), required=True)
     what = fields.List(fields.String(validate=validate.OneOf(sorted(READINGS))), required=True)
-
-
-class _Edge(Schema):
-    attach = fields.List(fields.String(), load_default=list)
-    detach = fields.List(fields.String(), load_default=list)
 
 
 def _node() -> LocalNode:
@@ -65,22 +58,6 @@ def healthz():
 def containers():
     body = _body(_Containers())
     return jsonify(_node().read_containers(body["containers"], tuple(body["what"])))
-
-
-@bp.post("/node/edge")
-def edge():
-    body = _body(_Edge())
-    node = _node()
-    # Only the networks of namespaces: `<functions network>-<namespace>`.
-    prefix = node.client.config.functions_network + "-"
-    for network in body["attach"] + body["detach"]:
-        if not network.startswith(prefix):
-            raise InvalidRequest(f"Invalid network {network!r}: the agent only attaches to namespace networks ({prefix}*).")
-    if body["attach"]:
-        node.attach(set(body["attach"]))
-    for network in body["detach"]:
-        node.detach(network)
-    return jsonify({})
 
 
 @bp.get("/node/events")

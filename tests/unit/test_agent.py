@@ -1,5 +1,5 @@
-"""The node agent's HTTP (app/agent): the token, what it reads and of which containers, the edge's
-attachments, its events stream."""
+"""The node agent's HTTP (app/agent): the token, what it reads and of which containers, its
+events stream."""
 
 from __future__ import annotations
 
@@ -9,7 +9,7 @@ import pytest
 
 from app.agent import create_agent
 from app.config import Config
-from app.domain.models import LABEL_SCALE_MIN, Namespace
+from app.domain.models import LABEL_SCALE_MIN
 from app.errors import BackendUnavailable
 from app.runtime.swarm.client import SwarmClient
 from tests.fakes import fn
@@ -68,19 +68,6 @@ def test_a_bad_readings_body_is_a_400_naming_the_field(agent, body, field):
     answer = _post(agent, "/node/containers", body)
     assert answer.status_code == 400
     assert field in answer.get_data(as_text=True)
-
-
-def test_the_edge_is_attached_and_detached_on_namespace_networks_only(agent, runtime, engine, config):
-    runtime.namespaces.create_namespace(Namespace("team"))
-    gateway = engine.add_container("gateway", {"com.openfaas.edge": "test"})
-    network = f"{config.functions_network}-team"
-    engine.plain_containers[gateway]["NetworkSettings"]["Networks"].pop(network, None)
-    assert _post(agent, "/node/edge", {"attach": [network]}).status_code == 200
-    assert network in engine.plain_containers[gateway]["NetworkSettings"]["Networks"]
-    assert _post(agent, "/node/edge", {"detach": [network]}).status_code == 200
-    assert network not in engine.plain_containers[gateway]["NetworkSettings"]["Networks"]
-    refused = _post(agent, "/node/edge", {"attach": ["bridge"]})
-    assert refused.status_code == 400 and "bridge" in refused.get_data(as_text=True)
 
 
 def test_events_are_this_node_s_function_container_events_as_docker_sends_them(agent, runtime, engine):

@@ -9,7 +9,7 @@ from app.config import Config
 from app.domain.models import Namespace
 from app.errors import BackendFailure, NotFound
 from app.runtime.swarm.client import SwarmClient
-from app.runtime.swarm.lookup import _UPDATE_ATTEMPTS, Lookup
+from app.runtime.swarm.lookup import UPDATE_ATTEMPTS, Lookup
 from tests.fakes import UPDATE, fn, replicas
 
 
@@ -46,13 +46,13 @@ def test_tasks_by_full_or_unique_partial_id_of_that_function_only(runtime, engin
 def test_a_concurrent_change_of_the_version_is_retried(runtime, engine, action):
     runtime.functions.deploy(fn())
     # Another client updates the service between our read and our write: Docker refuses ours.
-    engine.inject("POST", UPDATE, lambda: engine.touch("echo"), times=_UPDATE_ATTEMPTS - 1)
+    engine.inject("POST", UPDATE, lambda: engine.touch("echo"), times=UPDATE_ATTEMPTS - 1)
     if action == "update":
         runtime.functions.update(fn(env_vars={"A": "1"}))
         assert "A=1" in engine.service("echo")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     else:
         assert runtime.functions.scale("echo", 3) == 3 and replicas(engine, "echo") == 3
-    assert engine.count("POST", UPDATE) == _UPDATE_ATTEMPTS
+    assert engine.count("POST", UPDATE) == UPDATE_ATTEMPTS
 
 
 def test_a_version_conflict_that_never_ends_is_given_up(runtime, engine):
@@ -60,7 +60,7 @@ def test_a_version_conflict_that_never_ends_is_given_up(runtime, engine):
     engine.inject("POST", UPDATE, lambda: engine.touch("echo"), times=None)
     with pytest.raises(BackendFailure, match="out of sequence"):
         runtime.functions.scale("echo", 3)
-    assert engine.count("POST", UPDATE) == _UPDATE_ATTEMPTS
+    assert engine.count("POST", UPDATE) == UPDATE_ATTEMPTS
 
 
 def test_other_update_failures_are_not_retried(runtime, engine):

@@ -1,13 +1,12 @@
 """Every node's Docker, for a gateway on a cluster: the node agents (``app.agent``), one per node.
 
-Docker answers container stats, inspections and events, and attaches containers to networks, for
-its own node only. On a cluster (``Config.agent_service`` set) each node runs an agent, a global
-Swarm service; ``Agents`` finds the agent of each node in that service's task list (the task's
-``NodeID`` and its address on the agents' network) and sends it requests with the shared token
-(``Config.agent_token_file``). ``AgentReadings`` and ``AgentEdgeContainers`` ask every node
-concerned at once, each with the ``agent_timeout`` deadline: a node that does not answer in time,
-answers garbage or has no agent is reported with the reason, never raised. ``LocalReadings`` and
-``LocalNode`` are the same concerns on one node, through the gateway's own Docker.
+Docker answers container stats, inspections and events for its own node only. On a cluster
+(``Config.agent_service`` set) each node runs an agent, a global Swarm service; ``Agents`` finds
+the agent of each node in that service's task list (the task's ``NodeID`` and its address on the
+agents' network) and sends it requests with the shared token (``Config.agent_token_file``).
+``AgentReadings`` asks every node concerned at once, each with the ``agent_timeout`` deadline: a
+node that does not answer in time, answers garbage or has no agent is reported with the reason,
+never raised. ``LocalReadings`` is the same on one node, through the gateway's own Docker.
 """
 
 from __future__ import annotations
@@ -22,7 +21,7 @@ import requests
 
 from app.errors import BackendUnavailable
 from app.runtime.swarm.client import SwarmClient, docker_errors
-from app.runtime.swarm.node_docker import ATTACH_PATIENCE, LocalNode
+from app.runtime.swarm.node_docker import LocalNode
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -108,21 +107,20 @@ class Agents:
             raise BackendUnavailable("no node agent runs there")
         return f"http://{address}:{self.config.agent_port}{path}"
 
-    def post(self, node: str, path: str, body: dict, patience: float = 0.0) -> object:
-        """POST ``body`` to ``node``'s agent; its JSON answer, within ``agent_timeout`` plus
-        ``patience`` (what the agent itself may wait for).
+    def post(self, node: str, path: str, body: dict) -> object:
+        """POST ``body`` to ``node``'s agent; its JSON answer, within ``agent_timeout``.
 
         Raises BackendUnavailable saying why the node did not answer usefully.
         """
         try:
             response = self.session.post(
-                self.url(node, path), json=body, timeout=self.config.agent_timeout + patience,
+                self.url(node, path), json=body, timeout=self.config.agent_timeout,
                 headers={"Authorization": f"Bearer {self.token()}"},
             )
             response.raise_for_status()
             return response.json()
         except requests.Timeout:
-            raise BackendUnavailable(f"its node agent did not answer within {self.config.agent_timeout + patience:g} s") from None
+            raise BackendUnavailable(f"its node agent did not answer within {self.config.agent_timeout:g} s") from None
         except requests.HTTPError as exc:
             raise BackendUnavailable(f"its node agent answered {exc.response.status_code}") from None
         except (requests.RequestException, ValueError) as exc:
@@ -165,28 +163,3 @@ class AgentReadings:
         answers, reasons = self.agents.each(sorted(containers), ask)
         readings = {container: found for answer in answers.values() for container, found in answer.items()}
         return readings, reasons
-
-
-class AgentEdgeContainers:
-    """The edge containers of every node, attached and detached by each node's agent."""
-
-    def __init__(self, agents: Agents):
-        self.agents = agents
-
-    def _everywhere(self, body: dict) -> None:
-        def ask(node: str) -> object:
-            return self.agents.post(node, "/node/edge", body, patience=ATTACH_PATIENCE)
-
-        _, reasons = self.agents.each(sorted(self.agents.addresses()), ask)
-        if reasons:
-            raise BackendUnavailable(
-                "Could not change the edge's networks on every node: "
-                + "; ".join(f"node {node}: {reason}" for node, reason in sorted(reasons.items())) + "."
-            )
-
-    def attach(self, networks: set[str]) -> None:
-        if networks:
-            self._everywhere({"attach": sorted(networks), "detach": []})
-
-    def detach(self, network: str) -> None:
-        self._everywhere({"attach": [], "detach": [network]})

@@ -10,11 +10,11 @@ import docker
 
 from app.config import Config
 from app.runtime.interfaces import Runtime
-from app.runtime.swarm.agents import AgentEdgeContainers, AgentReadings, Agents, LocalReadings
+from app.runtime.swarm.agents import AgentReadings, Agents, LocalReadings
 from app.runtime.swarm.client import SwarmClient
 from app.runtime.swarm.containers import SwarmReplicas
 from app.runtime.swarm.docker_events import SwarmEventSource
-from app.runtime.swarm.edge import SwarmEdge
+from app.runtime.swarm.edge import EdgeServices, SwarmEdge
 from app.runtime.swarm.function_services import SwarmFunctions
 from app.runtime.swarm.lookup import Lookup
 from app.runtime.swarm.namespace_networks import SwarmNamespaces
@@ -44,18 +44,14 @@ class SwarmHealth:
 def swarm_runtime(config: Config, api: docker.APIClient | None = None) -> Runtime:
     """Every concern over one Docker client: ``api``, or one from the environment (DOCKER_HOST).
 
-    What Docker knows per node (container readings, the edge's attachments) comes from the node
-    agents when ``config.agent_service`` names them, else from this node's Docker alone."""
+    What Docker knows per node (container readings) comes from the node agents when
+    ``config.agent_service`` names them, else from this node's Docker alone."""
     client = SwarmClient(config, api)
     lookup = Lookup(client)
     networks = Networks(client)
     local = LocalNode(client)
-    if config.agent_service:
-        agents = Agents(client)
-        node_readings, edge_containers = AgentReadings(agents), AgentEdgeContainers(agents)
-    else:
-        node_readings, edge_containers = LocalReadings(local, client.node_id), local
-    edge = SwarmEdge(client, networks, edge_containers)
+    node_readings = AgentReadings(Agents(client)) if config.agent_service else LocalReadings(local, client.node_id)
+    edge = SwarmEdge(client, networks, [local, EdgeServices(client)])
     secrets = SwarmSecrets(client, lookup)
     functions = SwarmFunctions(client, lookup, networks, secrets)
     return Runtime(

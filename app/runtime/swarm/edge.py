@@ -1,20 +1,25 @@
-"""The edge: the containers that call functions of every namespace (the gateway and nginx, found
-by ``Config.edge_label``), kept attached to each namespace's network, on every node.
+"""The edge: what calls functions of every namespace (the gateway and nginx, found by
+``Config.edge_label``), kept attached to each namespace's network.
 
-Docker attaches only its own node's containers, so the attaching is done where they run:
-``LocalNode`` on one node, each node's agent on a cluster (``AgentEdgeContainers``). Attaching a
-container is node-local and needs no change of the services, so nginx and the gateways keep
-running while a namespace is created (a service update would restart them).
+Two kinds of edge, and both may be there:
+- containers started by docker-compose (`make up`): Docker attaches a running container to a
+  network, on its own node only (``LocalNode``);
+- Swarm services (`docker stack deploy`, a cluster): Docker refuses to attach a task's container
+  to any network but its service's, and the tasks may run on any node, so the network is added
+  to the service's spec (``EdgeServices``). Swarm then replaces the tasks one by one: the
+  gateways start their new task first (deploy/cluster/stack.yml); nginx, whose port is the
+  node's, stops first, so its entry is away for the moment a namespace is created or deleted.
 """
 
 from __future__ import annotations
 
 import threading
 import time
-from typing import Protocol
+from typing import Callable, Protocol
 
 from app.errors import GatewayError
-from app.runtime.swarm.client import SwarmClient
+from app.runtime.swarm.client import SwarmClient, docker_errors
+from app.runtime.swarm.lookup import UPDATE_ATTEMPTS
 from app.runtime.swarm.networks import Networks
 
 # How often the edge containers' attachments are checked again (a recreated nginx has none).
@@ -23,27 +28,77 @@ EDGE_REFRESH = 10.0
 
 class EdgeContainers(Protocol):
     def attach(self, networks: set[str]) -> None:
-        """Attach every edge container to each of ``networks`` it is not on."""
+        """Attach every edge container or service to each of ``networks`` it is not on."""
 
     def detach(self, network: str) -> None:
-        """Detach every edge container from ``network``, gone or not."""
+        """Detach every edge container or service from ``network``, gone or not."""
+
+
+class EdgeServices:
+    """The Swarm services labelled ``Config.edge_label`` (``deploy.labels`` in a stack file)."""
+
+    def __init__(self, client: SwarmClient):
+        self.client = client
+
+    def _network_ids(self, names: set[str]) -> dict[str, str]:
+        with docker_errors("list networks"):
+            found = self.client.api.networks(names=sorted(names)) if names else []
+        # The names filter matches substrings; only exact names count.
+        return {network["Name"]: network["Id"] for network in found if network["Name"] in names}
+
+    def _change(self, networks: Callable[[list[dict]], list[dict]]) -> None:
+        """Give each edge service the networks ``networks(current)``, where they differ."""
+        with docker_errors("list the edge services"):
+            services = self.client.api.services(filters={"label": self.client.config.edge_label})
+        for service in services:
+            for attempt in range(UPDATE_ATTEMPTS):
+                template = service["Spec"].get("TaskTemplate") or {}
+                current = template.get("Networks") or []
+                wanted = networks(current)
+                if wanted == current:
+                    break
+                spec = {**service["Spec"], "TaskTemplate": {**template, "Networks": wanted}}
+                try:
+                    with docker_errors(f"update service {service['Spec']['Name']}"):
+                        self.client.engine("POST", f"/services/{service['ID']}/update", spec,
+                                           params={"version": service["Version"]["Index"]})
+                    break
+                except GatewayError as exc:
+                    # Another gateway changed it meanwhile: read it again and redo the change.
+                    if "out of sequence" not in exc.message or attempt == UPDATE_ATTEMPTS - 1:
+                        raise
+                    with docker_errors("inspect an edge service"):
+                        service = self.client.api.inspect_service(service["ID"])
+
+    def attach(self, networks: set[str]) -> None:
+        ids = self._network_ids(networks)
+        if ids:
+            self._change(lambda current: current + [
+                {"Target": nid} for nid in sorted(set(ids.values()) - {n["Target"] for n in current})
+            ])
+
+    def detach(self, network: str) -> None:
+        ids = set(self._network_ids({network}).values()) | {network}
+        self._change(lambda current: [n for n in current if n["Target"] not in ids])
 
 
 class SwarmEdge:
-    """Keeps ``containers`` (the edge of one node, or of every node) on the namespaces' networks."""
+    """Keeps every one of ``edges`` (containers on this node, services) on the namespaces' networks."""
 
-    def __init__(self, client: SwarmClient, networks: Networks, containers: EdgeContainers):
+    def __init__(self, client: SwarmClient, networks: Networks, edges: list[EdgeContainers]):
         self.client = client
         self.networks = networks
-        self.containers = containers
+        self.edges = edges
         self._checked = float("-inf")
         self._lock = threading.Lock()
 
     def attach(self, networks: set[str]) -> None:
-        self.containers.attach(networks)
+        for edge in self.edges:
+            edge.attach(networks)
 
     def detach(self, network: str) -> None:
-        self.containers.detach(network)
+        for edge in self.edges:
+            edge.detach(network)
 
     def refresh_edge(self, force: bool = False) -> None:
         """Attach the edge containers to every namespace's network they are not on (a container

@@ -15,7 +15,7 @@ from app.runtime.swarm import naming, specs
 from app.runtime.swarm.client import SwarmClient, docker_errors
 
 # A concurrent scale or update changes the service version under us; re-read and try again.
-_UPDATE_ATTEMPTS = 3
+UPDATE_ATTEMPTS = 3
 
 
 class Lookup:
@@ -99,7 +99,7 @@ class Lookup:
 
         Raises NotFound (404) for an unknown function and the errors of ``docker_errors``.
         """
-        for attempt in range(_UPDATE_ATTEMPTS):
+        for attempt in range(UPDATE_ATTEMPTS):
             service = self.function_service(name, namespace)
             spec, headers = change(service)
             if spec == service["Spec"] and not headers:
@@ -117,6 +117,6 @@ class Lookup:
                     )
                 return spec
             except GatewayError as exc:
-                if "out of sequence" not in exc.message or attempt == _UPDATE_ATTEMPTS - 1:
+                if "out of sequence" not in exc.message or attempt == UPDATE_ATTEMPTS - 1:
                     raise
         raise AssertionError("unreachable")  # pragma: no cover

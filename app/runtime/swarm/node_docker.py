@@ -1,5 +1,6 @@
 """What one node's Docker says about containers, and about that node only: their inspection and
-one-shot stats, their events, and attaching the node's edge containers to networks.
+one-shot stats, their events, and attaching the node's edge containers (those that are no Swarm
+task) to networks.
 
 ``LocalNode`` is this process's own node, through its Docker. A gateway on one node uses it
 directly; on a cluster every node runs an agent (``app.agent``) that serves it to the gateways
@@ -10,7 +11,6 @@ directly; on a cluster every node runs an agent (``app.agent``) that serves it t
 from __future__ import annotations
 
 import contextlib
-import time
 from concurrent.futures import ThreadPoolExecutor
 
 from app.domain.models import LABEL_FUNCTION
@@ -22,13 +22,12 @@ READINGS = {"json": {}, "stats": {"stream": 0, "one-shot": 1}}
 # Readings of one node in flight at once: Docker answers stats of many containers concurrently.
 PARALLEL_READS = 8
 # Only what can become a FunctionEvent: exec probes (every second) are not sent at all.
+_TASK_LABEL = "com.docker.swarm.task.id"
 CONTAINER_EVENTS = {
     "type": ["container"],
     "event": ["start", "die", "oom", "health_status"],
     "label": [LABEL_FUNCTION],
 }
-# A namespace network created a moment ago on another manager may not be known here yet.
-ATTACH_PATIENCE = 10.0
 
 
 class LocalNode:
@@ -62,34 +61,23 @@ class LocalNode:
         return found
 
     def _edge_containers(self) -> list[dict]:
+        """This node's edge containers that are no Swarm task: Docker attaches a task's container
+        only to its service's networks (``EdgeServices`` in app.runtime.swarm.edge does those)."""
         if not self.client.config.edge_label:
             return []
         with docker_errors("list the edge containers"):
-            return self.client.api.containers(filters={"label": self.client.config.edge_label})
+            found = self.client.api.containers(filters={"label": self.client.config.edge_label})
+        return [container for container in found if _TASK_LABEL not in (container.get("Labels") or {})]
 
     def attach(self, networks: set[str]) -> None:
-        """Attach every edge container of this node to each of ``networks`` it is not on.
-
-        Raises NotFound (404) for a network Docker still does not know after ATTACH_PATIENCE.
-        """
+        """Attach every edge container of this node to each of ``networks`` it is not on."""
         for container in self._edge_containers():
             for network in sorted(networks - set(container["NetworkSettings"]["Networks"])):
-                self._attach(container["Id"], network)
-
-    def _attach(self, container: str, network: str) -> None:
-        deadline = time.monotonic() + ATTACH_PATIENCE
-        while True:
-            try:
-                with docker_errors(f"attach a container to network {network}"):
-                    self.client.api.connect_container_to_network(container, network)
-                return
-            except Conflict:
-                return  # attached meanwhile by another gateway process: what we wanted
-            except NotFound:
-                # Swarm spreads a new network to the managers within moments.
-                if time.monotonic() >= deadline:
-                    raise
-                time.sleep(0.2)
+                try:
+                    with docker_errors(f"attach a container to network {network}"):
+                        self.client.api.connect_container_to_network(container["Id"], network)
+                except Conflict:
+                    pass  # attached meanwhile by another gateway process: what we wanted
 
     def detach(self, network: str) -> None:
         """Detach every edge container of this node from ``network``, gone or not."""
