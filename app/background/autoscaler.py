@@ -1,7 +1,7 @@
 """The built-in autoscaler: measures each function's load, applies ``app.domain.scaling.autoscale``.
 
-Every gateway process starts one, but only the leader (``app.runtime.leader``: one per host by a file
-lock, one per cluster by a Redis lease when the async queue is on Redis) evaluates; the others
+Every gateway process starts one, but only the leader (``app.runtime.leader``: one per cluster by a
+Redis lease when the async queue is on Redis, else one per host by a file lock) evaluates; the others
 wait for the lock. Each round it lists the functions through the runtime (so it only ever sees
 and scales functions the gateway owns), measures the load each one's ``com.openfaas.scale.type``
 names, and scales through the same ``Functions.scale`` as ``/system/scale-function``:

@@ -320,6 +320,9 @@ REPLICA_HEALTHY = "replica.healthy"
 REPLICA_UNHEALTHY = "replica.unhealthy"
 REPLICA_DIED = "replica.died"
 REPLICA_OOM = "replica.oom"
+# A node of the cluster went down, and is ready again (``node`` names it).
+NODE_DOWN = "node.down"
+NODE_READY = "node.ready"
 # The stream's own events: the runtime's event source went away, and came back.
 STREAM_DISCONNECTED = "stream.disconnected"
 STREAM_RECONNECTED = "stream.reconnected"
@@ -340,7 +343,8 @@ class FunctionEvent:
 
     Function events carry ``replicas`` (deployed, scaled) and ``previous_replicas`` (scaled);
     an update in progress carries ``rollout`` (updating, completed, ...); replica events carry
-    ``instance`` and, for ``replica.died``, ``exit_code``. Stream events name no function.
+    ``instance`` and, for ``replica.died``, ``exit_code``; node events ``node`` (its hostname).
+    Node and stream events name no function.
     """
 
     type: str
@@ -353,3 +357,4 @@ class FunctionEvent:
     exit_code: int | None = None
     rollout: str | None = None
     message: str | None = None
+    node: str | None = None

@@ -5,7 +5,8 @@ which the kernel releases when the holding process dies, however it dies. ``Redi
 one gateway among several sharing a Redis server: a key with this process's token that expires
 unless renewed, so a gateway that vanishes gives way after ``ttl`` seconds. ``Leadership`` holds
 all of its locks or none. ``hold`` is called every round: it takes a free lock, renews a held
-one, and answers whether this process leads now.
+one, and answers whether this process leads now. With a Redis queue the lease alone decides: a
+file lock would only keep two processes of one host apart, not two gateways on two nodes.
 """
 
 from __future__ import annotations
@@ -120,10 +121,9 @@ class Leadership:
 
 
 def autoscaler_leadership(config: Config) -> Leadership:
-    """The locks the autoscaler of a gateway with ``config`` must hold: the host's file lock in
-    its state folder and, when its async queue is on Redis, the cluster's lease there (renewed
-    every round, so it outlives three missed rounds)."""
-    locks: list[Lock] = [FileLock(os.path.join(config.state_dir, "autoscaler.lock"))]
+    """The lock the autoscaler of a gateway with ``config`` must hold: when its async queue is on
+    Redis, the cluster's lease there (renewed every round, so it outlives three missed rounds),
+    which every gateway on every node shares; else the host's file lock in its state folder."""
     if config.async_queue.startswith(("redis://", "rediss://")):
-        locks.append(RedisLease(config.async_queue, "faas-swarm-py:autoscaler", 3 * config.autoscaler_interval))
-    return Leadership(*locks)
+        return Leadership(RedisLease(config.async_queue, "faas-swarm-py:autoscaler", 3 * config.autoscaler_interval))
+    return Leadership(FileLock(os.path.join(config.state_dir, "autoscaler.lock")))

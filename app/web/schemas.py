@@ -372,6 +372,7 @@ class FunctionEventSchema(Schema):
     exitCode = fields.Integer(attribute="exit_code")
     rollout = fields.String()
     message = fields.String()
+    node = fields.String()
 
     @post_dump
     def _drop_absent(self, data: dict, **_: Any) -> dict:

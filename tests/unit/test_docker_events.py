@@ -9,6 +9,8 @@ import threading
 import pytest
 
 from app.domain.models import (
+    NODE_DOWN,
+    NODE_READY,
     FUNCTION_DELETED,
     FUNCTION_DEPLOYED,
     FUNCTION_SCALED,
@@ -38,6 +40,11 @@ def _container_event(action, **attributes):
             "timeNano": 1796089196498041761}
 
 
+def _node_event(**attributes):
+    return {"Type": "node", "Action": "update", "Actor": {"ID": "n3", "Attributes": {"name": "node-3", **attributes}},
+            "timeNano": 5}
+
+
 @pytest.mark.parametrize("event, expected", [
     ({"Type": "service", "Action": "create", "Actor": {"ID": "svc1", "Attributes": {"name": "echo"}}, "timeNano": 5},
      FunctionEvent(FUNCTION_DEPLOYED, "1970-01-01T00:00:00.000000005Z", "echo", NS, replicas=1)),
@@ -60,6 +67,12 @@ def _container_event(action, **attributes):
     (_container_event("oom"), FunctionEvent(REPLICA_OOM, "2026-12-01T01:39:56.498041761Z", "echo", NS, instance="task1")),
     (_container_event("exec_die", exitCode="0"), None),
     (_container_event("start", **{"com.openfaas.function": ""}), None),
+    (_node_event(**{"state.old": "ready", "state.new": "down"}),
+     FunctionEvent(NODE_DOWN, "1970-01-01T00:00:00.000000005Z", node="node-3")),
+    (_node_event(**{"state.old": "down", "state.new": "ready"}),
+     FunctionEvent(NODE_READY, "1970-01-01T00:00:00.000000005Z", node="node-3")),
+    (_node_event(**{"availability.old": "active", "availability.new": "drain"}), None),
+    (_node_event(**{"state.old": "ready", "state.new": "ready"}), None),
 ])
 def test_docker_events_normalised(event, expected):
     assert normalise(event, KNOWN, NS) == expected
@@ -102,7 +115,7 @@ def events(runtime, engine):
     readers = []
 
     def open_stream(request=EventRequest(NS), **source):
-        reader = Reader(SwarmEventSource(runtime.events.lookup, **source).open(request))
+        reader = Reader(SwarmEventSource(runtime.events.lookup, None, **source).open(request))
         readers.append(reader)
         engine.wait_for_watchers(len(readers))
         return reader

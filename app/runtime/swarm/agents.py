@@ -126,6 +126,18 @@ class Agents:
         except (requests.RequestException, ValueError) as exc:
             raise BackendUnavailable(f"its node agent could not be read: {type(exc).__name__}") from None
 
+    def stream(self, node: str, path: str, params: dict, quiet: float) -> requests.Response:
+        """GET ``path`` of ``node``'s agent as a stream that fails after ``quiet`` s without data.
+
+        Raises BackendUnavailable or requests' errors.
+        """
+        response = self.session.get(
+            self.url(node, path), params=params, stream=True, timeout=(self.config.agent_timeout, quiet),
+            headers={"Authorization": f"Bearer {self.token()}"},
+        )
+        response.raise_for_status()
+        return response
+
     def each(self, nodes: list[str], ask: Callable[[str], T]) -> tuple[dict[str, T], dict[str, str]]:
         """``ask(node)`` for every node at once: the answers and, for the nodes whose ask raised
         BackendUnavailable, the reason, both by node."""

@@ -44,13 +44,14 @@ class SwarmHealth:
 def swarm_runtime(config: Config, api: docker.APIClient | None = None) -> Runtime:
     """Every concern over one Docker client: ``api``, or one from the environment (DOCKER_HOST).
 
-    What Docker knows per node (container readings) comes from the node agents when
+    What Docker knows per node (container readings and events) comes from the node agents when
     ``config.agent_service`` names them, else from this node's Docker alone."""
     client = SwarmClient(config, api)
     lookup = Lookup(client)
     networks = Networks(client)
     local = LocalNode(client)
-    node_readings = AgentReadings(Agents(client)) if config.agent_service else LocalReadings(local, client.node_id)
+    agents = Agents(client) if config.agent_service else None
+    node_readings = AgentReadings(agents) if agents else LocalReadings(local, client.node_id)
     edge = SwarmEdge(client, networks, [local, EdgeServices(client)])
     secrets = SwarmSecrets(client, lookup)
     functions = SwarmFunctions(client, lookup, networks, secrets)
@@ -62,5 +63,5 @@ def swarm_runtime(config: Config, api: docker.APIClient | None = None) -> Runtim
         namespaces=SwarmNamespaces(client, networks, edge, functions, secrets),
         edge=edge,
         logs=SwarmLogSource(lookup),
-        events=SwarmEventSource(lookup),
+        events=SwarmEventSource(lookup, agents),
     )

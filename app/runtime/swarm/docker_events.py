@@ -9,6 +9,10 @@ of this node only, carrying the container's labels (so ``com.openfaas.function``
 keeps the functions it knows by service ID: listed when it opens, learnt by inspecting a service
 when it is created, forgotten when it is removed.
 
+Node ``update`` events with ``state.old``/``state.new`` become ``node.down`` and ``node.ready``.
+On a cluster (node agents), container events come from every node's agent
+(``app.runtime.swarm.node_events``) instead, merged into the same stream.
+
 ``normalise`` turns one Docker event into a FunctionEvent (pure). The stream reconnects when the
 connection breaks without being closed, waiting longer each time up to a few seconds, and asks
 Docker for what it missed since the last event it passed on.
@@ -18,6 +22,7 @@ from __future__ import annotations
 
 import json
 import logging
+import queue
 import threading
 import time
 from dataclasses import dataclass
@@ -37,6 +42,8 @@ from app.domain.models import (
     REPLICA_OOM,
     REPLICA_STARTED,
     REPLICA_UNHEALTHY,
+    NODE_DOWN,
+    NODE_READY,
     STREAM_DISCONNECTED,
     STREAM_RECONNECTED,
     EventRequest,
@@ -45,16 +52,23 @@ from app.domain.models import (
 from app.domain.timestamps import format_rfc3339_nano, now_rfc3339_nano
 from app.errors import GatewayError, NotFound
 from app.runtime.swarm import naming, readings, specs
+from app.runtime.swarm.agents import Agents
 from app.runtime.swarm.lookup import Lookup
+from app.runtime.swarm.node_events import NodeEventFollower
 from app.runtime.swarm.streams import CuttableStream
 
 log = logging.getLogger(__name__)
 _READ_SIZE = 64 * 1024
 # Only what can become a FunctionEvent; the rest (exec probes every second) is not sent at all.
 DOCKER_FILTERS = {
-    "type": ["service", "container"],
+    "type": ["service", "node", "container"],
     "event": ["create", "update", "remove", "start", "die", "oom", "health_status"],
 }
+# With node agents, the manager's own container events would come twice: the agents send them.
+CLUSTER_FILTERS = {**DOCKER_FILTERS, "type": ["service", "node"]}
+_NODE_STATES = {"down": NODE_DOWN, "ready": NODE_READY}
+# Put on a merged stream's queue when the manager's stream has ended.
+_ENDED = object()
 _CONTAINER_TYPES = {
     "start": REPLICA_STARTED,
     "die": REPLICA_DIED,
@@ -90,6 +104,12 @@ def normalise(event: dict, known: dict[str, KnownFunction], default_namespace: s
     attributes = actor.get("Attributes") or {}
     action = event.get("Action") or ""
     at = event_time(event)
+    if event.get("Type") == "node":
+        # A node's state changes (ready -> down, down -> ready); other node updates are not news.
+        kind = _NODE_STATES.get(attributes.get("state.new", ""))
+        if kind is None or attributes.get("state.old") == attributes.get("state.new"):
+            return None
+        return FunctionEvent(kind, time=at, node=attributes.get("name") or actor.get("ID"))
     if event.get("Type") == "service":
         function = known.get(actor.get("ID", ""))
         if function is None:
@@ -129,10 +149,14 @@ def wanted(event: FunctionEvent, request: EventRequest) -> bool:
 
 
 class SwarmEventSource:
-    """Opens event streams of the functions ``lookup`` finds."""
+    """Opens event streams of the functions ``lookup`` finds; with ``agents`` (a cluster), their
+    containers' events come from every node's agent instead of the manager's own node."""
 
-    def __init__(self, lookup: Lookup, retry_wait: float = 0.5, max_retry_wait: float = 5.0):
+    def __init__(
+        self, lookup: Lookup, agents: Agents | None = None, retry_wait: float = 0.5, max_retry_wait: float = 5.0
+    ):
         self.lookup = lookup
+        self.agents = agents
         self.retry_wait = retry_wait
         self.max_retry_wait = max_retry_wait
 
@@ -175,6 +199,42 @@ class SwarmEventStream:
         self._known[service_id] = KnownFunction(*naming.function_identity(svc, default), specs.current_replicas(svc))
 
     def __iter__(self) -> Iterator[list[FunctionEvent]]:
+        if self.source.agents is None:
+            yield from self._manager()
+            return
+        # The manager's stream and every node's, each read in a thread of its own, merged here.
+        batches: queue.Queue = queue.Queue()
+        follower = NodeEventFollower(self.source.agents, lambda raw: batches.put(self._take_container(raw)))
+        threading.Thread(target=self._pump, args=(batches,), daemon=True).start()
+        follower.start()
+        try:
+            while not self._closing.is_set():
+                try:
+                    batch = batches.get(timeout=0.5)
+                except queue.Empty:
+                    continue
+                if isinstance(batch, BaseException):
+                    raise batch
+                if batch is _ENDED:
+                    return
+                if batch:
+                    yield batch
+        finally:
+            follower.close()
+
+    def _pump(self, batches: queue.Queue) -> None:
+        try:
+            for batch in self._manager():
+                batches.put(batch)
+            batches.put(_ENDED)
+        except GatewayError as exc:
+            batches.put(exc)
+
+    def _take_container(self, raw: dict) -> list[FunctionEvent]:
+        event = normalise(raw, {}, self.lookup.client.default_namespace)
+        return [event] if event is not None and wanted(event, self.request) else []
+
+    def _manager(self) -> Iterator[list[FunctionEvent]]:
         wait = self.source.retry_wait
         reconnected = False  # once connected, a failure is a reconnect to wait for, not a refusal
         while not self._closing.is_set():
@@ -198,7 +258,7 @@ class SwarmEventStream:
             yield [FunctionEvent(STREAM_DISCONNECTED, time=now_rfc3339_nano(), message="Docker went away; reconnecting.")]
 
     def _connect(self):
-        params = {"filters": json.dumps(DOCKER_FILTERS)}
+        params = {"filters": json.dumps(DOCKER_FILTERS if self.source.agents is None else CLUSTER_FILTERS)}
         if self._last:
             # Resume where the last event left off (Docker includes events at exactly that
             # time; _take drops those), knowing the functions deployed meanwhile.
