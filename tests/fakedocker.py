@@ -213,6 +213,10 @@ class FakeDocker:
         self._faults: list[_Fault] = []
         self.swarm = {"LocalNodeState": "active", "ControlAvailable": True}
         self.task_state = "running"
+        # How many more network lists a removed network still appears in, as on a cluster, where
+        # a manager answers the removal before the others have forgotten the network.
+        self.network_linger = 0
+        self._lingering: dict[str, list] = {}
         self.down = False
         # Every request answered or refused: (method, path without the version, query, headers).
         self.requests: list[tuple[str, str, dict, dict]] = []
@@ -477,9 +481,14 @@ class FakeDocker:
 
     def _list_networks(self, request, groups):
         filters = _filters(request)
+        lingering = [entry[0] for entry in self._lingering.values()]
+        for network_id, entry in list(self._lingering.items()):
+            entry[1] -= 1
+            if entry[1] <= 0:
+                del self._lingering[network_id]
         # The name filter matches any part of a name.
         return 200, [
-            n for n in self.networks.values()
+            n for n in [*self.networks.values(), *lingering]
             if all(part in n["Name"] for part in filters.get("name", []))
             and _labels_match(n.get("Labels") or {}, filters.get("label", []))
         ]
@@ -496,6 +505,8 @@ class FakeDocker:
                                    "has active endpoints")
         next(self._index)
         del self.networks[network["Id"]]
+        if self.network_linger:
+            self._lingering[network["Id"]] = [network, self.network_linger]
         return 204, None
 
     def _plain_container(self, ref: str) -> dict:

@@ -145,6 +145,15 @@ def test_secrets_are_per_namespace(client, engine):
     assert refused.status_code == 404 and "namespace openfaas-fn" in refused.text
 
 
+def test_a_deleted_namespace_is_gone_for_the_very_next_read(client, engine):
+    create(client)
+    # As on a cluster: Docker lists the removed network for a few more reads.
+    engine.network_linger = 3
+    assert client.delete("/system/namespace/team-a").status_code == 200
+    assert client.get("/system/namespace/team-a").status_code == 404
+    assert "team-a" not in client.get("/system/namespaces").get_json()
+
+
 def test_a_namespace_holding_functions_or_secrets_is_not_deleted(client, engine):
     create(client)
     client.post("/system/functions", json=deployment(namespace="team-a"))

@@ -5,6 +5,8 @@ its labels and annotations (a network's labels cannot change, a config's can).
 
 from __future__ import annotations
 
+import time
+
 from app.domain.models import Namespace
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.runtime.interfaces import Functions, Secrets
@@ -12,6 +14,10 @@ from app.runtime.swarm import naming
 from app.runtime.swarm.client import SwarmClient, docker_errors
 from app.runtime.swarm.edge import SwarmEdge
 from app.runtime.swarm.networks import Networks
+
+
+# How long a delete waits for Docker to stop listing the network it removed.
+GONE_PATIENCE = 10.0
 
 
 class SwarmNamespaces:
@@ -98,3 +104,8 @@ class SwarmNamespaces:
         except InvalidRequest as exc:
             # A removed function's task may hold the network for the moment it takes to stop.
             raise Conflict(f"Namespace {namespace} is still in use, try again shortly: {exc.message}") from None
+        # Docker answers the removal before every manager has forgotten the network: the
+        # namespace is gone once no read finds it any more, so the next GET is a 404.
+        deadline = time.monotonic() + GONE_PATIENCE
+        while namespace in self.networks.namespace_networks() and time.monotonic() < deadline:
+            time.sleep(0.1)
