@@ -104,6 +104,9 @@ class Config:
     # back to the gateway.
     call_log_port: int = 5514
     route_fallback: str = "gateway:8080"
+    # Whether nginx routes calls of other namespaces' functions itself, which needs nginx on their
+    # networks; off (a stack, where that means restarting nginx), they go through the gateway.
+    route_namespaces: bool = True
     # The built-in autoscaler (app/background/autoscaler.py): on or off, how often it looks, and how long
     # the load must stay lower before it scales down.
     autoscaler: bool = True
@@ -182,6 +185,7 @@ class Config:
             "forwarded_hops": _count,
             "call_log_port": _optional_port,
             "route_fallback": _host_port,
+            "route_namespaces": parse_bool,
             "autoscaler": parse_bool,
             "autoscaler_interval": _positive_duration,
             "autoscaler_stabilization": parse_duration,

@@ -7,6 +7,8 @@ from __future__ import annotations
 import json
 import uuid
 
+import requests
+
 from harness.cluster import Cluster, on
 from tests.waiting import wait_for
 
@@ -31,16 +33,36 @@ def _reaches(task: dict, address: str) -> bool:
     return out == "ping"
 
 
+def _answers(cluster: Cluster, reference: str) -> bool:
+    try:
+        return cluster.call(reference, b"x").text == "x"
+    except requests.RequestException:
+        return False
+
+
+def _delete(cluster: Cluster, namespace: str) -> requests.Response:
+    """DELETE a namespace, again while a removed function's tasks still hold its network (409)."""
+    def deleted():
+        answer = cluster.api("DELETE", f"/system/namespace/{namespace}")
+        return answer if answer.status_code != 409 else None
+
+    return wait_for(deleted, timeout=60, what=f"namespace {namespace} deleted")
+
+
 def test_namespaces_work_and_stay_apart_on_every_node(cluster: Cluster):
     ours, theirs = f"a{uuid.uuid4().hex[:6]}", f"b{uuid.uuid4().hex[:6]}"
+    made = []
     try:
         for namespace in (ours, theirs):
             assert cluster.api("POST", "/system/namespace/", {"name": namespace}).status_code == 201
+            made.append(namespace)
             cluster.deploy("fn", replicas=3, namespace=namespace)
         # A function of another namespace is the Swarm service <name>_<namespace>.
         tasks = {ns: _running(cluster, f"fn_{ns}", 3) for ns in (ours, theirs)}
 
-        # Through nginx: every replica answers (nginx takes them in turn).
+        # Through nginx (which hands other namespaces to the gateways): every call answered, once
+        # the gateways run on the new network.
+        wait_for(lambda: _answers(cluster, f"fn.{ours}"), timeout=90, what=f"fn.{ours} answering")
         for _ in range(12):
             assert cluster.call(f"fn.{ours}", b"x").text == "x"
         # Through each gateway's own proxy, from the gateway's container.
@@ -57,13 +79,10 @@ def test_namespaces_work_and_stay_apart_on_every_node(cluster: Cluster):
         assert all(_reaches(probe, _address(t)) for t in own)
         assert not any(_reaches(probe, _address(t)) for t in other)
     finally:
-        for namespace in (ours, theirs):
+        for namespace in made:
             cluster.remove("fn", namespace)
+        deleted = {namespace: _delete(cluster, namespace).status_code for namespace in made}
 
-    for namespace in (ours, theirs):
-        def deleted():
-            answer = cluster.api("DELETE", f"/system/namespace/{namespace}")
-            return answer if answer.status_code != 409 else None
-
-        assert wait_for(deleted, timeout=60, what=f"namespace {namespace} deleted").status_code == 200
+    assert deleted == {ours: 200, theirs: 200}
+    for namespace in made:
         assert cluster.api("GET", f"/system/namespace/{namespace}").status_code == 404

@@ -3,6 +3,8 @@ the gateway's credentials."""
 
 from __future__ import annotations
 
+from dataclasses import replace
+
 from app import create_app
 from app.config import Config
 from app.dataplane.upstreams import Upstreams
@@ -24,6 +26,20 @@ def test_the_table_holds_only_functions_with_a_running_task(config):
     assert response.status_code == 200 and response.mimetype == "text/plain"
     assert "upstream fn_up {" in response.text and "    up.openfaas-fn fn_up;" in response.text
     assert "idle" not in response.text
+
+
+def test_other_namespaces_stay_with_the_gateway_unless_nginx_routes_them(config):
+    for route_namespaces in (True, False):
+        runtime = fake_runtime()
+        upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions))
+        client = create_app(replace(config, route_namespaces=route_namespaces), runtime, upstreams).test_client()
+        client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+        client.post("/system/namespace/", json={"name": "team"})
+        client.post("/system/functions", json=deployment("home"))
+        client.post("/system/functions", json=deployment("away", namespace="team"))
+        table = client.get("/_/routes").text
+        assert "upstream fn_home {" in table
+        assert ("upstream fn_away.team {" in table) is route_namespaces
 
 
 def test_the_table_needs_the_gateways_credentials(app):

@@ -6,9 +6,10 @@ Two kinds of edge, and both may be there:
   network, on its own node only (``LocalNode``);
 - Swarm services (`docker stack deploy`, a cluster): Docker refuses to attach a task's container
   to any network but its service's, and the tasks may run on any node, so the network is added
-  to the service's spec (``EdgeServices``). Swarm then replaces the tasks one by one: the
-  gateways start their new task first (deploy/cluster/stack.yml); nginx, whose port is the
-  node's, stops first, so its entry is away for the moment a namespace is created or deleted.
+  to the service's spec (``EdgeServices``). Swarm then replaces the tasks one by one, the
+  gateways' new task started first (deploy/cluster/stack.yml). nginx, whose port is its node's,
+  could only stop first, so a stack leaves it out and routes other namespaces through the
+  gateways (``Config.route_namespaces``; docs/cluster.md).
 """
 
 from __future__ import annotations
