@@ -35,6 +35,8 @@ class Report:
 
     scenario: str
     calls: int = 0
+    # Calls sent again because nginx had closed their idle connection (as Go clients do).
+    resent: int = 0
     failed: int = 0
     failed_after_grace: int = 0
     last_failure: float | None = None
@@ -111,6 +113,7 @@ def _settle(report: Report, load: Load, killed_at: float, ids: list[str], sink: 
     """Count the load's outcomes and the callbacks (waiting, bounded, for the last ones)."""
     outcomes = load.stop()
     report.calls = len(outcomes)
+    report.resent = load.resent
     failed = [outcome.started - killed_at for outcome in outcomes if not outcome.ok]
     report.failed = len(failed)
     report.failed_after_grace = sum(1 for when in failed if when > GRACE)
@@ -204,6 +207,8 @@ def gateway_loss(cluster: Cluster, name: str, victim_node: str = "node-2") -> Re
         _settle(api_report, api, killed_at, [], sink)
         _settle(report, calls, killed_at, ids, sink)
         report.calls += api_report.calls
+        report.resent += api_report.resent
+        report.failures += api_report.failures
         report.failed += api_report.failed
         report.failed_after_grace += api_report.failed_after_grace
         report.last_failure = max(filter(None, [report.last_failure, api_report.last_failure]), default=None)
