@@ -14,22 +14,11 @@ import hmac
 from flask import Flask, request
 
 from app.config import Config
-from app.errors import BackendUnavailable, Unauthorized
+from app.errors import Unauthorized
+from app.runtime.swarm.agents import read_token
 from app.runtime.swarm.client import SwarmClient
 from app.runtime.swarm.node_docker import LocalNode
 from app.web.handlers import register_error_handlers
-
-
-def read_token(config: Config) -> str:
-    """The shared token. Raises BackendUnavailable naming the file when it is missing or empty."""
-    try:
-        with open(config.agent_token_file, encoding="utf-8") as file:
-            token = file.read().strip()
-    except OSError as exc:
-        raise BackendUnavailable(f"Cannot read the node agents' token {config.agent_token_file}: {exc.strerror}.") from None
-    if not token:
-        raise BackendUnavailable(f"The node agents' token {config.agent_token_file} is empty.")
-    return token
 
 
 def create_agent(config: Config, client: SwarmClient | None = None) -> Flask:

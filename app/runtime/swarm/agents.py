@@ -19,6 +19,7 @@ from typing import Callable, Protocol, TypeVar
 
 import requests
 
+from app.config import Config
 from app.errors import BackendUnavailable
 from app.runtime.swarm.client import SwarmClient, docker_errors
 from app.runtime.swarm.node_docker import LocalNode
@@ -31,6 +32,19 @@ ADDRESSES_TTL = 2.0
 # Why a replica on another node is unmeasured when no agents run (one node, or a gateway
 # deployed without deploy/cluster/stack.yml).
 NO_AGENTS = "another node, and no node agents run to read it (docs/cluster.md)"
+
+
+def read_token(config: Config) -> str:
+    """The token gateways and node agents share. Raises BackendUnavailable naming the file when
+    it is missing or empty."""
+    try:
+        with open(config.agent_token_file, encoding="utf-8") as file:
+            token = file.read().strip()
+    except OSError as exc:
+        raise BackendUnavailable(f"Cannot read the node agents' token {config.agent_token_file}: {exc.strerror}.") from None
+    if not token:
+        raise BackendUnavailable(f"The node agents' token {config.agent_token_file} is empty.")
+    return token
 
 
 class Readings(Protocol):
@@ -70,13 +84,9 @@ class Agents:
         self._token: str | None = None
 
     def token(self) -> str:
-        """The shared token. Raises BackendUnavailable naming the file when it cannot be read."""
+        """The shared token, read once (``read_token``)."""
         if self._token is None:
-            try:
-                with open(self.config.agent_token_file, encoding="utf-8") as file:
-                    self._token = file.read().strip()
-            except OSError as exc:
-                raise BackendUnavailable(f"Cannot read the node agents' token {self.config.agent_token_file}: {exc.strerror}.")
+            self._token = read_token(self.config)
         return self._token
 
     def addresses(self) -> dict[str, str]:
