@@ -60,9 +60,10 @@ def free_port(host: str = "127.0.0.1") -> int:
         return sock.getsockname()[1]
 
 
-def docker(*args: str, input: bytes | None = None, check: bool = True) -> str:
-    """Run the docker CLI; its stdout, stripped. CalledProcessError (with stderr) on failure."""
-    result = subprocess.run(["docker", *args], input=input, capture_output=True, check=False)
+def docker(*args: str, input: bytes | None = None, check: bool = True, timeout: float = 180) -> str:
+    """Run the docker CLI; its stdout, stripped. CalledProcessError (with stderr) on failure, and
+    TimeoutExpired after ``timeout`` s: some commands (`docker service logs`) can hang for good."""
+    result = subprocess.run(["docker", *args], input=input, capture_output=True, check=False, timeout=timeout)
     if check and result.returncode:
         raise subprocess.CalledProcessError(result.returncode, result.args, result.stdout, result.stderr)
     return result.stdout.decode(errors="replace").strip()

@@ -36,11 +36,12 @@ def on(node: str, *args: str, check: bool = True) -> str:
     return docker("exec", node_container(node), *args, check=check)
 
 
-def cluster_script(action: str, env: dict[str, str] | None = None) -> subprocess.CompletedProcess:
-    """Run ``scripts/cluster.sh up|down``; its output is captured."""
+def cluster_script(action: str, env: dict[str, str] | None = None, timeout: float = 900) -> subprocess.CompletedProcess:
+    """Run ``scripts/cluster.sh up|down``; its output is captured. ``up`` on a fresh machine builds
+    the node image first (minutes); ``timeout`` bounds either."""
     return subprocess.run(
         ["bash", "scripts/cluster.sh", action], cwd=ROOT, env={**os.environ, **(env or {})},
-        capture_output=True, text=True, check=False,
+        capture_output=True, text=True, check=False, timeout=timeout,
     )
 
 

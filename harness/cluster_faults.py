@@ -20,7 +20,7 @@ from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 import requests
 
 from harness import docker, free_port
-from harness.cluster import CLUSTER, Cluster, Events, Load, node_container, on
+from harness.cluster import CLUSTER, NODES, Cluster, Events, Load, node_container, on
 
 # Calls that fail later than this after the kill count as failures the cluster did not absorb.
 GRACE = 15.0
@@ -173,15 +173,19 @@ def node_loss(cluster: Cluster, name: str, victim: str = "node-3") -> Report:
 
 
 def leaders(since: str) -> list[str]:
-    """The autoscaler's changes of leadership logged by every gateway since ``since`` (RFC 3339),
-    in time order: ``"<time> <task> <pid> leads"`` or ``"... no longer leads"``."""
-    out = on("node-1", "docker", "service", "logs", "--no-trunc", "--timestamps", "--since", since, "faas_gateway",
-             check=False)
+    """The autoscaler's changes of leadership logged by every gateway container (killed ones too)
+    since ``since`` (RFC 3339), in time order: ``"<time> <container> <pid> leads"`` or
+    ``"... no longer leads"``. Read container by container on each node: `docker service logs`
+    can hang for good (moby/moby#38640)."""
     found = []
-    for line in out.splitlines():
-        match = re.match(r"(\S+) (\S+?)@\S+\s+\|.*autoscaler: process (\d+) (leads|no longer leads)", line)
-        if match:
-            found.append(" ".join(match.groups()))
+    for node in NODES:
+        containers = on(node, "docker", "ps", "-a", "-q", "--filter", "label=com.docker.swarm.service.name=faas_gateway")
+        for container in containers.split():
+            out = on(node, "sh", "-c", f"docker logs --timestamps --since {since} {container} 2>&1", check=False)
+            for line in out.splitlines():
+                match = re.match(r"(\S+) .*autoscaler: process (\d+) (leads|no longer leads)", line)
+                if match:
+                    found.append(" ".join([match[1], container, *match.groups()[1:]]))
     return sorted(found)
 
 
