@@ -29,11 +29,25 @@ available() {
   docker image inspect "$1" >/dev/null 2>&1 || timeout 60 docker pull -q "$1" >/dev/null 2>&1
 }
 
-# build_local IMAGE CMD PACKAGES: a minimal Debian root filesystem with PACKAGES, imported as IMAGE.
+# build_local IMAGE CMD PACKAGES: a minimal Debian root filesystem with PACKAGES, imported as IMAGE,
+# built in the background (`built` waits for all of them): debootstrap fetches one package at a
+# time, so the images of a fresh machine download side by side rather than one after another.
+building=()
 build_local() {
-  local image=$1 cmd=$2 packages=$3 root
-  docker image inspect "$image" >/dev/null 2>&1 && return
+  docker image inspect "$1" >/dev/null 2>&1 && return
   command -v debootstrap >/dev/null 2>&1 || { log "installing debootstrap from Debian"; apt_install debootstrap; }
+  debootstrap_import "$@" &
+  building+=("$!")
+}
+
+built() {
+  local pid
+  for pid in "${building[@]}"; do wait "$pid"; done
+  building=()
+}
+
+debootstrap_import() {
+  local image=$1 cmd=$2 packages=$3 root
   root=$(mktemp -d)
   trap 'rm -rf "$root" "$root.log"' RETURN
   log "building $image from Debian packages ($packages)"
@@ -65,15 +79,18 @@ if [ -z "$nginx_image" ]; then
   fi
 fi
 
-echo "PYTHON_IMAGE=$python_image" >&3
-echo "NGINX_IMAGE=$nginx_image" >&3
-
 if [ "${1:-}" = "--cluster" ]; then
   NODE_IMAGE=faas-swarm/node:bookworm
   REDIS_IMAGE=faas-swarm/redis:bookworm
   # pigz: dockerd unpacks pulled layers with it, on every core. The entrypoint comes from deploy/cluster/node-entrypoint.sh, mounted when a node starts.
   build_local "$NODE_IMAGE" '["dockerd"]' docker.io,docker-registry,pigz,iptables,iproute2,procps,ca-certificates
   build_local "$REDIS_IMAGE" '["redis-server", "--protected-mode", "no", "--save", "", "--appendonly", "yes", "--dir", "/data"]' redis-server
+fi
+built
+
+echo "PYTHON_IMAGE=$python_image" >&3
+echo "NGINX_IMAGE=$nginx_image" >&3
+if [ "${1:-}" = "--cluster" ]; then
   echo "NODE_IMAGE=$NODE_IMAGE" >&3
   echo "REDIS_IMAGE=$REDIS_IMAGE" >&3
 fi
