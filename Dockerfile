@@ -39,6 +39,8 @@ ENV PATH=/opt/gateway/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 git
 # group (docker-compose.yml sets user: UID:DOCKER_GID).
 USER ${GATEWAY_UID}
 EXPOSE 8080
-HEALTHCHECK --interval=10s --timeout=3s --start-period=15s --retries=3 \
+# A probe every 3 s: a new task is healthy, and a start-first update goes on, seconds after it
+# answers; ten failures in a row (30 s) still mark it unhealthy.
+HEALTHCHECK --interval=3s --timeout=3s --start-period=15s --retries=10 \
   CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('port', '8080'), timeout=2)"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]

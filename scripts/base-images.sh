@@ -3,7 +3,8 @@
 #
 # The defaults (official python and nginx images) are used when they are present or can be
 # pulled. Where no registry is reachable, equivalent images are built from Debian's packages:
-# debootstrap into a folder, then `docker import`. Those are built once and reused.
+# debootstrap into a folder, then `docker import`. Those are built once and reused, without
+# trying the registry again (a pull that cannot succeed still takes seconds).
 # PYTHON_IMAGE or NGINX_IMAGE set in the environment always win.
 #
 # With --cluster (scripts/cluster.sh) it also prints NODE_IMAGE, the image of a Docker-in-Docker
@@ -25,9 +26,7 @@ MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 log() { echo "base-images: $*" >&2; }
 . "$(dirname "$0")/apt.sh"
 
-available() {
-  docker image inspect "$1" >/dev/null 2>&1 || timeout 60 docker pull -q "$1" >/dev/null 2>&1
-}
+present() { docker image inspect "$1" >/dev/null 2>&1; }
 
 # build_local IMAGE CMD PACKAGES: a minimal Debian root filesystem with PACKAGES, imported as IMAGE,
 # built in the background (`built` waits for all of them): debootstrap fetches one package at a
@@ -58,25 +57,28 @@ debootstrap_import() {
   tar -C "$root" -c . | docker import --change "CMD $cmd" - "$image" >/dev/null
 }
 
+# choose DEFAULT LOCAL CMD PACKAGES: sets $chosen to DEFAULT when this machine has it, else to
+# LOCAL when built before, else to DEFAULT when it can be pulled, else to LOCAL, built now.
+choose() {
+  local default=$1 local=$2
+  if present "$default"; then chosen=$default
+  elif present "$local"; then chosen=$local
+  elif timeout 60 docker pull -q "$default" >/dev/null 2>&1; then chosen=$default
+  else build_local "$local" "$3" "$4"; chosen=$local
+  fi
+}
+
 python_image=${PYTHON_IMAGE:-}
 if [ -z "$python_image" ]; then
-  if available "$DEFAULT_PYTHON"; then
-    python_image=$DEFAULT_PYTHON
-  else
-    build_local "$LOCAL_PYTHON" '["python3"]' python3,python3-venv,ca-certificates
-    python_image=$LOCAL_PYTHON
-  fi
+  choose "$DEFAULT_PYTHON" "$LOCAL_PYTHON" '["python3"]' python3,python3-venv,ca-certificates
+  python_image=$chosen
 fi
 
 nginx_image=${NGINX_IMAGE:-}
 if [ -z "$nginx_image" ]; then
-  if available "$DEFAULT_NGINX"; then
-    nginx_image=$DEFAULT_NGINX
-  else
-    # Logs go to the container's output, as in the official image.
-    build_local "$LOCAL_NGINX" '["nginx", "-g", "daemon off; error_log /dev/stderr;"]' nginx-light,curl
-    nginx_image=$LOCAL_NGINX
-  fi
+  # Logs go to the container's output, as in the official image.
+  choose "$DEFAULT_NGINX" "$LOCAL_NGINX" '["nginx", "-g", "daemon off; error_log /dev/stderr;"]' nginx-light,curl
+  nginx_image=$chosen
 fi
 
 if [ "${1:-}" = "--cluster" ]; then

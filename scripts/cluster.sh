@@ -86,12 +86,6 @@ up() {
 
   log "choosing the base images"
   eval "$(bash scripts/base-images.sh --cluster)"
-  log "building the gateway image"
-  COMPOSE_DOCKER_CLI_BUILD=0 CREDENTIALS_DIR=$CREDENTIALS_DIR PYTHON_IMAGE=$PYTHON_IMAGE PIP_NO_INDEX=1 GATEWAY_UID=$GATEWAY_UID \
-    GIT_SHA=$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
-    docker-compose --project-name "$STACK" build --quiet gateway
-  [ -n "$(docker images -q faas-test/classic-watchdog:latest)" ] || bash images/watchdog/build.sh
-
   down 2>/dev/null
   log "starting the registry and $NODES nodes"
   docker network create --label "$LABEL" "$CLUSTER" >/dev/null
@@ -103,6 +97,13 @@ up() {
     --entrypoint docker-registry "$NODE_IMAGE" serve /etc/docker/registry/config.yml >/dev/null
   start_node 1 --publish "127.0.0.1:$CLUSTER_PORT:8080"
   for n in $(seq 2 "$NODES"); do start_node "$n"; done
+
+  # The images build while the nodes' dockerd start.
+  log "building the gateway image"
+  COMPOSE_DOCKER_CLI_BUILD=0 CREDENTIALS_DIR=$CREDENTIALS_DIR PYTHON_IMAGE=$PYTHON_IMAGE PIP_NO_INDEX=1 GATEWAY_UID=$GATEWAY_UID \
+    GIT_SHA=$(git rev-parse --short HEAD 2>/dev/null || echo unknown) \
+    docker-compose --project-name "$STACK" build --quiet gateway
+  [ -n "$(docker images -q faas-test/classic-watchdog:latest)" ] || bash images/watchdog/build.sh
 
   # Images by content, so a changed gateway is a changed image for Swarm.
   local gateway_tag images=()
@@ -118,6 +119,11 @@ up() {
   for pid in "${images[@]}"; do wait "$pid"; done
 
   for n in $(seq 1 "$NODES"); do wait_for 60 "dockerd on node-$n" on "$n" docker info; done
+  # The nodes pull the stack's images while the Swarm forms (every node runs an agent, node-1 also
+  # nginx and Redis), rather than when its tasks are first scheduled.
+  local pulls=()
+  for n in $(seq 1 "$NODES"); do on "$n" docker pull -q "registry:5000/faas-swarm-py/gateway:$gateway_tag" >/dev/null & pulls+=($!); done
+  for image in faas-swarm/nginx:stable faas-swarm/redis:stable; do on 1 docker pull -q "registry:5000/$image" >/dev/null & pulls+=($!); done
   log "forming the Swarm"
   local address token
   address=$(on 1 hostname -i | awk '{print $1}')
@@ -131,6 +137,7 @@ up() {
   on 1 docker node update --label-add faas.gateway=true node-2 >/dev/null
   on 1 docker network create --driver overlay --attachable --label openfaas=true func_functions >/dev/null
 
+  for pid in "${pulls[@]}"; do wait "$pid"; done
   log "deploying stack $STACK"
   # The stack's settings a person (or a test) gave this machine's environment, for the nodes'.
   local settings=()

@@ -15,12 +15,10 @@ from concurrent.futures import ThreadPoolExecutor
 
 from app.domain.models import LABEL_FUNCTION
 from app.errors import Conflict, GatewayError, NotFound
-from app.runtime.swarm.client import SwarmClient, docker_errors
+from app.runtime.swarm.client import DOCKER_CONNECTIONS, SwarmClient, docker_errors
 
 # What a container can be asked for: Docker's inspection and its one-shot stats.
 READINGS = {"json": {}, "stats": {"stream": 0, "one-shot": 1}}
-# Readings of one node in flight at once: Docker answers stats of many containers concurrently.
-PARALLEL_READS = 8
 # Only what can become a FunctionEvent: exec probes (every second) are not sent at all.
 _TASK_LABEL = "com.docker.swarm.task.id"
 CONTAINER_EVENTS = {
@@ -53,7 +51,7 @@ class LocalNode:
             here = {c["Id"] for c in self.client.api.containers(all=True, filters={"label": LABEL_FUNCTION})}
         wanted = [container for container in containers if container in here]
         pairs = [(container, kind) for container in wanted for kind in what]
-        with ThreadPoolExecutor(max_workers=PARALLEL_READS) as pool:
+        with ThreadPoolExecutor(max_workers=DOCKER_CONNECTIONS) as pool:
             answers = list(pool.map(lambda pair: self._read(*pair), pairs))
         found: dict[str, dict[str, dict | None]] = {container: {} for container in wanted}
         for (container, kind), answer in zip(pairs, answers):
