@@ -45,6 +45,19 @@ def cluster_script(action: str, env: dict[str, str] | None = None, timeout: floa
     )
 
 
+def send(session: requests.Session, method: str, url: str, **kwargs) -> tuple[requests.Response, bool]:
+    """One request, and whether it was sent again: once, when nginx had closed the kept-alive
+    connection before any answer (a reload after a deploy closes idle connections). Go's HTTP
+    client, which faas-cli and the SDKs use, does the same, so such a race fails none of their
+    calls either."""
+    try:
+        return session.request(method, url, **kwargs), False
+    except requests.ConnectionError as exc:
+        if "Connection aborted" not in str(exc):
+            raise
+        return session.request(method, url, **kwargs), True
+
+
 @dataclass
 class Cluster:
     """The cluster's entry and credentials, as `make cluster` printed them."""
@@ -58,7 +71,7 @@ class Cluster:
         self.session.auth = self.auth
 
     def api(self, method: str, path: str, body: object = None, timeout: float = 30, **kwargs) -> requests.Response:
-        return self.session.request(method, self.url + path, json=body, timeout=timeout, **kwargs)
+        return send(self.session, method, self.url + path, json=body, timeout=timeout, **kwargs)[0]
 
     def deploy(self, name: str, *, replicas: int = 1, namespace: str = "", image: str = CLASSIC_IMAGE,
                handler: str = "cat", labels: dict[str, str] | None = None) -> None:
@@ -148,17 +161,11 @@ class Load:
                 self.outcomes.append(outcome)
 
     def _send(self, session: requests.Session) -> requests.Response:
-        """One call, sent again once when nginx had closed the kept-alive connection before any
-        answer (its reload closes idle connections): Go's HTTP client, which faas-cli and the
-        SDKs use, does the same, so such a race is no failed call for them either."""
-        try:
-            return session.request(self.method, self.url, data=self.body, timeout=self.timeout)
-        except requests.ConnectionError as exc:
-            if "Connection aborted" not in str(exc):
-                raise
+        response, resent = send(session, self.method, self.url, data=self.body, timeout=self.timeout)
+        if resent:
             with self._lock:
                 self.resent += 1
-            return session.request(self.method, self.url, data=self.body, timeout=self.timeout)
+        return response
 
     def stop(self) -> list[Outcome]:
         self._stop.set()
