@@ -12,6 +12,7 @@ import pytest
 from app import create_app
 from app.config import Config
 from app.dataplane.upstreams import Upstreams
+from app.runtime.swarm import namespace_networks
 from tests.fakes import FakeLogSource, fake_runtime
 from tests.unit.helpers import AUTH, PASSWORD, USER, deployment, webhook
 from tests.upstream import Lookup
@@ -149,6 +150,16 @@ def test_a_deleted_namespace_is_gone_for_the_very_next_read(client, engine):
     create(client)
     # As on a cluster: Docker lists the removed network for a few more reads.
     engine.network_linger = 3
+    assert client.delete("/system/namespace/team-a").status_code == 200
+    assert client.get("/system/namespace/team-a").status_code == 404
+    assert "team-a" not in client.get("/system/namespaces").get_json()
+
+
+def test_a_deleted_namespace_is_gone_where_its_network_is_still_listed(client, engine, monkeypatch):
+    # The next read on another manager, which still lists the network after this one forgot it.
+    monkeypatch.setattr(namespace_networks, "GONE_PATIENCE", 0.0)
+    create(client)
+    engine.network_linger = 1_000
     assert client.delete("/system/namespace/team-a").status_code == 200
     assert client.get("/system/namespace/team-a").status_code == 404
     assert "team-a" not in client.get("/system/namespaces").get_json()

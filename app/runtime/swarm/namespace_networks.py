@@ -30,11 +30,17 @@ class SwarmNamespaces:
         self.functions = functions
         self.secrets = secrets
 
+    def _namespaces(self) -> set[str]:
+        """The namespaces other than the default: those with both a network and a config. A
+        delete removes the config first, so a namespace is gone on every manager as soon as
+        that removal is, although a node may list the network a while longer."""
+        return set(self.networks.namespace_networks()) & self.networks.configured_namespaces()
+
     def namespace_exists(self, namespace: str) -> bool:
-        return namespace == self.client.default_namespace or namespace in self.networks.namespace_networks()
+        return namespace == self.client.default_namespace or namespace in self._namespaces()
 
     def list_namespaces(self) -> list[str]:
-        return sorted({self.client.default_namespace, *self.networks.namespace_networks()})
+        return sorted({self.client.default_namespace, *self._namespaces()})
 
     def get_namespace(self, namespace: str) -> Namespace:
         if not self.namespace_exists(namespace):
@@ -104,8 +110,8 @@ class SwarmNamespaces:
         except InvalidRequest as exc:
             # A removed function's task may hold the network for the moment it takes to stop.
             raise Conflict(f"Namespace {namespace} is still in use, try again shortly: {exc.message}") from None
-        # Docker answers the removal before every manager has forgotten the network: the
-        # namespace is gone once no read finds it any more, so the next GET is a 404.
+        # Docker answers the removal before this node has forgotten the network: waiting until
+        # it has lets a create of the same name right away make a new network, not fail.
         deadline = time.monotonic() + GONE_PATIENCE
         while namespace in self.networks.namespace_networks() and time.monotonic() < deadline:
             time.sleep(0.1)
