@@ -32,9 +32,10 @@ RUN useradd --system --uid "${GATEWAY_UID}" --no-create-home --shell /usr/sbin/n
 COPY --from=install /opt/gateway /opt/gateway
 COPY gunicorn.conf.py wsgi.py /srv/gateway/
 WORKDIR /srv/gateway
-# The state folder (async queue, metrics) is the one the user owns; the stack mounts a volume there.
+# The state folder (the async queue) is the one the user owns; the stack mounts a volume there,
+# which two gateway containers on one node share: each keeps its metrics in its own /tmp.
 ENV PATH=/opt/gateway/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 git_sha=${GIT_SHA} \
-    state_dir=/var/lib/gateway
+    state_dir=/var/lib/gateway metrics_dir=/tmp/gateway-metrics
 # Not root: the Docker socket is reached through its group, given at run time as the primary
 # group (docker-compose.yml sets user: UID:DOCKER_GID).
 USER ${GATEWAY_UID}

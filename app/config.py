@@ -84,6 +84,9 @@ class Config:
     scale_from_zero_timeout: float = 30.0
     # Empty means the default: the folder from default_state_dir, and a SQLite file in it.
     state_dir: str = ""
+    # Empty means <state_dir>/metrics. Only this gateway's own processes may write there: the
+    # image keeps it outside the state volume, which two gateway containers on one node share.
+    metrics_dir: str = ""
     async_queue: str = ""
     async_concurrency: int = 8
     async_function_concurrency: int = 4
@@ -130,13 +133,10 @@ class Config:
         # Defaults that depend on other settings; object.__setattr__ because the class is frozen.
         if not self.state_dir:
             object.__setattr__(self, "state_dir", default_state_dir(self.port))
+        if not self.metrics_dir:
+            object.__setattr__(self, "metrics_dir", os.path.join(self.state_dir, "metrics"))
         if not self.async_queue:
             object.__setattr__(self, "async_queue", "sqlite:///" + os.path.join(self.state_dir, "queue.db"))
-
-    @property
-    def metrics_dir(self) -> str:
-        """Where gunicorn's worker processes share their metrics (PROMETHEUS_MULTIPROC_DIR)."""
-        return os.path.join(self.state_dir, "metrics")
 
     @property
     def agent_token_file(self) -> str:
@@ -169,6 +169,7 @@ class Config:
             "scale_from_zero": parse_bool,
             "scale_from_zero_timeout": parse_duration,
             "state_dir": _absolute_path,
+            "metrics_dir": _absolute_path,
             "async_queue": _text,
             "async_concurrency": _positive_int,
             "async_function_concurrency": _positive_int,

@@ -67,6 +67,14 @@ def test_state_folder_setting_moves_the_queue_and_metrics_unless_the_queue_is_se
     assert (config.async_queue, config.metrics_dir) == ("redis://redis:6379/0", "/var/lib/gateway/metrics")
 
 
+def test_the_metrics_folder_can_leave_a_shared_state_folder():
+    # As in the image: gateways on one node share the state volume, never their metrics files.
+    config = Config.from_env({"state_dir": "/var/lib/gateway", "metrics_dir": "/tmp/gateway-metrics"})
+    assert (config.state_dir, config.metrics_dir) == ("/var/lib/gateway", "/tmp/gateway-metrics")
+    with pytest.raises(ConfigError, match="metrics_dir"):
+        Config.from_env({"metrics_dir": "relative"})
+
+
 def test_config_imports_nothing_from_the_app_package():
     # gunicorn.conf.py loads app/config.py alone, before PROMETHEUS_MULTIPROC_DIR is set; an
     # import of the package from there would fix prometheus_client's storage too early.
