@@ -46,6 +46,7 @@ class Report:
     async_failed: int = 0
     async_duplicated: int = 0
     async_lost: int = 0
+    async_lost_ids: list[str] = field(default_factory=list)
     # The failed calls: "<seconds after the kill the call started> <status or error>".
     failures: list[str] = field(default_factory=list)
     events: list[str] = field(default_factory=list)
@@ -125,7 +126,8 @@ def _settle(report: Report, load: Load, killed_at: float, ids: list[str], sink: 
     report.async_succeeded = sum(1 for call, status in sink.received if call in ids and 200 <= status < 300)
     report.async_failed = sum(1 for call, status in sink.received if call in ids and not 200 <= status < 300)
     report.async_duplicated = sum(count - 1 for call, count in counts.items() if call in ids and count > 1)
-    report.async_lost = sum(1 for call in ids if call not in counts)
+    report.async_lost_ids = [call for call in ids if call not in counts]
+    report.async_lost = len(report.async_lost_ids)
 
 
 def _prepare(cluster: Cluster, name: str) -> str:

@@ -124,6 +124,9 @@ class AsyncWorker:
             if time.monotonic() - self._last_reclaim > min(30.0, self.settings.claim_timeout / 2):
                 deliveries = self.queue.reclaim(self.consumer, self.settings.claim_timeout, self.settings.concurrency)
                 self._last_reclaim = time.monotonic()
+                if deliveries:
+                    log.info("async calls taken over from a worker gone quiet: %s",
+                             ", ".join(delivery.call.call_id for delivery in deliveries))
             deliveries += self.queue.take(self.consumer, self.settings.concurrency, 1.0)
             metrics.set_queue_depth(self.queue.depth())
             metrics.set_dead_letters(self.queue.dead_letters())
