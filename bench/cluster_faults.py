@@ -14,9 +14,7 @@ import argparse
 import uuid
 
 from harness.cluster import Cluster, cluster_script
-from harness.cluster_faults import gateway_loss, node_loss
-
-SETTINGS = {"ASYNC_CLAIM_TIMEOUT": "20s", "UPSTREAM_TIMEOUT": "10s", "AUTOSCALER_INTERVAL": "2s"}
+from harness.cluster_faults import DEADLINES, gateway_loss, node_loss
 
 
 def main() -> None:
@@ -25,7 +23,7 @@ def main() -> None:
     parser.add_argument("--keep", action="store_true", help="use the running cluster and leave it running")
     args = parser.parse_args()
     if not args.keep:
-        started = cluster_script("up", SETTINGS)
+        started = cluster_script("up", DEADLINES)
         if started.returncode:
             raise SystemExit(started.stderr[-3000:])
     try:

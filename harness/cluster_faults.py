@@ -130,8 +130,21 @@ def _settle(report: Report, load: Load, killed_at: float, ids: list[str], sink: 
     report.async_lost = len(report.async_lost_ids)
 
 
+# The gateways' settings the scenarios' patience is built on (the cluster tests and the benchmark
+# start the cluster with them): a call held by a lost gateway is taken over after 20 s.
+DEADLINES = {"ASYNC_CLAIM_TIMEOUT": "20s", "UPSTREAM_TIMEOUT": "10s", "AUTOSCALER_INTERVAL": "2s"}
+
+
 def _prepare(cluster: Cluster, name: str) -> str:
-    """Deploy ``name`` (echo) and ``name``-slow (a second per call), 3 replicas each over 3 nodes."""
+    """Deploy ``name`` (echo) and ``name``-slow (a second per call), 3 replicas each over 3 nodes,
+    on a cluster whose gateways run with DEADLINES."""
+    env = json.loads(on("node-1", "docker", "service", "inspect", "faas_gateway", "-f",
+                        "{{json .Spec.TaskTemplate.ContainerSpec.Env}}"))
+    wanted = [f"{key.lower()}={value}" for key, value in DEADLINES.items()]
+    assert set(wanted) <= set(env), (
+        f"the cluster's gateways need {' '.join(wanted)}: start it with "
+        f"{' '.join(f'{k}={v}' for k, v in DEADLINES.items())} make cluster"
+    )
     slow = f"{name}-slow"
     cluster.deploy(name, replicas=3)
     cluster.deploy(slow, replicas=3, handler="sleep 1; cat")

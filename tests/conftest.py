@@ -14,6 +14,9 @@ Stopping dockerd stops every container on the machine, a person's own included. 
 marked ``docker_restart`` run only where that is safe or wanted: on CI (``CI=true``, a disposable
 machine), when selected with ``-m docker_restart`` (``make test-faults``), or when their file or
 node is named on the command line. Anywhere else they are deselected, and one line says so.
+
+The dashboard's browser tests (tests/e2e, tests/cluster) share one ``chromium`` per module:
+Playwright driving Debian's chromium, nothing downloaded.
 """
 
 from __future__ import annotations
@@ -23,8 +26,10 @@ from pathlib import Path
 from typing import Iterator
 
 import pytest
+from playwright.sync_api import sync_playwright
 
 _LEFT_OUT = pytest.StashKey[list[str]]()
+CHROMIUM = Path("/usr/bin/chromium")
 
 
 @pytest.fixture(scope="session", autouse=True)
@@ -34,6 +39,16 @@ def state_home(tmp_path_factory) -> Iterator[Path]:
     with pytest.MonkeyPatch.context() as patch:
         patch.setenv("XDG_STATE_HOME", str(folder))
         yield folder
+
+
+@pytest.fixture(scope="module")
+def chromium():
+    if not CHROMIUM.exists():
+        pytest.fail("/usr/bin/chromium is missing: `make tools` installs Debian's chromium", pytrace=False)
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
+        yield browser
+        browser.close()
 
 
 # The folders whose tests need the Docker daemon.

@@ -3,7 +3,8 @@ the session, and removed with `make cluster-down` afterwards, also when a test f
 
 Every function a test deploys has a name of its own and is removed by the test's fixture; a node a
 test kills is started again before the test ends. With CLUSTER_KEEP=1 an already running cluster
-is used and left running (for a person iterating on these tests).
+is used and left running (for a person iterating on these tests; start it with the short
+deadlines of harness.cluster_faults.DEADLINES, which the fault tests check).
 """
 
 from __future__ import annotations
@@ -14,10 +15,7 @@ import uuid
 import pytest
 
 from harness.cluster import Cluster, cluster_script
-
-# Short deadlines, so a call held by a lost node or gateway is given up and retried within the
-# tests' patience (the defaults are a minute or more).
-_SETTINGS = {"ASYNC_CLAIM_TIMEOUT": "20s", "UPSTREAM_TIMEOUT": "10s", "AUTOSCALER_INTERVAL": "2s"}
+from harness.cluster_faults import DEADLINES
 
 
 @pytest.fixture(scope="session")
@@ -25,7 +23,7 @@ def cluster() -> Cluster:
     keep = os.environ.get("CLUSTER_KEEP") == "1"
     try:
         if not keep:
-            started = cluster_script("up", _SETTINGS)
+            started = cluster_script("up", DEADLINES)
             assert started.returncode == 0, started.stdout[-3000:] + started.stderr[-5000:]
         yield Cluster()
     finally:

@@ -1,9 +1,11 @@
-"""What the API shows covers every node: instances with each replica's node and figures, usage,
-logs with every instance, and container events of replicas on any node."""
+"""What the API and the dashboard show covers every node: instances with each replica's node and
+figures, usage, logs with every instance, and container events of replicas on any node."""
 
 from __future__ import annotations
 
 import re
+
+from playwright.sync_api import expect
 
 from harness.cluster import Cluster, Events, faas_cli, on
 from tests.waiting import wait_for
@@ -73,3 +75,25 @@ def test_a_replica_killed_on_another_node_is_reported_died(cluster: Cluster, nam
         assert died[0]["exitCode"] == 137
     finally:
         events.close()
+
+
+def test_the_dashboard_lists_the_replicas_of_every_node(cluster: Cluster, name: str, chromium):
+    spread(cluster, name)
+    context = chromium.new_context(base_url=cluster.url)
+    context.set_default_timeout(60_000)
+    try:
+        page = context.new_page()
+        page.goto("/ui/")
+        page.get_by_label("User").fill(cluster.auth[0])
+        page.get_by_label("Password").fill(cluster.auth[1])
+        page.get_by_role("button", name="Sign in").click()
+        page.get_by_role("link", name=name).click()
+        replicas = page.locator("#instances tbody tr")
+        expect(replicas).to_have_count(3)
+        for node in ("node-1", "node-2", "node-3"):
+            expect(replicas.filter(has_text=node)).to_have_count(1)
+        # Figures from every node: each replica's memory, and no node reported unmeasured.
+        expect(replicas.filter(has=page.locator("td:nth-child(6)", has_text="–"))).to_have_count(0)
+        expect(page.locator("#instances-note")).to_have_text("")
+    finally:
+        context.close()

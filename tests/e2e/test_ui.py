@@ -15,7 +15,7 @@ from pathlib import Path
 from urllib.parse import urlsplit
 
 import pytest
-from playwright.sync_api import Page, expect, sync_playwright
+from playwright.sync_api import Page, expect
 
 from harness import ROOT
 from tests.e2e.stack import auth, deploy
@@ -23,21 +23,10 @@ from tests.gateway import call
 from tests.swarm import CLASSIC_IMAGE, name
 from tests.waiting import wait_for
 
-CHROMIUM = Path("/usr/bin/chromium")
 SHOTS = {"folder": ROOT / "docs" / "ui"}
 DESKTOP = {"width": 1400, "height": 900}
 PHONE = {"width": 390, "height": 844}
 PATIENCE = 90_000  # ms: a replica starting on Swarm
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    if not CHROMIUM.exists():
-        pytest.fail("/usr/bin/chromium is missing: `make tools` installs Debian's chromium", pytrace=False)
-    with sync_playwright() as playwright:
-        browser = playwright.chromium.launch(executable_path=str(CHROMIUM), args=["--no-sandbox"])
-        yield browser
-        browser.close()
 
 
 class Watched:

@@ -61,8 +61,8 @@
         el("td", {}, replica.node || "–"),
         el("td", {title: replica.error || ""}, `${replica.state}${replica.desiredState !== replica.state ? ` (to ${replica.desiredState})` : ""}${ended}`),
         el("td", {title: health.lastOutput || ""}, healthText),
-        el("td", {class: "num"}, replica.cpu >= 0 ? `${replica.cpu.toFixed(0)}m` : "–"),
-        el("td", {class: "num"}, bytes(replica.memoryBytes)),
+        el("td", {class: "num", title: replica.unmeasured || ""}, replica.cpu >= 0 ? `${replica.cpu.toFixed(0)}m` : "–"),
+        el("td", {class: "num", title: replica.unmeasured || ""}, bytes(replica.memoryBytes)),
         el("td", {}, when(replica.startedAt)));
     }));
     clear($("instance-list")).append(...instances.map((replica) => el("option", {value: replica.id})));
@@ -77,8 +77,11 @@
       return;
     }
     try {
-      renderInstances(await json("GET", withNamespace(`${statusPath}/instances`)));
-      $("instances-note").textContent = "";
+      const instances = await json("GET", withNamespace(`${statusPath}/instances`));
+      renderInstances(instances);
+      // Why a node's replicas have no figures (its agent did not answer, say), once per node.
+      const reasons = [...new Set(instances.map((replica) => replica.unmeasured).filter(Boolean))];
+      $("instances-note").textContent = reasons.length ? `Not measured: ${reasons.join("; ")}` : "";
     } catch (error) {
       $("instances-note").textContent = `Replicas: ${error.message}`;
     }
