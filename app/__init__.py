@@ -20,7 +20,7 @@ from app.background.autoscaler import Autoscaler
 from app.background.timeseries import TimeSeries
 from app.background.usage import UsageSampler
 from app.config import Config, ConfigError
-from app.dataplane.calllog import CallLog
+from app.dataplane.calllog import OPEN_TOKEN, CallLog
 from app.dataplane.forwarder import Forwarder
 from app.dataplane.upstreams import Upstreams
 from app.domain.names import function_reference, namespace_error
@@ -119,6 +119,7 @@ def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, q
     )
     forwarder = Forwarder(upstreams, config.upstream_timeout)
     queue = queue or open_queue(config.async_queue)
+    credentials = load_credentials(config) if config.basic_auth else None
     return state.Parts(
         config=config,
         runtime=runtime,
@@ -131,6 +132,7 @@ def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, q
         call_log=CallLog(
             config.call_log_port,
             lambda: {function_reference(s.name, s.namespace, config.namespace) for s in functions.list_functions()},
+            credentials.call_log_token() if credentials else OPEN_TOKEN,
         ),
         autoscaler=Autoscaler(
             functions,
@@ -148,7 +150,7 @@ def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, q
             interval=config.series_interval,
             namespace=config.namespace,
         ),
-        credentials=load_credentials(config) if config.basic_auth else None,
+        credentials=credentials,
     )
 
 

@@ -4,14 +4,20 @@ nginx sends one syslog datagram per function call it routed itself (``deploy/ngi
 ``access_log syslog:...`` in the ``function_calls`` format: name, status, seconds). Each gunicorn
 worker binds the same UDP port with ``SO_REUSEPORT`` and records what it receives in the shared
 metrics, so ``gateway_function_invocation_total``, ``gateway_functions_seconds`` and
-``invocationCount`` count every call, whichever path it took. Datagrams naming a function that
-does not exist are dropped, so no sender can grow the metrics' label set. Threads here are
-greenlets under gunicorn's gevent worker.
+``invocationCount`` count every call, whichever path it took.
+
+The port is open to every network the gateway is on, functions' included, and a function could
+forge calls of another function, which the autoscaler scales on. So each line starts with a token
+only nginx knows (it comes with the routing table, app/dataplane/route_table.py, which only the
+gateway's credentials read): a datagram without it is dropped, as is one naming a function that
+does not exist, so no sender can grow the metrics' label set either. Threads here are greenlets
+under gunicorn's gevent worker.
 """
 
 from __future__ import annotations
 
 import contextlib
+import hmac
 import logging
 import socket
 import time
@@ -28,30 +34,35 @@ log = logging.getLogger(__name__)
 # at net.core.rmem_max).
 _RECEIVE_BUFFER = 4 * 1024 * 1024
 _KNOWN_TTL = 2.0
+# The token of a gateway without basic auth: there, every route is open, and so is the call log.
+OPEN_TOKEN = "open"
 
 
-def parse(datagram: bytes) -> tuple[str, int, float] | None:
-    """(function, status, seconds) from one syslog datagram, or None when it is not a call line.
+def parse(datagram: bytes) -> tuple[str, str, int, float] | None:
+    """(token, function, status, seconds) from one syslog datagram, or None when it is not a call
+    line.
 
-    nginx writes ``<PRI>TIMESTAMP TAG: MESSAGE``; the message is ``fn_<name> status seconds``
-    (the function's pool, status and seconds).
+    nginx writes ``<PRI>TIMESTAMP TAG: MESSAGE``; the message is ``token fn_<name> status seconds``
+    (the call log's token, the function's pool, status and seconds).
     """
     message = datagram.rpartition(b": ")[2].split()
-    if len(message) != 3 or not message[0].startswith(POOL_PREFIX.encode()):
+    if len(message) != 4 or not message[1].startswith(POOL_PREFIX.encode()):
         return None
-    pool, status, seconds = message
+    token, pool, status, seconds = message
     try:
-        return pool[len(POOL_PREFIX):].decode("ascii"), int(status), float(seconds)
+        return token.decode("ascii"), pool[len(POOL_PREFIX):].decode("ascii"), int(status), float(seconds)
     except (UnicodeDecodeError, ValueError):
         return None
 
 
 class CallLog:
-    """Receives nginx's call lines on ``port`` (UDP) and records them; ``start`` once per process."""
+    """Receives nginx's call lines on ``port`` (UDP) and records those carrying ``token``;
+    ``start`` once per process."""
 
-    def __init__(self, port: int, functions: Callable[[], set[str]]):
+    def __init__(self, port: int, functions: Callable[[], set[str]], token: str):
         self.port = port
         self.functions = functions
+        self.token = token
         self._known: set[str] = set()
         self._known_at = float("-inf")
         self._socket: socket.socket | None = None
@@ -70,11 +81,11 @@ class CallLog:
         self._loop.stop()
 
     def record(self, datagram: bytes) -> bool:
-        """Record one datagram's call; whether it named an existing function."""
-        call = parse(datagram)
-        if call is None or not self._exists(call[0]):
+        """Record one datagram's call; whether it carried the token and named an existing function."""
+        line = parse(datagram)
+        if line is None or not hmac.compare_digest(line[0], self.token) or not self._exists(line[1]):
             return False
-        metrics.record_invocation(*call)
+        metrics.record_invocation(*line[1:])
         return True
 
     def _exists(self, function: str) -> bool:

@@ -34,7 +34,8 @@ NEXT_TASK_WINDOW = 3.0
 
 
 def render_routes(
-    routes: Mapping[str, Sequence[str]], *, port: int, namespace: str, fallback: str, upstream_timeout: float
+    routes: Mapping[str, Sequence[str]], *, port: int, namespace: str, fallback: str, upstream_timeout: float,
+    call_log_token: str,
 ) -> str:
     """nginx configuration (http context) for ``routes``: function reference (``name`` in the
     default ``namespace``, ``name.namespace`` in any other) -> task IPv4 addresses.
@@ -46,7 +47,8 @@ def render_routes(
     ``name.<namespace>``. The pool's name is what nginx's call log reports, so the calls are
     counted under the reference. It also sets ``proxy_read_timeout`` to ``upstream_timeout``:
     nginx enforces a function's deadline itself (``deploy/nginx.conf`` sets its other
-    locations' timeouts explicitly).
+    locations' timeouts explicitly). ``$call_log_token`` is what nginx starts each call-log line
+    with, so the gateway knows the line is nginx's (app/dataplane/calllog.py).
     """
     lines = [
         "# Rendered by the gateway (app/dataplane/route_table.py); nginx reloads when it changes.",
@@ -54,6 +56,7 @@ def render_routes(
         # Another task is tried only early on: for a refused or silent connection, never after a
         # read timeout (a second call of a slow function).
         f"proxy_next_upstream_timeout {min(upstream_timeout, NEXT_TASK_WINDOW):g}s;",
+        f"map $function_pool $call_log_token {{ default {call_log_token}; }}",
         f"upstream {FALLBACK_POOL} {{",
         f"    server {fallback};",
         f"    keepalive {KEEPALIVE};",

@@ -58,6 +58,11 @@ class Credentials:
         once it changes."""
         return hashlib.sha256(b"faas-swarm-py dashboard session\0" + self.user + b"\0" + self.password).digest()
 
+    def call_log_token(self) -> str:
+        """What nginx puts in each call-log datagram (app.dataplane.calllog): derived from the
+        credentials, so every gateway process agrees on it and no function can forge it."""
+        return hashlib.sha256(b"faas-swarm-py call log\0" + self.user + b"\0" + self.password).hexdigest()[:32]
+
 
 def load_credentials(config: Config) -> Credentials:
     """Read the configured credentials.

@@ -127,6 +127,10 @@ def time_series() -> TimeSeries:
     return _parts().time_series
 
 
+def call_log() -> CallLog:
+    return _parts().call_log
+
+
 def credentials() -> Credentials | None:
     return _parts().credentials
 

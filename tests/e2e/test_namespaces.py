@@ -10,6 +10,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import sys
 import uuid
 
 import pytest
@@ -133,3 +134,48 @@ def test_same_name_in_two_namespaces_isolated_with_own_secrets(stack, two_namesp
     assert status == 409
     assert text.decode() == f"Namespace {a} still holds function peer, function prober, secret token; remove them first.\n"
     assert call(f"{stack.url}/system/namespace/{a}", headers=auth(stack))[0] == 200
+
+
+def _count(stack, name: str, namespace: str) -> int:
+    status, text, _ = call(f"{stack.url}/system/function/{name}?namespace={namespace}", headers=auth(stack))
+    assert status == 200, text
+    return json.loads(text)["invocationCount"]
+
+
+# Call lines as nginx sends them, less its token: without one, with a made-up one, and one like it.
+FORGED = [b"<190>Dec 06 12:00:00 faas: fn_%s 200 0.001", b"<190>Dec 06 12:00:00 faas: forged fn_%s 200 0.001",
+          b"<190>Dec 06 12:00:00 faas: 00000000000000000000000000000000 fn_%s 200 0.001"]
+
+
+def test_a_function_cannot_add_calls_to_the_counts_the_autoscaler_reads(stack, two_namespaces):
+    """The call log's port is open on the functions' networks: forged lines sent from inside a
+    function's container, in the victim's namespace and in another, count nothing."""
+    (a, b), created = two_namespaces
+    for namespace in (a, b):
+        assert call(f"{stack.url}/system/namespace/", "POST", {"name": namespace}, auth(stack))[0] == 201
+        created.append(("namespace", namespace, namespace))
+        created.append(("function", "sender", namespace))
+        deploy(stack, "sender", namespace, "cat")
+    created.append(("function", "peer", a))
+    deploy(stack, "peer", a, "cat")
+    answer(stack, f"peer.{a}", b"one")
+    wait_for(lambda: _count(stack, "peer", a) == 1, timeout=30, what="the call counted")
+
+    for namespace in (a, b):
+        sender = subprocess.run(
+            ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name=sender_{namespace}"],
+            capture_output=True, text=True, check=True,
+        ).stdout.split()[0]
+        pid = subprocess.run(["docker", "inspect", "-f", "{{.State.Pid}}", sender], capture_output=True, text=True,
+                             check=True).stdout.strip()
+        target = (gateway_address(stack, f"func_functions-{namespace}"), 5514)
+        lines = [line % f"peer.{a}".encode() for line in FORGED] * 20
+        # From the sender's network namespace: busybox nc in the watchdog image has no UDP.
+        send = (f"import socket; s = socket.socket(socket.AF_INET, socket.SOCK_DGRAM); "
+                f"[s.sendto(line, {target!r}) for line in {lines!r}]")
+        subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c", send], check=True, timeout=30)
+
+    # A real call after the forged ones: once it is counted, the forged ones had their turn.
+    answer(stack, f"peer.{a}", b"two")
+    wait_for(lambda: _count(stack, "peer", a) >= 2, timeout=30, what="the second call counted")
+    assert _count(stack, "peer", a) == 2

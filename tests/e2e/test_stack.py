@@ -144,7 +144,8 @@ def test_nginx_takes_a_table_of_the_longest_names_and_thousands_of_functions(sta
     routes = {longest: ["10.0.0.1"], f"{longest}.{'n' * 63}": ["10.0.0.2"]}
     routes.update((f"fn-{index}", [f"10.1.{index // 250}.{index % 250 + 1}"]) for index in range(3000))
     (tmp_path / "routes.conf").write_text(
-        render_routes(routes, port=8080, namespace="openfaas-fn", fallback="127.0.0.1:8080", upstream_timeout=60)
+        render_routes(routes, port=8080, namespace="openfaas-fn", fallback="127.0.0.1:8080", upstream_timeout=60,
+                      call_log_token="t0k3n")
     )
     env_file = Path(stack.env["ENV_FILE"]).read_text()
     image = re.search(r"^NGINX_IMAGE=(.+)$", env_file, re.MULTILINE).group(1)

@@ -107,7 +107,7 @@ def fn(name: str = "echo", replicas: int = 1) -> FunctionDeployment:
 
 
 # The settings the routing table is rendered with (test_route_table.py, test_nginx_routes.py).
-ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60)
+ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60, call_log_token="t0k3n")
 
 # The schema that property tests load generated bodies with (test_specs.py, test_schemas.py).
 DEPLOYMENT = FunctionDeploymentSchema()

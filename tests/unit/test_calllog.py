@@ -18,12 +18,14 @@ from tests.waiting import wait_for
 @pytest.mark.parametrize(
     "datagram, expected",
     [
-        (b"<190>Nov 30 23:59:59 faas: fn_echo 200 0.004", ("echo", 200, 0.004)),
-        (b"<190>Nov 30 23:59:59 faas: fn_a-b 502 1.250", ("a-b", 502, 1.25)),
-        (b"<190>Nov 30 23:59:59 faas: fn_echo 200", None),
-        (b"<190>Nov 30 23:59:59 faas: gateway_fallback 200 0.1", None),
-        (b"<190>Nov 30 23:59:59 faas: fn_echo ok 0.1", None),
-        (b"<190>Nov 30 23:59:59 faas: fn_\xff 200 0.1", None),
+        (b"<190>Nov 30 23:59:59 faas: t0k3n fn_echo 200 0.004", ("t0k3n", "echo", 200, 0.004)),
+        (b"<190>Nov 30 23:59:59 faas: t0k3n fn_a-b 502 1.250", ("t0k3n", "a-b", 502, 1.25)),
+        (b"<190>Nov 30 23:59:59 faas: fn_echo 200 0.004", None),
+        (b"<190>Nov 30 23:59:59 faas: t0k3n fn_echo 200", None),
+        (b"<190>Nov 30 23:59:59 faas: t0k3n gateway_fallback 200 0.1", None),
+        (b"<190>Nov 30 23:59:59 faas: t0k3n fn_echo ok 0.1", None),
+        (b"<190>Nov 30 23:59:59 faas: t0k3n fn_\xff 200 0.1", None),
+        (b"<190>Nov 30 23:59:59 faas: \xff fn_echo 200 0.1", None),
         (b"", None),
     ],
 )
@@ -37,33 +39,42 @@ def _count(function: str, code: str) -> float:
 
 
 def test_calls_of_existing_functions_are_counted_and_others_dropped():
-    log = CallLog(0, lambda: {"echo"})
+    log = CallLog(0, lambda: {"echo"}, "t0k3n")
     before = _count("echo", "200")
-    assert log.record(b"<190>Nov 30 23:59:59 faas: fn_echo 200 0.004")
-    assert not log.record(b"<190>Nov 30 23:59:59 faas: fn_made-up 200 0.004")
+    assert log.record(b"<190>Nov 30 23:59:59 faas: t0k3n fn_echo 200 0.004")
+    assert not log.record(b"<190>Nov 30 23:59:59 faas: t0k3n fn_made-up 200 0.004")
     assert _count("echo", "200") == before + 1
     assert _count("made-up", "200") == 0
 
 
+@pytest.mark.parametrize("token", [b"forged", b"t0k3", b"t0k3nn", b"T0K3N"])
+def test_a_line_without_nginxs_token_is_not_counted(token):
+    # What a function could send to the port: any line but the one with the token.
+    log = CallLog(0, lambda: {"echo"}, "t0k3n")
+    before = _count("echo", "200")
+    assert not log.record(b"<190>Nov 30 23:59:59 faas: " + token + b" fn_echo 200 0.004")
+    assert _count("echo", "200") == before
+
+
 def test_a_function_deployed_later_is_counted_once_the_list_is_stale(monkeypatch):
     known = {"echo"}
-    log = CallLog(0, lambda: set(known))
-    assert not log.record(b"x: fn_later 200 0.1")
+    log = CallLog(0, lambda: set(known), "t0k3n")
+    assert not log.record(b"x: t0k3n fn_later 200 0.1")
     known.add("later")
     monkeypatch.setattr(log, "_known_at", float("-inf"))
-    assert log.record(b"x: fn_later 200 0.1")
+    assert log.record(b"x: t0k3n fn_later 200 0.1")
 
 
 def test_datagrams_on_the_port_are_recorded():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = CallLog(port, lambda: {"udp-echo"})
+    log = CallLog(port, lambda: {"udp-echo"}, "t0k3n")
     log.start()
     try:
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as sender:
             for _ in range(3):
-                sender.sendto(b"<190>Nov 30 23:59:59 faas: fn_udp-echo 201 0.010", ("127.0.0.1", port))
+                sender.sendto(b"<190>Nov 30 23:59:59 faas: t0k3n fn_udp-echo 201 0.010", ("127.0.0.1", port))
         _wait_for(lambda: _count("udp-echo", "201") == 3)
     finally:
         log.stop()
@@ -73,7 +84,7 @@ def test_stop_ends_the_receiver_waiting_for_a_datagram_at_once():
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as probe:
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
-    log = CallLog(port, lambda: set())
+    log = CallLog(port, lambda: set(), "t0k3n")
     log.start()
     started = time.monotonic()
     log.stop()  # the receiver is blocked in recv, or about to be

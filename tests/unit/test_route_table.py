@@ -31,6 +31,7 @@ def test_an_empty_table_still_defines_the_gateways_pool_the_map_and_the_deadline
     assert render_routes({}, **{**ROUTES, "upstream_timeout": 2.5}).splitlines()[1:] == [
         "proxy_read_timeout 2.5s;",
         "proxy_next_upstream_timeout 2.5s;",
+        "map $function_pool $call_log_token { default t0k3n; }",
         "upstream gateway_fallback {",
         "    server gateway:8080;",
         "    keepalive 1024;",

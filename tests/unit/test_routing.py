@@ -3,11 +3,14 @@ the gateway's credentials."""
 
 from __future__ import annotations
 
+import re
+
 from dataclasses import replace
 
 from app import create_app
 from app.config import Config
 from app.dataplane.upstreams import Upstreams
+from app.web.state import parts_of
 from tests.fakes import fake_runtime
 from tests.unit.helpers import AUTH, PASSWORD, USER, basic, deployment
 from tests.upstream import Lookup
@@ -63,3 +66,14 @@ def test_without_basic_auth_the_table_is_as_open_as_system(tmp_path):
     app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), fake_runtime())
     assert app.test_client().get("/_/routes").status_code == 200
     assert app.test_client().get("/system/functions").status_code == 200
+
+
+def test_the_table_gives_nginx_the_token_the_call_log_accepts(app, tmp_path):
+    # nginx starts every call-log line with $call_log_token; a line the gateway counts must carry it.
+    table = app.test_client().get("/_/routes", headers=AUTH).text
+    [token] = re.findall(r"^map \$function_pool \$call_log_token \{ default (\S+); \}$", table, re.MULTILINE)
+    call_log = parts_of(app).call_log
+    assert call_log.token == token and len(token) == 32
+    # Secret while the password is: another password, another token.
+    other = create_app(Config(basic_auth_user=USER, basic_auth_password="other", state_dir=str(tmp_path)), fake_runtime())
+    assert parts_of(other).call_log.token != token

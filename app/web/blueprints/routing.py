@@ -11,7 +11,7 @@ from __future__ import annotations
 from flask import Blueprint, Response
 
 from app.dataplane.route_table import render_routes
-from app.web.state import edge, functions, reference_of, settings, upstreams
+from app.web.state import call_log, edge, functions, reference_of, settings, upstreams
 
 bp = Blueprint("routes", __name__)
 
@@ -38,5 +38,6 @@ def routing_table():
         namespace=config.namespace,
         fallback=config.route_fallback,
         upstream_timeout=config.upstream_timeout,
+        call_log_token=call_log().token,
     )
     return Response(table, mimetype="text/plain")
