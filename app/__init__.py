@@ -31,6 +31,7 @@ from app.runtime.leader import FileLock, autoscaler_leadership
 from app.runtime.swarm.assembly import swarm_runtime
 from app.web import state
 from app.web.auth import install_basic_auth, install_sessions, is_protected, load_credentials
+from app.web.signouts import open_sign_outs
 from app.web.blueprints import (
     alert,
     apidoc,
@@ -161,7 +162,7 @@ def register_request_guards(app: Flask, parts: state.Parts) -> None:
     config = parts.config
     install_cross_site_guard(app)
     if parts.credentials is not None:
-        install_sessions(app, parts.credentials)
+        install_sessions(app, parts.credentials, open_sign_outs(config))
         install_basic_auth(app, parts.credentials)
 
     @app.before_request

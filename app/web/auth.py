@@ -18,7 +18,9 @@ derived from the credentials (the same in every worker and after a restart; chan
 ends every session), ``HttpOnly`` and ``SameSite=Strict``. A browser attaches cookies to requests
 other sites' pages make, so every state-changing request authenticated by the session must also
 carry the session's CSRF token in ``X-CSRF-Token``, which only the gateway's own pages can read;
-that comes on top of the cross-site refusal of ``app.web.crosssite``.
+that comes on top of the cross-site refusal of ``app.web.crosssite``. Signing out ends the
+session for good: its ID is recorded (``app.web.signouts``), and a copy of the cookie is refused
+from then on.
 """
 
 from __future__ import annotations
@@ -27,13 +29,15 @@ import hashlib
 import hmac
 import os
 import secrets
+import time
 from dataclasses import dataclass
 from datetime import timedelta
 
-from flask import Flask, request, session
+from flask import Flask, current_app, g, request, session
 
 from app.config import Config, ConfigError
 from app.errors import Forbidden, Unauthorized
+from app.web.signouts import SignOuts
 
 CHALLENGE = {"WWW-Authenticate": 'Basic realm="OpenFaaS"'}
 SAFE_METHODS = frozenset({"GET", "HEAD", "OPTIONS"})
@@ -114,9 +118,11 @@ def install_basic_auth(app: Flask, credentials: Credentials) -> None:
         check_csrf()
 
 
-def install_sessions(app: Flask, credentials: Credentials) -> None:
-    """Let the dashboard sign in with ``credentials``: signed, HttpOnly, SameSite=Strict cookies."""
+def install_sessions(app: Flask, credentials: Credentials, sign_outs: SignOuts) -> None:
+    """Let the dashboard sign in with ``credentials``: signed, HttpOnly, SameSite=Strict cookies,
+    whose sign-outs ``sign_outs`` keeps."""
     app.secret_key = credentials.session_key()
+    app.extensions["sign_outs"] = sign_outs
     app.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,
         SESSION_COOKIE_HTTPONLY=True,
@@ -135,17 +141,28 @@ def sign_in(credentials: Credentials, user: str, password: str) -> bool:
     session.clear()
     session.permanent = True
     session["user"] = user
+    session["id"] = secrets.token_urlsafe(16)
     session["csrf"] = secrets.token_urlsafe(32)
     return True
 
 
 def sign_out() -> None:
+    """End the session: for good, since its ID is recorded until the cookie would have expired.
+    Raises BackendUnavailable (503) when that cannot be recorded."""
+    if "id" in session:
+        current_app.extensions["sign_outs"].end(session["id"], time.time() + SESSION_LIFETIME.total_seconds())
     session.clear()
 
 
 def signed_in_user() -> str | None:
-    """Who signed in to the dashboard in this request's session, or None."""
-    return session.get("user")
+    """Who signed in to the dashboard in this request's session, or None: also when the session
+    was signed out, or began before sessions had IDs. Raises BackendUnavailable (503) when the
+    sign-outs cannot be read."""
+    if "signed_in_user" not in g:
+        user, session_id = session.get("user"), session.get("id")
+        ended = not user or not session_id or current_app.extensions["sign_outs"].ended(session_id)
+        g.signed_in_user = None if ended else user
+    return g.signed_in_user
 
 
 def csrf_token() -> str:

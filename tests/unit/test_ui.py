@@ -108,6 +108,21 @@ def test_signing_out_needs_the_token_and_ends_the_session(browser):
     assert browser.get("/ui/").status_code == 302
 
 
+def test_a_cookie_copied_before_signing_out_is_refused_afterwards(browser, config, runtime, logs):
+    sign_in(browser)
+    copied = browser.get_cookie("faas_ui_session").value
+    token = token_of(browser.get("/ui/").get_data(as_text=True))
+    assert browser.post("/ui/logout", data={"csrf_token": token}, headers=SAME_ORIGIN).status_code == 303
+    # Another process of the same gateway: only what the sign-out recorded tells it.
+    thief = create_app(config, dataclasses.replace(runtime, logs=logs)).test_client()
+    thief.set_cookie("faas_ui_session", copied)
+    assert thief.get("/system/functions").status_code == 401
+    assert thief.get("/ui/").status_code == 302
+    # A new sign-in is a new session, untouched by the old one's end.
+    sign_in(browser)
+    assert browser.get("/system/functions").status_code == 200
+
+
 def test_only_signing_in_sets_the_cookie(browser):
     """A request in flight while the user signs out must not send the old cookie back."""
     sign_in(browser)
