@@ -126,8 +126,13 @@ def test_same_name_in_two_namespaces_isolated_with_own_secrets(stack, two_namesp
     assert f"secret of {b}" not in answer(stack, f"prober.{a}", f"{b_address}\n".encode())
     # Nor read where b's tasks are from nginx's routing table: the gateway, which is on a's network,
     # wants its credentials for it.
-    table = answer(stack, f"prober.{a}", f"{gateway_address(stack, f'func_functions-{a}')} /_/routes\n".encode())
+    gateway = gateway_address(stack, f"func_functions-{a}")
+    table = answer(stack, f"prober.{a}", f"{gateway} /_/routes\n".encode())
     assert table.split()[1:2] == ["401"] and b_address not in table
+    # Nor any other control route.
+    for path in ("/system/functions", "/system/secrets", "/system/namespaces", f"/system/namespace/{a}", "/system/info",
+                 "/system/logs?name=peer", "/system/events"):
+        assert answer(stack, f"prober.{a}", f"{gateway} {path}\n".encode()).split()[1:2] == ["401"], path
 
     # A namespace still holding functions and secrets is refused, naming what is left.
     status, text, _ = call(f"{stack.url}/system/namespace/{a}", "DELETE", headers=auth(stack))
