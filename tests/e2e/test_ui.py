@@ -100,10 +100,15 @@ def test_sign_in_from_the_keyboard_and_sign_out(watched, stack):
     page.keyboard.type(stack.password)
     page.keyboard.press("Enter")
     expect(page).to_have_url(re.compile(r"/ui/secrets$"))
+    # A copy of the session's cookie, taken while signed in, is refused once the user signed out.
+    [cookie] = [c for c in page.context.cookies() if c["name"] == "faas_ui_session"]
+    copied = {"Cookie": f"faas_ui_session={cookie['value']}"}
+    assert call(f"{stack.url}/system/functions", headers=copied)[0] == 200
     page.get_by_role("button", name="Sign out").click()
     expect(page).to_have_url(re.compile(r"/ui/login$"))
     page.goto("/ui/")
     expect(page).to_have_url(re.compile(r"/ui/login\?next="))
+    assert call(f"{stack.url}/system/functions", headers=copied)[0] == 401
 
 
 def test_see_open_invoke_and_read_the_logs_of_a_function(watched, stack, watchdog_image):
