@@ -23,7 +23,7 @@ from app.config import Config, ConfigError
 from app.dataplane.calllog import OPEN_TOKEN, CallLog
 from app.dataplane.forwarder import Forwarder
 from app.dataplane.upstreams import Upstreams
-from app.domain.names import function_reference, namespace_error
+from app.domain.names import namespace_error
 from app.queue import Queue, open_queue
 from app.queue.worker import AsyncWorker, WorkerSettings
 from app.runtime.interfaces import Runtime
@@ -130,11 +130,7 @@ def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, q
         forwarder=forwarder,
         queue=queue,
         async_worker=AsyncWorker(queue, forwarder, WorkerSettings.from_config(config)),
-        call_log=CallLog(
-            config.call_log_port,
-            lambda: {function_reference(s.name, s.namespace, config.namespace) for s in functions.list_functions()},
-            credentials.call_log_token() if credentials else OPEN_TOKEN,
-        ),
+        call_log=CallLog(config.call_log_port, credentials.call_log_token() if credentials else OPEN_TOKEN),
         autoscaler=Autoscaler(
             functions,
             runtime.replicas,

@@ -6,12 +6,14 @@ worker binds the same UDP port with ``SO_REUSEPORT`` and records what it receive
 metrics, so ``gateway_function_invocation_total``, ``gateway_functions_seconds`` and
 ``invocationCount`` count every call, whichever path it took.
 
-The port is open to every network the gateway is on, functions' included, and a function could
-forge calls of another function, which the autoscaler scales on. So each line starts with a token
-only nginx knows (it comes with the routing table, app/dataplane/route_table.py, which only the
-gateway's credentials read): a datagram without it is dropped, as is one naming a function that
-does not exist, so no sender can grow the metrics' label set either. Threads here are greenlets
-under gunicorn's gevent worker.
+The port is open on every network the gateway is on, functions' included, and a function could
+forge calls of another function, which the autoscaler scales on, or of made-up names, which
+would grow the metrics' label set. So each line starts with a token only nginx knows (it comes
+with the routing table, app/dataplane/route_table.py, which only the gateway's credentials read),
+and a line without it is dropped. A line with it names a pool of that table, which the gateway
+rendered from its functions, so it is counted as it is: also the call of a function deployed a
+moment ago, or deleted a moment ago while nginx still routed it. Threads here are greenlets under
+gunicorn's gevent worker.
 """
 
 from __future__ import annotations
@@ -20,20 +22,16 @@ import contextlib
 import hmac
 import logging
 import socket
-import time
-from typing import Callable
 
 from app import metrics
 from app.background.loop import BackgroundLoop
 from app.dataplane.route_table import POOL_PREFIX
-from app.errors import GatewayError
 
 log = logging.getLogger(__name__)
 
 # Room for a burst of datagrams while the worker is busy with other requests (the kernel caps it
 # at net.core.rmem_max).
 _RECEIVE_BUFFER = 4 * 1024 * 1024
-_KNOWN_TTL = 2.0
 # The token of a gateway without basic auth: there, every route is open, and so is the call log.
 OPEN_TOKEN = "open"
 
@@ -59,12 +57,9 @@ class CallLog:
     """Receives nginx's call lines on ``port`` (UDP) and records those carrying ``token``;
     ``start`` once per process."""
 
-    def __init__(self, port: int, functions: Callable[[], set[str]], token: str):
+    def __init__(self, port: int, token: str):
         self.port = port
-        self.functions = functions
         self.token = token
-        self._known: set[str] = set()
-        self._known_at = float("-inf")
         self._socket: socket.socket | None = None
         self._loop = BackgroundLoop("call-log", self._receive, what="call log", logger=log, unblock=self._close)
 
@@ -81,22 +76,12 @@ class CallLog:
         self._loop.stop()
 
     def record(self, datagram: bytes) -> bool:
-        """Record one datagram's call; whether it carried the token and named an existing function."""
+        """Record one datagram's call; whether it was a call line carrying the token."""
         line = parse(datagram)
-        if line is None or not hmac.compare_digest(line[0], self.token) or not self._exists(line[1]):
+        if line is None or not hmac.compare_digest(line[0], self.token):
             return False
         metrics.record_invocation(*line[1:])
         return True
-
-    def _exists(self, function: str) -> bool:
-        # A new function is looked up at most every _KNOWN_TTL seconds, whatever arrives.
-        if function not in self._known and time.monotonic() - self._known_at > _KNOWN_TTL:
-            self._known_at = time.monotonic()
-            try:
-                self._known = self.functions()
-            except GatewayError as exc:
-                log.warning("call log cannot list functions: %s", exc.message)
-        return function in self._known
 
     def _receive(self) -> None:
         """The loop's one long round: record datagrams as they come until stopped. Not a round
