@@ -31,7 +31,6 @@ from app.runtime.leader import FileLock, autoscaler_leadership
 from app.runtime.swarm.assembly import swarm_runtime
 from app.web import state
 from app.web.auth import install_basic_auth, install_sessions, is_protected, load_credentials
-from app.web.signouts import open_sign_outs
 from app.web.blueprints import (
     alert,
     apidoc,
@@ -50,6 +49,7 @@ from app.web.blueprints import (
     series,
     ui,
 )
+from app.web.signouts import open_sign_outs
 from app.web.crosssite import install_cross_site_guard
 from app.web.handlers import register_error_handlers
 from app.web.streaming import StreamSlots

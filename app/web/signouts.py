@@ -13,10 +13,11 @@ containers sharing the state volume on one node). ``open_sign_outs`` picks one.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sqlite3
 import time
-from typing import Protocol
+from typing import Iterator, Protocol
 from urllib.parse import urlsplit
 
 import redis
@@ -39,34 +40,34 @@ class SignOuts(Protocol):
 class SQLiteSignOuts:
     def __init__(self, path: str):
         self.path = path
+        self._table_made = False
 
-    def _connect(self) -> sqlite3.Connection:
+    @contextlib.contextmanager
+    def _database(self, failure: str) -> Iterator[sqlite3.Connection]:
+        """A connection of its own (requests run in several threads), the table made on first
+        use; any SQLite error becomes BackendUnavailable saying ``failure``."""
+        connection = None
         try:
-            connection = sqlite3.connect(self.path, timeout=5.0, isolation_level=None)
-            connection.execute("CREATE TABLE IF NOT EXISTS ended (id TEXT PRIMARY KEY, until REAL NOT NULL)")
+            connection = sqlite3.connect(self.path, timeout=5.0)
+            if not self._table_made:
+                connection.execute("CREATE TABLE IF NOT EXISTS ended (id TEXT PRIMARY KEY, until REAL NOT NULL)")
+                self._table_made = True
+            with connection:  # one transaction, committed on leaving
+                yield connection
         except sqlite3.Error as exc:
-            raise BackendUnavailable(f"The dashboard's signed-out sessions cannot be read: {exc}") from None
-        return connection
+            raise BackendUnavailable(f"{failure}: {exc}") from None
+        finally:
+            if connection is not None:
+                connection.close()
 
     def end(self, session_id: str, until: float) -> None:
-        connection = self._connect()
-        try:
-            with connection:
-                connection.execute("DELETE FROM ended WHERE until < ?", (time.time(),))
-                connection.execute("INSERT OR REPLACE INTO ended VALUES (?, ?)", (session_id, until))
-        except sqlite3.Error as exc:
-            raise BackendUnavailable(f"The dashboard cannot record the sign-out: {exc}") from None
-        finally:
-            connection.close()
+        with self._database("The dashboard cannot record the sign-out") as database:
+            database.execute("DELETE FROM ended WHERE until < ?", (time.time(),))
+            database.execute("INSERT OR REPLACE INTO ended VALUES (?, ?)", (session_id, until))
 
     def ended(self, session_id: str) -> bool:
-        connection = self._connect()
-        try:
-            return connection.execute("SELECT 1 FROM ended WHERE id = ?", (session_id,)).fetchone() is not None
-        except sqlite3.Error as exc:
-            raise BackendUnavailable(f"The dashboard's signed-out sessions cannot be read: {exc}") from None
-        finally:
-            connection.close()
+        with self._database("The dashboard's signed-out sessions cannot be read") as database:
+            return database.execute("SELECT 1 FROM ended WHERE id = ?", (session_id,)).fetchone() is not None
 
 
 class RedisSignOuts:
