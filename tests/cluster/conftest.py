@@ -1,5 +1,7 @@
 """The cluster suite: a real 3-node Swarm started with `make cluster` (scripts/cluster.sh) once for
-the session, and removed with `make cluster-down` afterwards, also when a test failed.
+this folder's tests, and removed with `make cluster-down` as soon as they are done, also when a
+test failed: the node containers run their own dockerd, which must be gone before the session's
+last test stops the host's.
 
 Every function a test deploys has a name of its own and is removed by the test's fixture; a node a
 test kills is started again before the test ends. With CLUSTER_KEEP=1 an already running cluster
@@ -18,7 +20,7 @@ from harness.cluster import Cluster, cluster_script
 from harness.cluster_faults import DEADLINES
 
 
-@pytest.fixture(scope="session")
+@pytest.fixture(scope="package")
 def cluster() -> Cluster:
     keep = os.environ.get("CLUSTER_KEEP") == "1"
     try:

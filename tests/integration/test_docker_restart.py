@@ -30,16 +30,26 @@ pytestmark = pytest.mark.docker_restart
 
 
 def _dockerd_pid() -> int:
+    """The host's dockerd: the one in this process's PID namespace. A Docker-in-Docker container
+    (a cluster node, a person's own) shows its dockerd in /proc too, in a namespace of its own."""
     # From /proc rather than pidof or pgrep, which a minimal machine may not have.
+    ours = os.readlink("/proc/self/ns/pid")
     found = [int(entry.name) for entry in Path("/proc").iterdir()
-             if entry.name.isdigit() and _read(entry / "comm") == "dockerd"]
-    assert len(found) == 1, f"expected one dockerd, found {found}"
+             if entry.name.isdigit() and _read(entry / "comm") == "dockerd" and _link(entry / "ns/pid") == ours]
+    assert len(found) == 1, f"expected one dockerd in this PID namespace, found {found}"
     return found[0]
 
 
 def _read(path: Path) -> str:
     try:
         return path.read_text().strip()
+    except OSError:  # the process ended meanwhile
+        return ""
+
+
+def _link(path: Path) -> str:
+    try:
+        return os.readlink(path)
     except OSError:  # the process ended meanwhile
         return ""
 
