@@ -22,6 +22,7 @@ from app.background.usage import UsageSampler
 from app.config import Config, ConfigError
 from app.dataplane.calllog import OPEN_TOKEN, CallLog
 from app.dataplane.forwarder import Forwarder
+from app.dataplane.readiness import ReadinessProber, ReadinessView
 from app.dataplane.upstreams import Upstreams
 from app.domain.names import namespace_error
 from app.queue import Queue, open_queue
@@ -115,8 +116,10 @@ def check_settings(config: Config) -> None:
 def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, queue: Queue | None) -> state.Parts:
     """The parts the views use, from the given ones or the defaults for the rest."""
     functions = runtime.functions
+    readiness_file = os.path.join(config.state_dir, "readiness.json")
+    readiness = ReadinessView(readiness_file)
     upstreams = upstreams or Upstreams(
-        functions, scale_from_zero=config.scale_from_zero, wait_timeout=config.scale_from_zero_timeout
+        functions, scale_from_zero=config.scale_from_zero, wait_timeout=config.scale_from_zero_timeout, view=readiness
     )
     forwarder = Forwarder(upstreams, config.upstream_timeout)
     queue = queue or open_queue(config.async_queue)
@@ -146,6 +149,10 @@ def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, q
             FileLock(os.path.join(config.state_dir, "series.lock")),
             interval=config.series_interval,
             namespace=config.namespace,
+        ),
+        readiness=readiness,
+        prober=ReadinessProber(
+            functions, readiness_file, FileLock(os.path.join(config.state_dir, "readiness.lock")), namespace=config.namespace
         ),
         credentials=credentials,
     )
@@ -180,9 +187,9 @@ def register_blueprints(app: Flask) -> None:
 
 def start_background_work(app: Flask) -> None:
     """Start this process's async worker, its usage sampler (asleep until usage is asked for),
-    its receiver of nginx's call log when its port is set, its autoscaler when switched on, and
-    the dashboard's time series (one process samples) (called once per gunicorn worker, after
-    the fork)."""
+    its receiver of nginx's call log when its port is set, its autoscaler when switched on, the
+    dashboard's time series and the readiness prober (one process of each gateway samples and
+    probes) (called once per gunicorn worker, after the fork)."""
     parts = state.parts_of(app)
     parts.async_worker.start()
     parts.usage.start()
@@ -191,3 +198,4 @@ def start_background_work(app: Flask) -> None:
     if parts.config.autoscaler:
         parts.autoscaler.start()
     parts.time_series.start()
+    parts.prober.start()

@@ -1,9 +1,10 @@
 """Where a function's calls go: its task addresses, with scale from zero.
 
 Functions are named by their canonical reference (``name``, or ``name.namespace`` outside the
-default namespace). The runtime asks DNS for the addresses of every running replica (on Swarm
-``tasks.<service>``, on a network the caller shares; ``dnsrr`` mode, no VIP needed). Answers
-are cached for ``ttl`` seconds, handed out round-robin, and dropped as soon as a call to one of
+default namespace). The addresses are those of the ready replicas, from the readiness view
+(app.dataplane.readiness); without a fresh view, the runtime asks DNS for the addresses of every
+running replica (on Swarm ``tasks.<service>``, on a network the caller shares; ``dnsrr`` mode,
+no VIP needed). Answers are cached for ``ttl`` seconds, handed out round-robin, and dropped as soon as a call to one of
 them fails, so a replaced task is found on the next call. A function with no address is looked
 up once in the runtime: unknown is a 404, zero replicas are scaled to ``max(1, min)`` (one
 scale per function however many calls arrive at once) and the call waits, bounded, for a
@@ -19,12 +20,11 @@ import time
 from dataclasses import dataclass, field
 from typing import Callable, Iterable
 
+from app.dataplane.readiness import FUNCTION_PORT, ReadinessView
 from app.domain.models import ScalingPolicy
 from app.domain.names import split_reference
 from app.errors import FunctionNotFound, NoReadyReplica, NotFound
 from app.runtime.interfaces import Functions
-
-FUNCTION_PORT = 8080
 
 
 def dns_lookup(host: str) -> list[str]:
@@ -55,8 +55,10 @@ class Upstreams:
         ttl: float = 2.0,
         lookup: Callable[[str], list[str]] = dns_lookup,
         port: int = FUNCTION_PORT,
+        view: ReadinessView | None = None,
     ):
         self.functions = functions
+        self.view = view
         self.scale_from_zero = scale_from_zero
         self.wait_timeout = wait_timeout
         self.ttl = ttl
@@ -66,7 +68,15 @@ class Upstreams:
         self._lock = threading.Lock()
         self._waking: dict[str, threading.Lock] = {}
 
+    @property
+    def probing(self) -> bool:
+        """Whether addresses come from a fresh readiness view (only ready replicas)."""
+        return self.view is not None and self.view.fresh
+
     def _lookup(self, function: str) -> list[str]:
+        ready = self.view.addresses(function) if self.view is not None else None
+        if ready is not None:
+            return ready
         return self.functions.function_addresses(*split_reference(function), self.lookup)
 
     def address(self, function: str) -> str:
@@ -92,7 +102,8 @@ class Upstreams:
             self._cache.pop(function, None)
 
     def _cached(self, function: str) -> list[str]:
-        entry = self._cache.get(function)
+        # The readiness view changes as replicas pass or fail their probes: read it every call.
+        entry = None if self.probing else self._cache.get(function)
         if entry and entry.expires > time.monotonic():
             return entry.addresses
         return []

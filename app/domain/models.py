@@ -81,7 +81,8 @@ class Namespace:
 
 @dataclass(frozen=True)
 class FunctionStatus:
-    """What the gateway reports about a deployed function (FunctionStatus in the spec)."""
+    """What the gateway reports about a deployed function (FunctionStatus in the spec), and
+    ``rollout``: where its last update stands (None when it was never updated)."""
 
     name: str
     image: str
@@ -100,6 +101,45 @@ class FunctionStatus:
     created_at: str | None = None
     invocation_count: int = 0
     usage: "Usage | None" = None
+    rollout: "Rollout | None" = None
+
+
+@dataclass(frozen=True)
+class Rollout:
+    """Where a function's last update stands: ``state`` is Swarm's (updating, completed,
+    paused, rollback_started, rollback_completed, ...) or ``rolled_back`` when the gateway gave
+    the update up; ``message`` says why, when there is a reason to tell."""
+
+    state: str
+    message: str | None = None
+
+
+@dataclass(frozen=True)
+class TaskEndpoint:
+    """A running replica as routing sees it: where it answers, whether it runs the function's
+    current spec, and whether it is ``draining`` (the orchestrator is stopping it)."""
+
+    id: str
+    address: str
+    current: bool
+    draining: bool
+
+
+@dataclass(frozen=True)
+class FunctionEndpoints:
+    """A function's running replicas with what probing and routing need: its labels (the probes
+    are set there), desired ``replicas``, the ``version`` of its spec (a rollback names the one
+    it gives up), whether it has a previous spec an update can be rolled back to, and when its
+    last update started (epoch seconds, None when never updated)."""
+
+    name: str
+    namespace: str
+    labels: dict[str, str]
+    replicas: int
+    version: int
+    can_roll_back: bool
+    updated_at: float | None
+    tasks: list[TaskEndpoint]
 
 
 @dataclass(frozen=True)
@@ -287,7 +327,8 @@ class Instance:
     this replica's slot (its own when it has ended, else its predecessor's), None when none
     ended; ``cpu`` is millicores over the last sampling interval and the other counters as in
     ReplicaStats, UNMEASURED where the runtime has none; ``unmeasured`` says why a running
-    replica's are (its node could not be read), None otherwise.
+    replica's are (its node could not be read), None otherwise; ``ready`` is whether its
+    probes passed (it gets calls), None where this gateway does not probe it (yet).
     """
 
     id: str
@@ -308,6 +349,7 @@ class Instance:
     block_read_bytes: int = UNMEASURED
     block_write_bytes: int = UNMEASURED
     unmeasured: str | None = None
+    ready: bool | None = None
 
 
 # Event types of GET /system/events.
@@ -320,6 +362,8 @@ REPLICA_HEALTHY = "replica.healthy"
 REPLICA_UNHEALTHY = "replica.unhealthy"
 REPLICA_DIED = "replica.died"
 REPLICA_OOM = "replica.oom"
+# The gateway, or Swarm, gave an update up and put the previous spec back (``message``: why).
+UPDATE_ROLLED_BACK = "update.rolled_back"
 # A node of the cluster went down, and is ready again (``node`` names it).
 NODE_DOWN = "node.down"
 NODE_READY = "node.ready"

@@ -22,6 +22,7 @@ from typing import Callable, Iterator, Protocol
 from app.domain.models import (
     EventRequest,
     FunctionDeployment,
+    FunctionEndpoints,
     FunctionEvent,
     FunctionStatus,
     Instance,
@@ -60,6 +61,18 @@ class Functions(Protocol):
     ) -> list[str]:
         """The addresses of the function's running replicas, from ``resolve`` (DNS: a host name
         to addresses) asked for the host the orchestrator gives them; empty when none."""
+
+    def function_endpoints(self) -> list[FunctionEndpoints]:
+        """Every function of every namespace with its running replicas' addresses, the replicas
+        being stopped included, at a constant cost in orchestrator calls."""
+
+    def roll_back(self, name: str, namespace: str, version: int, reason: str) -> None:
+        """Put back the spec the function had before its last update, keeping its replicas, and
+        record ``reason`` (its status and events then say ``rolled_back``).
+
+        Raises NotFound (404) for an unknown function, Conflict (409) when its spec is no longer
+        at ``version`` or has nothing to roll back to.
+        """
 
     def deploy(self, deployment: FunctionDeployment) -> None:
         """Create a function in ``deployment.namespace``.

@@ -42,6 +42,7 @@ from app.domain.models import (
     Resources,
     ScalingPolicy,
 )
+from app.domain.probes import Probes
 from app.domain.names import function_name_error, namespace_error, secret_name_error
 from app.domain.quantities import MIN_MEMORY_LIMIT, parse_cpu, parse_memory
 from app.domain.scaling import FIRING, RESOLVED
@@ -181,6 +182,7 @@ class FunctionDeploymentSchema(_Request):
                 raise ValidationError(f"label {key!r} must equal the function name {name!r}", "labels")
         try:
             ScalingPolicy.from_labels(labels)
+            Probes.from_labels(labels)
         except ValueError as exc:
             raise ValidationError(str(exc), "labels") from None
         if data.get("registry_auth") and data.get("image"):
@@ -286,6 +288,17 @@ class UsageSchema(Schema):
     totalMemoryBytes = fields.Float(attribute="total_memory_bytes")
 
 
+class RolloutSchema(Schema):
+    """Where a function's last update stands; ``message`` absent when there is nothing to say."""
+
+    state = fields.String()
+    message = fields.String()
+
+    @post_dump
+    def _drop_absent(self, data: dict, **_: Any) -> dict:
+        return {key: value for key, value in data.items() if value is not None}
+
+
 class FunctionStatusSchema(Schema):
     """FunctionStatus out; ``envVars``, ``limits`` and ``requests`` are absent when not given."""
 
@@ -306,6 +319,7 @@ class FunctionStatusSchema(Schema):
     readOnlyRootFilesystem = fields.Boolean(attribute="read_only_root_filesystem")
     createdAt = fields.String(attribute="created_at")
     usage = fields.Nested(UsageSchema)
+    rollout = fields.Nested(RolloutSchema)
 
     @post_dump
     def _drop_absent(self, data: dict, **_: Any) -> dict:
@@ -346,6 +360,7 @@ class InstanceSchema(Schema):
     blockReadBytes = fields.Integer(attribute="block_read_bytes")
     blockWriteBytes = fields.Integer(attribute="block_write_bytes")
     unmeasured = fields.String(allow_none=True)
+    ready = fields.Boolean(allow_none=True)
 
 
 class EventQuerySchema(_Request):

@@ -17,6 +17,7 @@ from app.background.usage import UsageSampler
 from app.config import Config
 from app.dataplane.calllog import CallLog
 from app.dataplane.forwarder import Forwarder
+from app.dataplane.readiness import ReadinessProber, ReadinessView
 from app.dataplane.upstreams import Upstreams
 from app.domain.names import function_reference, parse_reference, require_namespace
 from app.errors import InvalidRequest
@@ -44,6 +45,8 @@ class Parts:
     call_log: CallLog  # counts the calls nginx routed itself; started per worker process
     autoscaler: Autoscaler  # scales functions by load; started per worker process, one leads
     time_series: TimeSeries  # the dashboard's last hour per function; started per worker process, one samples
+    readiness: ReadinessView  # which replicas passed their probes, as the prober last wrote
+    prober: ReadinessProber  # probes every replica; started per worker process, one probes
     credentials: Credentials | None  # who may sign in; None when basic auth is off
 
 
@@ -109,6 +112,10 @@ def stream_slots() -> StreamSlots:
 
 def usage() -> UsageSampler:
     return _parts().usage
+
+
+def readiness() -> ReadinessView:
+    return _parts().readiness
 
 
 def upstreams() -> Upstreams:

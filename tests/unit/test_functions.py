@@ -226,7 +226,7 @@ def test_instances_route(client, engine):
     assert set(instances[0]) == {
         "id", "name", "namespace", "slot", "node", "state", "desiredState", "health", "startedAt", "exitCode",
         "error", "cpu", "memoryBytes", "networkRxBytes", "networkTxBytes", "blockReadBytes", "blockWriteBytes",
-        "unmeasured"}
+        "unmeasured", "ready"}
     assert instances[0]["health"] == {"status": "none", "failingStreak": 0, "lastOutput": None}
     assert instances[0]["cpu"] == -1 and instances[0]["blockReadBytes"] == 0
     assert client.get("/system/function/ghost/instances").status_code == 404

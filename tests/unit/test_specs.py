@@ -12,7 +12,7 @@ from hypothesis import example, given, settings
 from hypothesis import strategies as st
 
 from app.domain.images import registry_auth_header
-from app.domain.models import LABEL_FAAS_FUNCTION, FunctionDeployment, Namespace, Resources
+from app.domain.models import LABEL_FAAS_FUNCTION, FunctionDeployment, Namespace, Resources, Rollout
 from app.runtime.swarm import naming, specs
 from app.runtime.swarm.naming import SecretVersion
 from app.runtime.swarm.specs import build_service_spec, function_status
@@ -21,6 +21,7 @@ from tests.unit.helpers import DEPLOYMENT, function_names, labels, references, s
 
 NETWORK = "func_functions"
 DEFAULT = "openfaas-fn"
+SECOND = 10**9
 
 
 def build(replicas=1, namespace=DEFAULT, **fields):
@@ -35,9 +36,96 @@ def test_replicated_dnsrr_start_first_on_the_functions_network():
     assert spec["Name"] == "echo"
     assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
     assert spec["EndpointSpec"] == {"Mode": "dnsrr"}
-    # One task at a time, the new one up before the old one stops; a failed update pauses.
-    assert spec["UpdateConfig"] == {"Parallelism": 1, "Order": "start-first", "FailureAction": "pause"}
+    # One task at a time, the new one up before the old one stops, then a pause as long as the
+    # default readiness probe may take to pass (0 + 2 x (3 + 1) + 1 s); a replica that exits rolls back.
+    assert spec["UpdateConfig"] == {
+        "Parallelism": 1, "Order": "start-first", "Delay": 9 * SECOND, "Monitor": 9 * SECOND,
+        "FailureAction": "rollback", "MaxFailureRatio": 0,
+    }
+    assert spec["RollbackConfig"] == {"Parallelism": 1, "Order": "start-first", "FailureAction": "pause"}
     assert spec["TaskTemplate"]["Networks"] == [{"Target": NETWORK}]
+
+
+def test_the_pause_between_replicas_follows_the_readiness_labels():
+    spec = build(labels={"com.openfaas.ready.http.periodSeconds": "1", "com.openfaas.ready.http.failureThreshold": "1",
+                         "com.openfaas.ready.http.timeoutSeconds": "0.5"})
+    # 0 + 1 x (1 + 1) + 0.5 s, rounded up.
+    assert spec["UpdateConfig"]["Delay"] == 3 * SECOND
+
+
+@pytest.mark.parametrize("env, grace", [
+    (None, 21),  # the watchdogs' default write_timeout of 10 s, twice, and a second
+    ({"write_timeout": "30s"}, 61),
+    ({"write_timeout": "5"}, 11),
+    ({"write_timeout": "1m"}, 121),
+    ({"write_timeout": "soon"}, 21),  # the watchdog would not start on it either: the default
+])
+def test_replicas_are_given_time_to_drain_their_calls(env, grace):
+    assert build(env_vars=env)["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"] == grace * SECOND
+
+
+def _updated(spec, previous=None, state=None, version=7):
+    service = {"ID": "svc1", "Spec": spec, "Version": {"Index": version}}
+    if previous is not None:
+        service["PreviousSpec"] = previous
+    if state is not None:
+        service["UpdateStatus"] = {"State": state, "StartedAt": "2026-01-01T00:00:00.5Z", "Message": "why"}
+    return service
+
+
+def _endpoint_task(task_id, spec, address, desired="running", state="running", service="svc1"):
+    return {
+        "ID": task_id, "ServiceID": service, "DesiredState": desired, "Status": {"State": state}, "Spec": spec,
+        "NetworksAttachments": [
+            {"Network": {"Spec": {"Name": "ingress"}}, "Addresses": ["10.255.0.9/16"]},
+            {"Network": {"Spec": {"Name": NETWORK}}, "Addresses": [f"{address}/24"]},
+        ],
+    }
+
+
+def test_endpoints_are_the_running_tasks_with_their_address_version_and_drain():
+    old, new = build(image="v1"), build(image="v2")
+    tasks = [
+        _endpoint_task("t1", old["TaskTemplate"], "10.0.1.5", desired="shutdown"),
+        _endpoint_task("t2", old["TaskTemplate"], "10.0.1.6"),
+        _endpoint_task("t3", new["TaskTemplate"], "10.0.1.7"),
+        _endpoint_task("t4", new["TaskTemplate"], "10.0.1.8", state="starting"),
+        _endpoint_task("t5", new["TaskTemplate"], "10.0.1.9", service="other"),
+    ]
+    found = specs.function_endpoints(_updated(new, previous=old, state="updating"), tasks, DEFAULT)
+    assert (found.name, found.namespace, found.replicas, found.version) == ("echo", DEFAULT, 1, 7)
+    assert [(t.id, t.address, t.current, t.draining) for t in found.tasks] == [
+        ("t1", "10.0.1.5", False, True), ("t2", "10.0.1.6", False, False), ("t3", "10.0.1.7", True, False)]
+    assert found.can_roll_back and found.updated_at == 1767225600.0
+
+
+@pytest.mark.parametrize("previous, state, labels, expected", [
+    (None, None, {}, False),  # never updated
+    ("v1", "updating", {}, True),
+    ("v1", "completed", {}, True),
+    ("v2", "completed", {}, False),  # the previous spec runs the same replicas: nothing to go back to
+    ("v1", "rollback_completed", {}, False),  # Swarm rolled back itself
+    ("v1", "completed", {specs.LABEL_ROLLED_BACK: "why"}, False),  # never back to what was given up
+])
+def test_an_update_can_be_rolled_back_once_and_only_to_other_replicas(previous, state, labels, expected):
+    spec = build(image="v2")
+    spec["Labels"].update(labels)
+    service = _updated(spec, previous=previous and build(image=previous), state=state)
+    assert specs.can_roll_back(service) is expected
+
+
+def test_a_rollback_puts_the_previous_spec_back_with_the_reason_at_todays_replicas():
+    service = _updated(build(image="v2", replicas=3), previous=build(image="v1", replicas=2), state="updating")
+    spec = specs.rolled_back_spec(service, "no new replica became ready")
+    assert spec["TaskTemplate"] == build(image="v1")["TaskTemplate"]
+    assert spec["Mode"] == {"Replicated": {"Replicas": 3}}
+    assert spec["Labels"][specs.LABEL_ROLLED_BACK] == "no new replica became ready"
+    status = function_status({**service, "Spec": spec}, [], DEFAULT)
+    assert status.image == "v1" and specs.LABEL_ROLLED_BACK not in status.labels
+    assert (status.rollout.state, status.rollout.message) == ("rolled_back", "no new replica became ready")
+    # Swarm's own state otherwise; none before the first update.
+    assert function_status(service, [], DEFAULT).rollout == Rollout("updating", "why")
+    assert function_status(_updated(build()), [], DEFAULT).rollout is None
 
 
 def test_function_labels_on_service_and_containers():

@@ -7,7 +7,9 @@ of this node only, carrying the container's labels (so ``com.openfaas.function``
 ``com.openfaas.namespace``) and ``com.docker.swarm.task.id``; ``die`` with ``exitCode``;
 ``health_status: healthy|unhealthy``; ``oom``. Service events carry no labels, so the stream
 keeps the functions it knows by service ID: listed when it opens, learnt by inspecting a service
-when it is created, forgotten when it is removed.
+when it is created, read again when its spec or rollout changes, forgotten when it is removed.
+An update given up (the gateway's rollback label appears, or Swarm starts its own rollback) is
+told once, as ``update.rolled_back`` with the reason.
 
 Node ``update`` events with ``state.old``/``state.new`` become ``node.down`` and ``node.ready``.
 On a cluster (node agents), container events come from every node's agent
@@ -46,8 +48,10 @@ from app.domain.models import (
     NODE_READY,
     STREAM_DISCONNECTED,
     STREAM_RECONNECTED,
+    UPDATE_ROLLED_BACK,
     EventRequest,
     FunctionEvent,
+    Rollout,
 )
 from app.domain.timestamps import format_rfc3339_nano, now_rfc3339_nano
 from app.errors import GatewayError, NotFound
@@ -86,6 +90,13 @@ class KnownFunction:
     name: str
     namespace: str
     replicas: int
+    rollout: Rollout | None = None
+
+
+def known_function(service: dict, default_namespace: str) -> KnownFunction:
+    """What the stream keeps of a function's service."""
+    name, namespace = naming.function_identity(service, default_namespace)
+    return KnownFunction(name, namespace, specs.current_replicas(service), specs.rollout(service))
 
 
 def _number(text: str | None) -> int | None:
@@ -97,9 +108,13 @@ def event_time(event: dict) -> str:
     return format_rfc3339_nano(nanos // 10**9, nanos % 10**9)
 
 
-def normalise(event: dict, known: dict[str, KnownFunction], default_namespace: str) -> FunctionEvent | None:
+def normalise(
+    event: dict, known: dict[str, KnownFunction], default_namespace: str, before: KnownFunction | None = None
+) -> FunctionEvent | None:
     """The FunctionEvent one Docker event means, or None when it is about nothing of ours or
-    nothing the API reports. ``known`` must already hold the service of a service event."""
+    nothing the API reports. ``known`` must already hold the service of a service event, as it
+    is after the event; ``before`` is what was known of it before (an update that rolled back
+    is told once)."""
     actor = event.get("Actor") or {}
     attributes = actor.get("Attributes") or {}
     action = event.get("Action") or ""
@@ -126,6 +141,12 @@ def normalise(event: dict, known: dict[str, KnownFunction], default_namespace: s
             return FunctionEvent(
                 FUNCTION_SCALED, replicas=new, previous_replicas=_number(attributes.get("replicas.old")), **common
             )
+        rollout = function.rollout
+        if rollout is not None and rollout.state == "rolled_back" and (before is None or before.rollout != rollout):
+            return FunctionEvent(UPDATE_ROLLED_BACK, message=rollout.message, **common)
+        if attributes.get("updatestate.new") == "rollback_started":
+            message = rollout.message if rollout is not None and rollout.message else "Swarm rolled the update back."
+            return FunctionEvent(UPDATE_ROLLED_BACK, message=message, **common)
         return FunctionEvent(FUNCTION_UPDATED, rollout=attributes.get("updatestate.new"), **common)
     kind = _CONTAINER_TYPES.get(action)
     name = attributes.get(LABEL_FUNCTION)
@@ -185,18 +206,14 @@ class SwarmEventStream:
     def learn_all(self) -> None:
         """Know every function that exists now. Raises BackendUnavailable (503)."""
         default = self.lookup.client.default_namespace
-        self._known = {
-            svc["ID"]: KnownFunction(*naming.function_identity(svc, default), specs.current_replicas(svc))
-            for svc in self.lookup.function_services()
-        }
+        self._known = {svc["ID"]: known_function(svc, default) for svc in self.lookup.function_services()}
 
     def _learn(self, service_id: str) -> None:
         try:
             svc = self.lookup.owned_service(service_id)
         except NotFound:
             return  # not ours, or removed already: nothing of ours to report
-        default = self.lookup.client.default_namespace
-        self._known[service_id] = KnownFunction(*naming.function_identity(svc, default), specs.current_replicas(svc))
+        self._known[service_id] = known_function(svc, self.lookup.client.default_namespace)
 
     def __iter__(self) -> Iterator[list[FunctionEvent]]:
         if self.source.agents is None:
@@ -288,10 +305,14 @@ class SwarmEventStream:
         if nanos and nanos <= self._last:
             return []  # sent before the reconnect
         self._last = max(self._last, nanos)
-        actor_id = (raw.get("Actor") or {}).get("ID", "")
-        if raw.get("Type") == "service" and raw.get("Action") in ("create", "update") and actor_id not in self._known:
+        actor = raw.get("Actor") or {}
+        actor_id = actor.get("ID", "")
+        before = self._known.get(actor_id)
+        # A spec or rollout change is read again (rare; a scale names its replicas itself).
+        changed = raw.get("Action") == "update" and "replicas.new" not in (actor.get("Attributes") or {})
+        if raw.get("Type") == "service" and raw.get("Action") in ("create", "update") and (before is None or changed):
             self._learn(actor_id)
-        event = normalise(raw, self._known, self.lookup.client.default_namespace)
+        event = normalise(raw, self._known, self.lookup.client.default_namespace, before)
         if raw.get("Type") == "service" and raw.get("Action") == "remove":
             self._known.pop(actor_id, None)
         return [event] if event is not None and wanted(event, self.request) else []

@@ -10,7 +10,7 @@ import ipaddress
 from typing import Callable
 
 from app.domain.images import registry_auth_header
-from app.domain.models import FunctionDeployment, FunctionStatus, ScalingPolicy
+from app.domain.models import FunctionDeployment, FunctionEndpoints, FunctionStatus, ScalingPolicy
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.runtime.swarm import naming, specs
 from app.runtime.swarm.client import SwarmClient, docker_errors
@@ -56,6 +56,26 @@ class SwarmFunctions:
             return addresses
         foreign = self.networks.subnets()
         return [address for address in addresses if not any(ipaddress.ip_address(address) in net for net in foreign)]
+
+    def function_endpoints(self) -> list[FunctionEndpoints]:
+        # Every task, not only those meant to run: a replica Swarm is stopping still answers.
+        services = self.lookup.function_services()
+        if not services:
+            return []
+        with docker_errors("list tasks"):
+            tasks = [task for task in self.client.api.tasks() if task.get("Status", {}).get("State") == "running"]
+        default = self.client.default_namespace
+        return [specs.function_endpoints(service, tasks, default) for service in services]
+
+    def roll_back(self, name: str, namespace: str, version: int, reason: str) -> None:
+        service = self.lookup.function_service(name, namespace)
+        if service["Version"]["Index"] != version or not specs.can_roll_back(service):
+            raise Conflict(f"Function {name} changed since it was judged; not rolled back.")
+        with docker_errors(f"roll back function {name}"):
+            self.client.engine(
+                "POST", f"/services/{service['ID']}/update", specs.rolled_back_spec(service, reason),
+                params={"version": version},
+            )
 
     def _deployment_spec(self, deployment: FunctionDeployment, replicas: int) -> tuple[dict, dict]:
         namespace = self.client.namespace(deployment.namespace)

@@ -10,24 +10,36 @@ Swarm is in ``app.runtime.swarm.naming``.
 
 from __future__ import annotations
 
+import math
 import posixpath
 
+from app.config import parse_duration
 from app.domain.models import (
     ANNOTATION_PREFIX,
     GATEWAY_LABEL_PREFIX,
     LABEL_FUNCTION,
     LABEL_NAMESPACE,
     FunctionDeployment,
+    FunctionEndpoints,
     FunctionStatus,
     Resources,
+    Rollout,
+    TaskEndpoint,
 )
+from app.domain.probes import Probes
 from app.domain.quantities import parse_cpu, parse_memory
+from app.domain.timestamps import parse_rfc3339
 from app.runtime.swarm.naming import SecretVersion, function_identity, function_labels, in_namespace
 
 SECRETS_DIR = "/var/openfaas/secrets"
 DEFAULT_CONSTRAINT = "node.platform.os == linux"
 LABEL_DEFAULT_CONSTRAINTS = GATEWAY_LABEL_PREFIX + "default-constraints"
 ENV_PROCESS = "fprocess"
+# Why the gateway gave up the update this spec replaced; set on the spec it rolled back to.
+LABEL_ROLLED_BACK = GATEWAY_LABEL_PREFIX + "rolled-back"
+# The watchdogs' own default for write_timeout, the longest a call may take.
+WATCHDOG_WRITE_TIMEOUT = 10.0
+_NANOS = 10**9
 
 # Readable by the non-root users function images usually run as.
 _SECRET_FILE_MODE = 0o444
@@ -106,6 +118,7 @@ def build_service_spec(
         resources["Limits"] = limits
     if reservations := _engine_resources(deployment.requests):
         resources["Reservations"] = reservations
+    container["StopGracePeriod"] = stop_grace_period(variables)
     attachment: dict = {"Target": network}
     if namespace != default:
         attachment["Aliases"] = [deployment.service]
@@ -119,9 +132,39 @@ def build_service_spec(
             "Networks": [attachment],
         },
         "Mode": {"Replicated": {"Replicas": replicas}},
-        "UpdateConfig": {"Parallelism": 1, "Order": "start-first", "FailureAction": "pause"},
+        "UpdateConfig": update_config(Probes.from_labels(deployment.labels)),
+        "RollbackConfig": {"Parallelism": 1, "Order": "start-first", "FailureAction": "pause"},
         "EndpointSpec": {"Mode": "dnsrr"},
     }
+
+
+def update_config(probes: Probes) -> dict:
+    """How Swarm rolls a new spec out: one replica at a time, the new one started before the old
+    one stops, and a pause after each as long as the readiness probe may take to pass
+    (``Probe.settle_time``). Swarm only knows that a container runs; the pause lets the gateway,
+    which probes, route to the new replica once it is ready and roll the update back
+    (app.dataplane.readiness) before Swarm replaces the next old replica. A new replica that
+    exits within that time makes Swarm roll back by itself."""
+    settle = math.ceil(probes.readiness.settle_time) * _NANOS
+    return {
+        "Parallelism": 1,
+        "Order": "start-first",
+        "Delay": settle,
+        "Monitor": settle,
+        "FailureAction": "rollback",
+        "MaxFailureRatio": 0,
+    }
+
+
+def stop_grace_period(env: dict[str, str]) -> int:
+    """Nanoseconds Swarm waits between asking a replica to stop and killing it: enough for a
+    watchdog to drain. On SIGTERM a watchdog keeps serving for ``write_timeout``, then waits
+    for the calls in flight, each at most ``write_timeout`` long; a second more for the rest."""
+    try:
+        write_timeout = parse_duration(env.get("write_timeout", ""))
+    except ValueError:
+        write_timeout = WATCHDOG_WRITE_TIMEOUT
+    return int((2 * write_timeout + 1) * _NANOS)
 
 
 def with_replicas(spec: dict, replicas: int) -> dict:
@@ -180,6 +223,84 @@ def available_replicas(service: dict, tasks: list[dict]) -> int:
     )
 
 
+def rollout(service: dict) -> Rollout | None:
+    """Where the service's last update stands, None when it was never updated."""
+    reason = (service["Spec"].get("Labels") or {}).get(LABEL_ROLLED_BACK)
+    if reason:
+        return Rollout("rolled_back", reason)
+    status = service.get("UpdateStatus")
+    if not status or not status.get("State"):
+        return None
+    return Rollout(status["State"], status.get("Message") or None)
+
+
+def _task_address(task: dict) -> str | None:
+    # A function is on one network (its namespace's); Swarm's ingress is never among them (dnsrr).
+    for attachment in task.get("NetworksAttachments") or []:
+        if attachment.get("Network", {}).get("Spec", {}).get("Name") == "ingress":
+            continue
+        for address in attachment.get("Addresses") or []:
+            return address.partition("/")[0]
+    return None
+
+
+def function_endpoints(service: dict, tasks: list[dict], default: str) -> FunctionEndpoints:
+    """A function's running replicas with their addresses, of ``tasks`` (of any services), as
+    routing needs them: a task Swarm is stopping still runs, and is ``draining``."""
+    name, namespace = function_identity(service, default)
+    spec = service["Spec"]
+    current = _comparable(spec.get("TaskTemplate") or {})
+    endpoints = []
+    for task in tasks:
+        address = _task_address(task)
+        if task.get("ServiceID") != service["ID"] or task.get("Status", {}).get("State") != "running" or not address:
+            continue
+        endpoints.append(TaskEndpoint(
+            id=task["ID"],
+            address=address,
+            current=_comparable(task.get("Spec", {})) == current,
+            draining=task.get("DesiredState") != "running",
+        ))
+    return FunctionEndpoints(
+        name=name,
+        namespace=namespace,
+        labels=spec.get("Labels") or {},
+        replicas=current_replicas(service),
+        version=service["Version"]["Index"],
+        can_roll_back=can_roll_back(service),
+        updated_at=_update_started(service),
+        tasks=sorted(endpoints, key=lambda endpoint: endpoint.id),
+    )
+
+
+def _update_started(service: dict) -> float | None:
+    started = (service.get("UpdateStatus") or {}).get("StartedAt")
+    try:
+        return float(parse_rfc3339(started)[0]) if started else None
+    except ValueError:
+        return None
+
+
+def can_roll_back(service: dict) -> bool:
+    """Whether the service has a previous spec with other replicas to go back to; never back again
+    to where a rollback came from, nor during or after Swarm's own rollback."""
+    spec, previous = service["Spec"], service.get("PreviousSpec")
+    state = (service.get("UpdateStatus") or {}).get("State", "")
+    return (
+        bool(previous)
+        and LABEL_ROLLED_BACK not in (spec.get("Labels") or {})
+        and not state.startswith("rollback")
+        and _comparable(previous.get("TaskTemplate") or {}) != _comparable(spec.get("TaskTemplate") or {})
+    )
+
+
+def rolled_back_spec(service: dict, reason: str) -> dict:
+    """The service's previous spec, to put back because of ``reason``, at today's replicas."""
+    previous = service["PreviousSpec"]
+    labels = {**(previous.get("Labels") or {}), LABEL_ROLLED_BACK: reason}
+    return with_replicas({**previous, "Labels": labels}, current_replicas(service))
+
+
 def _resources_from_labels(kind: str, labels: dict[str, str]) -> Resources | None:
     memory = labels.get(f"{GATEWAY_LABEL_PREFIX}{kind}.memory")
     cpu = labels.get(f"{GATEWAY_LABEL_PREFIX}{kind}.cpu")
@@ -224,4 +345,5 @@ def function_status(service: dict, tasks: list[dict], default: str) -> FunctionS
         requests=_resources_from_labels("requests", all_labels),
         read_only_root_filesystem=bool(container.get("ReadOnly")),
         created_at=service.get("CreatedAt"),
+        rollout=rollout(service),
     )

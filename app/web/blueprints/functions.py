@@ -19,7 +19,7 @@ from app.web.schemas import (
     load_body,
     load_query,
 )
-from app.web.state import functions, reference_of, replicas, request_namespace, usage
+from app.web.state import functions, readiness, reference_of, replicas, request_namespace, usage
 
 bp = Blueprint("functions", __name__)
 _DEPLOYMENT = FunctionDeploymentSchema()
@@ -41,19 +41,23 @@ def _status_query() -> tuple[bool, str]:
 
 
 def _with_counts(statuses: list[FunctionStatus], with_usage: bool) -> list[FunctionStatus]:
-    """Statuses with invocation counts from the metrics every worker shares, and the last
-    sampled usage when asked for (never waiting for stats); replicas recorded."""
+    """Statuses with invocation counts from the metrics every worker shares, the last sampled
+    usage when asked for (never waiting for stats) and, while replicas are probed, the ready
+    replicas of the current spec as available; replicas recorded."""
     counts = metrics.invocation_counts()
     sampled = usage()
+    view = readiness()
     counted = []
     for status in statuses:
         reference = reference_of(status.name, status.namespace)
         metrics.set_replicas(reference, status.replicas)
+        available = view.available(reference)
         counted.append(
             dataclasses.replace(
                 status,
                 invocation_count=counts.get(reference, 0),
                 usage=sampled.usage(status.namespace, status.name) if with_usage else None,
+                available_replicas=status.available_replicas if available is None else available,
             )
         )
     return counted
@@ -75,6 +79,11 @@ def get_function(name: str):
 @bp.get("/system/function/<name>/instances")
 def function_instances(name: str):
     instances = usage().with_cpu(replicas().instances(require_function_name(name), request_namespace()))
+    view = readiness()
+    instances = [
+        dataclasses.replace(instance, ready=view.ready(reference_of(instance.name, instance.namespace), instance.id))
+        for instance in instances
+    ]
     return jsonify(_INSTANCE.dump(instances, many=True))
 
 

@@ -18,20 +18,22 @@ bp = Blueprint("routes", __name__)
 
 @bp.get("/_/routes")
 def routing_table():
-    # Only functions with a running, up-to-date task that should keep running: the others are the
-    # gateway's to wake, and one just scaled to zero leaves the table before its tasks stop.
-    # Other namespaces' functions only where nginx is on their networks (route_namespaces).
+    # Only functions that should keep running, with a ready replica (the upstreams' addresses):
+    # the others are the gateway's to wake, and one just scaled to zero leaves the table before
+    # its tasks stop. Without probes, only those with a running up-to-date task. Other
+    # namespaces' functions only where nginx is on their networks (route_namespaces).
     config = settings()
+    pools = upstreams()
+    probing = pools.probing
     ready = [
         reference_of(status.name, status.namespace)
         for status in functions().list_functions()
-        if status.replicas and status.available_replicas
+        if status.replicas and (probing or status.available_replicas)
         and (config.route_namespaces or status.namespace == config.namespace)
     ]
     # nginx fetches this every second: the moment to notice it was recreated without the
     # namespaces' networks.
     edge().refresh_edge()
-    pools = upstreams()
     table = render_routes(
         pools.table(ready),
         port=pools.port,

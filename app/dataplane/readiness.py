@@ -1,0 +1,245 @@
+"""Which replicas get calls: the gateway probes every replica over HTTP and routes only to the
+ready ones (app.domain.probes has the labels and the rules).
+
+Swarm knows only that a container runs, and a watchdog image has no program to probe itself
+with, so the gateway probes: one process per host (a ``LeaderLoop`` on a file lock in
+``state_dir``, like the time series) lists every function's running replicas each ``TICK``,
+probes those whose period is due, all at once and each within its timeout, and writes what it
+found to ``readiness.json`` in ``state_dir`` (replaced whole, so a reader never sees half). Every
+worker reads that file when it changed: per function, the addresses calls go to
+(``app.domain.probes.routable``) and each replica's readiness. nginx's routing table and the
+gateway's own proxy both take their addresses from it.
+
+A view older than ``STALE`` seconds (no process probes: the gateway just started, Docker is away)
+is no view: routing then uses every running replica, as Swarm's DNS gives them, and readiness
+reads as unknown.
+
+Leading, the prober also gives up an update none of whose new replicas becomes ready
+(``app.domain.probes.rollback_reason``): it puts the previous spec back through the runtime,
+which records the reason for the function's status and events.
+"""
+
+from __future__ import annotations
+
+import http.client
+import json
+import logging
+import os
+import tempfile
+import time
+from concurrent.futures import ThreadPoolExecutor
+from dataclasses import dataclass
+from typing import Callable
+
+from app.background.loop import LeaderLoop
+from app.domain.models import FunctionEndpoints, TaskEndpoint
+from app.domain.names import function_reference
+from app.domain.probes import Probe, Probes, ProbeState, rollback_reason, routable
+from app.errors import GatewayError
+from app.runtime.interfaces import Functions
+from app.runtime.leader import Lock
+
+log = logging.getLogger(__name__)
+
+# Seconds between rounds: how soon a due probe runs, and a change of replicas is seen.
+TICK = 0.5
+# A view not rewritten for this long is not trusted.
+STALE = 5.0
+# Probes in flight at once.
+CONCURRENCY = 64
+FUNCTION_PORT = 8080
+
+
+def http_probe(address: str, port: int, probe: Probe) -> bool:
+    """Whether GET ``probe.path`` at ``address:port`` answers 2xx or 3xx within its timeout."""
+    connection = http.client.HTTPConnection(address, port, timeout=probe.timeout)
+    try:
+        connection.request("GET", probe.path, headers={"User-Agent": "faas-swarm-py-probe"})
+        return 200 <= connection.getresponse().status < 400
+    except (OSError, http.client.HTTPException):
+        return False
+    finally:
+        connection.close()
+
+
+@dataclass
+class _Track:
+    """One probe of one replica: where it stands and when it runs next."""
+
+    state: ProbeState
+    due: float
+
+
+@dataclass
+class _Replica:
+    first_seen: float
+    readiness: _Track
+    health: _Track
+
+    @property
+    def ready(self) -> bool:
+        return self.readiness.state.passing and self.health.state.passing
+
+
+def _probes(function: FunctionEndpoints) -> Probes:
+    try:
+        return Probes.from_labels(function.labels)
+    except ValueError:  # labels set on the service by hand, past the gateway's checks
+        return Probes(Probe(), Probe())
+
+
+class ReadinessView:
+    """What the probing process last wrote, read from ``path`` by any process."""
+
+    def __init__(self, path: str, clock: Callable[[], float] = time.time):
+        self.path = path
+        self._clock = clock
+        self._read_key: tuple[int, int] | None = None
+        self._view: dict = {}
+
+    def _current(self) -> dict | None:
+        try:
+            stat = os.stat(self.path)
+        except OSError:
+            return None
+        key = (stat.st_mtime_ns, stat.st_ino)
+        if key != self._read_key:
+            try:
+                with open(self.path, encoding="utf-8") as file:
+                    self._view = json.load(file)
+            except (OSError, ValueError):
+                return None
+            self._read_key = key
+        if self._clock() - self._view.get("at", 0) > STALE:
+            return None
+        return self._view
+
+    @property
+    def fresh(self) -> bool:
+        """Whether a probing process wrote the view within ``STALE`` seconds."""
+        return self._current() is not None
+
+    def addresses(self, reference: str) -> list[str] | None:
+        """Where calls of function ``reference`` go (possibly none), or None without a fresh view."""
+        view = self._current()
+        if view is None:
+            return None
+        return view["functions"].get(reference, {}).get("addresses", [])
+
+    def available(self, reference: str) -> int | None:
+        """How many replicas of the current spec are ready, or None without a fresh view."""
+        view = self._current()
+        if view is None:
+            return None
+        return view["functions"].get(reference, {}).get("available", 0)
+
+    def ready(self, reference: str, replica: str) -> bool | None:
+        """Whether a replica passed its probes; None without a fresh view or when not probed."""
+        view = self._current()
+        if view is None:
+            return None
+        return view["functions"].get(reference, {}).get("ready", {}).get(replica)
+
+
+class ReadinessProber:
+    """Probes every replica while this process holds ``lock``, writing the view to ``path``;
+    functions are named there as calls name them (``namespace`` is the default one)."""
+
+    def __init__(
+        self,
+        functions: Functions,
+        path: str,
+        lock: Lock,
+        *,
+        namespace: str,
+        probe: Callable[[str, int, Probe], bool] = http_probe,
+        port: int = FUNCTION_PORT,
+        clock: Callable[[], float] = time.time,
+        interval: float = TICK,
+    ):
+        self.functions = functions
+        self.path = path
+        self.namespace = namespace
+        self.port = port
+        self._probe = probe
+        self._clock = clock
+        self._replicas: dict[str, _Replica] = {}
+        self._pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="probe")
+        self._loop = LeaderLoop(
+            "readiness-prober", self.probe_round, lock, follow=self._forget, what="readiness round",
+            logger=log, interval=interval,
+        )
+
+    def start(self) -> None:
+        self._loop.start()
+
+    def stop(self) -> None:
+        self._loop.stop()
+
+    def _forget(self) -> None:
+        self._replicas = {}
+
+    def probe_round(self) -> None:
+        """Probe what is due, write the view, and roll back updates that never got ready.
+
+        Raises the runtime's errors (BackendUnavailable when Docker is away): the view is then
+        not rewritten, and goes stale.
+        """
+        now = self._clock()
+        functions = self.functions.function_endpoints()
+        replicas: dict[str, _Replica] = {}
+        due: list[tuple[TaskEndpoint, _Track, Probe]] = []
+        for function in functions:
+            probes = _probes(function)
+            for task in function.tasks:
+                if task.draining:
+                    continue  # never called again unless nothing else is left: no need to ask
+                replica = self._replicas.get(task.id) or _Replica(
+                    now,
+                    _Track(ProbeState(passing=False), now + probes.readiness.initial_delay),
+                    _Track(ProbeState(passing=True), now + probes.health.initial_delay),
+                )
+                replicas[task.id] = replica
+                for track, probe in ((replica.readiness, probes.readiness), (replica.health, probes.health)):
+                    if track.due <= now:
+                        due.append((task, track, probe))
+        results = self._pool.map(lambda item: self._probe(item[0].address, self.port, item[2]), due)
+        for (task, track, probe), ok in zip(due, results):
+            track.state = track.state.after(ok, probe)
+            track.due = now + probe.period
+        self._replicas = replicas
+        self._write(functions, now)
+        for function in functions:
+            self._judge_update(function, now)
+
+    def _write(self, functions: list[FunctionEndpoints], now: float) -> None:
+        view = {"at": now, "functions": {}}
+        for function in functions:
+            ready = {task.id: task.id in self._replicas and self._replicas[task.id].ready for task in function.tasks}
+            view["functions"][function_reference(function.name, function.namespace, self.namespace)] = {
+                "addresses": routable(function.tasks, {task for task, is_ready in ready.items() if is_ready}),
+                "ready": ready,
+                "available": sum(1 for task in function.tasks if ready[task.id] and task.current and not task.draining),
+            }
+        folder = os.path.dirname(self.path)
+        with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".readiness-", delete=False, encoding="utf-8") as file:
+            json.dump(view, file)
+        os.replace(file.name, self.path)
+
+    def _judge_update(self, function: FunctionEndpoints, now: float) -> None:
+        if not function.can_roll_back:
+            return
+        new = [
+            (now - self._replicas[task.id].first_seen, self._replicas[task.id].readiness.state)
+            for task in function.tasks
+            if task.current and not task.draining and task.id in self._replicas
+        ]
+        since_update = None if function.updated_at is None else now - function.updated_at
+        reason = rollback_reason(new, _probes(function).readiness, since_update)
+        if reason is None:
+            return
+        log.warning("rolling back function %s of namespace %s: %s", function.name, function.namespace, reason)
+        try:
+            self.functions.roll_back(function.name, function.namespace, function.version, reason)
+        except GatewayError as exc:
+            log.warning("rollback of function %s skipped: %s", function.name, exc.message)
