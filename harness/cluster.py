@@ -122,12 +122,15 @@ def faas_cli(cluster: Cluster, *args: str, timeout: float = 60) -> str:
 class Outcome:
     started: float
     ok: bool
-    detail: str
+    detail: str  # the status code, or the name of the error
+    client: int = 0  # which of the load's clients made the call
+    answer: str = ""  # the body of a successful call, stripped
 
 
 class Load:
     """``clients`` threads calling ``url`` in a loop, each on a kept-alive connection, until
-    ``stop`` or ``limit`` seconds; every call's start time and success is kept."""
+    ``stop`` or ``limit`` seconds; every call's start time, success and answer is kept, in the
+    order each client made them."""
 
     def __init__(self, url: str, clients: int = 16, limit: float = 180, timeout: float = 30,
                  body: bytes = b"load", method: str = "POST", auth: tuple[str, str] | None = None):
@@ -137,14 +140,14 @@ class Load:
         self.resent = 0
         self._stop = threading.Event()
         self._lock = threading.Lock()
-        self._threads = [threading.Thread(target=self._run, daemon=True) for _ in range(clients)]
+        self._threads = [threading.Thread(target=self._run, args=(client,), daemon=True) for client in range(clients)]
 
     def start(self) -> "Load":
         for thread in self._threads:
             thread.start()
         return self
 
-    def _run(self) -> None:
+    def _run(self, client: int) -> None:
         session = requests.Session()
         session.auth = self.auth
         deadline = time.monotonic() + self.limit
@@ -152,9 +155,10 @@ class Load:
             started = time.monotonic()
             try:
                 response = self._send(session)
-                outcome = Outcome(started, response.status_code < 400, str(response.status_code))
+                ok = response.status_code < 400
+                outcome = Outcome(started, ok, str(response.status_code), client, response.text.strip() if ok else "")
             except requests.RequestException as exc:
-                outcome = Outcome(started, False, type(exc).__name__)
+                outcome = Outcome(started, False, type(exc).__name__, client)
                 session = requests.Session()
                 session.auth = self.auth
             with self._lock:
@@ -172,6 +176,11 @@ class Load:
         for thread in self._threads:
             thread.join(self.timeout + 5)
         return self.outcomes
+
+    def answers(self) -> list[list[str]]:
+        """Each client's successful answers, in the order it got them."""
+        with self._lock:
+            return [[o.answer for o in self.outcomes if o.ok and o.client == client] for client in range(len(self._threads))]
 
     def failures(self) -> list[Outcome]:
         with self._lock:

@@ -604,12 +604,21 @@ class FakeDocker:
         if spec.get("Name") != service["Spec"]["Name"]:
             raise DockerError(501, "rpc error: code = Unimplemented desc = renaming services is not supported")
         self._check_spec(spec)
-        old = service["Spec"]["Mode"].get("Replicated", {}).get("Replicas")
-        service.update(Version={"Index": next(self._index)}, UpdatedAt=self._now(), Spec=self._stored_spec(spec))
+        previous = service["Spec"]
+        old = previous["Mode"].get("Replicated", {}).get("Replicas")
+        # As Swarm: the spec replaced is kept; a new task template starts a rolling update (this
+        # engine completes it at once).
+        now = self._now()
+        service.update(Version={"Index": next(self._index)}, UpdatedAt=now, Spec=self._stored_spec(spec),
+                       PreviousSpec=previous)
         new = service["Spec"]["Mode"].get("Replicated", {}).get("Replicas")
         attributes = {"name": spec["Name"]}
         if old != new:
             attributes.update({"replicas.new": str(new), "replicas.old": str(old)})
+        if service["Spec"]["TaskTemplate"] != previous["TaskTemplate"]:
+            service["UpdateStatus"] = {"State": "completed", "StartedAt": now, "CompletedAt": now,
+                                       "Message": "update completed"}
+            attributes["updatestate.new"] = "completed"
         self._event("service", "update", service["ID"], attributes)
         self._schedule(service)
         return 200, {"Warnings": None}
@@ -649,6 +658,9 @@ class FakeDocker:
             "Labels": {}, "Spec": json.loads(json.dumps(template)), "ServiceID": service["ID"], "Slot": slot,
             "NodeID": self.node_id, "DesiredState": "running",
             "Status": {"Timestamp": now, "State": self.task_state, "Message": self.task_state},
+            "NetworksAttachments": [{"Network": {"Spec": {"Name": network["Target"]}},
+                                     "Addresses": [f"10.0.{len(self.tasks) // 250}.{len(self.tasks) % 250 + 2}/16"]}
+                                    for network in template.get("Networks") or []],
         }
         if self.task_state == "running":
             cid = hashlib.sha256(task_id.encode()).hexdigest()

@@ -6,6 +6,8 @@
 # the gateway scale down all the time and test nothing of that drain, so this shell traps
 # TERM/INT and exits, which tears down the whole container at once. (PID 1 gets no default
 # signal handlers: without the trap, docker stop would wait for the SIGKILL too.)
+# With drain=1 (the tests of draining replicas) the watchdog gets the SIGTERM instead, and the
+# container ends when it does: it drains as it would as PID 1 of a real function image.
 pids=
 trap 'kill $pids 2>/dev/null; exit 0' TERM INT
 
@@ -28,9 +30,17 @@ fi
 /usr/bin/fwatchdog &
 watchdog=$!
 pids="$pids $watchdog"
+if [ -n "${drain:-}" ]; then
+	trap 'kill -TERM "$watchdog" 2>/dev/null' TERM INT
+fi
 
-# `wait` returns early when a trapped signal arrives, so the trap runs promptly.
+# `wait` returns early when a trapped signal arrives, so the trap runs promptly; while the
+# watchdog drains, wait again.
 wait "$watchdog"
 rc=$?
+while kill -0 "$watchdog" 2>/dev/null; do
+	wait "$watchdog"
+	rc=$?
+done
 kill $pids 2>/dev/null
 exit "$rc"

@@ -96,8 +96,10 @@ def test_the_dashboard_lists_the_replicas_of_every_node(cluster: Cluster, name: 
         expect(replicas).to_have_count(3)
         for node in ("node-1", "node-2", "node-3"):
             expect(replicas.filter(has_text=node)).to_have_count(1)
+        # Every replica passed the probes of the gateway, whichever node it runs on.
+        expect(replicas.locator("td:nth-child(4)")).to_have_text(["ready"] * 3)
         # Figures from every node: each replica's memory, and no node reported unmeasured.
-        expect(replicas.filter(has=page.locator("td:nth-child(6)", has_text="–"))).to_have_count(0)
+        expect(replicas.filter(has=page.locator("td:nth-child(7)", has_text="–"))).to_have_count(0)
         expect(page.locator("#instances-note")).to_have_text("")
     finally:
         context.close()

@@ -15,6 +15,7 @@ import docker
 import pytest
 
 from harness import free_port
+from tests.e2e.faascli import FaasCli, faas_cli_path
 from tests.e2e.stack import Stack
 from tests.swarm import (  # noqa: F401 - fixtures shared with the integration tests
     docker_api,
@@ -61,3 +62,18 @@ def stack(tmp_path_factory, docker_api) -> Stack:  # noqa: F811 - the imported f
         with contextlib.suppress(docker.errors.NotFound):
             docker_api.remove_volume(f"{env['COMPOSE_PROJECT_NAME']}_async-queue")
         assert stopped.returncode == 0, stopped.stderr[-3000:]
+
+
+@pytest.fixture(scope="module")
+def faas_cli_binary() -> str:
+    """The real faas-cli."""
+    return faas_cli_path()
+
+
+@pytest.fixture(scope="module")
+def cli(stack, faas_cli_binary, tmp_path_factory) -> FaasCli:
+    """faas-cli logged in to the stack, with a HOME of the module's own."""
+    cli = FaasCli(faas_cli_binary, stack.url, tmp_path_factory.mktemp("faas-cli-home"))
+    logged_in = cli.login(stack.user, stack.password)
+    assert logged_in.rc == 0, str(logged_in)
+    return cli

@@ -140,6 +140,7 @@ def test_see_open_invoke_and_read_the_logs_of_a_function(watched, stack, watchdo
     replica = page.locator("#instances tbody tr")
     expect(replica).to_have_count(1)
     expect(replica).to_contain_text("running")
+    expect(replica.locator("td").nth(3)).to_have_text("ready", timeout=PATIENCE)  # its probes passed
 
     page.get_by_label("Query").fill("who=ui")
     page.get_by_label("Body", exact=True).fill("ping")

@@ -22,7 +22,10 @@ from app.domain.models import (
     REPLICA_STARTED,
     STREAM_DISCONNECTED,
     STREAM_RECONNECTED,
+    UPDATE_ROLLED_BACK,
+    Rollout,
     EventRequest,
+    FunctionDeployment,
     FunctionEvent,
 )
 from app.errors import BackendUnavailable
@@ -76,6 +79,28 @@ def _node_event(**attributes):
 ])
 def test_docker_events_normalised(event, expected):
     assert normalise(event, KNOWN, NS) == expected
+
+
+_UPDATE = {"Type": "service", "Action": "update", "timeNano": 5,
+           "Actor": {"ID": "svc1", "Attributes": {"name": "echo", "updatestate.new": "updating"}}}
+_GIVEN_UP = KnownFunction("echo", NS, 2, Rollout("rolled_back", "no new replica became ready"))
+
+
+@pytest.mark.parametrize("before, after, attributes, expected", [
+    # The gateway's rollback label appears: told once, with the reason.
+    (KnownFunction("echo", NS, 2, Rollout("updating")), _GIVEN_UP, {},
+     FunctionEvent(UPDATE_ROLLED_BACK, "1970-01-01T00:00:00.000000005Z", "echo", NS,
+                   message="no new replica became ready")),
+    (_GIVEN_UP, _GIVEN_UP, {"updatestate.new": "completed"},
+     FunctionEvent(FUNCTION_UPDATED, "1970-01-01T00:00:00.000000005Z", "echo", NS, rollout="completed")),
+    # Swarm's own rollback (a new replica exited).
+    (KnownFunction("echo", NS, 2), KnownFunction("echo", NS, 2, Rollout("rollback_started", "task exited")),
+     {"updatestate.new": "rollback_started"},
+     FunctionEvent(UPDATE_ROLLED_BACK, "1970-01-01T00:00:00.000000005Z", "echo", NS, message="task exited")),
+])
+def test_an_update_given_up_is_told_once_with_why(before, after, attributes, expected):
+    event = {**_UPDATE, "Actor": {"ID": "svc1", "Attributes": {"name": "echo", **attributes}}}
+    assert normalise(event, {"svc1": after}, NS, before) == expected
 
 
 # the event stream over the fake Docker
@@ -140,6 +165,21 @@ def test_a_deploy_a_kill_a_scale_and_a_delete_seen_on_the_stream(runtime, engine
     assert (scaled.replicas, scaled.previous_replicas) == (3, 1)
     runtime.functions.delete("echo")
     assert reader.next(FUNCTION_DELETED).name == "echo"
+
+
+def test_a_rollback_seen_on_the_stream(runtime, engine, events):
+    reader = events()
+    runtime.functions.deploy(FunctionDeployment("echo", "img:1", env_vars={"v": "1"}))
+    runtime.functions.update(FunctionDeployment("echo", "img:1", env_vars={"v": "2"}))
+    assert reader.next(FUNCTION_UPDATED).rollout == "completed"
+    (function,) = runtime.functions.function_endpoints()
+    runtime.functions.roll_back("echo", NS, function.version, "no new replica became ready")
+    assert reader.next(UPDATE_ROLLED_BACK).message == "no new replica became ready"
+    runtime.functions.update(FunctionDeployment("echo", "img:1", env_vars={"v": "3"}))
+    seen = []
+    while (event := reader.next()).type != FUNCTION_UPDATED:
+        seen.append(event.type)
+    assert UPDATE_ROLLED_BACK not in seen  # told once: not again at the next change
 
 
 def test_a_stream_for_one_function_sees_only_its_events(runtime, engine, events):

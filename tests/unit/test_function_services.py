@@ -122,3 +122,34 @@ def test_update_changes_the_function_of_its_own_namespace_only(runtime, engine):
     runtime.functions.update(fn(namespace="team-a", env_vars={"A": "1"}))
     assert "A=1" in engine.service("echo_team-a")["Spec"]["TaskTemplate"]["ContainerSpec"]["Env"]
     assert "A=1" not in (engine.service("echo")["Spec"]["TaskTemplate"]["ContainerSpec"].get("Env") or [])
+
+
+def test_endpoints_list_every_function_with_its_running_replicas_at_a_constant_cost(runtime, engine):
+    runtime.functions.deploy(fn("a", labels={LABEL_SCALE_MIN: "2"}))
+    runtime.functions.deploy(fn("b", namespace=None))
+    before = len(engine.requests)
+    found = {function.name: function for function in runtime.functions.function_endpoints()}
+    assert len(engine.requests) - before == 2
+    assert [(t.id, t.current, t.draining) for t in found["a"].tasks] == sorted(
+        (t["ID"], True, False) for t in engine.running_tasks("a"))
+    assert all(t.address.startswith("10.0.") for t in found["a"].tasks)
+    assert not found["a"].can_roll_back and found["a"].updated_at is None
+
+
+def test_a_rollback_puts_the_previous_spec_back_once(runtime, engine):
+    runtime.functions.deploy(fn(env_vars={"version": "1"}, labels={"team": "a"}))
+    runtime.functions.update(fn(env_vars={"version": "2"}, labels={"team": "b"}))
+    (function,) = runtime.functions.function_endpoints()
+    assert function.can_roll_back and function.updated_at is not None
+    with pytest.raises(Conflict):
+        runtime.functions.roll_back("echo", "openfaas-fn", function.version - 1, "why")  # changed since judged
+    runtime.functions.roll_back("echo", "openfaas-fn", function.version, "no new replica became ready")
+    status = runtime.functions.get_function("echo")
+    assert (status.env_vars, status.labels["team"]) == ({"version": "1"}, "a")
+    assert (status.rollout.state, status.rollout.message) == ("rolled_back", "no new replica became ready")
+    (function,) = runtime.functions.function_endpoints()
+    assert not function.can_roll_back  # never back to what was given up
+    with pytest.raises(Conflict):
+        runtime.functions.roll_back("echo", "openfaas-fn", function.version, "again")
+    runtime.functions.update(fn(env_vars={"version": "3"}))
+    assert runtime.functions.get_function("echo").rollout.state == "completed"

@@ -9,7 +9,9 @@ from dataclasses import replace
 
 from app import create_app
 from app.config import Config
+from app.dataplane.readiness import ReadinessProber
 from app.dataplane.upstreams import Upstreams
+from app.runtime.leader import FileLock
 from app.web.state import parts_of
 from tests.fakes import fake_runtime
 from tests.unit.helpers import AUTH, PASSWORD, USER, basic, deployment
@@ -77,3 +79,25 @@ def test_the_table_gives_nginx_the_token_the_call_log_accepts(app, tmp_path):
     # Secret while the password is: another password, another token.
     other = create_app(Config(basic_auth_user=USER, basic_auth_password="other", state_dir=str(tmp_path)), fake_runtime())
     assert parts_of(other).call_log.token != token
+
+
+def test_while_replicas_are_probed_the_table_holds_only_the_ready_ones(config):
+    runtime = fake_runtime()
+    app = create_app(config, runtime)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    client.post("/system/functions", json=deployment("up", labels={"com.openfaas.scale.min": "2"}))
+    client.post("/system/functions", json=deployment("down"))
+    (sick,) = [t.address for f in runtime.functions.function_endpoints() if f.name == "down" for t in f.tasks]
+    up = sorted(t.address for f in runtime.functions.function_endpoints() if f.name == "up" for t in f.tasks)
+    view = parts_of(app).readiness
+    prober = ReadinessProber(runtime.functions, view.path, FileLock(view.path + ".lock"),
+                             probe=lambda address, port, probe: address != sick, namespace=config.namespace)
+    prober.probe_round()
+    table = client.get("/_/routes").text
+    assert re.findall(r"server ([0-9.]+):8080", table.split("upstream fn_up {")[1].split("}")[0]) == up
+    assert "fn_down" not in table
+    statuses = {status["name"]: status for status in client.get("/system/functions").get_json()}
+    assert (statuses["up"]["availableReplicas"], statuses["down"]["availableReplicas"]) == (2, 0)
+    assert [i["ready"] for i in client.get("/system/function/down/instances").get_json()] == [False]
+    assert [i["ready"] for i in client.get("/system/function/up/instances").get_json()] == [True, True]

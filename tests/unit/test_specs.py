@@ -59,6 +59,8 @@ def test_the_pause_between_replicas_follows_the_readiness_labels():
     ({"write_timeout": "5"}, 11),
     ({"write_timeout": "1m"}, 121),
     ({"write_timeout": "soon"}, 21),  # the watchdog would not start on it either: the default
+    ({"write_timeout": "5s", "healthcheck_interval": "8s"}, 17),
+    ({"write_timeout": "5s", "healthcheck_interval": "2s"}, 11),
 ])
 def test_replicas_are_given_time_to_drain_their_calls(env, grace):
     assert build(env_vars=env)["TaskTemplate"]["ContainerSpec"]["StopGracePeriod"] == grace * SECOND

@@ -158,13 +158,19 @@ def update_config(probes: Probes) -> dict:
 
 def stop_grace_period(env: dict[str, str]) -> int:
     """Nanoseconds Swarm waits between asking a replica to stop and killing it: enough for a
-    watchdog to drain. On SIGTERM a watchdog keeps serving for ``write_timeout``, then waits
-    for the calls in flight, each at most ``write_timeout`` long; a second more for the rest."""
+    watchdog to drain. On SIGTERM a watchdog fails its health check and keeps serving for
+    ``healthcheck_interval`` (``write_timeout`` unless set), then closes its port and waits as
+    long again for the calls in flight, each at most ``write_timeout`` long; a second more."""
+    write_timeout = _duration(env, "write_timeout", WATCHDOG_WRITE_TIMEOUT)
+    interval = _duration(env, "healthcheck_interval", write_timeout)
+    return int((2 * max(write_timeout, interval) + 1) * _NANOS)
+
+
+def _duration(env: dict[str, str], variable: str, default: float) -> float:
     try:
-        write_timeout = parse_duration(env.get("write_timeout", ""))
-    except ValueError:
-        write_timeout = WATCHDOG_WRITE_TIMEOUT
-    return int((2 * write_timeout + 1) * _NANOS)
+        return parse_duration(env[variable])
+    except (KeyError, ValueError):  # unset, or a value the watchdog would not start with either
+        return default
 
 
 def with_replicas(spec: dict, replicas: int) -> dict:

@@ -41,6 +41,7 @@
       ["Requests", resources(fn.requests)],
       ["Constraints", fn.constraints && fn.constraints.length ? fn.constraints.join(", ") : "–"],
       ["Read-only root", fn.readOnlyRootFilesystem ? "yes" : "no"],
+      ["Last update", fn.rollout ? `${fn.rollout.state.replace("_", " ")}${fn.rollout.message ? `: ${fn.rollout.message}` : ""}` : "–"],
     ];
     clear($("details")).append(...rows.flatMap(([term, value]) => [el("dt", {}, term), el("dd", {}, value)]));
     const [label, kind] = fn.replicas === 0 ? ["scaled to zero", "zero"] : fn.availableReplicas > 0 ? ["ready", "ready"] : ["not ready", "notready"];
@@ -60,6 +61,8 @@
         el("td", {class: "mono"}, replica.id.slice(0, 12)),
         el("td", {}, replica.node || "–"),
         el("td", {title: replica.error || ""}, `${replica.state}${replica.desiredState !== replica.state ? ` (to ${replica.desiredState})` : ""}${ended}`),
+        // Whether the gateway's probes passed, so it gets calls; unknown while nobody probes.
+        el("td", {}, replica.ready === true ? "ready" : replica.ready === false ? "not ready" : "–"),
         el("td", {title: health.lastOutput || ""}, healthText),
         el("td", {class: "num", title: replica.unmeasured || ""}, replica.cpu >= 0 ? `${replica.cpu.toFixed(0)}m` : "–"),
         el("td", {class: "num", title: replica.unmeasured || ""}, bytes(replica.memoryBytes)),
