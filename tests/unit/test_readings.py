@@ -45,9 +45,12 @@ def test_each_slot_is_its_newest_task_with_the_last_exit_before_it():
         task("a", 1, "2026-12-01T01:40:33.9Z", "shutdown", "failed", 137, "task: non-zero exit (137)"),
         task("c", 2, "2026-12-01T01:40:30Z", "running", "running"),
         task("d", 3, "2026-12-01T01:40:30Z", "shutdown", "shutdown"),  # scaled away
+        # Rolled back: the newer task of slot 4 was given up, the older one runs on.
+        task("e", 4, "2026-12-01T01:40:30Z", "running", "running"),
+        task("f", 4, "2026-12-01T01:40:40Z", "shutdown", "shutdown"),
     ]
     replicas = readings.current_replicas(tasks)
-    assert [(t["ID"], p and p["ID"]) for t, p in replicas] == [("b", "a"), ("c", None)]
+    assert [(t["ID"], p and p["ID"]) for t, p in replicas] == [("b", "a"), ("c", None), ("e", "f")]
     instance = readings.read_instance(*replicas[0], name="echo", namespace=NS, node="vm", state=None, stats=None)
     assert (instance.exit_code, instance.error, instance.state, instance.desired_state) == (
         137, "task: non-zero exit (137)", "ready", "ready")

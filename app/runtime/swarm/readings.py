@@ -86,9 +86,10 @@ def _created(task: dict) -> str:
 
 
 def current_replicas(tasks: list[dict]) -> list[tuple[dict, dict | None]]:
-    """Each slot's newest task, when it is meant to run, with the newest earlier task of the
-    slot that ended (for its exit code), by slot. A slot whose newest task is meant to stop
-    (scaled away, or the service going) is no replica any more."""
+    """Each slot's newest task meant to run, with the newest other task of the slot that ended
+    (for its exit code), by slot. A slot with no task meant to run (scaled away, or the service
+    going) is no replica any more. After a rollback the slot's replica can be older than a task
+    that was stopped: the one given up."""
     slots: dict[object, list[dict]] = {}
     for task in tasks:
         slots.setdefault(task.get("Slot") or task["ID"], []).append(task)
@@ -96,10 +97,11 @@ def current_replicas(tasks: list[dict]) -> list[tuple[dict, dict | None]]:
     # Replicated tasks have slots 1..n; a task without one (global mode) stands alone, after them.
     for _, history in sorted(slots.items(), key=lambda item: (isinstance(item[0], str), str(item[0]).zfill(20))):
         history.sort(key=_created)
-        newest = history[-1]
-        if newest.get("DesiredState") in ("shutdown", "remove"):
+        meant = [t for t in history if t.get("DesiredState") not in ("shutdown", "remove")]
+        if not meant:
             continue
-        ended = [t for t in history[:-1] if (t.get("Status") or {}).get("State") in _ENDED]
+        newest = meant[-1]
+        ended = [t for t in history if t is not newest and (t.get("Status") or {}).get("State") in _ENDED]
         replicas.append((newest, ended[-1] if ended else None))
     return replicas
 
