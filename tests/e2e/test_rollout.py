@@ -37,10 +37,12 @@ PROBE_LABELS = {
 DRAIN_ENV = {"drain": "1", "write_timeout": "4s"}
 
 
-def deploy(cli: FaasCli, fn: str, handler: str, replicas: int = 2) -> None:
+def deploy(cli: FaasCli, fn: str, handler: str, replicas: int = 2, probe_calls: bool = True) -> None:
     """faas-cli deploy (a rolling update when ``fn`` exists) of ``handler`` at ``replicas``,
-    which the autoscaler leaves alone (min = max)."""
-    labels = {**PROBE_LABELS, "com.openfaas.scale.min": str(replicas), "com.openfaas.scale.max": str(replicas)}
+    which the autoscaler leaves alone (min = max); its readiness probe calls the function unless
+    ``probe_calls`` is false (then it is the watchdog's /_/health)."""
+    labels = {**(PROBE_LABELS if probe_calls else {}),
+              "com.openfaas.scale.min": str(replicas), "com.openfaas.scale.max": str(replicas)}
     flags = [f"--label={key}={value}" for key, value in labels.items()]
     flags += [f"--env={key}={value}" for key, value in {**DRAIN_ENV, "handler": handler}.items()]
     cli.ok("deploy", "--image", CLASSIC_IMAGE, "--name", fn, *flags)
@@ -148,7 +150,8 @@ def test_replicas_removed_by_a_scale_down_finish_their_calls(stack, cli):
 
 def test_calls_in_flight_when_a_function_is_deleted_finish(stack, cli):
     fn = name("delete")
-    deploy(cli, fn, "echo started > /proc/1/fd/1; sleep 2; echo done", replicas=2)
+    # Its calls take longer than a probe's timeout: probed on the watchdog's /_/health.
+    deploy(cli, fn, "echo started > /proc/1/fd/1; sleep 2; echo done", replicas=2, probe_calls=False)
     wait_for(lambda: settled(stack, fn, 2), timeout=120, what=f"{fn} to be ready")
     wait_for(lambda: routed_by_nginx(stack, fn), timeout=30, what=f"nginx to route {fn}")
     answers: list[tuple[int, str]] = []
