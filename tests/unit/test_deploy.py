@@ -30,7 +30,8 @@ def _location(pattern: str) -> str:
 
 def test_nginx_waits_longer_than_the_gateway_does():
     config = Config()
-    assert min(_seconds("proxy_read_timeout")) > max(config.write_timeout, config.upstream_timeout)
+    calls = NGINX.replace(_location("@function_websocket"), "")  # a websocket's deadline is an idle one
+    assert min(_seconds("proxy_read_timeout", calls)) > max(config.write_timeout, config.upstream_timeout)
     assert _seconds("client_body_timeout") == [int(config.read_timeout)]
     assert _seconds("send_timeout")[0] > config.write_timeout
 
@@ -63,6 +64,19 @@ def test_nginx_routes_function_calls_with_the_gateways_table_and_reports_them_to
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert config.route_fallback == f"{list(compose)[0]}:{config.port}" == "gateway:8080"
     assert "functions" in compose["nginx"]["networks"]
+
+
+def test_a_websocket_is_passed_on_with_its_upgrade_and_the_gateways_idle_deadline():
+    config = Config()
+    block = _location("@function_websocket")
+    assert "proxy_set_header Upgrade $http_upgrade;" in block and "proxy_set_header Connection upgrade;" in block
+    assert _seconds("proxy_read_timeout", block) == _seconds("proxy_send_timeout", block) == [int(config.read_timeout)]
+    assert f"syslog:server={config.route_fallback.split(':')[0]}:{config.call_log_port}," in block
+    # Checked before the fallback: a websocket to a function nginx does not route goes to the
+    # gateway through the same location.
+    function = _location("/function/")
+    assert function.index("return 419;") < function.index("return 418;")
+    assert "gateway_fallback $request_uri;" in NGINX
 
 
 def test_nginx_sets_the_forwarded_headers():
@@ -131,6 +145,7 @@ def test_every_request_for_the_gateway_reuses_connections():
         "http://gateway_fallback",
         "http://gateway_fallback",
         "http://$function_pool$function_rest$is_args$args",
+        "http://$function_pool$websocket_uri",  # a pool too: the function's or the gateway's
         "http://gateway_fallback$request_uri",
         "http://gateway_fallback",
         "http://gateway_fallback",

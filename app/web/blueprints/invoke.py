@@ -1,4 +1,9 @@
-"""Any method on /function/{name}[.{namespace}][/{path}]: the call goes to the function as sent."""
+"""Any method on /function/{name}[.{namespace}][/{path}]: the call goes to the function as sent.
+
+A websocket upgrade served by gunicorn (which hands the application its client socket as
+``gunicorn.socket``) becomes a tunnel to the function (app/dataplane/websocket.py) that runs in
+place of a response, its idle deadline ``read_timeout``, and counts as one call with status 101.
+"""
 
 from __future__ import annotations
 
@@ -8,13 +13,17 @@ from typing import Iterator
 from flask import Blueprint, Response, request
 
 from app import metrics
+from app.dataplane.forwarder import Call
+from app.dataplane.websocket import Tunnel, is_websocket_upgrade, open_tunnel
 from app.errors import GatewayError
 from app.web.invocation import incoming_call
-from app.web.state import forwarder
+from app.web.state import forwarder, settings, upstreams
 
 bp = Blueprint("proxy", __name__)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _CHUNK = 64 * 1024
+# Where gunicorn puts the client's connection in the WSGI environment.
+_CLIENT_SOCKET = "gunicorn.socket"
 
 
 def _timed(body: Iterator[bytes], function: str, status: int, started: float) -> Iterator[bytes]:
@@ -30,6 +39,8 @@ def _timed(body: Iterator[bytes], function: str, status: int, started: float) ->
 def invoke(target: str, rest: str = ""):
     call = incoming_call(target, "/function/")
     function = call.function
+    if _CLIENT_SOCKET in request.environ and is_websocket_upgrade(list(request.headers.items())):
+        return _websocket(call)
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     has_length = request.content_length is not None
     body = iter(lambda: request.stream.read(_CHUNK), b"") if has_length or chunked else None
@@ -46,3 +57,30 @@ def invoke(target: str, rest: str = ""):
     response.headers.setdefault("X-Call-Id", call.call_id)
     response.headers.setdefault("X-Start-Time", call.start_time)
     return response
+
+
+def _websocket(call: Call) -> Response:
+    started = time.monotonic()
+    try:
+        tunnel = open_tunnel(upstreams(), call, settings().upstream_timeout)
+    except GatewayError as exc:
+        metrics.record_invocation(call.function, exc.status, time.monotonic() - started)
+        raise
+    return _TunnelResponse(tunnel, settings().read_timeout, call.function, started)
+
+
+class _TunnelResponse(Response):
+    """Runs a websocket tunnel where a response would be written, over the client's own
+    connection, then tells gunicorn the connection is done: StopIteration makes its worker close
+    the connection without writing anything more (its websocket users do the same)."""
+
+    def __init__(self, tunnel: Tunnel, idle_timeout: float, function: str, started: float):
+        super().__init__(status=101)
+        self.tunnel, self.idle_timeout, self.function, self.started = tunnel, idle_timeout, function, started
+
+    def __call__(self, environ, start_response):
+        try:
+            self.tunnel.run(environ[_CLIENT_SOCKET], self.idle_timeout)
+        finally:
+            metrics.record_invocation(self.function, 101, time.monotonic() - self.started)
+        raise StopIteration
