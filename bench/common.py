@@ -6,12 +6,15 @@ What the tests use too is in harness/; bench/ never imports tests/.
 
 from __future__ import annotations
 
+import contextlib
 import json
+import signal
+import sys
 import time
 import urllib.error
 import urllib.request
 from pathlib import Path
-from typing import Callable
+from typing import Callable, Iterator
 
 import harness
 from harness import ROOT, basic_auth
@@ -66,3 +69,25 @@ class Gateway(harness.Gateway):
     """The gunicorn-served gateway of harness, with the benchmarks' credentials."""
 
     user, password = USER, PASSWORD
+
+
+class Interrupted(Exception):
+    """SIGTERM, turned into an exception so every clean-up still runs."""
+
+
+def _on_sigterm(signum, frame):
+    raise Interrupted()
+
+
+@contextlib.contextmanager
+def cleanly(cleanup: Callable[[], None]) -> Iterator[None]:
+    """Run the block, then ``cleanup``, also on failure, Ctrl-C or SIGTERM (exit status 130)."""
+    signal.signal(signal.SIGTERM, _on_sigterm)
+    try:
+        yield
+    except (KeyboardInterrupt, Interrupted):
+        print("interrupted: cleaning up", file=sys.stderr, flush=True)
+        raise SystemExit(130)
+    finally:
+        signal.signal(signal.SIGTERM, signal.SIG_IGN)
+        cleanup()

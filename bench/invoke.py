@@ -34,7 +34,6 @@ import io
 import os
 import re
 import shutil
-import signal
 import socket
 import statistics
 import subprocess
@@ -47,7 +46,7 @@ from pathlib import Path
 from typing import Callable
 from urllib.parse import urlsplit
 
-from bench.common import call, openfaas_binary, stack_auth, wait_until
+from bench.common import call, cleanly, openfaas_binary, stack_auth, wait_until
 from harness import ROOT, docker
 
 RUNTIMES = {
@@ -67,14 +66,6 @@ POST_SCRIPT = Path(__file__).with_name("post.lua")
 # range, which wrk and the proxies use up for their own connections).
 PORT_RANGE = range(18200, 18400)
 WARMUP_CALLS = 20
-
-
-class Interrupted(Exception):
-    """SIGTERM, turned into an exception so every clean-up still runs."""
-
-
-def _on_sigterm(signum, frame):
-    raise Interrupted()
 
 
 # ----------------------------------------------------------------------------- measurement
@@ -469,11 +460,10 @@ def main(argv: list[str] | None = None, prepare: Callable[[Setup], None] | None 
     if not shutil.which("wrk"):
         raise SystemExit("wrk is missing: apt-get install wrk")
     auth = stack_auth(args.credentials) if "stack" in args.paths else {}
-    signal.signal(signal.SIGTERM, _on_sigterm)
     setup = Setup(args.gateway.rstrip("/"), auth, args.runtimes, args.paths)
     print(f"# bench.invoke {' '.join(argv if argv is not None else sys.argv[1:])}", flush=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S %z')}, {os.cpu_count()} cores, {load()}", flush=True)
-    try:
+    with cleanly(setup.close):
         setup.start()
         for value in args.via:
             label, base = value.split("=", 1)
@@ -488,12 +478,6 @@ def main(argv: list[str] | None = None, prepare: Callable[[Setup], None] | None 
         else:
             report = table(setup, benchmark(setup, args), args.rounds)
         print(f"\n# {load()}\n{report}", flush=True)
-    except (KeyboardInterrupt, Interrupted):
-        print("interrupted: cleaning up", file=sys.stderr, flush=True)
-        raise SystemExit(130)
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        setup.close()
 
 
 if __name__ == "__main__":

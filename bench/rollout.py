@@ -25,13 +25,12 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import signal
 import sys
 import time
 from dataclasses import dataclass
 
-from bench.common import call, stack_auth, wait_until
-from bench.invoke import FUNCTIONS_NETWORK, PEER, Interrupted, Setup, _on_sigterm, load
+from bench.common import call, cleanly, stack_auth, wait_until
+from bench.invoke import FUNCTIONS_NETWORK, PEER, Setup, load
 from harness import ROOT, docker
 from harness.cluster import Load
 
@@ -152,13 +151,12 @@ def parse_args(argv: list[str] | None = None):
 def main(argv: list[str] | None = None) -> None:
     args = parse_args(argv)
     auth = stack_auth(ROOT / ".credentials") if "stack" in args.paths else {}
-    signal.signal(signal.SIGTERM, _on_sigterm)
     # The peer and the test images as bench.invoke sets them up; no function of its own.
     setup = Setup(args.gateway.rstrip("/"), auth, [], [p for p in args.paths if p == PEER])
     print(f"# bench.rollout {' '.join(argv if argv is not None else sys.argv[1:])}", flush=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S %z')}, {os.cpu_count()} cores, {load()}", flush=True)
     results = {}
-    try:
+    with cleanly(setup.close):
         setup.start()
         bases = {"stack": (setup.gateway, auth), PEER: (setup.peer_url, {})}
         for scenario in args.scenarios:
@@ -171,12 +169,6 @@ def main(argv: list[str] | None = None) -> None:
                 results[(scenario, path)] = run(path, base, path_auth, name, scenario, args.patience)
                 print(f"# {scenario} {path}: {results[(scenario, path)]}", flush=True)
         print(f"\n# {load()}\n{table(results)}", flush=True)
-    except (KeyboardInterrupt, Interrupted):
-        print("interrupted: cleaning up", file=sys.stderr, flush=True)
-        raise SystemExit(130)
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        setup.close()
 
 
 if __name__ == "__main__":

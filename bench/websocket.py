@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import os
-import signal
 import statistics
 import subprocess
 import sys
@@ -27,8 +26,8 @@ import uuid
 
 import websocket
 
-from bench.common import call, stack_auth, wait_until
-from bench.invoke import Interrupted, _free_host_port, _on_sigterm, load
+from bench.common import call, cleanly, stack_auth, wait_until
+from bench.invoke import _free_host_port, load
 from harness import ROOT, bridge_ip, docker
 
 IMAGE = "faas-test/websocket-echo:latest"
@@ -88,11 +87,18 @@ def main(argv: list[str] | None = None) -> None:
     gateway = args.gateway.rstrip("/")
     run_id = uuid.uuid4().hex[:6]
     direct, fn = f"bench-{run_id}-ws-direct", f"bench-{run_id}-ws"
-    signal.signal(signal.SIGTERM, _on_sigterm)
     print(f"# bench.websocket {' '.join(argv if argv is not None else sys.argv[1:])}", flush=True)
     print(f"# {time.strftime('%Y-%m-%d %H:%M:%S %z')}, {os.cpu_count()} cores, {load()}", flush=True)
     made = []
-    try:
+
+    def remove() -> None:
+        if fn in made:
+            call(f"{gateway}/system/functions", "DELETE", {"functionName": fn}, auth, timeout=30)
+        if direct in made:
+            docker("service", "rm", direct, check=False)
+        print(f"removed: {', '.join(made) or 'nothing'}", flush=True)
+
+    with cleanly(remove):
         subprocess.run(["bash", str(ROOT / "images/websocket/build.sh")], check=True, capture_output=True)
         port = _free_host_port(set())
         made.append(direct)
@@ -128,16 +134,6 @@ def main(argv: list[str] | None = None) -> None:
             lines.append(f"| {path} | {p50:.3f} | {p50 - floor:+.3f} | {statistics.median(results[path]['p99']):.3f} "
                          f"| {statistics.median(results[path]['rate']):.0f} |")
         print("\n".join(lines), flush=True)
-    except (KeyboardInterrupt, Interrupted):
-        print("interrupted: cleaning up", file=sys.stderr, flush=True)
-        raise SystemExit(130)
-    finally:
-        signal.signal(signal.SIGTERM, signal.SIG_IGN)
-        if fn in made:
-            call(f"{gateway}/system/functions", "DELETE", {"functionName": fn}, auth, timeout=30)
-        if direct in made:
-            docker("service", "rm", direct, check=False)
-        print(f"removed: {', '.join(made) or 'nothing'}", flush=True)
 
 
 if __name__ == "__main__":
