@@ -104,6 +104,12 @@ class NoReadyReplica(ProxyError):
     status = 503
 
 
+class NotUpgradable(ProxyError):
+    """A websocket upgrade reached a server that cannot hand the connection over (501)."""
+
+    status = 501
+
+
 class UpstreamTimeout(ProxyError):
     """The function did not answer within ``upstream_timeout`` (504)."""
 

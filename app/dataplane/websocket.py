@@ -27,14 +27,6 @@ _MAX_HEAD = 64 * 1024
 _CONNECT_TIMEOUT = 5.0
 
 
-def is_websocket_upgrade(headers: list[tuple[str, str]]) -> bool:
-    """Whether a request with ``headers`` asks to switch to the websocket protocol."""
-    def tokens(name: str) -> set[str]:
-        return {token.strip().lower() for key, value in headers if key.lower() == name for token in value.split(",")}
-
-    return "websocket" in tokens("upgrade") and "upgrade" in tokens("connection")
-
-
 @dataclass
 class Tunnel:
     """A replica's connection that accepted the upgrade: ``head`` is its 101 answer as sent,

@@ -5,12 +5,12 @@ call it in a loop (harness.cluster.Load, each on a kept-alive connection) while 
 new version out, or one that never gets ready, or while it is scaled down or deleted. The
 function's readiness probe is ``GET /``, which runs the function itself, so a version that fails
 its calls is not ready. ``drain=1`` lets the watchdog get Swarm's SIGTERM and drain as it does in
-a real function image (images/watchdog/entrypoint.sh); ``write_timeout`` keeps that short.
+a real function image (images/watchdog/entrypoint.sh).
 
-Switches tried: routing to every running replica (``Upstreams.probing`` false and the view
-ignored) fails calls in the rolling update and flips answers back; no rollback
+Switches tried: routing to every running replica whatever its probes say (``routable`` ignoring
+``ready``) fails calls in the rolling update and flips answers back; no rollback
 (``_judge_update`` returning early) leaves the failing version live; a stop grace period of 0
-fails the in-flight calls of a deleted function.
+fails the calls in flight of a replica scaled away or deleted.
 """
 
 from __future__ import annotations
@@ -30,21 +30,26 @@ from tests.gateway import call
 from tests.swarm import CLASSIC_IMAGE, name
 from tests.waiting import wait_for
 
+# A new version that fails its calls for its first 3 s, as one warming up: only its readiness
+# probe keeps calls away meanwhile (the watchdog writes /tmp/.lock when it starts).
+WARMING_UP = "test $(($(date +%s) - $(stat -c %Y /tmp/.lock))) -ge 3 || exit 1; "
 PROBE_LABELS = {
     "com.openfaas.ready.http.path": "/",
     "com.openfaas.ready.http.periodSeconds": "1",
 }
-DRAIN_ENV = {"drain": "1", "write_timeout": "4s"}
 
 
-def deploy(cli: FaasCli, fn: str, handler: str, replicas: int = 2, probe_calls: bool = True) -> None:
+def deploy(cli: FaasCli, fn: str, handler: str, replicas: int = 2, slow: bool = False) -> None:
     """faas-cli deploy (a rolling update when ``fn`` exists) of ``handler`` at ``replicas``,
-    which the autoscaler leaves alone (min = max); its readiness probe calls the function unless
-    ``probe_calls`` is false (then it is the watchdog's /_/health)."""
-    labels = {**(PROBE_LABELS if probe_calls else {}),
+    which the autoscaler leaves alone (min = max). Its readiness probe calls the function, and
+    its write_timeout (also how long a stopping watchdog keeps serving) is 4 s, unless ``slow``:
+    calls of seconds, longer than the 2 s Swarm waits before it stops a replica, so only the
+    drain saves them; then the probe is the watchdog's /_/health and write_timeout 10 s."""
+    labels = {**({} if slow else PROBE_LABELS),
               "com.openfaas.scale.min": str(replicas), "com.openfaas.scale.max": str(replicas)}
+    env = {"drain": "1", "write_timeout": "10s" if slow else "4s", "handler": handler}
     flags = [f"--label={key}={value}" for key, value in labels.items()]
-    flags += [f"--env={key}={value}" for key, value in {**DRAIN_ENV, "handler": handler}.items()]
+    flags += [f"--env={key}={value}" for key, value in env.items()]
     cli.ok("deploy", "--image", CLASSIC_IMAGE, "--name", fn, *flags)
 
 
@@ -73,9 +78,10 @@ def settled(stack, fn: str, replicas: int) -> dict | None:
     return None
 
 
-def start_load(stack, fn: str) -> Load:
+def start_load(stack, fn: str, warm: int = 200) -> Load:
+    """16 clients calling ``fn`` in a loop, once ``warm`` calls were made."""
     load = Load(f"{stack.url}/function/{fn}", clients=16, limit=240, timeout=30).start()
-    wait_for(lambda: len(load.outcomes) > 200, timeout=60, what="the load to run")
+    wait_for(lambda: len(load.outcomes) > warm, timeout=60, what="the load to run")
     return load
 
 
@@ -92,12 +98,12 @@ def test_a_rolling_update_under_load_fails_no_call_and_never_answers_the_old_ver
     wait_for(lambda: routed_by_nginx(stack, fn), timeout=30, what=f"nginx to route {fn}")
     load = start_load(stack, fn)
     try:
-        deploy(cli, fn, "echo v2")
+        deploy(cli, fn, WARMING_UP + "echo v2")
         after = wait_for(lambda: settled(stack, fn, 2), timeout=180, what="the update to be over")
         calls_after(load, 500)
     finally:
         load.stop()
-    assert after["envVars"]["handler"] == "echo v2" and after["rollout"]["state"] == "completed"
+    assert after["envVars"]["handler"] == WARMING_UP + "echo v2" and after["rollout"]["state"] == "completed"
     assert load.failures() == [], f"{len(load.failures())} of {len(load.outcomes)} failed: {load.failures()[:5]}"
     for answers in load.answers():
         # Each client: v1 until it first got v2, then v2 only.
@@ -134,15 +140,15 @@ def test_an_update_that_never_gets_ready_is_rolled_back_by_itself_failing_no_cal
 
 def test_replicas_removed_by_a_scale_down_finish_their_calls(stack, cli):
     fn = name("drain")
-    deploy(cli, fn, "sleep 0.3; echo ok", replicas=3)
+    deploy(cli, fn, "sleep 3; echo ok", replicas=3, slow=True)
     wait_for(lambda: settled(stack, fn, 3), timeout=120, what=f"{fn} to be ready")
     wait_for(lambda: routed_by_nginx(stack, fn), timeout=30, what=f"nginx to route {fn}")
-    load = start_load(stack, fn)
+    load = start_load(stack, fn, warm=16)
     try:
         code, body, _ = call(f"{stack.url}/system/scale-function/{fn}", "POST", {"replicas": 1}, auth(stack))
         assert code == 202, body
         wait_for(lambda: len(containers(fn)) == 1, timeout=120, what="two replicas to stop")
-        calls_after(load, 100)
+        calls_after(load, 32)
     finally:
         load.stop()
     assert load.failures() == [], f"{len(load.failures())} of {len(load.outcomes)} failed: {load.failures()[:5]}"
@@ -150,8 +156,8 @@ def test_replicas_removed_by_a_scale_down_finish_their_calls(stack, cli):
 
 def test_calls_in_flight_when_a_function_is_deleted_finish(stack, cli):
     fn = name("delete")
-    # Its calls take longer than a probe's timeout: probed on the watchdog's /_/health.
-    deploy(cli, fn, "echo started > /proc/1/fd/1; sleep 2; echo done", replicas=2, probe_calls=False)
+    # 3 s: past Swarm's 2 s before it stops a replica, within the stack's upstream_timeout of 5 s.
+    deploy(cli, fn, "echo started > /proc/1/fd/1; sleep 3; echo done", replicas=2, slow=True)
     wait_for(lambda: settled(stack, fn, 2), timeout=120, what=f"{fn} to be ready")
     wait_for(lambda: routed_by_nginx(stack, fn), timeout=30, what=f"nginx to route {fn}")
     answers: list[tuple[int, str]] = []

@@ -1,18 +1,24 @@
 """Websockets through the gateway's own proxy (app/dataplane/websocket.py): the upgrade asked of
 a replica, the tunnel both ways, the idle deadline, and a function that does not upgrade; against
-a server on loopback speaking raw HTTP. Through gunicorn and nginx: tests/e2e/test_websocket.py."""
+a server on loopback speaking raw HTTP; and the route, over a socket pair standing for gunicorn's
+client connection. Through gunicorn and nginx: tests/e2e/test_websocket.py."""
 
 from __future__ import annotations
 
+import dataclasses
 import socket
 import threading
 import time
+import types
 
 import pytest
 
+from app import create_app, metrics
 from app.dataplane.forwarder import prepare_call
-from app.dataplane.websocket import is_websocket_upgrade, open_tunnel
+from app.dataplane.websocket import open_tunnel
 from app.errors import UpstreamFailed, UpstreamTimeout
+from tests.fakes import fake_runtime
+from tests.unit.helpers import deployment
 
 ACCEPT = b"HTTP/1.1 101 Switching Protocols\r\nUpgrade: websocket\r\nConnection: Upgrade\r\n\r\n"
 
@@ -57,17 +63,6 @@ class Upstreams:
 def _call(headers=()):
     headers = [("Upgrade", "websocket"), ("Connection", "Upgrade"), ("Sec-WebSocket-Key", "abc=="), *headers]
     return prepare_call("echo", "GET", "/chat", "room=1", headers, peer="10.0.0.9", host="gw:8080", scheme="http")
-
-
-@pytest.mark.parametrize("headers, upgrade", [
-    ([("Upgrade", "websocket"), ("Connection", "Upgrade")], True),
-    ([("upgrade", "WebSocket"), ("connection", "keep-alive, Upgrade")], True),
-    ([("Upgrade", "websocket")], False),
-    ([("Connection", "Upgrade"), ("Upgrade", "h2c")], False),
-    ([], False),
-])
-def test_what_asks_for_a_websocket(headers, upgrade):
-    assert is_websocket_upgrade(headers) is upgrade
 
 
 def test_the_upgrade_is_asked_of_a_replica_and_bytes_flow_both_ways():
@@ -123,3 +118,65 @@ def test_a_replica_that_refuses_the_connection_is_a_502_and_forgotten():
     with pytest.raises(UpstreamFailed, match="could not be reached"):
         open_tunnel(upstreams, _call(), answer_timeout=1)
     assert upstreams.forgotten == ["echo"]
+
+
+# The route: werkzeug sends websocket upgrades only to rules marked websocket.
+
+WEBSOCKET = {"Connection": "Upgrade", "Upgrade": "websocket", "Sec-WebSocket-Key": "abc=="}
+
+
+@pytest.fixture
+def gateway(config):
+    """An application over the fake runtime whose calls of ``echo`` go to the Replica set as
+    ``gateway.replica``."""
+    runtime = fake_runtime()
+    holder = types.SimpleNamespace(replica=None)
+
+    class ToReplica(Upstreams):
+        def __init__(self):
+            super().__init__(0)
+
+        def address(self, function):
+            return f"127.0.0.1:{holder.replica.port}"
+
+    app = create_app(dataclasses.replace(config, basic_auth=False), runtime, ToReplica())
+    app.test_client().post("/system/functions", json=deployment("echo"))
+    holder.client = app.test_client()
+    return holder
+
+
+def test_a_websocket_needs_gunicorns_connection(gateway):
+    response = gateway.client.get("/function/echo/chat", headers=WEBSOCKET)
+    assert response.status_code == 501 and "gunicorn" in response.text
+    assert response.headers["X-OpenFaaS-Internal"] == "proxy"
+
+
+def test_a_websocket_is_tunnelled_over_the_clients_connection_and_counted_once(gateway):
+    gateway.replica = Replica()
+    client, ours = socket.socketpair()
+    outcome = {}
+
+    def serve():
+        try:
+            gateway.client.get("/function/echo/chat?room=1", headers=WEBSOCKET, environ_base={"gunicorn.socket": ours})
+        except StopIteration:
+            outcome["ended"] = "StopIteration"  # gunicorn closes the connection, writing nothing more
+
+    before = metrics.invocation_counts().get("echo", 0)
+    thread = threading.Thread(target=serve, daemon=True)
+    thread.start()
+    received = b""
+    while not received.endswith(b"\r\n\r\n"):
+        received += client.recv(4096)
+    assert received == ACCEPT
+    assert gateway.replica.request.startswith(b"GET /chat?room=1 HTTP/1.1\r\n")
+    client.sendall(b"hi")
+    assert client.recv(4096) == b"HI"
+    client.close()
+    thread.join(5)
+    assert outcome == {"ended": "StopIteration"}
+    assert metrics.invocation_counts().get("echo", 0) == before + 1
+
+
+def test_a_post_asking_for_a_websocket_is_refused(gateway):
+    assert gateway.client.post("/function/echo", headers=WEBSOCKET).status_code == 405

@@ -1,8 +1,10 @@
 """Any method on /function/{name}[.{namespace}][/{path}]: the call goes to the function as sent.
 
-A websocket upgrade served by gunicorn (which hands the application its client socket as
-``gunicorn.socket``) becomes a tunnel to the function (app/dataplane/websocket.py) that runs in
-place of a response, its idle deadline ``read_timeout``, and counts as one call with status 101.
+A websocket upgrade (a GET with ``Connection: Upgrade`` and ``Upgrade: websocket``, which
+werkzeug routes only to rules marked ``websocket``) becomes a tunnel to the function
+(app/dataplane/websocket.py) over the client's connection, which gunicorn hands the application
+as ``gunicorn.socket``; it runs in place of a response, its idle deadline ``read_timeout``, and
+counts as one call with status 101.
 """
 
 from __future__ import annotations
@@ -13,9 +15,8 @@ from typing import Iterator
 from flask import Blueprint, Response, request
 
 from app import metrics
-from app.dataplane.forwarder import Call
-from app.dataplane.websocket import Tunnel, is_websocket_upgrade, open_tunnel
-from app.errors import GatewayError
+from app.dataplane.websocket import Tunnel, open_tunnel
+from app.errors import GatewayError, NotUpgradable
 from app.web.invocation import incoming_call
 from app.web.state import forwarder, settings, upstreams
 
@@ -39,8 +40,6 @@ def _timed(body: Iterator[bytes], function: str, status: int, started: float) ->
 def invoke(target: str, rest: str = ""):
     call = incoming_call(target, "/function/")
     function = call.function
-    if _CLIENT_SOCKET in request.environ and is_websocket_upgrade(list(request.headers.items())):
-        return _websocket(call)
     chunked = "chunked" in request.headers.get("Transfer-Encoding", "").lower()
     has_length = request.content_length is not None
     body = iter(lambda: request.stream.read(_CHUNK), b"") if has_length or chunked else None
@@ -59,7 +58,12 @@ def invoke(target: str, rest: str = ""):
     return response
 
 
-def _websocket(call: Call) -> Response:
+@bp.route("/function/<target>", methods=["GET"], websocket=True, strict_slashes=False)
+@bp.route("/function/<target>/<path:rest>", methods=["GET"], websocket=True)
+def invoke_websocket(target: str, rest: str = ""):
+    call = incoming_call(target, "/function/")
+    if _CLIENT_SOCKET not in request.environ:
+        raise NotUpgradable("Websockets need the gateway served by gunicorn, which hands over the client's connection.")
     started = time.monotonic()
     try:
         tunnel = open_tunnel(upstreams(), call, settings().upstream_timeout)
