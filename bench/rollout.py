@@ -80,6 +80,8 @@ def run(path: str, base: str, auth: dict, name: str, scenario: str, patience: fl
     status, text, _ = call(f"{base}/system/functions", "POST", _body(name, first), auth)
     if status not in (200, 202):
         raise SystemExit(f"{path} refused to deploy {name}: {status} {text!r}")
+    # faas-swarm starts one replica whatever the labels say.
+    call(f"{base}/system/scale-function/{name}", "POST", {"serviceName": name, "replicas": 2}, auth)
     url = f"{base}/function/{name}"
     wait_until(lambda: _containers(name) == 2 and all(_answers(url) == "v1" for _ in range(20)), f"{name} at v1", 120)
     load = Load(url, clients=CLIENTS, limit=patience + 120, timeout=30).start()
