@@ -88,7 +88,8 @@ def test_through_the_gateway_after_a_scale_from_zero_counted_once(stack, websock
              timeout=60, what=f"{fn} at zero")
     request_id = uuid.uuid4().hex
     echo_through(ws_url(stack.url, fn), request_id)
-    assert request_id in gateway_log(stack)  # the gateway's tunnel
+    # The gateway's tunnel, which logs each websocket when it ends.
+    wait_for(lambda: f"rid={request_id}" in gateway_log(stack), timeout=30, what="the gateway to log the websocket")
     assert json.loads(call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])["replicas"] == 1
     wait_for(lambda: calls(stack, fn, "101") == 1, timeout=30, what="the websocket to be counted")
 

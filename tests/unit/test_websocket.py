@@ -6,6 +6,7 @@ client connection. Through gunicorn and nginx: tests/e2e/test_websocket.py."""
 from __future__ import annotations
 
 import dataclasses
+import re
 import socket
 import threading
 import time
@@ -151,14 +152,16 @@ def test_a_websocket_needs_gunicorns_connection(gateway):
     assert response.headers["X-OpenFaaS-Internal"] == "proxy"
 
 
-def test_a_websocket_is_tunnelled_over_the_clients_connection_and_counted_once(gateway):
+def test_a_websocket_is_tunnelled_over_the_clients_connection_and_counted_once(gateway, caplog):
+    caplog.set_level("INFO")
     gateway.replica = Replica()
     client, ours = socket.socketpair()
     outcome = {}
 
     def serve():
         try:
-            gateway.client.get("/function/echo/chat?room=1", headers=WEBSOCKET, environ_base={"gunicorn.socket": ours})
+            gateway.client.get("/function/echo/chat?room=1", headers={**WEBSOCKET, "X-Request-Id": "r1"},
+                               environ_base={"gunicorn.socket": ours})
         except StopIteration:
             outcome["ended"] = "StopIteration"  # gunicorn closes the connection, writing nothing more
 
@@ -176,6 +179,7 @@ def test_a_websocket_is_tunnelled_over_the_clients_connection_and_counted_once(g
     thread.join(5)
     assert outcome == {"ended": "StopIteration"}
     assert metrics.invocation_counts().get("echo", 0) == before + 1
+    assert re.search(r"websocket to echo closed after [0-9.]+s rid=r1", caplog.text)
 
 
 def test_a_post_asking_for_a_websocket_is_refused(gateway):

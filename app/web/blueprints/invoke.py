@@ -4,11 +4,13 @@ A websocket upgrade (a GET with ``Connection: Upgrade`` and ``Upgrade: websocket
 werkzeug routes only to rules marked ``websocket``) becomes a tunnel to the function
 (app/dataplane/websocket.py) over the client's connection, which gunicorn hands the application
 as ``gunicorn.socket``; it runs in place of a response, its idle deadline ``read_timeout``, and
-counts as one call with status 101.
+counts as one call with status 101. gunicorn's access log never sees it end, so a line is
+logged when it does, with the request's X-Request-Id.
 """
 
 from __future__ import annotations
 
+import logging
 import time
 from typing import Iterator
 
@@ -20,6 +22,7 @@ from app.errors import GatewayError, NotUpgradable
 from app.web.invocation import incoming_call
 from app.web.state import forwarder, settings, upstreams
 
+log = logging.getLogger(__name__)
 bp = Blueprint("proxy", __name__)
 METHODS = ["GET", "POST", "PUT", "PATCH", "DELETE", "HEAD", "OPTIONS"]
 _CHUNK = 64 * 1024
@@ -70,7 +73,7 @@ def invoke_websocket(target: str, rest: str = ""):
     except GatewayError as exc:
         metrics.record_invocation(call.function, exc.status, time.monotonic() - started)
         raise
-    return _TunnelResponse(tunnel, settings().read_timeout, call.function, started)
+    return _TunnelResponse(tunnel, settings().read_timeout, call.function, started, request.headers.get("X-Request-Id", "-"))
 
 
 class _TunnelResponse(Response):
@@ -78,13 +81,16 @@ class _TunnelResponse(Response):
     connection, then tells gunicorn the connection is done: StopIteration makes its worker close
     the connection without writing anything more (its websocket users do the same)."""
 
-    def __init__(self, tunnel: Tunnel, idle_timeout: float, function: str, started: float):
+    def __init__(self, tunnel: Tunnel, idle_timeout: float, function: str, started: float, request_id: str):
         super().__init__(status=101)
-        self.tunnel, self.idle_timeout, self.function, self.started = tunnel, idle_timeout, function, started
+        self.tunnel, self.idle_timeout, self.function = tunnel, idle_timeout, function
+        self.started, self.request_id = started, request_id
 
     def __call__(self, environ, start_response):
         try:
             self.tunnel.run(environ[_CLIENT_SOCKET], self.idle_timeout)
         finally:
-            metrics.record_invocation(self.function, 101, time.monotonic() - self.started)
+            seconds = time.monotonic() - self.started
+            metrics.record_invocation(self.function, 101, seconds)
+            log.info("websocket to %s closed after %.1fs rid=%s", self.function, seconds, self.request_id)
         raise StopIteration
