@@ -8,10 +8,9 @@ express live here as pure functions.
 from __future__ import annotations
 
 import math
-import re
 from dataclasses import dataclass, field
 
-from app.config import parse_duration
+from app.domain.labels import label_duration, label_int, label_number
 
 LABEL_FUNCTION = "com.openfaas.function"
 LABEL_FAAS_FUNCTION = "faas_function"
@@ -177,9 +176,9 @@ class ScalingPolicy:
         the minimum exceeds the maximum.
         """
         labels = labels or {}
-        minimum = _label_int(labels, LABEL_SCALE_MIN, DEFAULT_SCALE_MIN, 0, MAX_REPLICAS)
-        maximum = _label_int(labels, LABEL_SCALE_MAX, DEFAULT_SCALE_MAX, 1, MAX_REPLICAS)
-        factor = _label_int(labels, LABEL_SCALE_FACTOR, DEFAULT_SCALE_FACTOR, 0, 100)
+        minimum = label_int(labels, LABEL_SCALE_MIN, DEFAULT_SCALE_MIN, 0, MAX_REPLICAS)
+        maximum = label_int(labels, LABEL_SCALE_MAX, DEFAULT_SCALE_MAX, 1, MAX_REPLICAS)
+        factor = label_int(labels, LABEL_SCALE_FACTOR, DEFAULT_SCALE_FACTOR, 0, 100)
         if minimum > maximum:
             raise ValueError(f"label {LABEL_SCALE_MIN} ({minimum}) is above {LABEL_SCALE_MAX} ({maximum})")
         zero_text = labels.get(LABEL_SCALE_ZERO, "false").strip().lower()
@@ -195,9 +194,9 @@ class ScalingPolicy:
             zero_text == "true",
             LABEL_SCALE_MAX in labels,
             kind=kind,
-            target=_label_number(labels, LABEL_SCALE_TARGET, SCALE_TYPE_TARGETS[kind], 1_000_000),
-            target_proportion=_label_number(labels, LABEL_SCALE_TARGET_PROPORTION, DEFAULT_TARGET_PROPORTION, 1),
-            zero_duration=_label_duration(labels, LABEL_SCALE_ZERO_DURATION, DEFAULT_ZERO_DURATION),
+            target=label_number(labels, LABEL_SCALE_TARGET, SCALE_TYPE_TARGETS[kind], 1_000_000),
+            target_proportion=label_number(labels, LABEL_SCALE_TARGET_PROPORTION, DEFAULT_TARGET_PROPORTION, 1),
+            zero_duration=label_duration(labels, LABEL_SCALE_ZERO_DURATION, DEFAULT_ZERO_DURATION),
         )
 
     @property
@@ -223,39 +222,6 @@ class ScalingPolicy:
     def manual_scale(self, requested: int) -> int:
         """A client's scale request: zero is allowed; a maximum the client set is honoured."""
         return min(requested, self.maximum) if self.max_is_set else requested
-
-
-def _label_number(labels: dict[str, str], name: str, default: float, high: float) -> float:
-    text = labels.get(name)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    if not 0 < value <= high:  # also refuses nan and inf
-        raise ValueError(f"label {name} must be a number above 0 and at most {high:g}, not {text!r}")
-    return value
-
-
-def _label_duration(labels: dict[str, str], name: str, default: float) -> float:
-    text = labels.get(name)
-    if text is None:
-        return default
-    try:
-        return parse_duration(text)
-    except ValueError as exc:
-        raise ValueError(f"label {name}: {exc}") from None
-
-
-def _label_int(labels: dict[str, str], name: str, default: int, low: int, high: int) -> int:
-    text = labels.get(name)
-    if text is None:
-        return default
-    # ASCII digits only, and few of them: str.isdigit() also takes "²", and int() refuses huge runs.
-    if not re.fullmatch(r"[0-9]{1,9}", text.strip()) or not low <= int(text) <= high:
-        raise ValueError(f"label {name} must be a whole number from {low} to {high}, not {text!r}")
-    return int(text)
 
 
 @dataclass(frozen=True)

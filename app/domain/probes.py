@@ -19,6 +19,7 @@ import math
 import re
 from dataclasses import dataclass
 
+from app.domain.labels import label_int, label_number
 from app.domain.models import TaskEndpoint
 
 READY_PREFIX = "com.openfaas.ready.http."
@@ -64,11 +65,11 @@ class Probe:
             raise ValueError(f"label {prefix}path must be a URL path starting with /, without spaces, not {path!r}")
         return cls(
             path=path,
-            initial_delay=_seconds(labels, prefix + "initialDelaySeconds", 0.0, zero=True),
-            period=_seconds(labels, prefix + "periodSeconds", cls.period),
-            timeout=_seconds(labels, prefix + "timeoutSeconds", cls.timeout),
-            success_threshold=_threshold(labels, prefix + "successThreshold", cls.success_threshold),
-            failure_threshold=_threshold(labels, prefix + "failureThreshold", cls.failure_threshold),
+            initial_delay=label_number(labels, prefix + "initialDelaySeconds", 0.0, _MAX_SECONDS, zero=True),
+            period=label_number(labels, prefix + "periodSeconds", cls.period, _MAX_SECONDS),
+            timeout=label_number(labels, prefix + "timeoutSeconds", cls.timeout, _MAX_SECONDS),
+            success_threshold=label_int(labels, prefix + "successThreshold", cls.success_threshold, 1, _MAX_THRESHOLD),
+            failure_threshold=label_int(labels, prefix + "failureThreshold", cls.failure_threshold, 1, _MAX_THRESHOLD),
         )
 
     @property
@@ -141,27 +142,3 @@ def rollback_reason(new_replicas: list[tuple[float, ProbeState]], probe: Probe, 
         return None
     return (f"no new replica became ready within {math.ceil(probe.settle_time):g}s "
             f"(readiness probe GET {probe.path} every {probe.period:g}s)")
-
-
-def _seconds(labels: dict[str, str], name: str, default: float, zero: bool = False) -> float:
-    text = labels.get(name)
-    if text is None:
-        return default
-    try:
-        value = float(text)
-    except ValueError:
-        value = math.nan
-    low_ok = value >= 0 if zero else value > 0
-    if not (low_ok and value <= _MAX_SECONDS):  # also refuses nan and inf
-        floor = "0 or more" if zero else "above 0"
-        raise ValueError(f"label {name} must be a number of seconds {floor}, at most {_MAX_SECONDS:g}, not {text!r}")
-    return value
-
-
-def _threshold(labels: dict[str, str], name: str, default: int) -> int:
-    text = labels.get(name)
-    if text is None:
-        return default
-    if not re.fullmatch(r"[0-9]{1,3}", text.strip()) or not 1 <= int(text) <= _MAX_THRESHOLD:
-        raise ValueError(f"label {name} must be a whole number from 1 to {_MAX_THRESHOLD}, not {text!r}")
-    return int(text)
