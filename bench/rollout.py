@@ -98,7 +98,7 @@ def run(path: str, base: str, auth: dict, name: str, scenario: str, patience: fl
         recent = [o for o in load.outcomes[-CLIENTS * 4:] if o.started > updated]
         if result.recovered is None and len(recent) >= CLIENTS * 4:
             wanted = "v2" if scenario == "rolling" else "v1"
-            if all(o.ok and o.answer == wanted for o in recent) and (scenario == "rolling" or _rolled_back(path, name)):
+            if all(o.ok and o.answer == wanted for o in recent) and (scenario == "rolling" or _rolled_back(name)):
                 result.recovered = now
         if result.update_over is None and _update_state(name) in ("completed", "rollback_completed", "paused") \
                 and _containers(name) == 2:
@@ -114,7 +114,7 @@ def run(path: str, base: str, auth: dict, name: str, scenario: str, patience: fl
     return result
 
 
-def _rolled_back(path: str, name: str) -> bool:
+def _rolled_back(name: str) -> bool:
     """Whether the function's spec is the first version again (Swarm's service, either path)."""
     env = docker("service", "inspect", name, "--format", "{{json .Spec.TaskTemplate.ContainerSpec.Env}}")
     return "handler=echo v1" in json.loads(env)

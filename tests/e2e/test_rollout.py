@@ -2,7 +2,8 @@
 
 A function of the classic watchdog at two replicas answers its version (``echo v1``); 16 clients
 call it in a loop (harness.cluster.Load, each on a kept-alive connection) while faas-cli rolls a
-new version out, or one that never gets ready, or while it is scaled down or deleted. The
+new version out (new env, a new image, a new secret value), or one that never gets ready, or
+while it is scaled down or deleted. The
 function's readiness probe is ``GET /``, which runs the function itself, so a version that fails
 its calls is not ready. ``drain=1`` lets the watchdog get Swarm's SIGTERM and drain as it does in
 a real function image (images/watchdog/entrypoint.sh).
@@ -27,7 +28,7 @@ from harness.cluster import Events, Load
 from tests.e2e.faascli import FaasCli
 from tests.e2e.stack import auth, routed_by_nginx
 from tests.gateway import call
-from tests.swarm import CLASSIC_IMAGE, name
+from tests.swarm import CLASSIC_IMAGE, OF_WATCHDOG_IMAGE, name
 from tests.waiting import wait_for
 
 # A new version that fails its calls for its first 3 s, as one warming up: only its readiness
@@ -39,7 +40,8 @@ PROBE_LABELS = {
 }
 
 
-def deploy(cli: FaasCli, fn: str, handler: str, replicas: int = 2, slow: bool = False) -> None:
+def deploy(cli: FaasCli, fn: str, handler: str, replicas: int = 2, slow: bool = False,
+           image: str = CLASSIC_IMAGE, secret: str | None = None) -> None:
     """faas-cli deploy (a rolling update when ``fn`` exists) of ``handler`` at ``replicas``,
     which the autoscaler leaves alone (min = max). Its readiness probe calls the function, and
     its write_timeout (also how long a stopping watchdog keeps serving) is 4 s, unless ``slow``:
@@ -50,7 +52,8 @@ def deploy(cli: FaasCli, fn: str, handler: str, replicas: int = 2, slow: bool = 
     env = {"drain": "1", "write_timeout": "10s" if slow else "4s", "handler": handler}
     flags = [f"--label={key}={value}" for key, value in labels.items()]
     flags += [f"--env={key}={value}" for key, value in env.items()]
-    cli.ok("deploy", "--image", CLASSIC_IMAGE, "--name", fn, *flags)
+    flags += [f"--secret={secret}"] if secret else []
+    cli.ok("deploy", "--image", image, "--name", fn, *flags)
 
 
 def status(stack, fn: str) -> dict:
@@ -91,23 +94,45 @@ def calls_after(load: Load, more: int) -> None:
     wait_for(lambda: len(load.outcomes) >= seen + more, timeout=60, what=f"{more} more calls")
 
 
-def test_a_rolling_update_under_load_fails_no_call_and_never_answers_the_old_version_again(stack, cli):
-    fn = name("roll")
-    deploy(cli, fn, "echo v1")
+def rolls_over(stack, fn: str, change, old: str, new: str) -> dict:
+    """Under load, ``change()`` the function, whose answers go from ``old`` to ``new``; check
+    that no call failed and that each client got ``old`` until its first ``new``, then ``new``
+    only. Returns the status once the update is over."""
     wait_for(lambda: settled(stack, fn, 2), timeout=120, what=f"{fn} to be ready")
     wait_for(lambda: routed_by_nginx(stack, fn), timeout=30, what=f"nginx to route {fn}")
     load = start_load(stack, fn)
     try:
-        deploy(cli, fn, WARMING_UP + "echo v2")
+        change()
         after = wait_for(lambda: settled(stack, fn, 2), timeout=180, what="the update to be over")
         calls_after(load, 500)
     finally:
         load.stop()
-    assert after["envVars"]["handler"] == WARMING_UP + "echo v2" and after["rollout"]["state"] == "completed"
     assert load.failures() == [], f"{len(load.failures())} of {len(load.outcomes)} failed: {load.failures()[:5]}"
     for answers in load.answers():
-        # Each client: v1 until it first got v2, then v2 only.
-        assert re.fullmatch(r"(v1,)*(v2,)+", "".join(f"{answer}," for answer in answers)), answers
+        assert re.fullmatch(rf"({old},)*({new},)+", "".join(f"{answer}," for answer in answers)), answers
+    return after
+
+
+def test_a_rolling_update_under_load_fails_no_call_and_never_answers_the_old_version_again(stack, cli):
+    fn = name("roll")
+    deploy(cli, fn, "echo v1")
+    after = rolls_over(stack, fn, lambda: deploy(cli, fn, WARMING_UP + "echo v2"), "v1", "v2")
+    assert after["envVars"]["handler"] == WARMING_UP + "echo v2" and after["rollout"]["state"] == "completed"
+
+
+def test_a_new_image_rolls_out_the_same_way(stack, cli):
+    fn = name("roll-image")
+    handler = "echo ${mode:-classic}"  # the of-watchdog image sets mode=http
+    deploy(cli, fn, handler)
+    after = rolls_over(stack, fn, lambda: deploy(cli, fn, handler, image=OF_WATCHDOG_IMAGE), "classic", "http")
+    assert after["image"] == OF_WATCHDOG_IMAGE
+
+
+def test_a_new_secret_value_rolls_out_the_same_way(stack, cli):
+    fn, secret = name("roll-secret"), name("roll-secret-value")
+    cli.ok("secret", "create", secret, "--from-literal", "v1")
+    deploy(cli, fn, f"cat /var/openfaas/secrets/{secret}", secret=secret)
+    rolls_over(stack, fn, lambda: cli.ok("secret", "update", secret, "--from-literal", "v2"), "v1", "v2")
 
 
 def test_an_update_that_never_gets_ready_is_rolled_back_by_itself_failing_no_call(stack, cli):
