@@ -38,9 +38,9 @@ HOP_BY_HOP = frozenset(
     }
 )
 _CHUNK = 64 * 1024
-_CONNECT_TIMEOUT = 5.0
+CONNECT_TIMEOUT = 5.0
 # A refused connection means that task is gone; a few other addresses are worth trying.
-_CONNECT_ATTEMPTS = 3
+CONNECT_ATTEMPTS = 3
 
 
 def end_to_end(headers: Iterable[tuple[str, str]]) -> list[tuple[str, str]]:
@@ -114,7 +114,7 @@ class Forwarder:
 
     def __init__(self, upstreams: Upstreams, upstream_timeout: float, pool_size: int = 32):
         self.upstreams = upstreams
-        self.timeout = urllib3.Timeout(connect=_CONNECT_TIMEOUT, read=upstream_timeout)
+        self.timeout = urllib3.Timeout(connect=CONNECT_TIMEOUT, read=upstream_timeout)
         self.upstream_timeout = upstream_timeout
         # One pool per task address; kept-alive connections are reused across calls.
         self.pools = urllib3.PoolManager(num_pools=256, maxsize=pool_size, block=False, retries=False)
@@ -131,7 +131,7 @@ class Forwarder:
         headers = urllib3.HTTPHeaderDict()
         for name, value in call.headers:
             headers.add(name, value)
-        for attempt in range(_CONNECT_ATTEMPTS):
+        for attempt in range(CONNECT_ATTEMPTS):
             address = self.upstreams.address(call.function)
             try:
                 response = self.pools.connection_from_url(f"http://{address}").urlopen(
@@ -151,7 +151,7 @@ class Forwarder:
                 # Refused, unreachable or silent before anything was sent (urllib3's
                 # NewConnectionError is a ConnectTimeoutError too): that task is gone, try another.
                 self.upstreams.forget(call.function)
-                if attempt == _CONNECT_ATTEMPTS - 1:
+                if attempt == CONNECT_ATTEMPTS - 1:
                     raise UpstreamFailed(f"Function {call.function} could not be reached: {_reason(exc)}.") from None
                 continue
             except ReadTimeoutError:

@@ -217,7 +217,8 @@ class ReadinessProber:
         for function in functions:
             ready = {task.id: task.id in self._replicas and self._replicas[task.id].ready for task in function.tasks}
             view["functions"][function_reference(function.name, function.namespace, self.namespace)] = {
-                "addresses": routable(function.tasks, {task for task, is_ready in ready.items() if is_ready}),
+                "addresses": routable(function.tasks, {task for task, is_ready in ready.items() if is_ready},
+                                      function.replicas),
                 "ready": ready,
                 "available": sum(1 for task in function.tasks if ready[task.id] and task.current and not task.draining),
             }

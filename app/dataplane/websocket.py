@@ -17,14 +17,13 @@ import selectors
 import socket
 from dataclasses import dataclass
 
-from app.dataplane.forwarder import Call
+from app.dataplane.forwarder import CONNECT_ATTEMPTS, CONNECT_TIMEOUT, Call
 from app.dataplane.upstreams import Upstreams
 from app.errors import UpstreamFailed, UpstreamTimeout
 
 _CHUNK = 64 * 1024
 # An answer's head longer than this is no HTTP answer worth waiting for.
 _MAX_HEAD = 64 * 1024
-_CONNECT_TIMEOUT = 5.0
 
 
 @dataclass
@@ -78,6 +77,19 @@ def _read_head(upstream: socket.socket) -> tuple[bytes, bytes]:
     return head + b"\r\n\r\n", early
 
 
+def _connect(upstreams: Upstreams, function: str) -> socket.socket:
+    # As the proxy does: a replica that refuses or stays silent is gone; try another.
+    for attempt in range(CONNECT_ATTEMPTS):
+        host, _, port = upstreams.address(function).rpartition(":")
+        try:
+            return socket.create_connection((host, int(port)), timeout=CONNECT_TIMEOUT)
+        except OSError as exc:
+            upstreams.forget(function)
+            if attempt == CONNECT_ATTEMPTS - 1:
+                raise UpstreamFailed(f"Function {function} could not be reached: {exc}.") from None
+    raise AssertionError("unreachable")  # pragma: no cover
+
+
 def open_tunnel(upstreams: Upstreams, call: Call, answer_timeout: float) -> Tunnel:
     """Ask a replica of ``call.function`` to upgrade, waiting ``answer_timeout`` for its answer.
 
@@ -85,16 +97,11 @@ def open_tunnel(upstreams: Upstreams, call: Call, answer_timeout: float) -> Tunn
     the replica cannot be reached or does not switch protocols, UpstreamTimeout (504) when it does
     not answer in time.
     """
-    address = upstreams.address(call.function)
-    host, _, port = address.rpartition(":")
-    try:
-        upstream = socket.create_connection((host, int(port)), timeout=_CONNECT_TIMEOUT)
-    except OSError as exc:
-        upstreams.forget(call.function)
-        raise UpstreamFailed(f"Function {call.function} could not be reached: {exc}.") from None
+    upstream = _connect(upstreams, call.function)
     try:
         upstream.settimeout(answer_timeout)
-        upstream.sendall(_request(call, address))
+        host, port = upstream.getpeername()[:2]
+        upstream.sendall(_request(call, f"{host}:{port}"))
         head, early = _read_head(upstream)
     except TimeoutError:
         upstream.close()

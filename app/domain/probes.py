@@ -116,12 +116,16 @@ class ProbeState:
         return ProbeState(passing, successes, failures, self.ever_passed or passing)
 
 
-def routable(tasks: list[TaskEndpoint], ready: set[str]) -> list[str]:
+def routable(tasks: list[TaskEndpoint], ready: set[str], replicas: int) -> list[str]:
     """The addresses calls go to, sorted, of ``tasks`` of which those with an ID in ``ready``
-    passed their probes: the ready replicas of the current spec as soon as one is ready, so once
-    an update's new version answers, the old one never does again; until then the ready ones of
-    the previous spec; and when none is ready at all, the draining ones, which still answer
-    while they stop (better than none; nginx moves a refused call on to the next)."""
+    passed their probes, for a function that should have ``replicas``: the ready replicas of the
+    current spec as soon as one is ready, so once an update's new version answers, the old one
+    never does again; until then the ready ones of the previous spec; and when none is ready at
+    all, the draining ones, which still answer while they stop (better than none; nginx moves a
+    refused call on to the next). None at all for a function scaled to zero: its next call wakes
+    it rather than reach a replica on its way out."""
+    if not replicas:
+        return []
     running = [task for task in tasks if task.id in ready and not task.draining]
     chosen = [task for task in running if task.current] or running or [task for task in tasks if task.draining]
     return sorted(task.address for task in chosen)

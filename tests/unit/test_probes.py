@@ -89,22 +89,26 @@ def _task(task_id, current=True, draining=False):
 
 def test_routes_only_ready_replicas():
     tasks = [_task(1), _task(2), _task(3)]
-    assert routable(tasks, {1, 3}) == ["10.0.0.1", "10.0.0.3"]
-    assert routable(tasks, set()) == []
+    assert routable(tasks, {1, 3}, 3) == ["10.0.0.1", "10.0.0.3"]
+    assert routable(tasks, set(), 3) == []
 
 
 def test_during_an_update_the_old_version_answers_until_a_new_one_is_ready_and_never_again_after():
     old, new = [_task(1, current=False), _task(2, current=False)], [_task(3), _task(4)]
-    assert routable(old + new, {1, 2}) == ["10.0.0.1", "10.0.0.2"]
-    assert routable(old + new, {1, 2, 3}) == ["10.0.0.3"]
-    assert routable(old + new, {1, 2, 3, 4}) == ["10.0.0.3", "10.0.0.4"]
+    assert routable(old + new, {1, 2}, 2) == ["10.0.0.1", "10.0.0.2"]
+    assert routable(old + new, {1, 2, 3}, 2) == ["10.0.0.3"]
+    assert routable(old + new, {1, 2, 3, 4}, 2) == ["10.0.0.3", "10.0.0.4"]
 
 
 def test_a_draining_replica_gets_calls_only_when_nothing_else_is_ready():
     tasks = [_task(1, current=False, draining=True), _task(2)]
-    assert routable(tasks, {1, 2}) == ["10.0.0.2"]
-    assert routable(tasks, {1}) == ["10.0.0.1"]
-    assert routable(tasks, set()) == ["10.0.0.1"]
+    assert routable(tasks, {1, 2}, 1) == ["10.0.0.2"]
+    assert routable(tasks, {1}, 1) == ["10.0.0.1"]
+    assert routable(tasks, set(), 1) == ["10.0.0.1"]
+
+
+def test_a_function_scaled_to_zero_is_not_called_on_its_replicas_way_out():
+    assert routable([_task(1, draining=True), _task(2, draining=True)], {1, 2}, 0) == []
 
 
 PROBE = Probe(period=2, timeout=1, failure_threshold=3)  # settles in 9 s
