@@ -110,11 +110,14 @@ def faas_cli(cluster: Cluster, *args: str, timeout: float = 60) -> str:
     """Run the real faas-cli against the cluster, logged in with a config folder of its own."""
     home = ROOT / ".cluster" / "faas-cli"
     home.mkdir(parents=True, exist_ok=True)
-    env = {**os.environ, "HOME": str(home), "OPENFAAS_URL": cluster.url}
+    # Its login (credentials) goes in that folder and nowhere else: faas-cli was seen writing
+    # .openfaas/ into the folder it ran in, so it runs there too, told where its config is.
+    env = {**os.environ, "HOME": str(home), "OPENFAAS_CONFIG": str(home / ".openfaas"), "OPENFAAS_URL": cluster.url}
     cli = str(openfaas_binary("faas-cli"))
     subprocess.run([cli, "login", "--username", cluster.auth[0], "--password-stdin"], input=cluster.auth[1],
-                   env=env, capture_output=True, text=True, check=True, timeout=timeout)
-    result = subprocess.run([cli, *args], env=env, capture_output=True, text=True, check=True, timeout=timeout)
+                   env=env, cwd=home, capture_output=True, text=True, check=True, timeout=timeout)
+    result = subprocess.run([cli, *args], env=env, cwd=home, capture_output=True, text=True, check=True,
+                            timeout=timeout)
     return result.stdout
 
 
