@@ -119,26 +119,24 @@ class ReadinessView:
         """Whether a probing process wrote the view within ``STALE`` seconds."""
         return self._current() is not None
 
+    def _function(self, reference: str) -> dict | None:
+        view = self._current()
+        return None if view is None else view["functions"].get(reference, {})
+
     def addresses(self, reference: str) -> list[str] | None:
         """Where calls of function ``reference`` go (possibly none), or None without a fresh view."""
-        view = self._current()
-        if view is None:
-            return None
-        return view["functions"].get(reference, {}).get("addresses", [])
+        function = self._function(reference)
+        return None if function is None else function.get("addresses", [])
 
     def available(self, reference: str) -> int | None:
         """How many replicas of the current spec are ready, or None without a fresh view."""
-        view = self._current()
-        if view is None:
-            return None
-        return view["functions"].get(reference, {}).get("available", 0)
+        function = self._function(reference)
+        return None if function is None else function.get("available", 0)
 
     def ready(self, reference: str, replica: str) -> bool | None:
         """Whether a replica passed its probes; None without a fresh view or when not probed."""
-        view = self._current()
-        if view is None:
-            return None
-        return view["functions"].get(reference, {}).get("ready", {}).get(replica)
+        function = self._function(reference)
+        return None if function is None else function.get("ready", {}).get(replica)
 
 
 class ReadinessProber:
@@ -187,10 +185,11 @@ class ReadinessProber:
         """
         now = self._clock()
         functions = self.functions.function_endpoints()
+        probes_of = {(function.name, function.namespace): _probes(function) for function in functions}
         replicas: dict[str, _Replica] = {}
         due: list[tuple[TaskEndpoint, _Track, Probe]] = []
         for function in functions:
-            probes = _probes(function)
+            probes = probes_of[(function.name, function.namespace)]
             for task in function.tasks:
                 if task.draining:
                     continue  # never called again unless nothing else is left: no need to ask
@@ -210,7 +209,7 @@ class ReadinessProber:
         self._replicas = replicas
         self._write(functions, now)
         for function in functions:
-            self._judge_update(function, now)
+            self._judge_update(function, probes_of[(function.name, function.namespace)].readiness, now)
 
     def _write(self, functions: list[FunctionEndpoints], now: float) -> None:
         view = {"at": now, "functions": {}}
@@ -227,7 +226,7 @@ class ReadinessProber:
             json.dump(view, file)
         os.replace(file.name, self.path)
 
-    def _judge_update(self, function: FunctionEndpoints, now: float) -> None:
+    def _judge_update(self, function: FunctionEndpoints, readiness: Probe, now: float) -> None:
         if not function.can_roll_back:
             return
         new = [
@@ -236,7 +235,7 @@ class ReadinessProber:
             if task.current and not task.draining and task.id in self._replicas
         ]
         since_update = None if function.updated_at is None else now - function.updated_at
-        reason = rollback_reason(new, _probes(function).readiness, since_update)
+        reason = rollback_reason(new, readiness, since_update)
         if reason is None:
             return
         log.warning("rolling back function %s of namespace %s: %s", function.name, function.namespace, reason)

@@ -2,10 +2,11 @@
 
 Functions are named by their canonical reference (``name``, or ``name.namespace`` outside the
 default namespace). The addresses are those of the ready replicas, from the readiness view
-(app.dataplane.readiness); without a fresh view, the runtime asks DNS for the addresses of every
-running replica (on Swarm ``tasks.<service>``, on a network the caller shares; ``dnsrr`` mode,
-no VIP needed). Answers are cached for ``ttl`` seconds, handed out round-robin, and dropped as soon as a call to one of
-them fails, so a replaced task is found on the next call. A function with no address is looked
+(app.dataplane.readiness), read at every call; without a fresh view, the runtime asks DNS for the
+addresses of every running replica (on Swarm ``tasks.<service>``, on a network the caller
+shares; ``dnsrr`` mode, no VIP needed), cached for ``ttl`` seconds and dropped as soon as a call
+to one of them fails, so a replaced task is found on the next call. Either way they are handed
+out round-robin. A function with no address is looked
 up once in the runtime: unknown is a 404, zero replicas are scaled to ``max(1, min)`` (one
 scale per function however many calls arrive at once) and the call waits, bounded, for a
 ready replica.
@@ -17,7 +18,7 @@ import itertools
 import socket
 import threading
 import time
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from typing import Callable, Iterable
 
 from app.dataplane.readiness import FUNCTION_PORT, ReadinessView
@@ -40,7 +41,6 @@ def dns_lookup(host: str) -> list[str]:
 class _Entry:
     addresses: list[str]
     expires: float
-    turn: itertools.count = field(default_factory=itertools.count)
 
 
 class Upstreams:
@@ -64,7 +64,8 @@ class Upstreams:
         self.ttl = ttl
         self.lookup = lookup
         self.port = port
-        self._cache: dict[str, _Entry] = {}
+        self._cache: dict[str, _Entry] = {}  # DNS answers, without a readiness view
+        self._turns: dict[str, itertools.count] = {}  # each function's round-robin
         self._lock = threading.Lock()
         self._waking: dict[str, threading.Lock] = {}
 
@@ -74,10 +75,19 @@ class Upstreams:
         return self.view is not None and self.view.fresh
 
     def _lookup(self, function: str) -> list[str]:
+        """Fresh addresses: the readiness view's, or DNS's without one."""
         ready = self.view.addresses(function) if self.view is not None else None
         if ready is not None:
             return ready
-        return self.functions.function_addresses(*split_reference(function), self.lookup)
+        return self._resolve(function)
+
+    def _current(self, function: str) -> list[str]:
+        """The addresses to call now: the readiness view's, read at every call since replicas
+        pass and fail their probes at any time; without a view, DNS's, cached ``ttl`` seconds."""
+        ready = self.view.addresses(function) if self.view is not None else None
+        if ready is not None:
+            return ready
+        return self._cached(function) or self._resolve(function)
 
     def address(self, function: str) -> str:
         """An address to call ``function`` (a canonical reference) at, waiting for a replica if
@@ -86,14 +96,12 @@ class Upstreams:
         Raises FunctionNotFound (404) for an unknown function and NoReadyReplica (503) when no
         replica is ready within the wait timeout.
         """
-        addresses = self._cached(function) or self._resolve(function)
-        if not addresses:
-            addresses = self._wake(function)
-        entry = self._cache[function]
-        return f"{addresses[next(entry.turn) % len(addresses)]}:{self.port}"
+        addresses = self._current(function) or self._wake(function)
+        turn = self._turns.setdefault(function, itertools.count())
+        return f"{addresses[next(turn) % len(addresses)]}:{self.port}"
 
     def table(self, functions: Iterable[str]) -> dict[str, list[str]]:
-        """The task addresses of each of ``functions`` that has any, fresh from DNS."""
+        """The task addresses of each of ``functions`` that has any, fresh (``_lookup``)."""
         return {name: addresses for name in functions if (addresses := self._lookup(name))}
 
     def forget(self, function: str) -> None:
@@ -102,20 +110,16 @@ class Upstreams:
             self._cache.pop(function, None)
 
     def _cached(self, function: str) -> list[str]:
-        # The readiness view changes as replicas pass or fail their probes: read it every call.
-        entry = None if self.probing else self._cache.get(function)
+        entry = self._cache.get(function)
         if entry and entry.expires > time.monotonic():
             return entry.addresses
         return []
 
     def _resolve(self, function: str) -> list[str]:
-        addresses = self._lookup(function)
+        """Ask DNS, and keep the answer ``ttl`` seconds."""
+        addresses = self.functions.function_addresses(*split_reference(function), self.lookup)
         with self._lock:
-            previous = self._cache.get(function)
-            entry = _Entry(addresses, time.monotonic() + self.ttl)
-            if previous:
-                entry.turn = previous.turn
-            self._cache[function] = entry
+            self._cache[function] = _Entry(addresses, time.monotonic() + self.ttl)
         return addresses
 
     def _wake(self, function: str) -> list[str]:
@@ -137,7 +141,7 @@ class Upstreams:
                     self.functions.scale(name, target, namespace)
         deadline = time.monotonic() + self.wait_timeout
         while time.monotonic() < deadline:
-            addresses = self._resolve(function)
+            addresses = self._lookup(function)
             if addresses:
                 return addresses
             time.sleep(0.1)

@@ -121,6 +121,14 @@ def container(stack, service: str) -> str:
     ).stdout.split()[0]
 
 
+def function_containers(fn: str) -> list[str]:
+    """The IDs of the running containers of function ``fn``'s service (on this node)."""
+    return subprocess.run(
+        ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={fn}"],
+        capture_output=True, text=True, check=True,
+    ).stdout.split()
+
+
 def deploy_receiver(stack, receiver: str) -> None:
     """A callback receiver that is itself a function: it logs each callback it gets (the
     watchdog keeps a function's own output, so the line goes to the container's output)."""

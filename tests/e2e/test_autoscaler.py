@@ -15,6 +15,7 @@ from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from harness import basic_auth
+from tests.e2e.stack import function_containers
 from tests.gateway import call
 from tests.swarm import name
 from tests.waiting import wait_for
@@ -92,13 +93,6 @@ def _metric(stack, name: str, fn: str) -> list[str]:
     return [line for line in body.decode().splitlines() if line.startswith(name) and f'function_name="{fn}"' in line]
 
 
-def _containers(fn: str) -> list[str]:
-    return subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={fn}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()
-
-
 def _gateway_logs(stack) -> str:
     container = subprocess.run(
         ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={stack.env['COMPOSE_PROJECT_NAME']}",
@@ -139,7 +133,7 @@ def test_an_idle_function_goes_to_zero_and_a_call_wakes_it(stack, watchdog_image
     wait_for(lambda: _replicas(stack, fn) == 0, timeout=60, interval=1, what=f"idle {fn} to go to zero")
     assert f"autoscaler: {fn} from 1 to 0 replicas: idle for" in _gateway_logs(stack)
     # Until its last task has stopped, a call may still reach it (and need no wake).
-    wait_for(lambda: not _containers(fn), timeout=60, interval=1, what=f"{fn}'s last container to stop")
+    wait_for(lambda: not function_containers(fn), timeout=60, interval=1, what=f"{fn}'s last container to stop")
     assert _invoke(stack, fn) == 200  # scale from zero
     assert _replicas(stack, fn) >= 1
 

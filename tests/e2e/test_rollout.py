@@ -18,7 +18,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 import threading
 import types
 
@@ -26,7 +25,7 @@ import requests
 
 from harness.cluster import Events, Load
 from tests.e2e.faascli import FaasCli
-from tests.e2e.stack import auth, routed_by_nginx
+from tests.e2e.stack import auth, function_containers, routed_by_nginx
 from tests.gateway import call
 from tests.swarm import CLASSIC_IMAGE, OF_WATCHDOG_IMAGE, name
 from tests.waiting import wait_for
@@ -62,13 +61,6 @@ def status(stack, fn: str) -> dict:
     return json.loads(body)
 
 
-def containers(fn: str) -> list[str]:
-    return subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={fn}"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()
-
-
 def settled(stack, fn: str, replicas: int) -> dict | None:
     """The function's status once its update is over, every replica is ready and the replaced
     ones are gone; None before."""
@@ -76,7 +68,7 @@ def settled(stack, fn: str, replicas: int) -> dict | None:
     done = (current.get("rollout") or {}).get("state") in (None, "completed", "rolled_back")
     code, body, _ = call(f"{stack.url}/system/function/{fn}/instances", headers=auth(stack))
     ready = code == 200 and [i["ready"] for i in json.loads(body) if i["state"] == "running"] == [True] * replicas
-    if done and ready and current["availableReplicas"] == replicas and len(containers(fn)) == replicas:
+    if done and ready and current["availableReplicas"] == replicas and len(function_containers(fn)) == replicas:
         return current
     return None
 
@@ -172,7 +164,7 @@ def test_replicas_removed_by_a_scale_down_finish_their_calls(stack, cli):
     try:
         code, body, _ = call(f"{stack.url}/system/scale-function/{fn}", "POST", {"replicas": 1}, auth(stack))
         assert code == 202, body
-        wait_for(lambda: len(containers(fn)) == 1, timeout=120, what="two replicas to stop")
+        wait_for(lambda: len(function_containers(fn)) == 1, timeout=120, what="two replicas to stop")
         calls_after(load, 32)
     finally:
         load.stop()

@@ -17,7 +17,7 @@ import pytest
 import websocket
 
 from harness import ROOT
-from tests.e2e.stack import at_gunicorn, auth, gateway_log, routed_by_nginx
+from tests.e2e.stack import at_gunicorn, auth, function_containers, gateway_log, routed_by_nginx
 from tests.gateway import call
 from tests.swarm import name
 from tests.waiting import wait_for
@@ -41,11 +41,6 @@ def deploy(stack, fn: str, image: str) -> None:
     assert status == 202, text
     wait_for(lambda: json.loads(call(f"{stack.url}/system/function/{fn}", headers=auth(stack))[1])["availableReplicas"] == 1,
              timeout=90, what=f"{fn} to be ready")
-
-
-def containers(fn: str) -> list[str]:
-    return subprocess.run(["docker", "ps", "-q", "--filter", f"label=com.docker.swarm.service.name={fn}"],
-                          capture_output=True, text=True, check=True).stdout.split()
 
 
 def calls(stack, fn: str, code: str) -> float:
@@ -90,7 +85,7 @@ def test_through_the_gateway_after_a_scale_from_zero_counted_once(stack, websock
     deploy(stack, fn, websocket_image)
     assert call(f"{stack.url}/system/scale-function/{fn}", "POST", {"replicas": 0}, auth(stack))[0] == 202
     # Gone, not only draining: a draining replica still takes calls while nothing else can.
-    wait_for(lambda: not containers(fn), timeout=60, what=f"{fn}'s replica to stop")
+    wait_for(lambda: not function_containers(fn), timeout=60, what=f"{fn}'s replica to stop")
     request_id = uuid.uuid4().hex
     echo_through(ws_url(stack.url, fn), request_id)
     # The gateway's tunnel, which logs each websocket when it ends.
