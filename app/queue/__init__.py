@@ -30,9 +30,9 @@ queued, running and retrying) can be put back with ``replay``: same id, attempts
 earlier run kept in its history. Records of finished calls are kept until ``expire`` removes
 them, with the request they hold.
 
-Nothing stored is lost: a stored call that cannot be decoded (written by another version, or
-damaged) is moved by ``take`` or ``reclaim`` to the dead letters, bytes as stored, and the rest of
-the batch is handed out as usual.
+Nothing stored is lost: a stored call that cannot be decoded (damaged, or of a version that
+cannot be read) is found DEAD by ``take`` or ``reclaim``, bytes as stored, and the rest of the
+batch is handed out as usual. The dead letters are the records in state DEAD.
 
 Two backends: ``sqlite`` (``app.queue.sqlite``, one file, no server, for one node) and ``redis``
 (``app.queue.redis``, for gateways on several nodes). ``open_queue`` picks one by URL scheme.
@@ -224,12 +224,12 @@ class Queue(Protocol):
         """Up to ``count`` due calls no consumer holds, now held by ``consumer`` and RUNNING
         (cancelled ones stay CANCELLED): fairly across functions, within each call's
         ``max_inflight``. Waits up to ``block_seconds`` for the first one and returns ``[]`` when
-        none came. A call that cannot be decoded is moved to the dead letters instead."""
+        none came. A call that cannot be decoded is made DEAD instead."""
 
     def reclaim(self, consumer: str, idle_seconds: float, count: int) -> list[Delivery]:
         """Up to ``count`` calls held by any consumer (this one included) for at least
         ``idle_seconds`` without a finish or release, now held by ``consumer``. A call that cannot
-        be decoded is moved to the dead letters instead of handed out."""
+        be decoded is made DEAD instead of handed out."""
 
     def finish(self, delivery: Delivery, outcome: Outcome) -> None:
         """Take the call out of the queue for good and record ``outcome``: it was invoked (or,
@@ -268,8 +268,7 @@ class Queue(Protocol):
         time; returns how many."""
 
     def counts(self) -> dict[str, int]:
-        """How many records are kept in each state (every state a key), and under ``"undecodable"``
-        how many stored calls could not be decoded."""
+        """How many records are kept in each state, every state a key."""
 
     def close(self) -> None:
         """Release the connection; the queue is not used afterwards."""
