@@ -35,6 +35,7 @@ from app.web.auth import install_basic_auth, install_sessions, is_protected, loa
 from app.web.blueprints import (
     alert,
     apidoc,
+    async_calls,
     async_invoke,
     events,
     functions,
@@ -66,6 +67,7 @@ BLUEPRINTS = (
     events.bp,
     invoke.bp,
     routing.bp,
+    async_calls.bp,
     async_invoke.bp,
     alert.bp,
     prometheus.bp,
@@ -171,7 +173,7 @@ def register_request_guards(app: Flask, parts: state.Parts) -> None:
     @app.before_request
     def _limit_system_bodies() -> None:
         # Function invocations stream large bodies; only the management API is capped.
-        if is_protected(request.path):
+        if is_protected(request.path, request.method):
             request.max_content_length = config.max_body_bytes
 
     if config.forwarded_hops:

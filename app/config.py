@@ -93,6 +93,9 @@ class Config:
     async_max_attempts: int = 4
     async_claim_timeout: float = 300.0
     max_async_body_bytes: int = 16 * 1024 * 1024
+    # How much of an async call's answer its record keeps, and for how long after it finished.
+    async_result_max_bytes: int = 64 * 1024
+    async_retention: float = 24 * 3600.0
     namespace: str = DEFAULT_NAMESPACE
     # Containers with this label (key or key=value) on this node are attached to every
     # namespace's network: the gateway and nginx, which call functions in every namespace.
@@ -176,6 +179,8 @@ class Config:
             "async_max_attempts": _positive_int,
             "async_claim_timeout": parse_duration,
             "max_async_body_bytes": _positive_int,
+            "async_result_max_bytes": _count,
+            "async_retention": parse_duration,
             "namespace": _text,  # a DNS label: create_app checks it with app.domain.names
             "edge_label": _text,
             "docker_timeout": parse_duration,

@@ -64,13 +64,21 @@ _provider_requests = Counter(
 _provider_seconds = Histogram(
     "gateway_provider_request_seconds", "Time until the response headers, by method and route.", ["method", "route"]
 )
+_async_calls = Gauge(
+    "gateway_async_calls",
+    "Asynchronous call records kept, by state (queued, running, retrying, succeeded, failed, dead, cancelled), "
+    "as last observed.",
+    ["state"],
+    multiprocess_mode="mostrecent",
+)
 _queue_depth = Gauge("gateway_async_queue_depth", "Asynchronous calls waiting, as last observed.", multiprocess_mode="mostrecent")
 _dead_letters = Gauge(
     "gateway_async_dead_letters",
-    "Asynchronous calls moved aside for good (undecodable, or handed out more than async_max_attempts times), "
-    "as last observed.",
+    "Asynchronous calls moved aside for good (undecodable, or handed out more than their attempts), as last observed.",
     multiprocess_mode="mostrecent",
 )
+_async_cancellations = Counter("gateway_async_cancellations_total", "Asynchronous calls cancelled before they ran.")
+_async_replays = Counter("gateway_async_replays_total", "Finished asynchronous calls put back in the queue.")
 _callbacks_failed = Counter(
     "gateway_async_callbacks_failed_total", "Async call results that never reached their callback URL.", ["function_name"]
 )
@@ -105,14 +113,21 @@ def set_replicas(function: str, replicas: int) -> None:
     _service_count.labels(function).set(replicas)
 
 
-def set_queue_depth(depth: int) -> None:
-    """Record the number of asynchronous calls just observed waiting."""
-    _queue_depth.set(depth)
+def set_async_calls(counts: dict[str, int]) -> None:
+    """Record how many async call records each state holds, just observed; the depth (calls
+    queued, running or retrying) and the dead letters follow from them."""
+    for state, count in counts.items():
+        _async_calls.labels(state).set(count)
+    _queue_depth.set(counts["queued"] + counts["running"] + counts["retrying"])
+    _dead_letters.set(counts["dead"])
 
 
-def set_dead_letters(count: int) -> None:
-    """Record the number of dead-lettered asynchronous calls just observed."""
-    _dead_letters.set(count)
+def record_async_cancelled() -> None:
+    _async_cancellations.inc()
+
+
+def record_async_replays(count: int) -> None:
+    _async_replays.inc(count)
 
 
 def record_callback_failed(function: str) -> None:

@@ -126,9 +126,10 @@ class Receiver(BaseHTTPRequestHandler):
 
 
 class Flaky(Echo):
-    """Answers 503 twice per call id, then like Echo."""
+    """Answers 503 twice per call id (with ``Retry-After: retry_after`` when set), then like Echo."""
 
     seen: dict[str, int] = {}
+    retry_after: str | None = None
 
     def _answer(self):
         call_id = self.headers.get("X-Call-Id")
@@ -136,6 +137,8 @@ class Flaky(Echo):
         if Flaky.seen[call_id] <= 2:
             self.rfile.read(int(self.headers.get("Content-Length") or 0))
             self.send_response(503)
+            if Flaky.retry_after is not None:
+                self.send_header("Retry-After", Flaky.retry_after)
             self.send_header("Content-Length", "0")
             self.end_headers()
             return

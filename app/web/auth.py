@@ -93,22 +93,28 @@ def load_credentials(config: Config) -> Credentials:
 
 
 PROTECTED_PREFIXES = ("/system", "/_")
+# Cancelling an async call (OpenFaaS Pro's route) is a change to the gateway's state, not a call
+# to a function: it needs the same credentials as /system.
+CANCEL_PREFIX = "/async-function/"
 
 
-def is_protected(path: str) -> bool:
-    """Whether ``path`` is under ``/system`` or ``/_/`` (the gateway's internal routes, such as
-    nginx's routing table) and so needs credentials."""
+def is_protected(path: str, method: str) -> bool:
+    """Whether a ``method`` request to ``path`` needs credentials: everything under ``/system``
+    and ``/_/`` (the gateway's internal routes, such as nginx's routing table), and cancelling an
+    async call (``DELETE /async-function/{call-id}``)."""
+    if method == "DELETE" and path.startswith(CANCEL_PREFIX):
+        return True
     return any(path == prefix or path.startswith(prefix + "/") for prefix in PROTECTED_PREFIXES)
 
 
 def install_basic_auth(app: Flask, credentials: Credentials) -> None:
-    """Refuse ``/system`` and ``/_/`` requests with neither the right basic-auth credentials nor a
+    """Refuse ``/system`` and ``/_/`` requests (and cancels) with neither the right basic-auth credentials nor a
     signed-in session with 401 and a challenge; refuse a session's state-changing request without
     its CSRF token with 403 (Forbidden)."""
 
     @app.before_request
     def _require_credentials() -> None:
-        if not is_protected(request.path):
+        if not is_protected(request.path, request.method):
             return
         auth = request.authorization
         if auth is not None and auth.type == "basic" and credentials.match(auth.username or "", auth.password or ""):

@@ -54,10 +54,10 @@ def cross_site_reason(method: str, headers, scheme: str, host: str) -> str | Non
     return f"The request comes from a page of another origin ({origin!r} is not this gateway's)"
 
 
-def is_guarded(path: str) -> bool:
-    """Whether changes at ``path`` are refused from other sites: the management API, and the
-    dashboard's own forms (signing in and out)."""
-    return is_protected(path) or path.startswith("/ui/")
+def is_guarded(path: str, method: str) -> bool:
+    """Whether a ``method`` change at ``path`` is refused from other sites: the management API
+    (cancels included), and the dashboard's own forms (signing in and out)."""
+    return is_protected(path, method) or path.startswith("/ui/")
 
 
 def install_cross_site_guard(app: Flask) -> None:
@@ -66,7 +66,7 @@ def install_cross_site_guard(app: Flask) -> None:
 
     @app.before_request
     def _refuse_cross_site() -> None:
-        if not is_guarded(request.path):
+        if not is_guarded(request.path, request.method):
             return
         reason = cross_site_reason(request.method, request.headers, request.scheme, request.host)
         if reason:

@@ -43,11 +43,13 @@ from app.domain.models import (
     ScalingPolicy,
 )
 from app.domain.probes import Probes
+from app.domain.retries import check_labels as check_retry_labels
 from app.domain.names import function_name_error, namespace_error, secret_name_error
 from app.domain.quantities import MIN_MEMORY_LIMIT, parse_cpu, parse_memory
 from app.domain.scaling import FIRING, RESOLVED
-from app.domain.timestamps import normalise
+from app.domain.timestamps import format_rfc3339_nano, normalise
 from app.errors import InvalidRequest
+from app.queue import FINISHED, STATES, CallResult, valid_call_id
 
 # Docker refuses secrets of 500 KiB or more.
 SECRET_VALUE_MAX = 500 * 1024 - 1
@@ -183,6 +185,7 @@ class FunctionDeploymentSchema(_Request):
         try:
             ScalingPolicy.from_labels(labels)
             Probes.from_labels(labels)
+            check_retry_labels(labels)
         except ValueError as exc:
             raise ValidationError(str(exc), "labels") from None
         if data.get("registry_auth") and data.get("image"):
@@ -444,6 +447,103 @@ class LogMessageSchema(Schema):
     instance = fields.String()
     timestamp = fields.String()
     text = fields.String()
+
+
+def _rfc3339(seconds: float | None) -> str | None:
+    if seconds is None:
+        return None
+    whole = int(seconds)
+    return format_rfc3339_nano(whole, round((seconds - whole) * 1e9))
+
+
+class _Timestamp(fields.Field):
+    """A unix time out as RFC 3339 (null when it has not happened)."""
+
+    def _serialize(self, value: Any, attr: Any, obj: Any, **kwargs: Any) -> str | None:
+        return _rfc3339(value)
+
+
+class CallResultSchema(Schema):
+    """What a function answered an async call: ``body`` as text when it is UTF-8, else
+    ``bodyBase64``; ``truncated`` when the gateway kept only the first async_result_max_bytes."""
+
+    statusCode = fields.Integer(attribute="status_code")
+    headers = fields.Method("_headers")
+    truncated = fields.Boolean()
+
+    def _headers(self, result: CallResult) -> dict[str, str]:
+        headers: dict[str, str] = {}
+        for name, value in result.headers:
+            headers[name] = f"{headers[name]}, {value}" if name in headers else value
+        return headers
+
+    @post_dump(pass_original=True)
+    def _body(self, data: dict, result: CallResult, **_: Any) -> dict:
+        try:
+            data["body"] = result.body.decode("utf-8")
+        except UnicodeDecodeError:
+            data["bodyBase64"] = base64.b64encode(result.body).decode("ascii")
+        return data
+
+
+class RunSchema(Schema):
+    """An earlier run of a replayed call."""
+
+    state = fields.String()
+    attempts = fields.Integer()
+    startedAt = _Timestamp(attribute="started_at")
+    finishedAt = _Timestamp(attribute="finished_at")
+    statusCode = fields.Integer(attribute="status_code", allow_none=True)
+    error = fields.String(allow_none=True)
+
+
+class CallRecordSchema(Schema):
+    """What became of an async call (GET /system/async-calls/{callId}); times are RFC 3339 or
+    null until they happen, ``result`` null until there is one (and absent from lists)."""
+
+    callId = fields.String(attribute="call_id")
+    function = fields.String()
+    namespace = fields.String()
+    state = fields.String()
+    attempts = fields.Integer()
+    acceptedAt = _Timestamp(attribute="accepted_at")
+    startedAt = _Timestamp(attribute="started_at")
+    finishedAt = _Timestamp(attribute="finished_at")
+    statusCode = fields.Integer(attribute="status_code", allow_none=True)
+    durationSeconds = fields.Float(attribute="duration_seconds", allow_none=True)
+    error = fields.String(allow_none=True)
+    callbackDelivered = fields.Boolean(attribute="callback_delivered", allow_none=True)
+    result = fields.Nested(CallResultSchema, allow_none=True)
+    history = fields.List(fields.Nested(RunSchema))
+
+
+def check_call_id(call_id: str, field: str = "call ID") -> str:
+    """``call_id`` when it is one the gateway could have given; InvalidRequest (400) naming
+    ``field`` if not."""
+    if not valid_call_id(call_id):
+        raise InvalidRequest(f"Invalid {field} {call_id[:200]!r}: it is 1-128 letters, digits and . _ : - "
+                             "starting with a letter or digit.")
+    return call_id
+
+
+class AsyncCallsQuerySchema(_Request):
+    """GET /system/async-calls query: filters, a page size, and the cursor a page gave."""
+
+    function = fields.String(validate=_check(function_name_error))
+    namespace = fields.String(validate=_check(namespace_error))
+    state = fields.String(validate=validate.OneOf(STATES))
+    limit = fields.Integer(strict=False, validate=validate.Range(1, 1000))
+    after = fields.String()
+
+
+class ReplayQuerySchema(_Request):
+    """POST /system/async-calls/retry query: which finished calls to put back (``dead`` unless
+    said), at most ``limit`` of them."""
+
+    function = fields.String(validate=_check(function_name_error))
+    namespace = fields.String(validate=_check(namespace_error))
+    state = fields.String(validate=validate.OneOf(sorted(FINISHED)))
+    limit = fields.Integer(strict=False, validate=validate.Range(1, 1000))
 
 
 def load_query(schema: Schema, request: Request) -> Any:

@@ -126,7 +126,7 @@ def proxy_app(upstream):
 def setup(tmp_path):
     """An app over a SQLite queue whose ``echo`` answers 503 twice per call (tests.upstream.Flaky),
     and a callback receiver (tests.upstream.Receiver): (client, worker not started, queue, callback URL)."""
-    Receiver.received, Receiver.failing = [], False
+    Receiver.received, Receiver.failing, Flaky.retry_after = [], False, None
     with serve(Flaky) as function_port, serve(Receiver) as receiver_port:
         runtime = fake_runtime()
         upstreams = Upstreams(
@@ -136,7 +136,9 @@ def setup(tmp_path):
         config = Config(basic_auth=False, async_max_attempts=3)
         app = create_app(config, runtime, upstreams, queue)
         worker = parts_of(app).async_worker
-        worker.settings = type(worker.settings)(**{**worker.settings.__dict__, "backoff": 0.05})
+        worker.settings = dataclasses.replace(
+            worker.settings, retry=dataclasses.replace(worker.settings.retry, min_wait=0.05)
+        )
         client = app.test_client()
         client.post("/system/functions", json=deployment("echo"))
         yield client, worker, queue, f"http://127.0.0.1:{receiver_port}/done"

@@ -2,7 +2,10 @@
 
 The 202 (with ``X-Call-Id``) is sent only after the queue has stored the whole request; a queue
 that cannot store it is a 503, so an accepted call is never lost. ``X-Callback-Url`` must be an
-absolute http or https URL (else 400); sent empty, it means no callback.
+absolute http or https URL (else 400); sent empty, it means no callback. A client's own
+``X-Call-Id`` names the call's record, so it must be a valid call ID (else 400) not taken by a
+call whose record is kept (else 409). The call is stored with the function's retry policy and
+``max_inflight`` as its labels say now.
 """
 
 from __future__ import annotations
@@ -13,10 +16,12 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, request
 
 from app.domain.names import split_reference
-from app.errors import FunctionNotFound, InvalidRequest, NotFound, PayloadTooLarge
+from app.domain.retries import call_policy, gateway_policy
+from app.errors import Conflict, FunctionNotFound, InvalidRequest, NotFound, PayloadTooLarge
 from app.queue import AsyncCall
 from app.queue.worker import redacted
 from app.web.invocation import incoming_call
+from app.web.schemas import check_call_id
 from app.web.state import functions, queue, settings
 
 bp = Blueprint("async_invoke", __name__)
@@ -52,12 +57,16 @@ def invoke_async(target: str, rest: str = ""):
     callback = _callback_url()
     name, namespace = split_reference(function)
     try:
-        functions().get_function(name, namespace)
+        labels = functions().get_function(name, namespace).labels
     except NotFound:
         raise FunctionNotFound(f"Function {target} not found.") from None
-    queue().put(
+    try:
+        retry, max_inflight = call_policy(labels, gateway_policy(settings().async_max_attempts))
+    except ValueError as exc:
+        raise InvalidRequest(f"Function {target} cannot take async calls: {exc}.") from None
+    stored = queue().put(
         AsyncCall(
-            call_id=call.call_id,
+            call_id=check_call_id(call.call_id, "X-Call-Id"),
             function=function,
             namespace=namespace or settings().namespace,
             method="POST",
@@ -67,6 +76,10 @@ def invoke_async(target: str, rest: str = ""):
             body=_body(),
             callback_url=callback,
             enqueued_at=time.time(),
+            retry=retry,
+            max_inflight=max_inflight,
         )
     )
+    if not stored:
+        raise Conflict(f"Async call {call.call_id} exists already: send another X-Call-Id, or none.")
     return Response(status=202, headers={"X-Call-Id": call.call_id, "X-Start-Time": call.start_time})
