@@ -436,4 +436,3 @@ def _from_row(row: tuple, result: CallResult | None = None) -> CallRecord:
         result=result,
         history=tuple(Run(**run) for run in json.loads(history)),
     )
-
