@@ -481,16 +481,21 @@ def test_concurrent_consumers_never_share_a_call(queue, open_q):
     assert active(queue) == 0 and queue.counts()[SUCCEEDED] == 120
 
 
-def test_redis_that_lost_its_data_recreates_the_group(redis_server):
+def test_redis_that_lost_its_data_still_takes_new_calls(redis_server):
+    client = redis.Redis.from_url(redis_server.url)
+    client.flushdb()
     queue = open_queue(redis_server.url)
     try:
         queue.put(make_call(1))
-        with redis.Redis.from_url(redis_server.url) as client:
-            client.flushdb()
-        queue.put(make_call(2))  # recreates the stream, but not the group
+        [held] = queue.take("a", 1, 0)
+        client.flushdb()
+        queue.finish(held, done())  # the call is gone with the data: nothing to finish
+        assert queue.get("call-1") is None and active(queue) == 0
+        queue.put(make_call(2))
         assert [d.call.call_id for d in queue.take("a", 10, 0)] == ["call-2"]
     finally:
         queue.close()
+        client.close()
 
 
 def test_open_queue_rejects_other_urls():
@@ -624,6 +629,33 @@ def test_sqlite_moves_an_earlier_version_s_file_into_records(tmp_path):
         assert [(d.call, d.attempt) for d in queue.take("a", 10, 0)] == [(make_call(1), 3)]
         assert (queue.get("call-2").state, queue.get("call-2").error) == (DEAD, "gave up")
         assert queue.get("legacy-2").state == DEAD and stored_payload(queue, "legacy-2") == b"no header line"
+        assert queue.replay("call-2")[1] and [d.call for d in queue.take("a", 10, 0)] == [make_call(2)]
+    finally:
+        queue.close()
+
+
+def test_redis_moves_an_earlier_version_s_keys_into_records(redis_server):
+    # The keys before records: the stream and its group (one call held, one undecodable), a
+    # released call in the delayed set, and a dead letter.
+    old = make_call(1).to_bytes().replace(b',"retry":null,"max_inflight":0', b"")
+    with redis.Redis.from_url(redis_server.url) as client:
+        client.flushdb()
+        client.xgroup_create(redis_queue.LEGACY_STREAM, redis_queue.LEGACY_GROUP, id="0", mkstream=True)
+        client.xadd(redis_queue.LEGACY_STREAM, {"attempts": 1, "call": old})
+        client.xreadgroup(redis_queue.LEGACY_GROUP, "gone", {redis_queue.LEGACY_STREAM: ">"}, count=1)
+        undecodable = client.xadd(redis_queue.LEGACY_STREAM, {"attempts": 0, "call": b"no header line"}).decode()
+        client.zadd(redis_queue.LEGACY_DELAYED, {b"1-0 2 " + make_call(3).to_bytes(): 0})
+        client.xadd(redis_queue.LEGACY_DEAD, {"entry": "2-0", "reason": "gave up", "delivered": 3, "attempts": 2,
+                                              "call": make_call(2).to_bytes()})
+
+    queue = open_queue(redis_server.url)
+    try:
+        assert [(d.call, d.attempt) for d in queue.take("a", 10, 0)] == [(make_call(1), 3), (make_call(3), 3)]
+        dead = queue.get("call-2")
+        assert (dead.state, dead.error, dead.attempts) == (DEAD, "gave up", 5)
+        legacy = f"legacy-{undecodable}"
+        assert queue.get(legacy).state == DEAD and stored_payload(queue, legacy) == b"no header line"
+        assert queue._redis.exists(redis_queue.LEGACY_STREAM, redis_queue.LEGACY_DELAYED, redis_queue.LEGACY_DEAD) == 0
         assert queue.replay("call-2")[1] and [d.call for d in queue.take("a", 10, 0)] == [make_call(2)]
     finally:
         queue.close()
