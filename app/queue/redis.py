@@ -15,7 +15,8 @@ Every key starts with ``faas-swarm-py:calls:`` (``P`` below):
 - Where a call in the queue is: ``P:ready:<reference>``, one sorted set per function of its calls
   due now, by ticket (the oldest first); ``P:delayed``, released calls by the time (Redis's clock)
   they are due; ``P:held``, held calls by when they were claimed, for ``reclaim``.
-- For ``take``: ``P:heads``, the functions that have calls ready, by the ticket of their oldest,
+- For ``take``: ``P:heads``, the functions that have calls ready, by when they were last served
+  (a ticket taken then) or, not served since they came to have calls ready, their oldest call's ticket,
   and ``P:inflight``, a hash of how many calls of each function are held.
 - For ``calls``, ``counts`` and ``expire``: sorted sets of call ids by ``seq`` (``P:all``,
   ``P:function:<name>``, ``P:namespace:<namespace>``, ``P:state:<state>``) and ``P:finished`` by
@@ -25,9 +26,10 @@ Each operation is one Lua script (``_SCRIPTS``) that changes the record, its ind
 in the queue together, so a crash can never leave a call both finished and queued, or lost.
 The scripts name keys themselves from the prefix: the queue needs one Redis server, not a cluster.
 
-``take`` goes round the functions that have calls ready, oldest head first, handing out one call
-of each per round, as the SQLite queue does: the oldest due call of each function, then the second
-of each, and so on, so one function's burst waits its turn within a take. A function holding
+``take`` goes round the functions that have calls ready, the least recently served first, handing
+out one call of each per round, as the SQLite queue does: the oldest due call of each function,
+then the second of each, and so on; a function served goes to the back, so one function's burst
+waits its turn within a take and across takes, however few calls each takes. A function holding
 ``max_inflight`` calls (the cap of the call at its head) is passed over, across every consumer,
 until one of its calls is finished or released. A take costs O(count × (functions + log calls)),
 however many calls wait.
@@ -134,10 +136,12 @@ local function set_state(id, state, at)
   end
 end
 
+-- A function that comes to have calls ready joins the heads by the ticket of its oldest; one
+-- that has them already keeps its place, which only serving it changes (``_TAKE``).
 local function refresh_head(ref)
   local first = redis.call('ZRANGE', P .. 'ready:' .. ref, 0, 0, 'WITHSCORES')
   if first[1] then
-    redis.call('ZADD', P .. 'heads', first[2], ref)
+    redis.call('ZADD', P .. 'heads', 'NX', first[2], ref)
   else
     redis.call('ZREM', P .. 'heads', ref)
   end
@@ -214,7 +218,7 @@ return 1
 """
 
 # ARGV: consumer, count. Due delayed calls become ready first (in the order they came due); then
-# each round hands out the head of each function not at its cap, oldest head first.
+# each round hands out the head of each function not at its cap, the least recently served first.
 _TAKE = """
 local consumer, count, t = ARGV[1], tonumber(ARGV[2]), now()
 for _, id in ipairs(redis.call('ZRANGEBYSCORE', P .. 'delayed', '-inf', t)) do
@@ -230,6 +234,9 @@ while #taken < count do
     local cap = tonumber(redis.call('HGET', record(id), 'max_inflight'))
     if cap == 0 or (tonumber(redis.call('HGET', P .. 'inflight', ref)) or 0) < cap then
       ready_remove(id, ref)
+      -- Served: to the back of the heads, so that the next take, even of one call, serves
+      -- every other function first.
+      redis.call('ZADD', P .. 'heads', 'XX', next_number(), ref)
       redis.call('HINCRBY', P .. 'inflight', ref, 1)
       table.insert(taken, hold(id, consumer, t))
       served = true

@@ -97,9 +97,12 @@ _SCHEMA = (
     )""",
     "CREATE INDEX IF NOT EXISTS queue_by_state ON queue (consumer, available_at)",
     "CREATE INDEX IF NOT EXISTS queue_by_function ON queue (consumer, reference)",
+    # When each function was last served, in take order: the least recently served goes first.
+    "CREATE TABLE IF NOT EXISTS turns (reference TEXT PRIMARY KEY, served INTEGER NOT NULL)",
 )
-# The oldest due call of each function first, then the second of each, and so on: one function's
-# burst waits its turn. A function with a cap gets no more than its cap held at once.
+# The oldest due call of each function first (the least recently served function first, one
+# never served before any), then the second of each, and so on: one function's burst waits its
+# turn, within a take and across takes. A function with a cap gets no more than its cap held.
 _FAIR = """WITH held AS (
         SELECT reference, COUNT(*) AS n FROM queue WHERE consumer IS NOT NULL GROUP BY reference
     ), ready AS (
@@ -107,9 +110,11 @@ _FAIR = """WITH held AS (
                ROW_NUMBER() OVER (PARTITION BY reference ORDER BY available_at, id) AS turn
         FROM queue WHERE consumer IS NULL AND available_at <= ?
     )
-    SELECT id FROM ready LEFT JOIN held USING (reference)
+    SELECT id FROM ready LEFT JOIN held USING (reference) LEFT JOIN turns USING (reference)
     WHERE max_inflight = 0 OR turn + COALESCE(n, 0) <= max_inflight
-    ORDER BY turn, id LIMIT ?"""
+    ORDER BY turn, COALESCE(served, 0), id LIMIT ?"""
+_SERVED = """INSERT INTO turns (reference, served) VALUES (?, (SELECT COALESCE(MAX(served), 0) + 1 FROM turns))
+    ON CONFLICT (reference) DO UPDATE SET served = excluded.served"""
 _IDLE = "SELECT id FROM queue WHERE consumer IS NOT NULL AND claimed_at <= ? ORDER BY claimed_at, id LIMIT ?"
 _CLAIM = """UPDATE queue SET consumer = ?, claimed_at = ?, attempts = attempts + 1 WHERE id = ?
     RETURNING id, call_id, attempts, cancelled"""
@@ -403,6 +408,7 @@ def _claim(db: sqlite3.Connection, consumer: str, chosen: sqlite3.Cursor, now: f
                 "UPDATE calls SET state = ?, attempts = ?, started_at = COALESCE(started_at, ?) WHERE call_id = ?",
                 (RUNNING, attempts, now, call_id),
             )
+        db.execute(_SERVED, (call.function,))
         deliveries.append(Delivery(str(row_id), call, attempts, bool(cancelled)))
     return deliveries
 

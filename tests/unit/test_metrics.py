@@ -48,10 +48,13 @@ def test_gauges_hold_the_last_value_set():
     echo = unique("echo")
     metrics.set_replicas(echo, 5)
     metrics.set_replicas(echo, 2)
-    metrics.set_queue_depth(7)
+    metrics.set_async_calls({"queued": 4, "running": 2, "retrying": 1, "succeeded": 9, "failed": 0, "dead": 3,
+                             "cancelled": 0})
     exposed = rendered()
     assert exposed[("gateway_service_count", ("function_name", echo))] == 2
     assert exposed[("gateway_async_queue_depth",)] == 7
+    assert exposed[("gateway_async_dead_letters",)] == 3
+    assert exposed[("gateway_async_calls", ("state", "succeeded"))] == 9
 
 
 def test_functions_never_called_have_no_count():
@@ -114,7 +117,8 @@ def _worker(calls: list[tuple[str, int]], replicas: int) -> None:
     for function, code in calls:
         metrics.record_invocation(function, code, 0.05)
     metrics.set_replicas("echo", replicas)
-    metrics.set_queue_depth(replicas)
+    metrics.set_async_calls({"queued": replicas, "running": 0, "retrying": 0, "succeeded": 0, "failed": 0, "dead": 0,
+                             "cancelled": 0})
 
 
 def _scrape() -> tuple[dict[str, int], str]:

@@ -88,6 +88,7 @@ def test_document_is_served_and_lists_every_route(fuzzed_app):
         if rule.endpoint == "static" or rule.endpoint.startswith("ui."):
             continue
         path = rule.rule.replace("<target>", "{functionName}").replace("<name>", "{functionName}")
+        path = path.replace("<call_id>", "{callId}")
         path = path.replace("/system/namespace/{functionName}", "/system/namespace/{namespace}")
         if "<path:rest>" not in path:
             served.add(path.rstrip("/") or "/")

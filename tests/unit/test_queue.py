@@ -207,6 +207,16 @@ def test_take_is_fair_between_functions(queue):
     assert taken == ["call-0", "call-100", "call-1", "call-101"]
 
 
+def test_take_is_fair_one_call_at_a_time(queue):
+    # A worker with one free slot takes one call: the burst's age must not win every time.
+    for n in range(50):
+        queue.put(make_call(n, function="flood"))
+    queue.put(make_call(100, function="quiet"))
+    queue.put(make_call(101, function="quiet"))
+    taken = [d.call.call_id for _ in range(5) for d in queue.take("a", 1, 0)]
+    assert taken == ["call-0", "call-100", "call-1", "call-101", "call-2"]
+
+
 def test_max_inflight_caps_a_function_across_consumers(queue, open_q):
     for n in range(6):
         queue.put(make_call(n, function="capped", max_inflight=2))
@@ -214,7 +224,7 @@ def test_max_inflight_caps_a_function_across_consumers(queue, open_q):
     other = open_q()
     first = queue.take("a", 1, 0)
     second = other.take("b", 10, 0)
-    assert [d.call.call_id for d in first + second] == ["call-0", "call-1", "call-9"]
+    assert sorted(d.call.call_id for d in first + second) == ["call-0", "call-1", "call-9"]
     assert other.take("c", 10, 0) == []
     queue.finish(first[0], done())
     assert [d.call.call_id for d in other.take("c", 10, 0)] == ["call-2"]

@@ -48,8 +48,10 @@ def list_calls():
     return jsonify({"calls": _LISTED.dump(records, many=True), "next": cursor})
 
 
-@bp.delete("/async-function/<call_id>")
-def cancel_call(call_id: str):
+# The call's ID where a call names its function: OpenFaaS Pro's route, one path in the document.
+@bp.delete("/async-function/<target>")
+def cancel_call(target: str):
+    call_id = target
     record, cancelled = queue().cancel(check_call_id(call_id))
     record = _known(record, call_id)
     if not cancelled:
