@@ -172,9 +172,9 @@ class CronScheduler:
         """Where the function's runs stand according to the queue: after its newest recorded run
         (and not before the function was created), else from ``now``."""
         where = CallFilter(function=reference, namespace=status.namespace)
-        cursor = ""
+        page = ""
         for _ in range(_PAGES):
-            records, cursor = self.queue.calls(where, _PAGE, cursor)
+            records, page = self.queue.calls(where, _PAGE, page)
             # An id of the cron form due later than now was not put by a scheduler: a client
             # chose it, and it must not stop the runs until then.
             runs = [
@@ -185,7 +185,7 @@ class CronScheduler:
             if runs:
                 due, call_id = max(runs)
                 return _Cursor(after=max(due, _created(status)), last_run=call_id)
-            if not cursor:
+            if not page:
                 break
         return _Cursor(after=now, last_run=None)
 
