@@ -17,6 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import metrics
 from app.background.autoscaler import Autoscaler
+from app.background.cron import CronScheduler
 from app.background.timeseries import TimeSeries
 from app.background.usage import UsageSampler
 from app.config import Config, ConfigError
@@ -25,10 +26,11 @@ from app.dataplane.forwarder import Forwarder
 from app.dataplane.readiness import ReadinessProber, ReadinessView
 from app.dataplane.upstreams import Upstreams
 from app.domain.names import namespace_error
+from app.domain.retries import gateway_policy
 from app.queue import Queue, open_queue
 from app.queue.worker import AsyncWorker, WorkerSettings
 from app.runtime.interfaces import Runtime
-from app.runtime.leader import FileLock, autoscaler_leadership
+from app.runtime.leader import FileLock, autoscaler_leadership, cron_leadership
 from app.runtime.swarm.assembly import swarm_runtime
 from app.web import state
 from app.web.auth import install_basic_auth, install_sessions, is_protected, load_credentials
@@ -144,6 +146,14 @@ def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, q
             stabilization=config.autoscaler_stabilization,
             namespace=config.namespace,
         ),
+        cron=CronScheduler(
+            functions,
+            queue,
+            cron_leadership(config),
+            namespace=config.namespace,
+            retry=gateway_policy(config.async_max_attempts),
+            catch_up=config.cron_catch_up,
+        ),
         time_series=TimeSeries(
             os.path.join(config.state_dir, "series.db"),
             functions,
@@ -190,8 +200,9 @@ def register_blueprints(app: Flask) -> None:
 def start_background_work(app: Flask) -> None:
     """Start this process's async worker, its usage sampler (asleep until usage is asked for),
     its receiver of nginx's call log when its port is set, its autoscaler when switched on, the
-    dashboard's time series and the readiness prober (one process of each gateway samples and
-    probes) (called once per gunicorn worker, after the fork)."""
+    cron scheduler (one process of the cluster puts the runs), the dashboard's time series and
+    the readiness prober (one process of each gateway samples and probes) (called once per
+    gunicorn worker, after the fork)."""
     parts = state.parts_of(app)
     parts.async_worker.start()
     parts.usage.start()
@@ -199,5 +210,6 @@ def start_background_work(app: Flask) -> None:
         parts.call_log.start()
     if parts.config.autoscaler:
         parts.autoscaler.start()
+    parts.cron.start()
     parts.time_series.start()
     parts.prober.start()

@@ -118,6 +118,9 @@ class Config:
     autoscaler: bool = True
     autoscaler_interval: float = 5.0
     autoscaler_stabilization: float = 30.0
+    # How far back the cron scheduler (app/background/cron.py) catches up on runs it missed, after
+    # a restart or an outage.
+    cron_catch_up: float = 3600.0
     # How often the dashboard's time series (app/background/timeseries.py) samples every function.
     series_interval: float = 10.0
     # gunicorn's own settings (gunicorn.conf.py): processes, connections per gevent worker, and
@@ -195,6 +198,7 @@ class Config:
             "autoscaler": parse_bool,
             "autoscaler_interval": _positive_duration,
             "autoscaler_stabilization": parse_duration,
+            "cron_catch_up": _positive_duration,
             "series_interval": _positive_duration,
             "workers": _positive_int,
             "worker_connections": _positive_int,

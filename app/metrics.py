@@ -97,6 +97,12 @@ _autoscaler_decisions = Counter(
     ["function_name", "direction"],
 )
 
+_cron_skipped = Counter(
+    "gateway_cron_runs_skipped_total",
+    "Runs of cron functions not started because the function's previous run still went (concurrency forbid).",
+    ["function_name"],
+)
+
 
 def record_invocation(function: str, code: int, seconds: float) -> None:
     """Count one call of a function and its duration.
@@ -144,6 +150,11 @@ def record_autoscaling(function: str, kind: str, load: float, desired: int) -> N
 def record_scaling_decision(function: str, direction: str) -> None:
     """Count one replica change the autoscaler made (``up``, ``down`` or ``zero``)."""
     _autoscaler_decisions.labels(function, direction).inc()
+
+
+def record_cron_skipped(function: str) -> None:
+    """Count one run of a cron function skipped while its previous run still went."""
+    _cron_skipped.labels(function).inc()
 
 
 def invocation_counts() -> dict[str, int]:

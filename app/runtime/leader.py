@@ -1,4 +1,5 @@
-"""Who runs the autoscaler: one process per cluster, chosen by locks that free themselves.
+"""Who runs the autoscaler and the cron scheduler: one process per cluster for each, chosen by
+locks that free themselves.
 
 ``FileLock`` elects one gunicorn worker per host: an ``flock`` on a file in the state folder,
 which the kernel releases when the holding process dies, however it dies. ``RedisLease`` elects
@@ -92,7 +93,7 @@ class RedisLease:
             return bool(self._hold(keys=[self.key], args=[self.token, self.ttl_ms]))
         except self._errors as exc:
             # Without Redis nobody can be sure to lead alone; another gateway may hold it.
-            log.warning("cannot reach Redis for the autoscaler's lease: %s", exc)
+            log.warning("cannot reach Redis for the lease %s: %s", self.key, exc)
             return False
 
     def release(self) -> None:
@@ -127,3 +128,21 @@ def autoscaler_leadership(config: Config) -> Leadership:
     if config.async_queue.startswith(("redis://", "rediss://")):
         return Leadership(RedisLease(config.async_queue, "faas-swarm-py:autoscaler", 3 * config.autoscaler_interval))
     return Leadership(FileLock(os.path.join(config.state_dir, "autoscaler.lock")))
+
+
+# The cron scheduler's rounds are a second apart, but one may wait on Docker for seconds: a lease
+# this long is not lost in a slow round, and another gateway takes over this soon after one dies.
+CRON_LEASE_SECONDS = 15.0
+
+
+def cron_leadership(config: Config) -> Leadership:
+    """The lock the cron scheduler (``app.background.cron``) of a gateway with ``config`` must
+    hold, chosen as the autoscaler's is: a Redis lease with a Redis queue, else a file lock.
+
+    Its own lock, not the autoscaler's: the autoscaler can be switched off while cron functions
+    must still run, a flock taken twice in one process (by two loops) would keep one of them out,
+    and each loop gives its lock up when it stops.
+    """
+    if config.async_queue.startswith(("redis://", "rediss://")):
+        return Leadership(RedisLease(config.async_queue, "faas-swarm-py:cron", CRON_LEASE_SECONDS))
+    return Leadership(FileLock(os.path.join(config.state_dir, "cron.lock")))

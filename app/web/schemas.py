@@ -27,6 +27,7 @@ from marshmallow import (
     validates_schema,
 )
 
+from app.domain.cron import CronError, cron_spec
 from app.domain.images import parse_image, registry_auth_header
 from app.domain.models import (
     ANNOTATION_PREFIX,
@@ -188,6 +189,10 @@ class FunctionDeploymentSchema(_Request):
             check_retry_labels(labels)
         except ValueError as exc:
             raise ValidationError(str(exc), "labels") from None
+        try:
+            cron_spec(data.get("annotations"), labels)
+        except CronError as exc:
+            raise ValidationError(str(exc), exc.field) from None
         if data.get("registry_auth") and data.get("image"):
             try:
                 registry_auth_header(data["registry_auth"], data["image"])

@@ -12,6 +12,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 
 from app.background.autoscaler import Autoscaler
+from app.background.cron import CronScheduler
 from app.background.timeseries import TimeSeries
 from app.background.usage import UsageSampler
 from app.config import Config
@@ -44,6 +45,7 @@ class Parts:
     async_worker: AsyncWorker  # runs queued calls; started per worker process
     call_log: CallLog  # counts the calls nginx routed itself; started per worker process
     autoscaler: Autoscaler  # scales functions by load; started per worker process, one leads
+    cron: CronScheduler  # puts cron functions' runs on the queue; started per worker process, one leads
     time_series: TimeSeries  # the dashboard's last hour per function; started per worker process, one samples
     readiness: ReadinessView  # which replicas passed their probes, as the prober last wrote
     prober: ReadinessProber  # probes every replica; started per worker process, one probes

@@ -41,6 +41,7 @@ def test_config_from_env_uses_openfaas_names():
 
 @pytest.mark.parametrize("name, value", [
     ("port", "0"), ("port", "70000"), ("basic_auth", "perhaps"), ("read_timeout", "soon"), ("state_dir", "relative/state"),
+    ("cron_catch_up", "0"),
 ])
 def test_config_errors_name_the_variable(name, value):
     with pytest.raises(ConfigError, match=name):

@@ -146,6 +146,8 @@ def test_delete_removes(client):
         ({"labels": {"com.openfaas.health.http.failureThreshold": "x"}}, "com.openfaas.health.http.failureThreshold"),
         ({"labels": {"com.openfaas.health.http.port": "8081"}}, "com.openfaas.health.http.port"),
         ({"annotations": []}, "annotations"),
+        ({"annotations": {"topic": "cron-function", "schedule": "0 0 * * * *"}}, "annotation schedule"),
+        ({"annotations": {"topic": "cron-function", "schedule": "@daily"}}, "annotation schedule"),
         ({"limits": {"memory": "lots"}}, "limits.memory"),
         ({"limits": {"memory": "1M"}}, "limits.memory"),
         ({"limits": {"cpu": "fast"}}, "limits.cpu"),

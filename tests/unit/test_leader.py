@@ -7,7 +7,7 @@ import sys
 import time
 
 from app.config import Config
-from app.runtime.leader import FileLock, Leadership, RedisLease, autoscaler_leadership
+from app.runtime.leader import CRON_LEASE_SECONDS, FileLock, Leadership, RedisLease, autoscaler_leadership, cron_leadership
 
 
 def test_one_file_lock_holder_at_a_time(tmp_path):
@@ -63,6 +63,16 @@ def test_redis_lease_only_with_a_redis_queue(tmp_path):
     # One lease for every gateway on every node: a file lock would only hold on its own host.
     assert [type(lock) for lock in on_redis.locks] == [RedisLease]
     assert on_redis.locks[0].ttl_ms == 6000
+
+
+def test_the_cron_scheduler_has_a_lock_of_its_own_beside_the_autoscalers(tmp_path):
+    config = Config(state_dir=str(tmp_path))
+    # One process may lead both: two flocks on one file would keep out whichever came second.
+    assert autoscaler_leadership(config).hold() and cron_leadership(config).hold()
+    on_redis = Config(state_dir=str(tmp_path), async_queue="redis://127.0.0.1:1/0")
+    cron, autoscaler = cron_leadership(on_redis).locks[0], autoscaler_leadership(on_redis).locks[0]
+    assert isinstance(cron, RedisLease) and cron.key != autoscaler.key
+    assert cron.ttl_ms == CRON_LEASE_SECONDS * 1000
 
 
 def test_redis_lease_without_redis_does_not_lead():

@@ -39,6 +39,31 @@ def test_a_value_its_parser_refuses_is_refused_in_the_parsers_words(fields, sent
     assert str(refused.value) == sentence
 
 
+# A cron function's schedule is checked when it is deployed, not when it first falls due.
+@pytest.mark.parametrize("annotations, labels, sentence", [
+    ({"topic": "cron-function", "schedule": "0 0 * * * *"}, {},
+     "Invalid annotations: annotation schedule takes standard five-field cron expressions"),
+    ({"topic": "cron-function"}, {}, "Invalid annotations: annotation schedule must hold a cron expression"),
+    ({"topic": "cron-function", "schedule": "0 9 * * *"}, {"com.openfaas.cron.timezone": "Berlin"},
+     "Invalid labels: label com.openfaas.cron.timezone must name a time zone"),
+    ({"topic": "cron-function", "schedule": "0 9 * * *"}, {"com.openfaas.cron.concurrency": "never"},
+     "Invalid labels: label com.openfaas.cron.concurrency must be forbid or allow"),
+])
+def test_an_unusable_cron_schedule_is_a_400_naming_the_annotation_or_label(annotations, labels, sentence):
+    body = json.dumps({"service": "nightly", "image": "fn:1", "annotations": annotations, "labels": labels})
+    with flask_app.test_request_context(method="POST", data=body):
+        with pytest.raises(InvalidRequest) as refused:
+            schemas.load_body(schemas.FunctionDeploymentSchema(), request)
+    assert refused.value.status == 400 and str(refused.value).startswith(sentence)
+
+
+def test_a_cron_function_with_a_usable_schedule_deploys():
+    annotations = {"topic": "cron-function", "schedule": "*/5 * * * *; 0 9 * * mon-fri"}
+    labels = {"com.openfaas.cron.timezone": "Europe/Berlin", "com.openfaas.cron.concurrency": "allow"}
+    loaded = DEPLOYMENT.load({"service": "nightly", "image": "fn:1", "annotations": annotations, "labels": labels})
+    assert loaded.annotations == annotations
+
+
 # The sentence is all a client learns about the rule, so it states the whole rule.
 def test_a_refused_name_is_told_the_whole_rule():
     assert schemas.function_name_error("Echo") == (
