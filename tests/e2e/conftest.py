@@ -16,7 +16,7 @@ import pytest
 
 from harness import free_port
 from tests.e2e.faascli import FaasCli, faas_cli_path
-from tests.e2e.stack import Stack
+from tests.e2e.stack import Stack, stack_on_redis
 from tests.swarm import (  # noqa: F401 - fixtures shared with the integration tests
     docker_api,
     of_watchdog_image,
@@ -77,3 +77,13 @@ def cli(stack, faas_cli_binary, tmp_path_factory) -> FaasCli:
     logged_in = cli.login(stack.user, stack.password)
     assert logged_in.rc == 0, str(logged_in)
     return cli
+
+
+@pytest.fixture(params=["sqlite", "redis"])
+def backend(request, stack, tmp_path):
+    """The stack with each queue backend; Redis is a server of the test's own, on the host."""
+    if request.param == "sqlite":
+        yield stack
+        return
+    with stack_on_redis(stack, tmp_path) as (with_redis, _):
+        yield with_redis
