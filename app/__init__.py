@@ -17,7 +17,7 @@ from werkzeug.middleware.proxy_fix import ProxyFix
 
 from app import metrics
 from app.background.autoscaler import Autoscaler
-from app.background.cron import CronScheduler
+from app.queue.cron import CronScheduler
 from app.background.timeseries import TimeSeries
 from app.background.usage import UsageSampler
 from app.config import Config, ConfigError

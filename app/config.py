@@ -118,7 +118,7 @@ class Config:
     autoscaler: bool = True
     autoscaler_interval: float = 5.0
     autoscaler_stabilization: float = 30.0
-    # How far back the cron scheduler (app/background/cron.py) catches up on runs it missed, after
+    # How far back the cron scheduler (app/queue/cron.py) catches up on runs it missed, after
     # a restart or an outage.
     cron_catch_up: float = 3600.0
     # How often the dashboard's time series (app/background/timeseries.py) samples every function.

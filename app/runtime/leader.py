@@ -136,7 +136,7 @@ CRON_LEASE_SECONDS = 15.0
 
 
 def cron_leadership(config: Config) -> Leadership:
-    """The lock the cron scheduler (``app.background.cron``) of a gateway with ``config`` must
+    """The lock the cron scheduler (``app.queue.cron``) of a gateway with ``config`` must
     hold, chosen as the autoscaler's is: a Redis lease with a Redis queue, else a file lock.
 
     Its own lock, not the autoscaler's: the autoscaler can be switched off while cron functions

@@ -12,7 +12,7 @@ from dataclasses import dataclass
 from flask import Flask, current_app, request
 
 from app.background.autoscaler import Autoscaler
-from app.background.cron import CronScheduler
+from app.queue.cron import CronScheduler
 from app.background.timeseries import TimeSeries
 from app.background.usage import UsageSampler
 from app.config import Config

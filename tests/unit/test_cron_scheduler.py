@@ -1,4 +1,4 @@
-"""The cron scheduler (app.background.cron): its rounds over an in-memory queue and a list of
+"""The cron scheduler (app.queue.cron): its rounds over an in-memory queue and a list of
 functions, on a clock the tests move (the schedules themselves: test_cron.py)."""
 
 from __future__ import annotations
@@ -11,7 +11,7 @@ from datetime import datetime, timezone
 import pytest
 from prometheus_client import REGISTRY
 
-from app.background.cron import CronScheduler
+from app.queue.cron import CronScheduler
 from app.config import DEFAULT_NAMESPACE
 from app.domain.cron import run_due_time, run_id
 from app.domain.models import FunctionStatus
@@ -302,7 +302,7 @@ def test_a_function_with_unusable_labels_is_logged_once_and_the_others_go_on(fun
     functions.deploy("odd", EVERY_MINUTE, {"com.openfaas.retry.attempts": "many"})
     functions.deploy("nightly", EVERY_MINUTE, {"com.openfaas.cron.concurrency": "allow"})
     scheduler = scheduler_over(functions, queue, clock)
-    with caplog.at_level(logging.WARNING, logger="app.background.cron"):
+    with caplog.at_level(logging.WARNING, logger="app.queue.cron"):
         run_rounds(clock, T0 + 2 * MINUTE + 0.5, scheduler)
     assert runs(queue) == [1, 2] and runs(queue, "odd") == []
     broken, odd = (record.getMessage() for record in caplog.records)  # once each, in 90 rounds
