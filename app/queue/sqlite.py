@@ -128,6 +128,7 @@ _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 _LOCK_WAIT_SECONDS = 10.0
 _LOCK_RETRY_SECONDS = 0.005
 _POLL_SECONDS = 0.05
+_EXPIRE_BATCH = 1000
 
 
 class SQLiteQueue:
@@ -266,13 +267,16 @@ class SQLiteQueue:
         return [_from_row(row[1:]) for row in page], cursor
 
     def expire(self, finished_before: float) -> int:
-        return self._run(
-            lambda db: db.execute(
-                f"""DELETE FROM calls WHERE finished_at < ? AND state IN ({",".join("?" * len(FINISHED))})
-                    AND call_id NOT IN (SELECT call_id FROM queue)""",
-                (finished_before, *sorted(FINISHED)),
-            ).rowcount
-        )
+        # In batches, each its own transaction: a day's records are not removed under one lock.
+        query = f"""DELETE FROM calls WHERE seq IN (
+            SELECT seq FROM calls WHERE finished_at < ? AND state IN ({",".join("?" * len(FINISHED))})
+            AND call_id NOT IN (SELECT call_id FROM queue) LIMIT {_EXPIRE_BATCH})"""
+        removed = 0
+        while True:
+            batch = self._run(lambda db: db.execute(query, (finished_before, *sorted(FINISHED))).rowcount)
+            removed += batch
+            if batch < _EXPIRE_BATCH:
+                return removed
 
     def counts(self) -> dict[str, int]:
         rows = self._run(lambda db: db.execute("SELECT state, COUNT(*) FROM calls GROUP BY state").fetchall(), write=False)

@@ -669,3 +669,15 @@ def test_redis_moves_an_earlier_version_s_keys_into_records(redis_server):
         assert queue.replay("call-2")[1] and [d.call for d in queue.take("a", 10, 0)] == [make_call(2)]
     finally:
         queue.close()
+
+
+def test_sqlite_expires_in_batches_until_done(tmp_path, monkeypatch):
+    monkeypatch.setattr("app.queue.sqlite._EXPIRE_BATCH", 2)
+    queue = open_queue(f"sqlite:///{tmp_path}/queue.db")
+    try:
+        for n in range(5):
+            queue.put(make_call(n, callback_url=None))
+            queue.cancel(f"call-{n}")
+        assert queue.expire(time.time() + 1) == 5 and queue.counts()[CANCELLED] == 0
+    finally:
+        queue.close()
