@@ -537,7 +537,7 @@ class AsyncCallsQuerySchema(_Request):
     function = fields.String(validate=_check(function_name_error))
     namespace = fields.String(validate=_check(namespace_error))
     state = fields.String(validate=validate.OneOf(STATES))
-    limit = fields.Integer(strict=False, validate=validate.Range(1, 1000))
+    limit = fields.Integer(strict=False, validate=validate.Range(0, 1000))  # 0, Go's unset: the default
     after = fields.String()
 
 
@@ -548,7 +548,7 @@ class ReplayQuerySchema(_Request):
     function = fields.String(validate=_check(function_name_error))
     namespace = fields.String(validate=_check(namespace_error))
     state = fields.String(validate=validate.OneOf(sorted(FINISHED)))
-    limit = fields.Integer(strict=False, validate=validate.Range(1, 1000))
+    limit = fields.Integer(strict=False, validate=validate.Range(0, 1000))  # 0, Go's unset: the default
 
 
 def load_query(schema: Schema, request: Request) -> Any:

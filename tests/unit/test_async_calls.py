@@ -65,6 +65,7 @@ def test_lists_newest_first_by_page_and_filter(setup):
     [delivery] = queue.take("test", 1, 0)
     queue.dead_letter(delivery, "gave up")
 
+    assert len(client.get("/system/async-calls?limit=0").get_json()["calls"]) == 5, "Go's zero: the default page"
     page = client.get("/system/async-calls?limit=2").get_json()
     assert [call["callId"] for call in page["calls"]] == ids[:2:-1][:2] and page["next"]
     assert "result" not in page["calls"][0]
@@ -80,7 +81,7 @@ def test_lists_newest_first_by_page_and_filter(setup):
 
 
 @pytest.mark.parametrize("query, field", [
-    ("state=lost", "state"), ("limit=0", "limit"), ("limit=1001", "limit"), ("limit=x", "limit"),
+    ("state=lost", "state"), ("limit=-1", "limit"), ("limit=1001", "limit"), ("limit=x", "limit"),
     ("after=nope", "after"), ("function=Bad_Name", "function"), ("namespace=-x", "namespace"),
 ])
 def test_a_bad_list_query_is_400_naming_it(setup, query, field):

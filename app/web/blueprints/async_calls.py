@@ -42,7 +42,7 @@ def list_calls():
     query = load_query(_QUERY, request)
     where = CallFilter(query.get("function", ""), query.get("namespace", ""), query.get("state", ""))
     try:
-        records, cursor = queue().calls(where, query.get("limit", _PAGE), query.get("after", ""))
+        records, cursor = queue().calls(where, query.get("limit") or _PAGE, query.get("after", ""))
     except ValueError:
         raise InvalidRequest(f"Invalid after: {query['after'][:100]!r} is not a cursor this gateway gave.") from None
     return jsonify({"calls": _LISTED.dump(records, many=True), "next": cursor})
@@ -76,7 +76,7 @@ def replay_calls():
     where = CallFilter(query.get("function", ""), query.get("namespace", ""), query.get("state", DEAD))
     # One page per request: replayed calls leave the state they were listed by, so asking again
     # replays the next ones.
-    records, _ = queue().calls(where, query.get("limit", _PAGE))
+    records, _ = queue().calls(where, query.get("limit") or _PAGE)
     queued = [record.call_id for record in records if queue().replay(record.call_id)[1]]
     metrics.record_async_replays(len(queued))
     return jsonify({"queued": queued}), 202
