@@ -10,11 +10,12 @@ import pytest
 
 from app import create_app
 from app.config import Config
+from app.queue import STATES
 from app.web.state import parts_of
 from tests.unit.helpers import PASSWORD, USER, deployment
 
 PAGES = [
-    "/ui/", "/ui/function/echo", "/ui/deploy", "/ui/deploy?update=echo", "/ui/secrets", "/ui/events",
+    "/ui/", "/ui/function/echo", "/ui/deploy", "/ui/deploy?update=echo", "/ui/secrets", "/ui/events", "/ui/async",
     "/ui/async/a-call:1.x_y",
 ]
 SAME_ORIGIN = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
@@ -190,13 +191,30 @@ def test_without_basic_auth_the_pages_open_without_signing_in(tmp_path, runtime,
     assert "Sign out" not in browser.get("/ui/").get_data(as_text=True)
 
 
+def test_every_page_leads_to_the_async_calls(browser):
+    sign_in(browser)
+    for page in PAGES:
+        assert re.search(r'<a href="/ui/async" [^>]*>Async</a>', browser.get(page).get_data(as_text=True)), page
+    assert '<a href="/ui/async" aria-current="page">Async</a>' in browser.get("/ui/async").get_data(as_text=True)
+
+
+def test_the_async_calls_can_be_filtered_by_every_state(browser):
+    sign_in(browser)
+    page = browser.get("/ui/async").get_data(as_text=True)
+    select = re.search(r'<select id="state">(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r"<option[^>]*>([^<]*)</option>", select) == ["all", *STATES]
+    assert '<option value="">all</option>' in select
+
+
 def test_a_call_s_page_names_the_call_for_its_script(browser):
     sign_in(browser)
     page = browser.get("/ui/async/a-call:1.x_y").get_data(as_text=True)
     assert 'data-call-id="a-call:1.x_y"' in page and "<title>Call a-call:1.x_y · " in page
 
 
-@pytest.mark.parametrize("page, buttons", [("/ui/async/a-call", ["cancel", "replay"])])
+@pytest.mark.parametrize("page, buttons", [
+    ("/ui/async", ["replay-dead", "newest", "older"]), ("/ui/async/a-call", ["cancel", "replay"]),
+])
 def test_the_async_pages_buttons_wait_for_their_script(browser, page, buttons):
     """Usable only once the script knows what they may do (a call's state, a next page)."""
     sign_in(browser)
@@ -213,7 +231,7 @@ def test_the_session_steers_async_calls_with_its_token(app, browser, client):
     [delivery] = queue.take("test", 1, 0)
     queue.dead_letter(delivery, "gave up")
     sign_in(browser)
-    token = {**SAME_ORIGIN, "X-CSRF-Token": token_of(browser.get(f"/ui/async/{ids[1]}").get_data(as_text=True))}
+    token = {**SAME_ORIGIN, "X-CSRF-Token": token_of(browser.get("/ui/async").get_data(as_text=True))}
     changes = [
         ("DELETE", f"/async-function/{ids[1]}"),
         ("POST", f"/system/async-calls/{ids[1]}/retry"),

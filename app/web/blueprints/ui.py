@@ -19,6 +19,7 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from app.domain.names import require_function_name
+from app.queue import STATES
 from app.web.auth import check_csrf, csrf_token, sign_in, sign_out, signed_in_user
 from app.web.schemas import check_call_id
 from app.web.state import credentials, settings
@@ -122,6 +123,11 @@ def secrets():
 @bp.get("/events")
 def events():
     return render_template("ui/events.html")
+
+
+@bp.get("/async")
+def calls():
+    return render_template("ui/calls.html", states=STATES)
 
 
 @bp.get("/async/<call_id>")
