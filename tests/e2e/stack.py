@@ -63,10 +63,11 @@ def auth(stack) -> dict[str, str]:
     return basic_auth(stack.user, stack.password)
 
 
-def deploy(stack, fn: str, handler: str, image: str = CLASSIC_IMAGE) -> None:
-    """Deploy the shell snippet ``handler`` on a test image (the classic watchdog unless told)
-    and wait until it is available; images/watchdog/run-handler.sh runs it per call."""
-    body = {"service": fn, "image": image, "envVars": {"handler": handler}}
+def deploy(stack, fn: str, handler: str, image: str = CLASSIC_IMAGE, **fields) -> None:
+    """Deploy the shell snippet ``handler`` on a test image (the classic watchdog unless told),
+    with any other deployment ``fields`` (``labels``, ``annotations`` ...), and wait until it is
+    available; images/watchdog/run-handler.sh runs it per call."""
+    body = {"service": fn, "image": image, "envVars": {"handler": handler}, **fields}
     status, text, _ = call(f"{stack.url}/system/functions", "POST", body, auth(stack))
     assert status == 202, text
 
