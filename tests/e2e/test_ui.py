@@ -1,9 +1,9 @@
 """The dashboard in a real browser (Playwright driving Debian's chromium) against the stack
 through nginx: sign in, see and open a function, invoke it, read its logs, deploy from the form,
-scale, delete, and the secrets' lifecycle. Every page must log no console error and no request
-may leave the gateway. The views are photographed on the way: into docs/ui/ when
-UI_SCREENSHOTS=1 (how the README's pictures are renewed), otherwise into a temporary folder, so a
-test run leaves the working tree as it was.
+scale, delete, the secrets' lifecycle, and cancel and replay an async call. Every page must log
+no console error and no request may leave the gateway. The views are photographed on the way: into
+docs/ui/ when UI_SCREENSHOTS=1 (how the README's pictures are renewed), otherwise into a temporary
+folder, so a test run leaves the working tree as it was.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ import pytest
 from playwright.sync_api import Page, expect
 
 from harness import ROOT
-from tests.e2e.stack import auth, deploy
+from tests.e2e.stack import auth, deploy, invoke
 from tests.gateway import call
 from tests.swarm import CLASSIC_IMAGE, name
 from tests.waiting import wait_for
@@ -261,6 +261,71 @@ def test_create_update_and_remove_a_secret(watched, stack):
     expect(row).to_have_count(0)
     names = [s["name"] for s in json.loads(call(f"{stack.url}/system/secrets", headers=auth(stack))[1])]
     assert secret not in names
+
+
+def test_cancel_and_replay_an_async_call(watched, stack, watchdog_image):
+    page = watched.page
+    fn = name("ui-later")
+    # A call whose body is "fail" gets a 500 and waits ten minutes in the queue for its second
+    # try: time enough to cancel it from the page. The answer is markup, to be shown as text.
+    retry = {"com.openfaas.retry.attempts": "2", "com.openfaas.retry.codes": "500", "com.openfaas.retry.min_wait": "10m"}
+    deploy(stack, fn, 'body=$(cat); printf "<b>got %s</b>" "$body"; [ "$body" != fail ]', labels=retry)
+
+    def accept(body: bytes) -> str:
+        status, headers, _ = invoke(stack, f"/async-function/{fn}", "POST", body)
+        assert status == 202
+        return headers["X-Call-Id"]
+
+    done, waiting = accept(b"ok"), accept(b"fail")
+    sign_in(page, stack)
+    page.get_by_role("link", name="Async", exact=True).click()
+    page.get_by_label("Function", exact=True).fill(fn)
+    page.get_by_label("Function", exact=True).press("Enter")  # a change, as leaving the box is
+    rows = page.locator("#calls tbody tr")
+    expect(rows).to_have_count(2)
+    expect(rows.filter(has_text=done)).to_contain_text("succeeded", timeout=PATIENCE)
+    expect(rows.filter(has_text=waiting)).to_contain_text("retrying", timeout=PATIENCE)
+    page.get_by_label("State").select_option("retrying")
+    expect(rows).to_have_count(1)
+    expect(rows).to_contain_text(waiting)
+    page.get_by_label("State").select_option("all")
+    expect(rows).to_have_count(2)
+    shoot(page, "async.png")
+
+    page.get_by_role("link", name=done).click()
+    expect(page.locator("#state")).to_have_text("succeeded")
+    expect(page.locator("#result-status")).to_have_text("200")
+    expect(page.locator("#result-body")).to_have_text("<b>got ok</b>")  # shown as text, not markup
+    expect(page.get_by_role("button", name="Cancel", exact=True)).to_be_disabled()
+    expect(page.get_by_role("button", name="Replay", exact=True)).to_be_enabled()
+    shoot(page, "async-call.png", full_page=True)
+
+    page.goto(f"/ui/async/{waiting}")
+    expect(page.locator("#state")).to_have_text("retrying")
+    expect(page.locator("#details")).to_contain_text("the function answered 500")
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    expect(page.locator("#state")).to_have_text("cancelled")
+    expect(page.get_by_role("status")).to_have_text("Cancelled: it will not run.")
+    page.get_by_role("button", name="Replay", exact=True).click()
+    expect(page.get_by_role("status")).to_have_text("Replayed: it is queued again.")
+    # It runs again, gets its 500 again and waits for its second try again.
+    expect(page.locator("#state")).to_have_text("retrying", timeout=PATIENCE)
+    expect(page.locator("#history tbody tr")).to_have_count(1)
+    expect(page.locator("#history tbody tr")).to_contain_text("cancelled")
+    page.get_by_role("button", name="Cancel", exact=True).click()
+    expect(page.locator("#state")).to_have_text("cancelled")
+    record = json.loads(call(f"{stack.url}/system/async-calls/{waiting}", headers=auth(stack))[1])
+    assert record["state"] == "cancelled" and [run["state"] for run in record["history"]] == ["cancelled"]
+
+    # None of its calls is a dead letter: the button says so, and puts nothing back.
+    page.get_by_role("link", name="Async", exact=True).click()
+    page.get_by_label("Function", exact=True).fill(fn)
+    page.get_by_label("Function", exact=True).press("Enter")
+    expect(rows).to_have_count(2)
+    page.once("dialog", lambda dialog: dialog.accept())
+    page.get_by_role("button", name="Replay dead letters").click()
+    expect(page.get_by_role("status")).to_have_text("No dead letters to replay.")
+    expect(rows.filter(has_text=waiting)).to_contain_text("cancelled")
 
 
 def test_readable_at_a_phone_width(watched, stack, watchdog_image):

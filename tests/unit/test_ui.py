@@ -10,9 +10,14 @@ import pytest
 
 from app import create_app
 from app.config import Config
+from app.queue import STATES
+from app.web.state import parts_of
 from tests.unit.helpers import PASSWORD, USER, deployment
 
-PAGES = ["/ui/", "/ui/function/echo", "/ui/deploy", "/ui/deploy?update=echo", "/ui/secrets", "/ui/events"]
+PAGES = [
+    "/ui/", "/ui/function/echo", "/ui/deploy", "/ui/deploy?update=echo", "/ui/secrets", "/ui/events", "/ui/async",
+    "/ui/async/a-call:1.x_y",
+]
 SAME_ORIGIN = {"Origin": "http://localhost", "Sec-Fetch-Site": "same-origin"}
 
 
@@ -160,12 +165,14 @@ def test_templates_escape_what_they_show(browser):
     assert "<script>alert(1)" not in page and "&#34;&gt;&lt;script&gt;alert(1)" in page
 
 
-@pytest.mark.parametrize("page", ["/ui/function/%3Cb%3E", "/ui/deploy?update=%3Cb%3E"])
-def test_a_page_for_an_impossible_name_is_a_400_naming_it(browser, page):
+@pytest.mark.parametrize("page, field", [
+    ("/ui/function/%3Cb%3E", "name"), ("/ui/deploy?update=%3Cb%3E", "name"), ("/ui/async/%3Cb%3E", "call id"),
+])
+def test_a_page_for_an_impossible_name_is_a_400_naming_it(browser, page, field):
     sign_in(browser)
     response = browser.get(page)
     assert response.status_code == 400 and response.mimetype == "text/plain"
-    assert "<b>" in response.get_data(as_text=True) and "name" in response.get_data(as_text=True).lower()
+    assert "<b>" in response.get_data(as_text=True) and field in response.get_data(as_text=True).lower()
 
 
 def test_every_asset_the_pages_name_is_served(browser):
@@ -182,3 +189,62 @@ def test_without_basic_auth_the_pages_open_without_signing_in(tmp_path, runtime,
     assert browser.get("/ui/").status_code == 200
     assert browser.get("/ui/login").location == "/ui/"
     assert "Sign out" not in browser.get("/ui/").get_data(as_text=True)
+
+
+def test_every_page_leads_to_the_async_calls(browser):
+    sign_in(browser)
+    for page in PAGES:
+        assert re.search(r'<a href="/ui/async" [^>]*>Async</a>', browser.get(page).get_data(as_text=True)), page
+    assert '<a href="/ui/async" aria-current="page">Async</a>' in browser.get("/ui/async").get_data(as_text=True)
+
+
+def test_the_async_calls_can_be_filtered_by_every_state(browser):
+    sign_in(browser)
+    page = browser.get("/ui/async").get_data(as_text=True)
+    select = re.search(r'<select id="state">(.*?)</select>', page, re.S).group(1)
+    assert re.findall(r"<option[^>]*>([^<]*)</option>", select) == ["all", *STATES]
+    assert '<option value="">all</option>' in select
+
+
+def test_a_call_s_page_names_the_call_for_its_script(browser):
+    sign_in(browser)
+    page = browser.get("/ui/async/a-call:1.x_y").get_data(as_text=True)
+    assert 'data-call-id="a-call:1.x_y"' in page and "<title>Call a-call:1.x_y · " in page
+
+
+@pytest.mark.parametrize("page, buttons", [
+    ("/ui/async", ["replay-dead", "newest", "older"]), ("/ui/async/a-call", ["cancel", "replay"]),
+])
+def test_the_async_pages_buttons_wait_for_their_script(browser, page, buttons):
+    """Usable only once the script knows what they may do (a call's state, a next page)."""
+    sign_in(browser)
+    html = browser.get(page).get_data(as_text=True)
+    for button in buttons:
+        assert re.search(rf'<button type="button" id="{button}"[^>]* disabled>', html), button
+
+
+def test_the_session_steers_async_calls_with_its_token(app, browser, client):
+    """What the Async pages' buttons send: cancel, replay one, replay the dead letters."""
+    client.post("/system/functions", json=deployment())
+    ids = [client.post("/async-function/echo", data=b"x").headers["X-Call-Id"] for _ in range(2)]
+    queue = parts_of(app).queue
+    [delivery] = queue.take("test", 1, 0)
+    queue.dead_letter(delivery, "gave up")
+    sign_in(browser)
+    token = {**SAME_ORIGIN, "X-CSRF-Token": token_of(browser.get("/ui/async").get_data(as_text=True))}
+    changes = [
+        ("DELETE", f"/async-function/{ids[1]}"),
+        ("POST", f"/system/async-calls/{ids[1]}/retry"),
+        ("POST", "/system/async-calls/retry?state=dead&function=echo&namespace=openfaas-fn"),
+    ]
+    for method, path in changes:
+        assert browser.open(path, method=method, headers=SAME_ORIGIN).status_code == 403, path
+    assert [call["state"] for call in browser.get("/system/async-calls").get_json()["calls"]] == ["queued", "dead"]
+
+    response = browser.open(changes[0][1], method="DELETE", headers=token)
+    assert response.status_code == 202 and response.get_json()["state"] == "cancelled"
+    response = browser.post(changes[1][1], headers=token)
+    assert response.status_code == 202 and response.get_json()["state"] == "queued"
+    assert [run["state"] for run in response.get_json()["history"]] == ["cancelled"]
+    response = browser.post(changes[2][1], headers=token)
+    assert response.status_code == 202 and response.get_json() == {"queued": [ids[0]]}

@@ -89,8 +89,8 @@ const UI = (() => {
     });
   }
 
-  function functionPage(name) {
-    return `/ui/function/${encodeURIComponent(name)}?namespace=${encodeURIComponent(namespace)}`;
+  function functionPage(name, inNamespace = namespace) {
+    return `/ui/function/${encodeURIComponent(name)}?namespace=${encodeURIComponent(inNamespace)}`;
   }
 
   function bytes(count) {
@@ -99,6 +99,11 @@ const UI = (() => {
     let value = count, unit = 0;
     while (value >= 1024 && unit < units.length - 1) { value /= 1024; unit += 1; }
     return `${value.toFixed(unit ? 1 : 0)} ${units[unit]}`;
+  }
+
+  function duration(seconds) {
+    if (seconds === null || seconds === undefined) return "–";
+    return seconds < 1 ? `${(seconds * 1000).toFixed(0)} ms` : `${seconds.toFixed(2)} s`;
   }
 
   function when(text) {
@@ -150,6 +155,6 @@ const UI = (() => {
   }
 
   document.addEventListener("DOMContentLoaded", setupNamespacePicker);
-  return {el, clear, api, json, ApiError, showMessage, withNamespace, namespace, functionPage, bytes, when,
-          parsePairs, pairsText, lines, onSubmit};
+  return {el, clear, api, json, ApiError, showMessage, withNamespace, namespace, functionPage, bytes, duration,
+          when, parsePairs, pairsText, lines, onSubmit};
 })();

@@ -1,10 +1,11 @@
 """The dashboard at /ui/: HTML pages whose scripts call the gateway's own API.
 
-The pages are shells: every function, secret, log line and event is fetched by the page's script
-from the ``/system`` API and put on the page as text (``textContent``), never as HTML, so nothing
-a function or its logs say can run as script; the templates autoescape what they show, and every
-response forbids inline and foreign scripts (Content-Security-Policy), so an injection that got
-through anyway would not run. Every asset is served from here: no CDN, no build step.
+The pages are shells: every function, secret, log line, event and async call is fetched by the
+page's script from the ``/system`` API and put on the page as text (``textContent``), never as
+HTML, so nothing a function, its logs or its answers say can run as script; the templates
+autoescape what they show, and every response forbids inline and foreign scripts
+(Content-Security-Policy), so an injection that got through anyway would not run. Every asset is
+served from here: no CDN, no build step.
 
 With basic auth on, the pages need a signed-in session (``app.web.auth``): a sign-in form a password
 manager can fill, and sign-out. The pages carry the session's CSRF token, which their script sends
@@ -18,7 +19,9 @@ from urllib.parse import urlsplit
 from flask import Blueprint, Response, redirect, render_template, request, url_for
 
 from app.domain.names import require_function_name
+from app.queue import STATES
 from app.web.auth import check_csrf, csrf_token, sign_in, sign_out, signed_in_user
+from app.web.schemas import check_call_id
 from app.web.state import credentials, settings
 
 bp = Blueprint(
@@ -120,3 +123,14 @@ def secrets():
 @bp.get("/events")
 def events():
     return render_template("ui/events.html")
+
+
+@bp.get("/async")
+def calls():
+    return render_template("ui/calls.html", states=STATES)
+
+
+@bp.get("/async/<call_id>")
+def call(call_id: str):
+    """One async call's page; a call ID the gateway could never have given is a 400 naming it."""
+    return render_template("ui/call.html", call_id=check_call_id(call_id))
