@@ -12,9 +12,10 @@ the body without forking, one replica), and --clients threads each on a kept-ali
 
   sync      --calls POSTs to /function/NAME through nginx: calls/s, p50 and p99 ms
   async     --calls POSTs to /async-function/NAME, each with an X-Call-Id of the run's: accepted/s
-            (202s over the time to send them all); once every record is final, completed/s (calls
-            over the first acceptedAt to the last finishedAt) and accept-to-start p50 and p99
-            (startedAt - acceptedAt: when a worker took the call)
+            (202s over the time to send them all) and the 202's p50 and p99 ms; once every record
+            is final, completed/s (calls over the first acceptedAt to the last finishedAt) and
+            accept-to-start p50 and p99 (startedAt - acceptedAt: when a worker took the call); and
+            in the log, the calls left when the last was accepted and how fast they were done
   status    GET /system/async-calls/{id} of random retained calls, --reads at c1 and at c16
   fairness  --burst calls to function A (a handler sleeping --burst-sleep s, so a backlog forms
             and a duration is there to measure against), then one call to function B (the
@@ -218,15 +219,16 @@ def sync_calls(stack: Stack, function: str, count: int, clients: int) -> dict:
             "p99": percentile(times, 0.99) * 1000, "errors": count - len(times)}
 
 
-def accept(stack: Stack, function: str, ids: list[str], clients: int) -> tuple[float, int]:
-    """POST one async call of ``function`` per id; accepted per second, and calls not accepted."""
+def accept(stack: Stack, function: str, ids: list[str], clients: int) -> tuple[float, int, list[float]]:
+    """POST one async call of ``function`` per id: accepted per second, calls not accepted, and
+    the seconds each 202 took."""
     requests = [Request("POST", f"/async-function/{function}", BODY, {"X-Call-Id": i}) for i in ids]
     answers, seconds = concurrently(stack.url, requests, clients)
-    return len(ids) / seconds, sum(status != 202 for status, _ in answers)
+    return len(ids) / seconds, sum(status != 202 for status, _ in answers), [s for status, s in answers if status == 202]
 
 
 def async_calls(stack: Stack, function: str, ids: list[str], clients: int, patience: float) -> dict:
-    accepted, refused = accept(stack, function, ids, clients)
+    accepted, refused, times = accept(stack, function, ids, clients)
     stack.wait_final(function, patience)
     records = list(stack.records(function, set(ids)).values())
     succeeded = [r for r in records if r["state"] == SUCCEEDED]
@@ -234,8 +236,14 @@ def async_calls(stack: Stack, function: str, ids: list[str], clients: int, patie
         states = statistics.multimode(r["state"] for r in records) if records else ["no record"]
         raise SystemExit(f"none of the {len(ids)} async calls to {function} succeeded (mostly {', '.join(states)})")
     waits = [unix(r["startedAt"]) - unix(r["acceptedAt"]) for r in succeeded]
-    span = max(unix(r["finishedAt"]) for r in succeeded) - min(unix(r["acceptedAt"]) for r in records)
+    last_accepted, last_finished = max(unix(r["acceptedAt"]) for r in records), max(unix(r["finishedAt"]) for r in succeeded)
+    span = last_finished - min(unix(r["acceptedAt"]) for r in records)
+    # What the workers still had to do once accepting was over, and how fast they did it: when
+    # it is small, accepting bounded completing.
+    backlog = sum(1 for r in succeeded if unix(r["finishedAt"]) > last_accepted)
     return {"calls": len(ids), "accepted": accepted, "completed": len(succeeded) / span,
+            "p50": statistics.median(times) * 1000, "p99": percentile(times, 0.99) * 1000, "backlog": backlog,
+            "drain": backlog / (last_finished - last_accepted) if backlog else 0.0,
             "wait_p50": statistics.median(waits) * 1000, "wait_p99": percentile(waits, 0.99) * 1000,
             "errors": refused + len(ids) - len(succeeded)}
 
@@ -250,7 +258,7 @@ def status_reads(stack: Stack, ids: list[str], reads: int, clients: int) -> dict
 
 def fairness(stack: Stack, burst_fn: str, other_fn: str, ids: list[str], other_id: str, clients: int,
              patience: float) -> dict:
-    burst_rate, refused = accept(stack, burst_fn, ids, clients)
+    burst_rate, refused, _ = accept(stack, burst_fn, ids, clients)
     status, text, _ = call(f"{stack.url}/async-function/{other_fn}", "POST", BODY, {"X-Call-Id": other_id})
     if status != 202:
         raise SystemExit(f"the call to {other_fn} was refused: {status} {text!r}")
@@ -418,7 +426,7 @@ class Run:
 
 def tables(results: dict, args) -> str:
     lines = [
-        "| backend | mode | calls | calls/s accepted | calls/s completed | call p50 / p99 ms "
+        "| backend | mode | calls | calls/s accepted | calls/s completed | answer p50 / p99 ms "
         "| accept-to-start p50 / p99 ms | errors |",
         "|---|---|---|---|---|---|---|---|",
     ]
@@ -427,7 +435,8 @@ def tables(results: dict, args) -> str:
         s, a = r["sync"], r["async"]
         lines.append(f"| {backend} | sync | {s['calls']} | – | {s['rate']:.0f} | {s['p50']:.2f} / {s['p99']:.2f} | – "
                      f"| {s['errors']} |")
-        lines.append(f"| {backend} | async | {a['calls']} | {a['accepted']:.0f} | {a['completed']:.0f} | – "
+        lines.append(f"| {backend} | async | {a['calls']} | {a['accepted']:.0f} | {a['completed']:.0f} "
+                     f"| {a['p50']:.2f} / {a['p99']:.2f} "
                      f"| {a['wait_p50']:.1f} / {a['wait_p99']:.1f} | {a['errors']} |")
         share = a["completed"] / s["rate"]
         verdicts.append(f"{backend}: completed async {a['completed']:.0f}/s = {share:.2f}x sync's {s['rate']:.0f}/s "
