@@ -30,6 +30,7 @@ from app.domain.retries import gateway_policy
 from app.queue import Queue, open_queue
 from app.queue.worker import AsyncWorker, WorkerSettings
 from app.runtime.interfaces import Runtime
+from app.runtime.label_cache import FunctionLabels
 from app.runtime.leader import FileLock, autoscaler_leadership, cron_leadership
 from app.runtime.swarm.assembly import swarm_runtime
 from app.web import state
@@ -136,6 +137,7 @@ def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, q
         upstreams=upstreams,
         forwarder=forwarder,
         queue=queue,
+        function_labels=FunctionLabels(functions),
         async_worker=AsyncWorker(queue, forwarder, WorkerSettings.from_config(config)),
         call_log=CallLog(config.call_log_port, credentials.call_log_token() if credentials else OPEN_TOKEN),
         autoscaler=Autoscaler(

@@ -25,6 +25,7 @@ from app.errors import InvalidRequest
 from app.queue import Queue
 from app.queue.worker import AsyncWorker
 from app.runtime.interfaces import Edge, EventSource, Functions, Health, LogSource, Namespaces, Replicas, Runtime, Secrets
+from app.runtime.label_cache import FunctionLabels
 from app.web.auth import Credentials
 from app.web.streaming import StreamSlots
 
@@ -42,6 +43,7 @@ class Parts:
     upstreams: Upstreams  # where calls go: task addresses, scale from zero
     forwarder: Forwarder  # sends calls on to functions
     queue: Queue  # the durable async queue
+    function_labels: FunctionLabels  # functions' labels as async calls are accepted, read once a second
     async_worker: AsyncWorker  # runs queued calls; started per worker process
     call_log: CallLog  # counts the calls nginx routed itself; started per worker process
     autoscaler: Autoscaler  # scales functions by load; started per worker process, one leads
@@ -82,6 +84,10 @@ def health() -> Health:
 
 def functions() -> Functions:
     return _parts().runtime.functions
+
+
+def function_labels() -> FunctionLabels:
+    return _parts().function_labels
 
 
 def replicas() -> Replicas:

@@ -5,7 +5,7 @@ that cannot store it is a 503, so an accepted call is never lost. ``X-Callback-U
 absolute http or https URL (else 400); sent empty, it means no callback. A client's own
 ``X-Call-Id`` names the call's record, so it must be a valid call ID (else 400) not taken by a
 call whose record is kept (else 409). The call is stored with the function's retry policy and
-``max_inflight`` as its labels say now.
+``max_inflight`` as its labels say (read at most once a second, ``app.runtime.label_cache``).
 """
 
 from __future__ import annotations
@@ -22,7 +22,7 @@ from app.queue import AsyncCall
 from app.queue.worker import redacted
 from app.web.invocation import incoming_call
 from app.web.schemas import check_call_id
-from app.web.state import functions, queue, settings
+from app.web.state import function_labels, queue, settings
 
 bp = Blueprint("async_invoke", __name__)
 
@@ -57,7 +57,7 @@ def invoke_async(target: str, rest: str = ""):
     callback = _callback_url()
     name, namespace = split_reference(function)
     try:
-        labels = functions().get_function(name, namespace).labels
+        labels = function_labels().labels(name, namespace)
     except NotFound:
         raise FunctionNotFound(f"Function {target} not found.") from None
     try:
