@@ -96,25 +96,17 @@ _SCHEMA = (
         cancelled INTEGER NOT NULL DEFAULT 0
     )""",
     "CREATE INDEX IF NOT EXISTS queue_by_state ON queue (consumer, available_at)",
-    "CREATE INDEX IF NOT EXISTS queue_by_function ON queue (consumer, reference)",
-    # When each function was last served, in take order: the least recently served goes first.
+    "CREATE INDEX IF NOT EXISTS queue_due ON queue (reference, consumer, available_at, id)",
+    # The functions with calls in the queue, and when each was last served (0: not since it came
+    # to have calls), in take order: the least recently served goes first.
     "CREATE TABLE IF NOT EXISTS turns (reference TEXT PRIMARY KEY, served INTEGER NOT NULL)",
 )
-# The oldest due call of each function first (the least recently served function first, one
-# never served before any), then the second of each, and so on: one function's burst waits its
-# turn, within a take and across takes. A function with a cap gets no more than its cap held.
-_FAIR = """WITH held AS (
-        SELECT reference, COUNT(*) AS n FROM queue WHERE consumer IS NOT NULL GROUP BY reference
-    ), ready AS (
-        SELECT id, reference, max_inflight,
-               ROW_NUMBER() OVER (PARTITION BY reference ORDER BY available_at, id) AS turn
-        FROM queue WHERE consumer IS NULL AND available_at <= ?
-    )
-    SELECT id FROM ready LEFT JOIN held USING (reference) LEFT JOIN turns USING (reference)
-    WHERE max_inflight = 0 OR turn + COALESCE(n, 0) <= max_inflight
-    ORDER BY turn, COALESCE(served, 0), id LIMIT ?"""
-_SERVED = """INSERT INTO turns (reference, served) VALUES (?, (SELECT COALESCE(MAX(served), 0) + 1 FROM turns))
-    ON CONFLICT (reference) DO UPDATE SET served = excluded.served"""
+# A function's due calls, oldest first, with each one's cap: what a take hands out of it.
+_DUE = """SELECT id, max_inflight FROM queue WHERE reference = ? AND consumer IS NULL AND available_at <= ?
+    ORDER BY available_at, id LIMIT ?"""
+_HELD = "SELECT reference, COUNT(*) FROM queue WHERE consumer IS NOT NULL GROUP BY reference"
+_JOIN = "INSERT INTO turns (reference, served) VALUES (?, 0) ON CONFLICT (reference) DO NOTHING"
+_SERVED = "UPDATE turns SET served = (SELECT MAX(served) FROM turns) + 1 WHERE reference = ?"
 _IDLE = "SELECT id FROM queue WHERE consumer IS NOT NULL AND claimed_at <= ? ORDER BY claimed_at, id LIMIT ?"
 _CLAIM = """UPDATE queue SET consumer = ?, claimed_at = ?, attempts = attempts + 1 WHERE id = ?
     RETURNING id, call_id, attempts, cancelled"""
@@ -167,7 +159,12 @@ class SQLiteQueue:
 
     def reclaim(self, consumer: str, idle_seconds: float, count: int) -> list[Delivery]:
         now = time.time()
-        return self._run(lambda db: _claim(db, consumer, db.execute(_IDLE, (now - idle_seconds, count)), now))
+
+        def reclaim(db: sqlite3.Connection) -> list[Delivery]:
+            idle = [row_id for (row_id,) in db.execute(_IDLE, (now - idle_seconds, count))]
+            return _claim(db, consumer, idle, now)
+
+        return self._run(reclaim)
 
     def finish(self, delivery: Delivery, outcome: Outcome) -> None:
         def finish(db: sqlite3.Connection) -> None:
@@ -245,6 +242,7 @@ class SQLiteQueue:
                    SELECT call_id, reference, max_inflight, 0, ? FROM calls WHERE call_id = ?""",
                 (time.time(), call_id),
             )
+            db.execute(_JOIN, (db.execute("SELECT reference FROM calls WHERE call_id = ?", (call_id,)).fetchone()[0],))
             return _record(db, call_id), True
 
         return self._run(replay)
@@ -299,7 +297,7 @@ class SQLiteQueue:
         )
         if not ready:
             return []
-        return self._run(lambda db: _claim(db, consumer, db.execute(_FAIR, (now, count)), now))
+        return self._run(lambda db: _claim(db, consumer, _fair(db, now, count), now))
 
     def _run(self, work: Callable[[sqlite3.Connection], T], write: bool = True) -> T:
         """``work(connection)`` in one transaction, retried while another process holds the lock.
@@ -344,6 +342,10 @@ class SQLiteQueue:
 def _create_schema(db: sqlite3.Connection) -> None:
     for statement in _SCHEMA:
         db.execute(statement)
+    # Every function with calls in the queue has a turn, whichever version queued them ("WHERE
+    # true": SQLite needs a WHERE before an upsert's ON CONFLICT after a SELECT).
+    db.execute("INSERT INTO turns (reference, served) SELECT DISTINCT reference, 0 FROM queue WHERE true"
+               " ON CONFLICT (reference) DO NOTHING")
     tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
     if "messages" in tables:
         _migrate(db, tables)
@@ -390,15 +392,41 @@ def _insert(db: sqlite3.Connection, call: AsyncCall, payload: bytes, state: str,
             "INSERT INTO queue (call_id, reference, max_inflight, attempts, available_at) VALUES (?, ?, ?, ?, ?)",
             (call.call_id, call.function, call.max_inflight, attempts, time.time()),
         )
+        db.execute(_JOIN, (call.function,))
     return bool(stored)
 
 
-def _claim(db: sqlite3.Connection, consumer: str, chosen: sqlite3.Cursor, now: float) -> list[Delivery]:
-    """Hold the queue rows ``chosen`` selected (their ids) for ``consumer``, RUNNING unless
-    cancelled. One row at a time, in the claim's own transaction: a row whose call cannot be
-    decoded leaves the queue DEAD, and the others are handed out all the same."""
+def _fair(db: sqlite3.Connection, now: float, count: int) -> list[int]:
+    """The ids of up to ``count`` due queue rows in fair order: the oldest due call of each
+    function (the least recently served function first, one not served since it came to have
+    calls before any, by its oldest call), then the second of each, and so on; never more of a
+    function held than the cap its calls carry. One indexed read per function with calls, not a
+    scan of every waiting call."""
+    held = dict(db.execute(_HELD).fetchall())
+    lines = []
+    for reference, served in db.execute("SELECT reference, served FROM turns").fetchall():
+        due = db.execute(_DUE, (reference, now, count)).fetchall()
+        if due:
+            lines.append((served, due[0][0], reference, due))
+        elif reference not in held and not db.execute("SELECT 1 FROM queue WHERE reference = ?", (reference,)).fetchone():
+            db.execute("DELETE FROM turns WHERE reference = ?", (reference,))  # no call left: no turn
+    lines.sort()
+    chosen: list[int] = []
+    for turn in range(count):
+        for _, _, reference, due in lines:
+            if turn < len(due) and len(chosen) < count:
+                row_id, cap = due[turn]
+                if cap == 0 or held.get(reference, 0) + turn + 1 <= cap:
+                    chosen.append(row_id)
+    return chosen
+
+
+def _claim(db: sqlite3.Connection, consumer: str, chosen: list[int], now: float) -> list[Delivery]:
+    """Hold the queue rows ``chosen`` (their ids) for ``consumer``, RUNNING unless cancelled. One
+    row at a time, in the claim's own transaction: a row whose call cannot be decoded leaves the
+    queue DEAD, and the others are handed out all the same."""
     deliveries = []
-    for (row_id,) in chosen.fetchall():
+    for row_id in chosen:
         _, call_id, attempts, cancelled = db.execute(_CLAIM, (consumer, now, row_id)).fetchone()
         (payload,) = db.execute("SELECT payload FROM calls WHERE call_id = ?", (call_id,)).fetchone()
         try:
