@@ -16,6 +16,7 @@ import time
 from collections import Counter
 from dataclasses import dataclass, field
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from typing import Iterator
 
 import requests
 
@@ -45,6 +46,9 @@ class Report:
     async_succeeded: int = 0
     async_failed: int = 0
     async_duplicated: int = 0
+    async_duplicated_ids: list[str] = field(default_factory=list)
+    # Calls a gateway took over from a worker gone quiet, as the gateways logged them.
+    async_taken_over: list[str] = field(default_factory=list)
     async_lost: int = 0
     async_lost_ids: list[str] = field(default_factory=list)
     # The failed calls: "<seconds after the kill the call started> <status or error>".
@@ -126,6 +130,7 @@ def _settle(report: Report, load: Load, killed_at: float, ids: list[str], sink: 
     report.async_succeeded = sum(1 for call, status in sink.received if call in ids and 200 <= status < 300)
     report.async_failed = sum(1 for call, status in sink.received if call in ids and not 200 <= status < 300)
     report.async_duplicated = sum(count - 1 for call, count in counts.items() if call in ids and count > 1)
+    report.async_duplicated_ids = sorted(call for call, count in counts.items() if call in ids and count > 1)
     report.async_lost_ids = [call for call in ids if call not in counts]
     report.async_lost = len(report.async_lost_ids)
 
@@ -190,18 +195,36 @@ def node_loss(cluster: Cluster, name: str, victim: str = "node-3") -> Report:
 def leaders(since: str) -> list[str]:
     """The autoscaler's changes of leadership logged by every gateway container (killed ones too)
     since ``since`` (RFC 3339), in time order: ``"<time> <container> <pid> leads"`` or
-    ``"... no longer leads"``. Read container by container on each node: `docker service logs`
-    can hang for good (moby/moby#38640)."""
+    ``"... no longer leads"``."""
     found = []
+    for container, line in _gateway_log(since):
+        match = re.match(r"(\S+) .*autoscaler: process (\d+) (leads|no longer leads)", line)
+        if match:
+            found.append(" ".join([match[1], container, *match.groups()[1:]]))
+    return sorted(found)
+
+
+def taken_over(since: str) -> list[str]:
+    """The IDs of the async calls a gateway took over from a worker gone quiet since ``since``:
+    the calls a lost gateway held, which may have reached their callback before it died."""
+    found = set()
+    for _, line in _gateway_log(since):
+        _, marker, ids = line.partition("async calls taken over from a worker gone quiet: ")
+        if marker:
+            found.update(call.strip() for call in ids.split(","))
+    return sorted(found)
+
+
+def _gateway_log(since: str) -> Iterator[tuple[str, str]]:
+    """(container, line) of what every gateway container (killed ones too) logged since
+    ``since``, with timestamps. Read container by container on each node: `docker service logs`
+    can hang for good (moby/moby#38640)."""
     for node in NODES:
         containers = on(node, "docker", "ps", "-a", "-q", "--filter", "label=com.docker.swarm.service.name=faas_gateway")
         for container in containers.split():
             out = on(node, "sh", "-c", f"docker logs --timestamps --since {since} {container} 2>&1", check=False)
             for line in out.splitlines():
-                match = re.match(r"(\S+) .*autoscaler: process (\d+) (leads|no longer leads)", line)
-                if match:
-                    found.append(" ".join([match[1], container, *match.groups()[1:]]))
-    return sorted(found)
+                yield container, line
 
 
 def gateway_loss(cluster: Cluster, name: str, victim_node: str = "node-2") -> Report:
@@ -232,6 +255,7 @@ def gateway_loss(cluster: Cluster, name: str, victim_node: str = "node-2") -> Re
         report.failed_after_grace += api_report.failed_after_grace
         report.last_failure = max(filter(None, [report.last_failure, api_report.last_failure]), default=None)
         report.leaders = leaders(since)
+        report.async_taken_over = taken_over(since)
     finally:
         api.stop()
         calls.stop()
