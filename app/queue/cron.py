@@ -137,7 +137,7 @@ class CronScheduler:
         them all to the next round, where the runs put already are refused as stored."""
         cursor = self._cursors.get(reference)
         if cursor is None:
-            cursor = self._cursors[reference] = self._resume(reference, status, now)
+            cursor = self._cursors[reference] = self._resume(status, now)
         for due in due_times(spec, max(cursor.after, now - self.catch_up), now):
             if spec.concurrency == FORBID and self._still_going(cursor.last_run, due):
                 log.info("cron: %s: the run due at %d skipped, run %s still goes", reference, due, cursor.last_run)
@@ -168,10 +168,11 @@ class CronScheduler:
                 cursor.last_run = call_id
         cursor.after = now
 
-    def _resume(self, reference: str, status: FunctionStatus, now: float) -> _Cursor:
+    def _resume(self, status: FunctionStatus, now: float) -> _Cursor:
         """Where the function's runs stand according to the queue: after its newest recorded run
         (and not before the function was created), else from ``now``."""
-        where = CallFilter(function=reference, namespace=status.namespace)
+        # Records name a function by its bare name, beside its namespace.
+        where = CallFilter(function=status.name, namespace=status.namespace)
         page = ""
         for _ in range(_PAGES):
             records, page = self.queue.calls(where, _PAGE, page)
