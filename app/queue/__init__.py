@@ -46,6 +46,7 @@ from dataclasses import dataclass, field
 from typing import Protocol
 from urllib.parse import urlsplit
 
+from app.domain.names import split_reference
 from app.domain.retries import RetryPolicy
 
 # A call's states; see the module docstring for how one leads to another.
@@ -88,6 +89,12 @@ class AsyncCall:
     enqueued_at: float
     retry: RetryPolicy | None = None
     max_inflight: int = 0
+
+    @property
+    def name(self) -> str:
+        """The function's bare name, as its records name it beside ``namespace`` (``""`` for a
+        call whose stored bytes could not be decoded)."""
+        return split_reference(self.function)[0] if self.function else ""
 
     def to_bytes(self) -> bytes:
         """One JSON line holding every field but the body, then the body's raw bytes."""

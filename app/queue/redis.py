@@ -60,7 +60,6 @@ from typing import Callable, TypeVar
 
 import redis
 
-from app.domain.names import split_reference
 from app.errors import BackendUnavailable
 from app.queue import (
     CANCELLED,
@@ -615,8 +614,7 @@ def _times_delivered(pipe: redis.client.Pipeline, entries: int) -> dict[bytes, i
 def _insert_args(call: AsyncCall, payload: bytes, state: str, attempts: int, error: str | None) -> list:
     """The insert script's arguments: ``call`` stored as ``payload`` in ``state`` (in the queue
     unless DEAD), with ``attempts`` hand-outs so far."""
-    name = split_reference(call.function)[0] if call.function else ""
-    return [call.call_id, name, call.namespace, call.function, call.max_inflight, int(bool(call.callback_url)),
+    return [call.call_id, call.name, call.namespace, call.function, call.max_inflight, int(bool(call.callback_url)),
             call.enqueued_at, payload, state, attempts, *_changes({"error": error})]
 
 

@@ -34,7 +34,6 @@ import time
 from dataclasses import asdict
 from typing import Callable, TypeVar
 
-from app.domain.names import split_reference
 from app.errors import BackendUnavailable
 from app.queue import (
     CANCELLED,
@@ -379,12 +378,11 @@ def _insert(db: sqlite3.Connection, call: AsyncCall, payload: bytes, state: str,
             error: str | None) -> bool:
     """Store ``call`` (as ``payload``) in ``state``, in the queue unless DEAD; False, storing
     nothing, when its id is taken."""
-    name = split_reference(call.function)[0] if call.function else ""
     stored = db.execute(
         """INSERT INTO calls (call_id, function, namespace, state, attempts, accepted_at, error, finished_at,
                               has_callback, reference, max_inflight, payload)
            VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?, ?) ON CONFLICT (call_id) DO NOTHING""",
-        (call.call_id, name, call.namespace, state, attempts, call.enqueued_at, error,
+        (call.call_id, call.name, call.namespace, state, attempts, call.enqueued_at, error,
          time.time() if state == DEAD else None, bool(call.callback_url), call.function, call.max_inflight, payload),
     ).rowcount
     if stored and state != DEAD:

@@ -14,7 +14,6 @@ from prometheus_client import REGISTRY
 from app.config import DEFAULT_NAMESPACE
 from app.domain.cron import run_due_time, run_id
 from app.domain.models import FunctionStatus
-from app.domain.names import split_reference
 from app.domain.retries import RetryPolicy, gateway_policy
 from app.errors import BackendUnavailable
 from app.queue import FAILED, QUEUED, RUNNING, SUCCEEDED, AsyncCall, CallFilter, CallRecord
@@ -54,8 +53,7 @@ class MemoryQueue:
             return False
         self.stored[call.call_id] = call
         # A record names the function by its bare name, as both backends' records do.
-        name = split_reference(call.function)[0]
-        self._records[call.call_id] = CallRecord(call.call_id, name, call.namespace, QUEUED, 0, self._clock())
+        self._records[call.call_id] = CallRecord(call.call_id, call.name, call.namespace, QUEUED, 0, self._clock())
         self._order.append(call.call_id)
         return True
 
