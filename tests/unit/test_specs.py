@@ -37,9 +37,10 @@ def test_replicated_dnsrr_start_first_on_the_functions_network():
     assert spec["Mode"] == {"Replicated": {"Replicas": 1}}
     assert spec["EndpointSpec"] == {"Mode": "dnsrr"}
     # One task at a time, the new one up before the old one stops, then a pause as long as the
-    # default readiness probe may take to pass (0 + 2 x (3 + 1) + 1 s); a replica that exits rolls back.
+    # default readiness probe may take to pass (0 + 2 x (3 + 1) + 1 s) and the gateway 2 s more
+    # to give the update up; a replica that exits within the 9 s rolls back.
     assert spec["UpdateConfig"] == {
-        "Parallelism": 1, "Order": "start-first", "Delay": 9 * SECOND, "Monitor": 9 * SECOND,
+        "Parallelism": 1, "Order": "start-first", "Delay": 11 * SECOND, "Monitor": 9 * SECOND,
         "FailureAction": "rollback", "MaxFailureRatio": 0,
     }
     assert spec["RollbackConfig"] == {"Parallelism": 1, "Order": "start-first", "FailureAction": "pause"}
@@ -49,8 +50,9 @@ def test_replicated_dnsrr_start_first_on_the_functions_network():
 def test_the_pause_between_replicas_follows_the_readiness_labels():
     spec = build(labels={"com.openfaas.ready.http.periodSeconds": "1", "com.openfaas.ready.http.failureThreshold": "1",
                          "com.openfaas.ready.http.timeoutSeconds": "0.5"})
-    # 0 + 1 x (1 + 1) + 0.5 s, rounded up.
-    assert spec["UpdateConfig"]["Delay"] == 3 * SECOND
+    # 0 + 1 x (1 + 1) + 0.5 s, and 2 s for the gateway, rounded up.
+    assert spec["UpdateConfig"]["Delay"] == 5 * SECOND
+    assert spec["UpdateConfig"]["Monitor"] == 3 * SECOND
 
 
 @pytest.mark.parametrize("env, grace", [

@@ -26,7 +26,7 @@ from app.domain.models import (
     Rollout,
     TaskEndpoint,
 )
-from app.domain.probes import Probes
+from app.domain.probes import ROLLBACK_DECISION_TIME, Probes
 from app.domain.quantities import parse_cpu, parse_memory
 from app.domain.timestamps import parse_rfc3339
 from app.runtime.swarm.naming import SecretVersion, function_identity, function_labels, in_namespace
@@ -141,16 +141,17 @@ def build_service_spec(
 def update_config(probes: Probes) -> dict:
     """How Swarm rolls a new spec out: one replica at a time, the new one started before the old
     one stops, and a pause after each as long as the readiness probe may take to pass
-    (``Probe.settle_time``). Swarm only knows that a container runs; the pause lets the gateway,
-    which probes, route to the new replica once it is ready and roll the update back
-    (app.dataplane.readiness) before Swarm replaces the next old replica. A new replica that
-    exits within that time makes Swarm roll back by itself."""
-    settle = math.ceil(probes.readiness.settle_time) * _NANOS
+    (``Probe.settle_time``) and the gateway to act on it (``ROLLBACK_DECISION_TIME``). Swarm
+    only knows that a container runs; the pause lets the gateway, which probes, route to the new
+    replica once it is ready and roll the update back (app.dataplane.readiness) before Swarm
+    replaces the next old replica. A new replica that exits within the settle time makes Swarm
+    roll back by itself."""
+    settle = probes.readiness.settle_time
     return {
         "Parallelism": 1,
         "Order": "start-first",
-        "Delay": settle,
-        "Monitor": settle,
+        "Delay": math.ceil(settle + ROLLBACK_DECISION_TIME) * _NANOS,
+        "Monitor": math.ceil(settle) * _NANOS,
         "FailureAction": "rollback",
         "MaxFailureRatio": 0,
     }
