@@ -26,7 +26,8 @@ def _sse(response) -> list[dict]:
 
 def test_events_route_streams_sse_until_the_deadline(app, client, engine):
     client.post("/system/functions", json=deployment())
-    deploy_later = threading.Thread(target=lambda: (engine.wait_for_watchers(1), client.delete(
+    # Two followers of Docker's events: the stream's, and the service cache's it starts.
+    deploy_later = threading.Thread(target=lambda: (engine.wait_for_watchers(2), client.delete(
         "/system/functions", json={"functionName": "echo"})))
     deploy_later.start()
     response = client.get("/system/events?function=echo")

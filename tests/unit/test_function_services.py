@@ -8,10 +8,19 @@ import json
 
 import pytest
 
+from app.config import Config
 from app.domain.models import LABEL_SCALE_MAX, LABEL_SCALE_MIN, FunctionDeployment, Namespace
 from app.errors import Conflict, InvalidRequest, NotFound
 from app.runtime.swarm import specs
+from app.runtime.swarm.assembly import swarm_runtime
 from tests.fakes import fn, replicas
+from tests.waiting import wait_for
+
+
+def _asked(engine, before: int) -> list[str]:
+    """The paths of the requests sent to Docker since ``before``, but the service cache's
+    /events stream (app.runtime.swarm.service_cache)."""
+    return [path for _, path, _, _ in engine.requests[before:] if path != "/events"]
 
 
 def test_listing_costs_the_same_few_requests_for_any_number_of_functions(runtime, engine):
@@ -21,8 +30,31 @@ def test_listing_costs_the_same_few_requests_for_any_number_of_functions(runtime
             runtime.functions.deploy(fn(f"fn{count}-{n}"))
         before = len(engine.requests)
         runtime.functions.list_functions()
-        counts.append(len(engine.requests) - before)
+        counts.append(len(_asked(engine, before)))
     assert counts[0] == counts[1] == 2
+
+
+def test_services_are_listed_again_only_after_a_change(runtime, engine):
+    runtime.functions.deploy(fn("a"))
+
+    def services_kept() -> bool:
+        before = len(engine.requests)
+        assert [f.name for f in runtime.functions.list_functions()] == ["a"]
+        return _asked(engine, before) == ["/tasks"]
+
+    # Kept once the cache follows Docker's events (from its first read on).
+    wait_for(services_kept, timeout=5, what="the services to be kept")
+    assert services_kept()
+    # A change made here is seen at once, one made by another process of this gateway too (the
+    # stamp in state_dir), and one made behind the gateway's back once Docker reports it.
+    runtime.functions.deploy(fn("b"))
+    assert [f.name for f in runtime.functions.list_functions()] == ["a", "b"]
+    other = swarm_runtime(Config(), engine.client())
+    other.functions.deploy(fn("c"))
+    assert [f.name for f in runtime.functions.list_functions()] == ["a", "b", "c"]
+    engine.client().remove_service(engine.service("a")["ID"])
+    wait_for(lambda: [f.name for f in runtime.functions.list_functions()] == ["b", "c"], timeout=5,
+             what="the removal to be seen")
 
 
 @pytest.mark.parametrize("state, available", [("running", 2), ("pending", 0)])
@@ -129,7 +161,7 @@ def test_endpoints_list_every_function_with_its_running_replicas_at_a_constant_c
     runtime.functions.deploy(fn("b", namespace=None))
     before = len(engine.requests)
     found = {function.name: function for function in runtime.functions.function_endpoints()}
-    assert len(engine.requests) - before == 2
+    assert len(_asked(engine, before)) == 2
     assert [(t.id, t.current, t.draining) for t in found["a"].tasks] == sorted(
         (t["ID"], True, False) for t in engine.running_tasks("a"))
     assert all(t.address.startswith("10.0.") for t in found["a"].tasks)

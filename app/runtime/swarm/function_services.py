@@ -71,7 +71,7 @@ class SwarmFunctions:
         service = self.lookup.function_service(name, namespace)
         if service["Version"]["Index"] != version or not specs.can_roll_back(service):
             raise Conflict(f"Function {name} changed since it was judged; not rolled back.")
-        with docker_errors(f"roll back function {name}"):
+        with self.lookup.changing(), docker_errors(f"roll back function {name}"):
             self.client.engine(
                 "POST", f"/services/{service['ID']}/update", specs.rolled_back_spec(service, reason),
                 params={"version": version},
@@ -122,7 +122,7 @@ class SwarmFunctions:
         replicas = ScalingPolicy.from_labels(deployment.labels).initial_replicas()
         spec, headers = self._deployment_spec(deployment, replicas)
         try:
-            with docker_errors(f"create function {name}"):
+            with self.lookup.changing(), docker_errors(f"create function {name}"):
                 self.client.engine("POST", "/services/create", spec, headers=headers)
         except Conflict:
             if self.lookup.function_services(name, namespace):
@@ -141,7 +141,7 @@ class SwarmFunctions:
 
     def delete(self, name: str, namespace: str | None = None) -> None:
         service = self.lookup.function_service(name, namespace)
-        with docker_errors(f"remove function {name}"):
+        with self.lookup.changing(), docker_errors(f"remove function {name}"):
             self.client.api.remove_service(service["ID"])
 
     def scale(self, name: str, replicas: int, namespace: str | None = None) -> int:

@@ -2,17 +2,22 @@
 
 Every part of the adapter that reads a function's service or tasks does it here, so ownership
 (only services labelled ``com.openfaas.function``, with exactly the name and namespace asked
-for) is decided in one place.
+for) is decided in one place. The list of every function service comes from a per-process
+``ServiceCache``; every change of a function service goes through ``changing``, so no list
+taken before it is kept.
 """
 
 from __future__ import annotations
 
-from typing import Callable
+import contextlib
+import os
+from typing import Callable, Iterator
 
 from app.domain.models import LABEL_FUNCTION
 from app.errors import GatewayError, NotFound
 from app.runtime.swarm import naming, specs
 from app.runtime.swarm.client import SwarmClient, docker_errors
+from app.runtime.swarm.service_cache import ServiceCache
 
 # A concurrent scale or update changes the service version under us; re-read and try again.
 UPDATE_ATTEMPTS = 3
@@ -23,17 +28,33 @@ class Lookup:
 
     def __init__(self, client: SwarmClient):
         self.client = client
+        self.cache = ServiceCache(client, self._list_all, os.path.join(client.config.state_dir, "services.stamp"))
+
+    def _list_all(self) -> list[dict]:
+        with docker_errors("list services"):
+            return self.client.api.services(filters={"label": LABEL_FUNCTION})
+
+    @contextlib.contextmanager
+    def changing(self) -> Iterator[None]:
+        """Around a create, update or removal of a function service: whatever came of it, no
+        process keeps a list of services taken before."""
+        try:
+            yield
+        finally:
+            self.cache.changed()
 
     def function_services(self, name: str | None = None, namespace: str | None = None) -> list[dict]:
         """Function services, all or those of ``namespace`` (all namespaces when None), or the
-        one of function ``name`` in ``namespace`` (the default when None)."""
+        one of function ``name`` in ``namespace`` (the default when None). All of them come
+        from the cache (shared dicts: never change them); one by name from Docker."""
         default = self.client.default_namespace
-        filters: dict = {"label": LABEL_FUNCTION}
-        if name is not None:
+        if name is None:
+            services = self.cache.services()
+        else:
             namespace = self.client.namespace(namespace)
-            filters["name"] = naming.in_namespace(name, namespace, default)
-        with docker_errors("list services"):
-            services = self.client.api.services(filters=filters)
+            filters = {"label": LABEL_FUNCTION, "name": naming.in_namespace(name, namespace, default)}
+            with docker_errors("list services"):
+                services = self.client.api.services(filters=filters)
         # The name filter matches prefixes; only the exact name and namespace are the function.
         return [
             svc for svc in services
@@ -107,7 +128,7 @@ class Lookup:
                 # and concurrent identical requests (scale from zero) should cost one update.
                 return spec
             try:
-                with docker_errors(f"update function {name}"):
+                with self.changing(), docker_errors(f"update function {name}"):
                     self.client.engine(
                         "POST",
                         f"/services/{service['ID']}/update",
