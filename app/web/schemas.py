@@ -38,6 +38,7 @@ from app.domain.models import (
     MAX_REPLICAS,
     EventRequest,
     FunctionDeployment,
+    FunctionStatus,
     LogRequest,
     Namespace,
     Resources,
@@ -332,6 +333,34 @@ class FunctionStatusSchema(Schema):
     @post_dump
     def _drop_absent(self, data: dict, **_: Any) -> dict:
         return {key: value for key, value in data.items() if value is not None}
+
+
+class FunctionStatusesDumper:
+    """Lists of FunctionStatus to JSON as FunctionStatusSchema dumps them, keeping the JSON of
+    the fields that do not move between calls (all but the counts, available replicas and usage)
+    per status object: the runtime hands back the same object while a function is unchanged, and
+    for a thousand functions marshmallow took 20 ms a list."""
+
+    LIVE = ("invocationCount", "availableReplicas", "usage")
+
+    def __init__(self):
+        self._fixed = FunctionStatusSchema(exclude=self.LIVE)
+        self._live = FunctionStatusSchema(only=self.LIVE)
+        self._kept: dict[int, tuple[FunctionStatus, dict]] = {}
+
+    def dump(self, read: list[FunctionStatus], shown: list[FunctionStatus]) -> list[dict]:
+        """The JSON of ``shown``, each of which is the status at the same place in ``read`` (as
+        the runtime returned it) with its live fields set."""
+        kept: dict[int, tuple[FunctionStatus, dict]] = {}
+        dumped = []
+        for original, status in zip(read, shown, strict=True):
+            fixed = self._kept.get(id(original))
+            if fixed is None or fixed[0] is not original:
+                fixed = (original, self._fixed.dump(original))
+            kept[id(original)] = fixed
+            dumped.append({**fixed[1], **self._live.dump(status)})
+        self._kept = kept
+        return dumped
 
 
 class StatusQuerySchema(_Request):

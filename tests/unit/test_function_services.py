@@ -185,3 +185,17 @@ def test_a_rollback_puts_the_previous_spec_back_once(runtime, engine):
         runtime.functions.roll_back("echo", "openfaas-fn", function.version, "again")
     runtime.functions.update(fn(env_vars={"version": "3"}))
     assert runtime.functions.get_function("echo").rollout.state == "completed"
+
+
+def test_a_status_is_read_again_only_when_its_service_or_tasks_changed(runtime, engine):
+    runtime.functions.deploy(fn("a"))
+    runtime.functions.deploy(fn("b"))
+    first = {f.name: f for f in runtime.functions.list_functions()}
+    again = {f.name: f for f in runtime.functions.list_functions()}
+    assert again["a"] is first["a"] and again["b"] is first["b"]
+    runtime.functions.scale("a", 3)
+    scaled = {f.name: f for f in runtime.functions.list_functions()}
+    assert scaled["b"] is first["b"] and (scaled["a"].replicas, scaled["a"].available_replicas) == (3, 3)
+    engine.task_state = "pending"  # a task that changes alone (the service does not) counts too
+    engine.kill(engine.running_tasks("b")[0]["ID"])
+    assert {f.name: f.available_replicas for f in runtime.functions.list_functions()} == {"a": 3, "b": 0}

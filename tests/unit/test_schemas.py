@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 
 import pytest
@@ -10,7 +11,16 @@ from hypothesis import assume, given
 from hypothesis import strategies as st
 from marshmallow import ValidationError
 
-from app.domain.models import ANNOTATION_PREFIX, GATEWAY_LABEL_PREFIX, LABEL_FAAS_FUNCTION, LABEL_FUNCTION
+from app.domain.models import (
+    ANNOTATION_PREFIX,
+    GATEWAY_LABEL_PREFIX,
+    LABEL_FAAS_FUNCTION,
+    LABEL_FUNCTION,
+    FunctionStatus,
+    Resources,
+    Rollout,
+    Usage,
+)
 from app.errors import InvalidRequest
 from app.web import schemas
 from tests.unit.helpers import DEPLOYMENT, function_names, labels
@@ -109,3 +119,24 @@ def test_reserved_labels_are_refused_as_a_labels_error(name, others, forbidden):
     with pytest.raises(ValidationError) as caught:
         DEPLOYMENT.load({"service": name, "image": "fn:1", "labels": {**others, key: value}})
     assert "labels" in caught.value.messages
+
+
+def test_lists_of_statuses_dump_as_the_schema_does_keeping_each_unchanged_status_json():
+    read = [
+        FunctionStatus("a", "img:1", "fn", 1, 1, labels={"x": "1"}, env_vars={"E": "v"}, limits=Resources(memory="64m"),
+                       rollout=Rollout("completed")),
+        FunctionStatus("b", "img:2", "fn", 0, 0, secrets=["s"], constraints=["node.role==manager"]),
+    ]
+    dumper, schema = schemas.FunctionStatusesDumper(), schemas.FunctionStatusSchema()
+    for count in (1, 2):
+        shown = [dataclasses.replace(s, invocation_count=count, available_replicas=count, usage=Usage(1.5, 2e6))
+                 for s in read]
+        assert dumper.dump(read, shown) == schema.dump(shown, many=True)
+    # The same status objects again: only the live fields are dumped anew.
+    fixed = []
+    dumper._fixed.dump = lambda status: fixed.append(status) or schema.dump(status)
+    dumper.dump(read, read)
+    assert fixed == []
+    changed = [dataclasses.replace(read[0], image="img:3"), read[1]]
+    assert dumper.dump(changed, changed) == schema.dump(changed, many=True)
+    assert fixed == [changed[0]]

@@ -27,15 +27,25 @@ class SwarmFunctions:
         self.lookup = lookup
         self.networks = networks
         self.secrets = secrets
+        # Service ID -> (what its status was read from, the status): a status is read again only
+        # when its service or one of its tasks changed (each change moves their Version.Index),
+        # and the same object comes back meanwhile, which lets the API keep its JSON too.
+        self._statuses: dict[str, tuple[tuple, FunctionStatus]] = {}
 
     def list_functions(self, namespace: str | None = None) -> list[FunctionStatus]:
         services = self.lookup.function_services(namespace=namespace)
         # One call for all tasks, whatever the number of functions.
-        tasks = self.lookup.running_tasks() if services else []
+        tasks = specs.tasks_by_service(self.lookup.running_tasks() if services else [])
         default = self.client.default_namespace
-        return sorted(
-            (specs.function_status(svc, tasks, default) for svc in services), key=lambda f: (f.namespace, f.name)
-        )
+        read: dict[str, tuple[tuple, FunctionStatus]] = {}
+        for service in services:
+            own = tasks.get(service["ID"], [])
+            source = (service["Version"]["Index"], tuple((task["ID"], task["Version"]["Index"]) for task in own))
+            kept = self._statuses.get(service["ID"])
+            read[service["ID"]] = kept if kept and kept[0] == source else (source, specs.function_status(service, own, default))
+        # A list of every namespace shows which services are gone.
+        self._statuses = read if namespace is None else {**self._statuses, **read}
+        return sorted((status for _, status in read.values()), key=lambda f: (f.namespace, f.name))
 
     def get_function(self, name: str, namespace: str | None = None) -> FunctionStatus:
         service = self.lookup.function_service(name, namespace)
@@ -63,9 +73,11 @@ class SwarmFunctions:
         if not services:
             return []
         with docker_errors("list tasks"):
-            tasks = [task for task in self.client.api.tasks() if task.get("Status", {}).get("State") == "running"]
+            tasks = specs.tasks_by_service(
+                task for task in self.client.api.tasks() if task.get("Status", {}).get("State") == "running"
+            )
         default = self.client.default_namespace
-        return [specs.function_endpoints(service, tasks, default) for service in services]
+        return [specs.function_endpoints(service, tasks.get(service["ID"], []), default) for service in services]
 
     def roll_back(self, name: str, namespace: str, version: int, reason: str) -> None:
         service = self.lookup.function_service(name, namespace)

@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import math
 import posixpath
+from typing import Iterable
 
 from app.config import parse_duration
 from app.domain.models import (
@@ -213,6 +214,15 @@ def _comparable(task_spec: dict) -> dict:
     return {key: value for key, value in task_spec.items() if key != "Runtime"}
 
 
+def tasks_by_service(tasks: Iterable[dict]) -> dict[str, list[dict]]:
+    """``tasks`` grouped by their service's ID: what each service's readers take, so reading a
+    thousand services costs one pass over the tasks, not one each."""
+    grouped: dict[str, list[dict]] = {}
+    for task in tasks:
+        grouped.setdefault(task.get("ServiceID", ""), []).append(task)
+    return grouped
+
+
 def available_replicas(service: dict, tasks: list[dict]) -> int:
     """Tasks of ``service`` that are running, meant to run, and built from its current spec.
 
@@ -257,10 +267,13 @@ def function_endpoints(service: dict, tasks: list[dict], default: str) -> Functi
     name, namespace = function_identity(service, default)
     spec = service["Spec"]
     current = _comparable(spec.get("TaskTemplate") or {})
+    updated_at = _update_started(service)
     endpoints = []
     for task in tasks:
+        if task.get("ServiceID") != service["ID"] or task.get("Status", {}).get("State") != "running":
+            continue
         address = _task_address(task)
-        if task.get("ServiceID") != service["ID"] or task.get("Status", {}).get("State") != "running" or not address:
+        if not address:
             continue
         endpoints.append(TaskEndpoint(
             id=task["ID"],
@@ -274,8 +287,10 @@ def function_endpoints(service: dict, tasks: list[dict], default: str) -> Functi
         labels=spec.get("Labels") or {},
         replicas=current_replicas(service),
         version=service["Version"]["Index"],
-        can_roll_back=can_roll_back(service),
-        updated_at=_update_started(service),
+        # Only an update can be rolled back (and comparing specs for a thousand functions twice a
+        # second is not free).
+        can_roll_back=updated_at is not None and can_roll_back(service),
+        updated_at=updated_at,
         tasks=sorted(endpoints, key=lambda endpoint: endpoint.id),
     )
 

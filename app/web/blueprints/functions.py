@@ -13,6 +13,7 @@ from app.domain.names import require_function_name
 from app.web.schemas import (
     DeleteFunctionSchema,
     FunctionDeploymentSchema,
+    FunctionStatusesDumper,
     FunctionStatusSchema,
     InstanceSchema,
     StatusQuerySchema,
@@ -25,6 +26,7 @@ bp = Blueprint("functions", __name__)
 _DEPLOYMENT = FunctionDeploymentSchema()
 _DELETE = DeleteFunctionSchema()
 _STATUS = FunctionStatusSchema()
+_STATUSES = FunctionStatusesDumper()
 _STATUS_QUERY = StatusQuerySchema()
 _INSTANCE = InstanceSchema()
 
@@ -66,7 +68,8 @@ def _with_counts(statuses: list[FunctionStatus], with_usage: bool) -> list[Funct
 @bp.get("/system/functions")
 def list_functions():
     with_usage, namespace = _status_query()
-    return jsonify(_STATUS.dump(_with_counts(functions().list_functions(namespace), with_usage), many=True))
+    statuses = functions().list_functions(namespace)
+    return jsonify(_STATUSES.dump(statuses, _with_counts(statuses, with_usage)))
 
 
 @bp.get("/system/function/<name>")
