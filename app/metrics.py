@@ -22,6 +22,7 @@ after a scale-down that another worker observed.
 
 from __future__ import annotations
 
+import glob
 import os
 import time
 from collections import defaultdict
@@ -250,5 +251,10 @@ def _finished(sender: Flask, response: Response, **_: object) -> None:
 
 def _families(*metrics: Counter | Histogram) -> Iterable[Metric]:
     if _MULTIPROCESS:
-        return multiprocess.MultiProcessCollector(None).collect()
+        # The counters' and histograms' files of every process, not the gauges': those hold a
+        # replica count per function and process, the most of all, and every function list
+        # asks for the counts (with 1,000 functions, reading all took 35 ms a list).
+        folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        files = [path for kind in ("counter", "histogram") for path in glob.glob(os.path.join(folder, f"{kind}_*.db"))]
+        return multiprocess.MultiProcessCollector.merge(files, accumulate=True)
     return [family for metric in metrics for family in metric.collect()]
