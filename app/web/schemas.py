@@ -348,17 +348,18 @@ class FunctionStatusesDumper:
         self._live = FunctionStatusSchema(only=self.LIVE)
         self._kept: dict[int, tuple[FunctionStatus, dict]] = {}
 
-    def dump(self, read: list[FunctionStatus], shown: list[FunctionStatus]) -> list[dict]:
-        """The JSON of ``shown``, each of which is the status at the same place in ``read`` (as
-        the runtime returned it) with its live fields set."""
+    def dump(self, read: list[FunctionStatus], live: list[Any]) -> list[dict]:
+        """The JSON of each status of ``read`` (as the runtime returned it) with the live fields
+        of the object at the same place in ``live`` (``invocation_count``,
+        ``available_replicas`` and ``usage`` attributes)."""
         kept: dict[int, tuple[FunctionStatus, dict]] = {}
         dumped = []
-        for original, status in zip(read, shown, strict=True):
-            fixed = self._kept.get(id(original))
-            if fixed is None or fixed[0] is not original:
-                fixed = (original, self._fixed.dump(original))
-            kept[id(original)] = fixed
-            dumped.append({**fixed[1], **self._live.dump(status)})
+        for status, now in zip(read, live, strict=True):
+            fixed = self._kept.get(id(status))
+            if fixed is None or fixed[0] is not status:
+                fixed = (status, self._fixed.dump(status))
+            kept[id(status)] = fixed
+            dumped.append({**fixed[1], **self._live.dump(now)})
         self._kept = kept
         return dumped
 

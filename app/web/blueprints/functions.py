@@ -4,17 +4,17 @@ GETs with ``usage`` on ``?usage=1``) and GET /system/function/{name}/instances."
 from __future__ import annotations
 
 import dataclasses
+from typing import NamedTuple
 
 from flask import Blueprint, Response, jsonify, request
 
 from app import metrics
-from app.domain.models import FunctionDeployment, FunctionStatus
+from app.domain.models import FunctionDeployment, FunctionStatus, Usage
 from app.domain.names import require_function_name
 from app.web.schemas import (
     DeleteFunctionSchema,
     FunctionDeploymentSchema,
     FunctionStatusesDumper,
-    FunctionStatusSchema,
     InstanceSchema,
     StatusQuerySchema,
     load_body,
@@ -25,8 +25,8 @@ from app.web.state import functions, readiness, reference_of, replicas, request_
 bp = Blueprint("functions", __name__)
 _DEPLOYMENT = FunctionDeploymentSchema()
 _DELETE = DeleteFunctionSchema()
-_STATUS = FunctionStatusSchema()
-_STATUSES = FunctionStatusesDumper()
+# Lists and single statuses apart: each dumper keeps only the JSON of what it dumped last.
+_STATUSES, _STATUS = FunctionStatusesDumper(), FunctionStatusesDumper()
 _STATUS_QUERY = StatusQuerySchema()
 _INSTANCE = InstanceSchema()
 
@@ -42,41 +42,47 @@ def _status_query() -> tuple[bool, str]:
     return query.get("usage", False), request_namespace(query.get("namespace"))
 
 
-def _with_counts(statuses: list[FunctionStatus], with_usage: bool) -> list[FunctionStatus]:
-    """Statuses with invocation counts from the metrics every worker shares, the last sampled
-    usage when asked for (never waiting for stats) and, while replicas are probed, the ready
-    replicas of the current spec as available; replicas recorded."""
+class _Live(NamedTuple):
+    """What a function's status shows that moves from one call to the next
+    (``FunctionStatusesDumper.LIVE``)."""
+
+    invocation_count: int
+    available_replicas: int
+    usage: Usage | None
+
+
+def _live(statuses: list[FunctionStatus], with_usage: bool) -> list[_Live]:
+    """For each status, its invocation count from the metrics every worker shares, the last
+    sampled usage when asked for (never waiting for stats) and, while replicas are probed, the
+    ready replicas of the current spec as available; replicas recorded."""
     counts = metrics.invocation_counts()
     sampled = usage()
     view = readiness()
-    counted = []
+    live = []
     for status in statuses:
         reference = reference_of(status.name, status.namespace)
         metrics.set_replicas(reference, status.replicas)
         available = view.available(reference)
-        counted.append(
-            dataclasses.replace(
-                status,
-                invocation_count=counts.get(reference, 0),
-                usage=sampled.usage(status.namespace, status.name) if with_usage else None,
-                available_replicas=status.available_replicas if available is None else available,
-            )
-        )
-    return counted
+        live.append(_Live(
+            invocation_count=counts.get(reference, 0),
+            available_replicas=status.available_replicas if available is None else available,
+            usage=sampled.usage(status.namespace, status.name) if with_usage else None,
+        ))
+    return live
 
 
 @bp.get("/system/functions")
 def list_functions():
     with_usage, namespace = _status_query()
     statuses = functions().list_functions(namespace)
-    return jsonify(_STATUSES.dump(statuses, _with_counts(statuses, with_usage)))
+    return jsonify(_STATUSES.dump(statuses, _live(statuses, with_usage)))
 
 
 @bp.get("/system/function/<name>")
 def get_function(name: str):
     with_usage, namespace = _status_query()
-    (status,) = _with_counts([functions().get_function(require_function_name(name), namespace)], with_usage)
-    return jsonify(_STATUS.dump(status))
+    status = functions().get_function(require_function_name(name), namespace)
+    return jsonify(_STATUS.dump([status], _live([status], with_usage))[0])
 
 
 @bp.get("/system/function/<name>/instances")
