@@ -184,7 +184,9 @@ class ReadinessProber:
         not rewritten, and goes stale.
         """
         now = self._clock()
-        functions = self.functions.function_endpoints()
+        # Only functions with replicas have anything to probe, route or roll back; the view
+        # leaves the others out, which reads as no addresses and none available.
+        functions = [function for function in self.functions.function_endpoints() if function.tasks]
         probes_of = {(function.name, function.namespace): _probes(function) for function in functions}
         replicas: dict[str, _Replica] = {}
         due: list[tuple[TaskEndpoint, _Track, Probe]] = []
