@@ -184,9 +184,9 @@ class ReadinessProber:
         not rewritten, and goes stale.
         """
         now = self._clock()
-        # Only functions with replicas have anything to probe, route or roll back; the view
-        # leaves the others out, which reads as no addresses and none available.
-        functions = [function for function in self.functions.function_endpoints() if function.tasks]
+        # Only functions with replicas: the view leaves the others out, which reads as no
+        # addresses and none available.
+        functions = self.functions.function_endpoints()
         probes_of = {(function.name, function.namespace): _probes(function) for function in functions}
         replicas: dict[str, _Replica] = {}
         due: list[tuple[TaskEndpoint, _Track, Probe]] = []
@@ -204,8 +204,12 @@ class ReadinessProber:
                 for track, probe in ((replica.readiness, probes.readiness), (replica.health, probes.health)):
                     if track.due <= now:
                         due.append((task, track, probe))
-        results = self._pool.map(lambda item: self._probe(item[0].address, self.port, item[2]), due)
-        for (task, track, probe), ok in zip(due, results):
+        # A replica's readiness and health probes ask the same (by default both GET the
+        # watchdog's /_/health): one request answers both.
+        asked = {(task.address, probe.path, probe.timeout): probe for task, _, probe in due}
+        answers = dict(zip(asked, self._pool.map(lambda key: self._probe(key[0], self.port, asked[key]), asked)))
+        for task, track, probe in due:
+            ok = answers[(task.address, probe.path, probe.timeout)]
             track.state = track.state.after(ok, probe)
             track.due = now + probe.period
         self._replicas = replicas

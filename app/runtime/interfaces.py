@@ -63,8 +63,9 @@ class Functions(Protocol):
         to addresses) asked for the host the orchestrator gives them; empty when none."""
 
     def function_endpoints(self) -> list[FunctionEndpoints]:
-        """Every function of every namespace with its running replicas' addresses, the replicas
-        being stopped included, at a constant cost in orchestrator calls."""
+        """Every function of every namespace that has a running replica, with its running
+        replicas' addresses, the replicas being stopped included, at a constant cost in
+        orchestrator calls (functions at zero have nothing to probe or route)."""
 
     def roll_back(self, name: str, namespace: str, version: int, reason: str) -> None:
         """Put back the spec the function had before its last update, keeping its replicas, and

@@ -88,8 +88,11 @@ def test_only_replicas_that_passed_get_calls(tmp_path, clock):
     assert view.ready("echo", "t1") is True and view.ready("echo", "t2") is False
     assert view.available("echo") == 1
     assert view.addresses("other") == [] and view.ready("echo", "t9") is None
-    # One readiness and one health probe of each replica, on the watchdog's health path.
-    assert sorted(probed) == [("10.0.0.1", "/_/health")] * 2 + [("10.0.0.2", "/_/health")] * 2
+    # The readiness and the health probe of each replica, both on the watchdog's health path:
+    # one request answers both.
+    assert sorted(probed) == [("10.0.0.1", "/_/health"), ("10.0.0.2", "/_/health")]
+    made.probe_round()
+    assert len(probed) == 2  # not due again yet
 
 
 def test_probes_wait_for_their_initial_delay_and_period(tmp_path, clock):

@@ -77,7 +77,8 @@ class SwarmFunctions:
                 task for task in self.client.api.tasks() if task.get("Status", {}).get("State") == "running"
             )
         default = self.client.default_namespace
-        return [specs.function_endpoints(service, tasks.get(service["ID"], []), default) for service in services]
+        return [specs.function_endpoints(service, tasks[service["ID"]], default) for service in services
+                if service["ID"] in tasks]
 
     def roll_back(self, name: str, namespace: str, version: int, reason: str) -> None:
         service = self.lookup.function_service(name, namespace)
