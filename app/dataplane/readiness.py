@@ -128,6 +128,13 @@ class ReadinessView:
         function = self._function(reference)
         return None if function is None else function.get("addresses", [])
 
+    def availability(self) -> dict[str, int] | None:
+        """Per function reference, how many replicas of the current spec are ready (a function
+        absent has none), or None without a fresh view: ``available`` for every function at
+        once."""
+        view = self._current()
+        return None if view is None else {reference: f.get("available", 0) for reference, f in view["functions"].items()}
+
     def available(self, reference: str) -> int | None:
         """How many replicas of the current spec are ready, or None without a fresh view."""
         function = self._function(reference)
