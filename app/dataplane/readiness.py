@@ -130,15 +130,9 @@ class ReadinessView:
 
     def availability(self) -> dict[str, int] | None:
         """Per function reference, how many replicas of the current spec are ready (a function
-        absent has none), or None without a fresh view: ``available`` for every function at
-        once."""
+        absent has none), or None without a fresh view."""
         view = self._current()
         return None if view is None else {reference: f.get("available", 0) for reference, f in view["functions"].items()}
-
-    def available(self, reference: str) -> int | None:
-        """How many replicas of the current spec are ready, or None without a fresh view."""
-        function = self._function(reference)
-        return None if function is None else function.get("available", 0)
 
     def ready(self, reference: str, replica: str) -> bool | None:
         """Whether a replica passed its probes; None without a fresh view or when not probed."""

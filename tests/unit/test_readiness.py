@@ -82,11 +82,11 @@ def prober(tmp_path, functions, clock, answers):
 def test_only_replicas_that_passed_get_calls(tmp_path, clock):
     functions = FakeFunctions(function(task(1), task(2)))
     made, view, probed = prober(tmp_path, functions, clock, {"10.0.0.2": False})
-    assert view.addresses("echo") is None  # nothing written yet
+    assert view.addresses("echo") is None and view.availability() is None  # nothing written yet
     made.probe_round()
     assert view.addresses("echo") == ["10.0.0.1"]
     assert view.ready("echo", "t1") is True and view.ready("echo", "t2") is False
-    assert view.available("echo") == 1
+    assert view.availability() == {"echo": 1}
     assert view.addresses("other") == [] and view.ready("echo", "t9") is None
     # The readiness and the health probe of each replica, both on the watchdog's health path:
     # one request answers both.
