@@ -81,13 +81,6 @@ class _Replica:
         return self.readiness.state.passing and self.health.state.passing
 
 
-def _probes(function: FunctionEndpoints) -> Probes:
-    try:
-        return Probes.from_labels(function.labels)
-    except ValueError:  # labels set on the service by hand, past the gateway's checks
-        return Probes(Probe(), Probe())
-
-
 class ReadinessView:
     """What the probing process last wrote, read from ``path`` by any process."""
 
@@ -188,7 +181,7 @@ class ReadinessProber:
         # Only functions with replicas: the view leaves the others out, which reads as no
         # addresses and none available.
         functions = self.functions.function_endpoints()
-        probes_of = {(function.name, function.namespace): _probes(function) for function in functions}
+        probes_of = {(function.name, function.namespace): Probes.of_service(function.labels) for function in functions}
         replicas: dict[str, _Replica] = {}
         due: list[tuple[TaskEndpoint, _Track, Probe]] = []
         for function in functions:

@@ -97,6 +97,15 @@ class Probes:
         """Both probes from a function's labels. Raises ValueError naming the label."""
         return cls(Probe.from_labels(labels, READY_PREFIX), Probe.from_labels(labels, HEALTH_PREFIX))
 
+    @classmethod
+    def of_service(cls, labels: dict[str, str] | None) -> "Probes":
+        """Both probes of a deployed function: the defaults where its labels are unusable (set on
+        the service by hand, past the gateway's checks)."""
+        try:
+            return cls.from_labels(labels)
+        except ValueError:
+            return cls(Probe(), Probe())
+
 
 @dataclass(frozen=True)
 class ProbeState:

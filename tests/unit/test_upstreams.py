@@ -3,10 +3,13 @@ scale for concurrent first calls, and none when switched off."""
 
 from __future__ import annotations
 
+import json
 import threading
+import time
 
 from app import create_app
 from app.config import Config
+from app.dataplane.readiness import ReadinessView
 from app.dataplane.upstreams import Upstreams
 from app.web.state import parts_of
 from tests.fakes import fake_runtime
@@ -58,3 +61,23 @@ def test_scale_from_zero_can_be_switched_off(upstream):
     client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
     response = client.get("/function/echo")
     assert response.status_code == 503 and response.headers["X-OpenFaaS-Internal"] == "proxy"
+
+
+def test_a_woken_function_is_called_as_soon_as_its_replica_passes_the_readiness_probe(tmp_path, upstream):
+    runtime = fake_runtime()
+    view = tmp_path / "readiness.json"
+    probed = []
+
+    def probe(address, port, probe):
+        probed.append((address, port, probe.path))
+        return len(probed) > 1  # the replica refuses the first probe, as one still starting
+
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=5, lookup=Lookup(runtime.functions),
+                          port=upstream, view=ReadinessView(str(view)), probe=probe)
+    client = create_app(Config(basic_auth=False), runtime, upstreams).test_client()
+    client.post("/system/functions", json=deployment("echo"))
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
+    # The prober runs (its view is fresh) but has not seen the new replica: the call asks itself.
+    view.write_text(json.dumps({"at": time.time(), "functions": {}}))
+    assert client.get("/function/echo").status_code == 201
+    assert probed == [("127.0.0.1", upstream, "/_/health")] * 2
