@@ -139,9 +139,16 @@ class Fleet:
             if status not in (200, 202):
                 raise SystemExit(f"the stack refused to scale {name} to zero: {status} {body!r}")
 
-    def deploy_peer(self, name: str, image: str, running: bool) -> None:
+    @property
+    def network(self) -> str:
+        """The network of faas-swarm's part of the fleet. faas-swarm gives every service a
+        virtual IP, and 500 of them would fill the functions network's /24 (Swarm then leaves
+        new tasks in state "new"); the peer never calls these, it only lists them."""
+        return f"sc-{self.run_id}"
+
+    def deploy_peer(self, name: str, image: str, running: bool, network: str = "") -> None:
         self.images[name] = image
-        body = {"service": name, "image": image, "network": FUNCTIONS_NETWORK, "labels": ONE_REPLICA}
+        body = {"service": name, "image": image, "network": network or FUNCTIONS_NETWORK, "labels": ONE_REPLICA}
         status, text, _ = call(f"{self.peer}/system/functions", "POST", body)
         if status not in (200, 202):
             raise SystemExit(f"faas-swarm refused to deploy {name}: {status} {text!r}")
@@ -165,7 +172,8 @@ class Fleet:
             name, on_stack = self.name(index), index % 2 == 0
             image = RUNTIMES["of-watchdog"] if index < running else list(RUNTIMES.values())[(index // 2) % 2]
             (self.stack_names if on_stack else self.peer_names).append(name)
-            jobs.append((self.deploy_stack if on_stack else self.deploy_peer, name, image, index < running))
+            jobs.append((self.deploy_stack, name, image, index < running) if on_stack
+                        else (self.deploy_peer, name, image, index < running, self.network))
         with ThreadPoolExecutor(DEPLOYERS) as pool:
             list(pool.map(lambda job: job[0](*job[1:]), jobs))  # re-raises the first failure
         self.settle(min(size, running))
@@ -208,6 +216,18 @@ class Fleet:
                 print(f"clean-up: {name}: {exc}", file=sys.stderr)
         print(f"removed {len(names)} services", flush=True)
 
+        def network_removed() -> bool:
+            # Refused (409) until the removed services' tasks have left it.
+            if not api.networks(names=[self.network]):
+                return True
+            try:
+                api.remove_network(self.network)
+            except docker.errors.APIError:
+                return False
+            return True
+
+        wait_until(network_removed, f"network {self.network} removed", timeout=120, interval=2)
+
 
 # ----------------------------------------------------------------------------- parts
 
@@ -237,7 +257,10 @@ def _first_answer(url: str, deadline: float) -> None:
         except OSError as exc:
             last = str(exc)
         time.sleep(0.01)
-    raise SystemExit(f"{url} never answered; last: {last}")
+    name = url.rsplit("/", 1)[-1]
+    tasks = docker.from_env().api.tasks(filters={"service": name})
+    states = [(t["DesiredState"], t["Status"]["State"], t["Status"].get("Err", "")) for t in tasks]
+    raise SystemExit(f"{url} never answered; last: {last}; its tasks: {states}")
 
 
 def measure_deploy(fleet: Fleet, args) -> list[str]:
@@ -489,6 +512,7 @@ def main(argv: list[str] | None = None) -> None:
     with cleanly(close):
         setup.start()
         fleet.peer = setup.peer_url
+        docker.from_env().api.create_network(fleet.network, driver="overlay", labels={"faas-bench": "scale"})
         if "list" in args.parts:
             report += ["", "GET /system/functions:", *measure_list(fleet, args)]
         fleet.grow(max(args.sizes), args.running)
