@@ -71,24 +71,32 @@ WARMUP_CALLS = 20
 # ----------------------------------------------------------------------------- measurement
 
 
-def latencies(url: str, count: int) -> list[float]:
-    """Seconds per call for ``count`` sequential POSTs over one kept-alive connection.
-
-    The connection is reopened only when a server closes it. WARMUP_CALLS calls go first.
-    """
+def latencies(url: str, count: int, method: str = "POST", headers: dict[str, str] | None = None,
+              warmup: int = WARMUP_CALLS) -> list[float]:
+    """Seconds per call for ``count`` sequential calls (a POST of a small body, or a GET) over
+    one kept-alive connection, after ``warmup`` calls. A GET the server closed the connection
+    under is sent again on a new one, as HTTP clients do; any other failure ends the run."""
     parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=30)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    body, headers = (b"ping", {"Content-Type": "text/plain", **(headers or {})}) if method == "POST" else (None, headers or {})
     samples = []
     try:
-        for i in range(WARMUP_CALLS + count):
+        for i in range(warmup + count):
             started = time.perf_counter()
-            connection.request("POST", parts.path, body=b"ping", headers={"Content-Type": "text/plain"})
-            response = connection.getresponse()
+            try:
+                connection.request(method, parts.path, body=body, headers=headers)
+                response = connection.getresponse()
+            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
+                if method != "GET":
+                    raise
+                connection.close()
+                connection.request(method, parts.path, headers=headers)
+                response = connection.getresponse()
             response.read()
             elapsed = time.perf_counter() - started
             if response.status != 200:
                 raise SystemExit(f"{url} answered {response.status} during the latency run")
-            if i >= WARMUP_CALLS:
+            if i >= warmup:
                 samples.append(elapsed)
     finally:
         connection.close()

@@ -49,7 +49,7 @@ from urllib.parse import urlsplit
 import docker
 
 from bench.common import call, cleanly, stack_auth, wait_until
-from bench.invoke import FUNCTIONS_NETWORK, RUNTIMES, Setup, load, wrk
+from bench.invoke import FUNCTIONS_NETWORK, RUNTIMES, Setup, latencies, load, wrk
 from harness import ROOT
 
 PARTS = ("list", "deploy", "churn", "idle", "cold", "memory")
@@ -66,32 +66,6 @@ def percentile(samples: list[float], q: float) -> float:
 
 def summary_ms(samples: list[float]) -> str:
     return f"p50 {percentile(samples, 50) * 1000:8.1f} ms  p99 {percentile(samples, 99) * 1000:8.1f} ms  (n={len(samples)})"
-
-
-def timed_gets(url: str, headers: dict[str, str], count: int, warmup: int = 5) -> list[float]:
-    """Seconds per GET for ``count`` sequential GETs on one kept-alive connection, sent again
-    on a new one when the server closed it first (as HTTP clients do with a GET)."""
-    parts = urlsplit(url)
-    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
-    samples = []
-    try:
-        for i in range(warmup + count):
-            started = time.perf_counter()
-            try:
-                connection.request("GET", parts.path, headers=headers)
-                response = connection.getresponse()
-            except (http.client.RemoteDisconnected, ConnectionResetError, BrokenPipeError):
-                connection.close()
-                connection.request("GET", parts.path, headers=headers)
-                response = connection.getresponse()
-            response.read()
-            if response.status != 200:
-                raise SystemExit(f"{url} answered {response.status}")
-            if i >= warmup:
-                samples.append(time.perf_counter() - started)
-    finally:
-        connection.close()
-    return samples
 
 
 def container_cpu_seconds(api: docker.APIClient, container: str) -> float:
@@ -237,8 +211,8 @@ def measure_list(fleet: Fleet, args) -> list[str]:
     for size in args.sizes:
         fleet.grow(size, args.running)
         listed = len(json.loads(call(f"{fleet.stack}/system/functions", headers=fleet.auth)[1]))
-        ours = timed_gets(f"{fleet.stack}/system/functions", fleet.auth, args.requests)
-        theirs = timed_gets(f"{fleet.peer}/system/functions", {}, args.requests)
+        ours = latencies(f"{fleet.stack}/system/functions", args.requests, "GET", fleet.auth, warmup=5)
+        theirs = latencies(f"{fleet.peer}/system/functions", args.requests, "GET", warmup=5)
         print(f"list {size:5} (stack lists {listed})  stack {summary_ms(ours)}  faas-swarm {summary_ms(theirs)}", flush=True)
         p50, peer_p50 = percentile(ours, 50), percentile(theirs, 50)
         rows.append(f"| {size} | {p50 * 1000:.1f} | {percentile(ours, 99) * 1000:.1f} | {peer_p50 * 1000:.1f} | "

@@ -9,9 +9,10 @@ to one of them fails, so a replaced task is found on the next call. Either way t
 out round-robin. A function with no address is looked
 up once in the runtime: unknown is a 404, zero replicas are scaled to ``max(1, min)`` (one
 scale per function however many calls arrive at once) and the call waits, bounded, for a
-ready replica: one in the view, or one the waiting call finds ready itself, asking the running
+ready replica: one in the view, or one a waiting call finds ready itself, asking the running
 replicas the function's readiness probe every ``WAKE_POLL`` (the prober looks only every half
-second, a quarter of a cold start).
+second, a quarter of a cold start); one call of a worker asks each time, and the others take
+what it found.
 """
 
 from __future__ import annotations
@@ -33,6 +34,9 @@ from app.runtime.interfaces import Functions
 
 # Seconds between looks for a woken function's first ready replica.
 WAKE_POLL = 0.05
+# Seconds a replica a waking call found ready is handed to the other waiting calls: by then the
+# prober's view has it.
+FOUND_TTL = 1.0
 
 
 def dns_lookup(host: str) -> list[str]:
@@ -77,6 +81,8 @@ class Upstreams:
         self._turns: dict[str, itertools.count] = {}  # each function's round-robin
         self._lock = threading.Lock()
         self._waking: dict[str, threading.Lock] = {}
+        self._asked: dict[str, float] = {}  # when a waiting call last probed each function
+        self._found: dict[str, _Entry] = {}  # what it found ready
 
     @property
     def probing(self) -> bool:
@@ -159,7 +165,20 @@ class Upstreams:
 
     def _ready_now(self, function: str, readiness: Probe) -> list[str]:
         """The running replicas that pass ``readiness`` asked now, while replicas are probed (a
-        probe that passes at once: no initial delay, one success); none otherwise."""
+        probe that passes at once: no initial delay, one success); none otherwise, and none
+        when another call asked within ``WAKE_POLL`` (a hundred calls waiting on one cold
+        function must not probe it a hundred times over)."""
         if not self.probing or readiness.initial_delay or readiness.success_threshold > 1:
             return []
-        return [address for address in self._resolve(function) if self.probe(address, self.port, readiness)]
+        now = time.monotonic()
+        found = self._found.get(function)
+        if found and found.expires > now:
+            return found.addresses
+        with self._lock:
+            if now - self._asked.get(function, -WAKE_POLL) < WAKE_POLL:
+                return []
+            self._asked[function] = now
+        ready = [address for address in self._resolve(function) if self.probe(address, self.port, readiness)]
+        if ready:
+            self._found[function] = _Entry(ready, time.monotonic() + FOUND_TTL)
+        return ready

@@ -81,3 +81,31 @@ def test_a_woken_function_is_called_as_soon_as_its_replica_passes_the_readiness_
     view.write_text(json.dumps({"at": time.time(), "functions": {}}))
     assert client.get("/function/echo").status_code == 201
     assert probed == [("127.0.0.1", upstream, "/_/health")] * 2
+
+
+def test_calls_waiting_on_one_cold_function_probe_it_one_at_a_time(tmp_path, upstream):
+    runtime = fake_runtime()
+    view = tmp_path / "readiness.json"
+    probed, first = [], []
+
+    def probe(address, port, probe):
+        probed.append(address)
+        first.append(time.monotonic())
+        return time.monotonic() - first[0] > 0.3  # the replica is starting for a while
+
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=5, lookup=Lookup(runtime.functions),
+                          port=upstream, view=ReadinessView(str(view)), probe=probe)
+    client = create_app(Config(basic_auth=False), runtime, upstreams).test_client()
+    client.post("/system/functions", json=deployment("echo"))
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
+    view.write_text(json.dumps({"at": time.time(), "functions": {}}))
+    statuses = []
+    threads = [threading.Thread(target=lambda: statuses.append(client.application.test_client().get("/function/echo").status_code))
+               for _ in range(20)]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert statuses == [201] * 20
+    # About one probe per WAKE_POLL until the replica passed (0.3 s), not one per waiting call.
+    assert len(probed) <= 12, len(probed)
