@@ -63,29 +63,34 @@ def test_scale_from_zero_can_be_switched_off(upstream):
     assert response.status_code == 503 and response.headers["X-OpenFaaS-Internal"] == "proxy"
 
 
-def test_a_woken_function_is_called_as_soon_as_its_replica_passes_the_readiness_probe(tmp_path, upstream):
+def cold_echo(tmp_path, upstream, probe):
+    """A client of an app whose ``echo`` (answering from ``upstream``) is at zero replicas, and
+    whose replicas are probed with ``probe``; the prober runs (its view is fresh) but has not
+    seen a new replica yet, so a waking call asks itself."""
     runtime = fake_runtime()
     view = tmp_path / "readiness.json"
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=5, lookup=Lookup(runtime.functions),
+                          port=upstream, view=ReadinessView(str(view)), probe=probe)
+    client = create_app(Config(basic_auth=False), runtime, upstreams).test_client()
+    client.post("/system/functions", json=deployment("echo"))
+    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
+    view.write_text(json.dumps({"at": time.time(), "functions": {}}))
+    return client
+
+
+def test_a_woken_function_is_called_as_soon_as_its_replica_passes_the_readiness_probe(tmp_path, upstream):
     probed = []
 
     def probe(address, port, probe):
         probed.append((address, port, probe.path))
         return len(probed) > 1  # the replica refuses the first probe, as one still starting
 
-    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=5, lookup=Lookup(runtime.functions),
-                          port=upstream, view=ReadinessView(str(view)), probe=probe)
-    client = create_app(Config(basic_auth=False), runtime, upstreams).test_client()
-    client.post("/system/functions", json=deployment("echo"))
-    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
-    # The prober runs (its view is fresh) but has not seen the new replica: the call asks itself.
-    view.write_text(json.dumps({"at": time.time(), "functions": {}}))
+    client = cold_echo(tmp_path, upstream, probe)
     assert client.get("/function/echo").status_code == 201
     assert probed == [("127.0.0.1", upstream, "/_/health")] * 2
 
 
 def test_calls_waiting_on_one_cold_function_probe_it_one_at_a_time(tmp_path, upstream):
-    runtime = fake_runtime()
-    view = tmp_path / "readiness.json"
     probed, first = [], []
 
     def probe(address, port, probe):
@@ -93,15 +98,13 @@ def test_calls_waiting_on_one_cold_function_probe_it_one_at_a_time(tmp_path, ups
         first.append(time.monotonic())
         return time.monotonic() - first[0] > 0.3  # the replica is starting for a while
 
-    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=5, lookup=Lookup(runtime.functions),
-                          port=upstream, view=ReadinessView(str(view)), probe=probe)
-    client = create_app(Config(basic_auth=False), runtime, upstreams).test_client()
-    client.post("/system/functions", json=deployment("echo"))
-    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
-    view.write_text(json.dumps({"at": time.time(), "functions": {}}))
+    client = cold_echo(tmp_path, upstream, probe)
     statuses = []
-    threads = [threading.Thread(target=lambda: statuses.append(client.application.test_client().get("/function/echo").status_code))
-               for _ in range(20)]
+
+    def call():
+        statuses.append(client.application.test_client().get("/function/echo").status_code)
+
+    threads = [threading.Thread(target=call) for _ in range(20)]
     for thread in threads:
         thread.start()
     for thread in threads:
