@@ -109,19 +109,20 @@ class ServiceCache:
                 response = stream.start("/events", {"filters": _FILTERS}, "stream its events")
             except GatewayError as exc:
                 log.info("services: cannot follow Docker's events (%s); listing every time", exc.message)
-                time.sleep(wait)
-                wait = min(wait * 2, MAX_RETRY_WAIT)
-                continue
-            wait = RETRY_WAIT
-            self._changes += 1
-            self._following = True
-            try:
-                for _ in response.raw.stream(_READ_SIZE, decode_content=False):
-                    self._changes += 1
-            except (OSError, ValueError, AttributeError, Urllib3Error, requests.RequestException) as exc:
-                log.info("services: Docker's events broke off: %s", exc)
-            finally:
-                self._following = False
+                response = None
+            if response is not None:
                 self._changes += 1
-                stream.release(response)
-            time.sleep(RETRY_WAIT)
+                self._following = True
+                try:
+                    for _ in response.raw.stream(_READ_SIZE, decode_content=False):
+                        self._changes += 1
+                        wait = RETRY_WAIT  # it worked: the next break-off is retried soon
+                except (OSError, ValueError, AttributeError, Urllib3Error, requests.RequestException) as exc:
+                    log.info("services: Docker's events broke off: %s", exc)
+                finally:
+                    self._following = False
+                    self._changes += 1
+                    stream.release(response)
+            # Docker away, or a stream that ended without an event: longer and longer waits.
+            time.sleep(wait)
+            wait = min(wait * 2, MAX_RETRY_WAIT)
