@@ -266,8 +266,7 @@ def function_endpoints(service: dict, tasks: list[dict], default: str) -> Functi
     routing needs them: a task Swarm is stopping still runs, and is ``draining``."""
     name, namespace = function_identity(service, default)
     spec = service["Spec"]
-    # Most of a thousand functions sleep at zero replicas: no template to compare.
-    current = _comparable(spec.get("TaskTemplate") or {}) if tasks else None
+    current = _comparable(spec.get("TaskTemplate") or {})
     updated_at = _update_started(service)
     endpoints = []
     for task in tasks:
