@@ -1,26 +1,36 @@
 #!/bin/sh
-# nginx's entry point: keep the routing table the gateway renders (app/dataplane/route_table.py, GET /_/routes)
-# in /etc/nginx/routes.conf, and reload nginx whenever it changes.
+# nginx's entry point: keep nginx routing function calls with what the gateway renders
+# (app/dataplane/route_table.py), fetched every second:
+# - the routing table (GET /_/routes/table): each function's ready tasks. When it changed, it is
+#   loaded into nginx's shared memory (deploy/nginx-routes.lua, on 127.0.0.1:8081), without a
+#   reload: a reload would close every idle kept-alive client connection, and a call sent on one
+#   at that moment would be lost. A table nginx refuses is logged with nginx's reason and tried
+#   again with the next fetch; the running one stays.
+# - the rest of nginx's configuration it renders (GET /_/routes), in /etc/nginx/routes.conf. It
+#   changes only with the gateway's settings or address, and nginx reloads then: nginx resolves
+#   the gateway's name only when it loads its configuration, so the gateway's address is part of
+#   what is compared. A configuration nginx refuses (`nginx -t`) is not installed.
 #
-# nginx starts once the first table is in: its pools name the gateway, which must resolve. Then
-# every second the table is fetched again; the gateway's own address is part of what is
-# compared, because nginx resolves the pools' and the call log's names only when it loads its
-# configuration. A table nginx refuses (`nginx -t`) is not installed: the running one stays.
+# nginx starts once the first configuration is in: its pools name the gateway, which must resolve.
+# Until the first table is loaded, every call goes to the gateway, which routes it itself.
 #
 # The table holds every namespace's task addresses, so the gateway asks for its basic-auth
 # credentials (app/web/auth.py): the same secrets are mounted here (docker-compose.yml). They reach
 # curl in its configuration on stdin, never as arguments, which every process on the host can read.
 #
-# Each reload is logged on stderr with what changed, e.g.
-#   routes: reloading nginx: ~ fn_echo (2 tasks: +10.0.1.7 -10.0.1.5), + fn_new (1 task), - fn_old
-# as is the gateway's address changing, and a failing fetch (once, and again when it recovers).
-# POSIX sh with what both nginx images have (Debian's coreutils, mawk, curl).
+# Each change is logged on stderr with what changed, e.g.
+#   routes: loaded the table: ~ fn_echo (2 tasks: +10.0.1.7 -10.0.1.5), + fn_new (1 task), - fn_old
+#   routes: reloading nginx: gateway 10.0.0.5 -> 10.0.0.9
+# and a failing fetch or load once, and again when it recovers.
+# POSIX sh with what the nginx image has (Debian's coreutils, mawk, curl).
 set -u
 
 gateway=${GATEWAY_HOST:-gateway}
 url="http://$gateway:8080/_/routes"
-# Both overridable for tests (tests/unit/test_nginx_routes.py).
+# All overridable for tests (tests/unit/test_nginx_routes.py).
 routes=${ROUTES_FILE:-/etc/nginx/routes.conf}
+table=${TABLE_FILE:-/etc/nginx/routes.table}
+loader=${LOADER_URL:-http://127.0.0.1:8081/routes}
 secrets=${SECRETS_DIR:-/run/secrets}
 
 # Absent secrets (a gateway with basic_auth=false): no credentials sent.
@@ -35,37 +45,53 @@ curl_config() {
 }
 
 problem=
+# fetch URL FILE: the gateway's answer into FILE.
 fetch() {
-  if ! error=$(curl_config | curl -fsS --max-time 2 -K - -o "$1" "$url" 2>&1); then
-    [ "$error" = "$problem" ] || echo "routes: cannot fetch $url: $error" >&2
+  if ! error=$(curl_config | curl -fsS --max-time 2 -K - -o "$2" "$1" 2>&1); then
+    [ "$error" = "$problem" ] || echo "routes: cannot fetch $1: $error" >&2
     problem=$error
     return 1
   fi
-  [ -z "$problem" ] || echo "routes: $url answers again" >&2
+  [ -z "$problem" ] || echo "routes: $1 answers again" >&2
   problem=
+}
+
+# fetch_config FILE: nginx's configuration, and the gateway's address it resolves now.
+fetch_config() {
+  fetch "$url" "$1" || return 1
   echo "# gateway at $(getent ahostsv4 "$gateway" | awk '{print $1}' | sort -u | tr '\n' ' ')" >>"$1"
 }
 
-# What changed from table $1 to table $2, on one line: pools added (+, with their task count),
-# removed (-) or with other tasks (~, the addresses that came and went), the gateway's address,
-# and "other lines" for anything else (timeouts, the fallback pool).
+refusal=
+# load FILE: the table into nginx's shared memory; nginx answers 204, or 400 with its reason.
+load() {
+  status=$(curl -sS --max-time 2 --data-binary "@$1" -o "$1.answer" -w '%{http_code}' "$loader" 2>"$1.error")
+  if [ "$status" != 204 ]; then
+    error=$(cat "$1.answer" "$1.error" 2>/dev/null | tr '\n' ' ' | sed 's/ *$//')
+    [ "$error" = "$refusal" ] || echo "routes: nginx did not take the table (HTTP $status): $error" >&2
+    refusal=$error
+    return 1
+  fi
+  refusal=
+}
+
+# What changed from file $1 to file $2, on one line: the table's pools added (+, with their task
+# count), removed (-) or with other tasks (~, the addresses that came and went); the gateway's
+# address; and "other lines" for anything else (timeouts, the gateway's pool).
 changes() {
   awk '
     { side = FILENAME == ARGV[1] ? 1 : 2 }
     /^# gateway at / { gateway[side] = substr($0, 14); sub(/ +$/, "", gateway[side]); next }
-    /^upstream fn_/ {
+    /^#/ || /^name / { next }
+    /^pool fn_/ {
       pool = $2; tasks[side, pool] = " "
       if (!(pool in seen)) { seen[pool] = 1; order[++pools] = pool }
+      for (i = 3; i <= NF; i++) {
+        address = $i; sub(/:[0-9]+$/, "", address)
+        tasks[side, pool] = tasks[side, pool] address " "; count[side, pool]++
+      }
       next
     }
-    pool != "" && $1 == "server" {
-      address = $2; sub(/:[0-9]+$/, "", address)
-      tasks[side, pool] = tasks[side, pool] address " "; count[side, pool]++
-      next
-    }
-    pool != "" { if ($1 == "}") pool = ""; next }
-    # The map follows the pools.
-    $2 ~ /^fn_/ { next }
     { other[side] = other[side] $0 "\n" }
     function add(text) { out = out (out == "" ? "" : ", ") text }
     function plural(n) { return n + 0 " task" (n == 1 ? "" : "s") }
@@ -84,14 +110,15 @@ changes() {
       }
       if (gateway[1] != gateway[2])
         add(gateway[1] == "" ? "gateway at " gateway[2] : "gateway " gateway[1] " -> " gateway[2])
-      # Not at the start (no old table); and whatever else made the tables differ.
-      if ((other[1] != "" && other[1] != other[2]) || out == "") add("other lines")
+      # Not at the start (nothing before); and whatever else made the files differ.
+      if (other[1] != "" && other[1] != other[2]) add("other lines")
+      if (out == "") add("no function")
       print out
     }
   ' "$1" "$2"
 }
 
-until fetch "$routes"; do
+until fetch_config "$routes"; do
   sleep 1
 done
 echo "routes: starting nginx: $(changes /dev/null "$routes")" >&2
@@ -102,9 +129,17 @@ nginx_pid=$!
 trap 'kill -TERM "$nginx_pid" 2>/dev/null' TERM INT
 trap 'kill -QUIT "$nginx_pid" 2>/dev/null' QUIT
 
+# No table loaded yet: the first fetch loads whatever it gets.
+: >"$table"
 while kill -0 "$nginx_pid" 2>/dev/null; do
   sleep 1
-  if fetch "$routes.new" && ! cmp -s "$routes.new" "$routes"; then
+  if fetch "$url/table" "$table.new" && ! cmp -s "$table.new" "$table"; then
+    if load "$table.new"; then
+      echo "routes: loaded the table: $(changes "$table" "$table.new")" >&2
+      mv "$table.new" "$table"
+    fi
+  fi
+  if fetch_config "$routes.new" && ! cmp -s "$routes.new" "$routes"; then
     changed=$(changes "$routes" "$routes.new")
     cp "$routes" "$routes.old"
     mv "$routes.new" "$routes"
@@ -113,7 +148,7 @@ while kill -0 "$nginx_pid" 2>/dev/null; do
       kill -HUP "$nginx_pid"
     else
       mv "$routes.old" "$routes"
-      echo "routes: nginx refused the new table ($changed); keeping the running one" >&2
+      echo "routes: nginx refused the new configuration ($changed); keeping the running one" >&2
     fi
   fi
 done

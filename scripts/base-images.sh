@@ -1,11 +1,13 @@
 #!/usr/bin/env bash
 # Choose the base images the stack is built on and print them as KEY=value lines.
 #
-# The defaults (official python and nginx images) are used when they are present or can be
-# pulled. Where no registry is reachable, equivalent images are built from Debian's packages:
-# debootstrap into a folder, then `docker import`. Those are built once and reused, without
-# trying the registry again (a pull that cannot succeed still takes seconds).
-# PYTHON_IMAGE or NGINX_IMAGE set in the environment always win.
+# The default python image (the official one) is used when it is present or can be pulled. Where
+# no registry is reachable, an equivalent image is built from Debian's packages: debootstrap into
+# a folder, then `docker import`. Such images are built once and reused, without trying the
+# registry again (a pull that cannot succeed still takes seconds). nginx's image is always built
+# so: its routing table is a Lua module (deploy/routes.lua), and Debian's Lua module is built for
+# Debian's nginx, not the official image's. PYTHON_IMAGE or NGINX_IMAGE set in the environment
+# always win (an nginx image given so needs the same modules).
 #
 # With --cluster (scripts/cluster.sh) it also prints NODE_IMAGE, the image of a Docker-in-Docker
 # node (Debian's docker.io, and docker-registry for the cluster's registry), and REDIS_IMAGE,
@@ -17,10 +19,10 @@ set -euo pipefail
 exec 3>&1 1>&2
 
 DEFAULT_PYTHON=python:3.11-slim
-DEFAULT_NGINX=nginx:stable
 LOCAL_PYTHON=faas-swarm/python:bookworm
-# -curl: deploy/nginx-routes.sh fetches the routing table with curl (the official image has it).
-LOCAL_NGINX=faas-swarm/nginx:bookworm-curl
+# nginx with Debian's Lua module (libnginx-mod-http-lua), and curl: deploy/nginx-routes.sh fetches
+# the routing table with it.
+LOCAL_NGINX=faas-swarm/nginx:bookworm-lua
 MIRROR=${DEBIAN_MIRROR:-http://deb.debian.org/debian}
 
 log() { echo "base-images: $*" >&2; }
@@ -77,8 +79,8 @@ fi
 nginx_image=${NGINX_IMAGE:-}
 if [ -z "$nginx_image" ]; then
   # Logs go to the container's output, as in the official image.
-  choose "$DEFAULT_NGINX" "$LOCAL_NGINX" '["nginx", "-g", "daemon off; error_log /dev/stderr;"]' nginx-light,curl
-  nginx_image=$chosen
+  build_local "$LOCAL_NGINX" '["nginx", "-g", "daemon off; error_log /dev/stderr;"]' nginx,libnginx-mod-http-lua,curl
+  nginx_image=$LOCAL_NGINX
 fi
 
 if [ "${1:-}" = "--cluster" ]; then

@@ -3,22 +3,29 @@
 Function calls do not pass through Python when nginx can route them: nginx (in C, over kept-alive
 connections to each task) is four times cheaper per call than the Go provider this gateway
 replaces, where the Python proxy is four times dearer (docs/invoke-performance.md). The gateway
-stays the control plane: it renders this table as nginx configuration, and nginx's side
-(``deploy/nginx-routes.sh``) fetches it every second and reloads nginx when it changes.
+stays the control plane and renders two things for nginx's side (``deploy/nginx-routes.sh``),
+which fetches both every second:
 
-A function is in the table while it should have replicas and has task addresses; functions not
-in it (unknown, scaled to zero, just deployed) go to the gateway's proxy, which answers 404 or
-scales from zero. A task that went away before nginx's next reload refuses, and nginx tries the
-next one; when none is left the call is a 502, as from the gateway's proxy (the gateway cannot
-be a backup server: nginx would send it the function's own path). Names are DNS labels and
-addresses come from DNS, so nothing a client sends reaches nginx's configuration.
+- the table (``render_table``): each function's ready task addresses, which nginx takes into
+  shared memory without a reload (``deploy/nginx-routes.lua``), so a deploy, a scale or a task
+  moving closes no client's connection;
+- its configuration (``render_config``): the gateway's own pool, the pool every task is reached
+  through, the calls' deadline and the call log's token; it changes only with the gateway's
+  address or settings, and nginx reloads then.
+
+A function is in the table while it should have replicas and has ready task addresses; functions
+not in it (unknown, scaled to zero, just deployed) go to the gateway's proxy, which answers 404
+or scales from zero. A task that went away before nginx took the next table refuses, and nginx
+tries the next one; when none is left the call is a 502, as from the gateway's proxy (the gateway
+cannot be a backup server: nginx would send it the function's own path). Names are DNS labels
+and addresses come from DNS, so nothing a client sends reaches nginx.
 """
 
 from __future__ import annotations
 
 from typing import Mapping, Sequence
 
-# Idle connections nginx keeps open to one pool, per nginx worker: as many as calls in flight, or
+# Idle connections nginx keeps open to the tasks, per nginx worker: as many as calls in flight, or
 # every call over the cap opens and closes a connection and leaves a TIME_WAIT port behind (at
 # c512, 32 ran the ephemeral ports out within a minute).
 KEEPALIVE = 1024
@@ -28,29 +35,24 @@ KEEPALIVE = 1024
 IDLE_TIMEOUT = "4s"
 # The pool of calls nginx does not route itself: the gateway's proxy.
 FALLBACK_POOL = "gateway_fallback"
+# A function's pool in the table, and in nginx's call log: the prefix, then its reference.
 POOL_PREFIX = "fn_"
 # Seconds in which a call may still move to another task: past one connect timeout (2 s).
 NEXT_TASK_WINDOW = 3.0
 
 
-def render_routes(
-    routes: Mapping[str, Sequence[str]], *, port: int, namespace: str, fallback: str, upstream_timeout: float,
-    call_log_token: str,
-) -> str:
-    """nginx configuration (http context) for ``routes``: function reference (``name`` in the
-    default ``namespace``, ``name.namespace`` in any other) -> task IPv4 addresses.
+def render_config(*, fallback: str, upstream_timeout: float, call_log_token: str) -> str:
+    """nginx configuration (http context) that changes only with the gateway's address or
+    settings.
 
-    Defines ``upstream fn_<reference>`` per function, the gateway's pool ``gateway_fallback`` at
-    ``fallback`` (``host:port``), and the map ``$function_pool`` from ``$function_name`` (the
-    path segment after ``/function/``, ``name`` or ``name.namespace``, when it is lower case) to
-    a pool; a function of the default namespace is reached both as ``name`` and as
-    ``name.<namespace>``. The pool's name is what nginx's call log reports, so the calls are
-    counted under the reference. It also sets ``proxy_read_timeout`` to ``upstream_timeout``:
-    nginx enforces a function's deadline itself (``deploy/nginx.conf`` sets its other
-    locations' timeouts explicitly). ``$call_log_token`` is what nginx starts each call-log line
-    with, so the gateway knows the line is nginx's (app/dataplane/calllog.py).
+    Defines the gateway's pool ``gateway_fallback`` at ``fallback`` (``host:port``) and the pool
+    ``functions``, whose balancer (``deploy/nginx-routes.lua``) picks a task of the call's
+    ``$function_pool`` from the table; sets ``proxy_read_timeout`` to ``upstream_timeout``: nginx
+    enforces a function's deadline itself (``deploy/nginx.conf`` sets its other locations'
+    timeouts explicitly). ``$call_log_token`` is what nginx starts each call-log line with, so
+    the gateway knows the line is nginx's (app/dataplane/calllog.py).
     """
-    lines = [
+    return "\n".join([
         "# Rendered by the gateway (app/dataplane/route_table.py); nginx reloads when it changes.",
         f"proxy_read_timeout {upstream_timeout:g}s;",
         # Another task is tried only early on: for a refused or silent connection, never after a
@@ -61,19 +63,32 @@ def render_routes(
         f"    server {fallback};",
         f"    keepalive {KEEPALIVE};",
         "}",
-    ]
-    for name, addresses in sorted(routes.items()):
-        lines.append(f"upstream {POOL_PREFIX}{name} {{")
-        # One refusal sets a task aside briefly.
-        lines += [f"    server {address}:{port} max_fails=1 fail_timeout=2s;" for address in addresses]
-        lines.append(f"    keepalive {KEEPALIVE};")
-        lines.append(f"    keepalive_timeout {IDLE_TIMEOUT};")
-        lines.append("}")
-    lines.append("map $function_name $function_pool {")
-    lines.append(f"    default {FALLBACK_POOL};")
+        "upstream functions {",
+        # Never used: the balancer sets each call's task. nginx needs a server to accept the block.
+        "    server 0.0.0.1;",
+        '    balancer_by_lua_block { require("routes").balance() }',
+        # After the balancer, so the pool of idle connections wraps it.
+        f"    keepalive {KEEPALIVE};",
+        f"    keepalive_timeout {IDLE_TIMEOUT};",
+        "}",
+    ]) + "\n"
+
+
+def render_table(routes: Mapping[str, Sequence[str]], *, port: int, namespace: str) -> str:
+    """The table ``deploy/nginx-routes.lua`` loads, for ``routes``: function reference (``name``
+    in the default ``namespace``, ``name.namespace`` in any other) -> task IPv4 addresses.
+
+    One line ``pool fn_<reference> <address>:<port> ...`` per function, then the lines ``name
+    <key> fn_<reference>`` that route ``$function_name`` (the path segment after
+    ``/function/``) to a pool: a function of the default namespace is reached both as ``name``
+    and as ``name.<namespace>``. The pool's name is what nginx's call log reports, so the calls
+    are counted under the reference. Sorted, so an unchanged table renders the same text.
+    """
+    lines = ["# Rendered by the gateway (app/dataplane/route_table.py); nginx loads it without a reload."]
+    for reference, addresses in sorted(routes.items()):
+        lines.append(f"pool {POOL_PREFIX}{reference} " + " ".join(f"{address}:{port}" for address in addresses))
     for reference in sorted(routes):
-        lines.append(f"    {reference} {POOL_PREFIX}{reference};")
+        lines.append(f"name {reference} {POOL_PREFIX}{reference}")
         if "." not in reference:
-            lines.append(f"    {reference}.{namespace} {POOL_PREFIX}{reference};")
-    lines.append("}")
+            lines.append(f"name {reference}.{namespace} {POOL_PREFIX}{reference}")
     return "\n".join(lines) + "\n"

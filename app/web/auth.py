@@ -1,7 +1,7 @@
 """HTTP basic auth for every ``/system`` route and the internal ``/_/`` ones, on by default, and
 the dashboard's sessions.
 
-``/_/routes`` holds every namespace's task addresses: nginx refuses ``/_/`` from outside, but the
+``/_/routes/table`` holds every namespace's task addresses: nginx refuses ``/_/`` from outside, but the
 gateway also listens on the functions' networks, so without credentials any function could read
 it. nginx's side (``deploy/nginx-routes.sh``) sends the same credentials, from the same secrets.
 

@@ -57,10 +57,10 @@ def test_a_fresh_machine_gets_only_key_value_lines_on_stdout(tmp_path):
     done = subprocess.run(["bash", str(ROOT / "scripts/base-images.sh")], env=env, capture_output=True, text=True,
                           timeout=300)
     assert done.returncode == 0, done.stderr
-    assert done.stdout.splitlines() == ["PYTHON_IMAGE=faas-swarm/python:bookworm", "NGINX_IMAGE=faas-swarm/nginx:bookworm-curl"]
+    assert done.stdout.splitlines() == ["PYTHON_IMAGE=faas-swarm/python:bookworm", "NGINX_IMAGE=faas-swarm/nginx:bookworm-lua"]
     # apt's output went to a log (scripts/apt.sh), removed since the install succeeded.
     assert "Get:1 http://deb.debian.org" not in done.stderr
     assert not list(tmp_path.glob("apt-install.*"))
     # The two are built side by side: either may be imported first.
     imported = re.findall(r"import .* - (\S+)", log.read_text())
-    assert sorted(imported) == ["faas-swarm/nginx:bookworm-curl", "faas-swarm/python:bookworm"]
+    assert sorted(imported) == ["faas-swarm/nginx:bookworm-lua", "faas-swarm/python:bookworm"]

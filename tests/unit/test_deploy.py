@@ -55,7 +55,11 @@ def test_nginx_routes_function_calls_with_the_gateways_table_and_reports_them_to
     config = Config()
     assert "include /etc/nginx/routes.conf;" in NGINX
     assert f"syslog:server={config.route_fallback.split(':')[0]}:{config.call_log_port}," in _location("/function/")
-    assert "proxy_pass http://$function_pool$function_rest$is_args$args;" in _location("/function/")
+    function = _location("/function/")
+    assert "proxy_pass http://functions$function_rest$is_args$args;" in function
+    # The pool comes from the table (deploy/nginx-routes.lua) before the location decides with it.
+    assert function.index('require("routes").pool(ngx.var.function_name)') < function.index(
+        "if ($function_pool = gateway_fallback)")
     # The function location's deadline is upstream_timeout, from the rendered table alone.
     assert not _seconds("proxy_read_timeout", _location("/function/"))
     # nginx's own 502 and 504 of a routed call are reported too.
@@ -64,6 +68,7 @@ def test_nginx_routes_function_calls_with_the_gateways_table_and_reports_them_to
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]
     assert config.route_fallback == f"{list(compose)[0]}:{config.port}" == "gateway:8080"
     assert "functions" in compose["nginx"]["networks"]
+    assert "./deploy/nginx-routes.lua:/etc/nginx/routes.lua:ro" in compose["nginx"]["volumes"]
 
 
 def test_a_websocket_is_passed_on_with_its_upgrade_and_the_gateways_idle_deadline():
@@ -144,8 +149,8 @@ def test_every_request_for_the_gateway_reuses_connections():
         "http://gateway_fallback",
         "http://gateway_fallback",
         "http://gateway_fallback",
-        "http://$function_pool$function_rest$is_args$args",
-        "http://$function_pool$websocket_uri",  # a pool too: the function's or the gateway's
+        "http://functions$function_rest$is_args$args",
+        "http://$function_upstream$websocket_uri",  # a pool too: the functions' or the gateway's
         "http://gateway_fallback$request_uri",
         "http://gateway_fallback",
         "http://gateway_fallback",

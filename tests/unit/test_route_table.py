@@ -1,34 +1,36 @@
-"""The routing table nginx calls functions with (app.dataplane.route_table): a kept-alive pool per
-function, and the gateway's own pool and deadline even when empty."""
+"""What the gateway renders for nginx (app.dataplane.route_table): the table of each function's
+tasks, and the configuration of the gateway's pool, the tasks' pool and the deadline."""
 
 from __future__ import annotations
 
-from app.dataplane.route_table import render_routes
+from app.dataplane.route_table import render_config, render_table
 from tests.unit.helpers import ROUTES
 
+TABLE = {key: ROUTES[key] for key in ("port", "namespace")}
+CONFIG = {key: ROUTES[key] for key in ("fallback", "upstream_timeout", "call_log_token")}
 
-def test_each_function_gets_a_kept_alive_pool_of_its_tasks():
-    text = render_routes({"echo": ["10.0.1.5", "10.0.1.6"], "a-b": ["10.0.2.7"]}, **ROUTES)
-    echo = text[text.index("upstream fn_echo {") :].split("}", 1)[0]
-    assert echo.splitlines()[1:] == [
-        "    server 10.0.1.5:8080 max_fails=1 fail_timeout=2s;",
-        "    server 10.0.1.6:8080 max_fails=1 fail_timeout=2s;",
-        "    keepalive 1024;",
-        "    keepalive_timeout 4s;",
-    ]
-    mapping = text[text.index("map $function_name $function_pool {") :]
-    assert mapping.splitlines()[1:] == [
-        "    default gateway_fallback;",
-        "    a-b fn_a-b;",
-        "    a-b.openfaas-fn fn_a-b;",
-        "    echo fn_echo;",
-        "    echo.openfaas-fn fn_echo;",
-        "}",
+
+def test_each_function_gets_a_pool_of_its_tasks_and_its_names():
+    text = render_table({"echo": ["10.0.1.5", "10.0.1.6"], "a-b": ["10.0.2.7"], "c.team": ["10.0.3.1"]}, **TABLE)
+    assert text.splitlines()[1:] == [
+        "pool fn_a-b 10.0.2.7:8080",
+        "pool fn_c.team 10.0.3.1:8080",
+        "pool fn_echo 10.0.1.5:8080 10.0.1.6:8080",
+        # The default namespace's functions answer to both names; another's to its reference.
+        "name a-b fn_a-b",
+        "name a-b.openfaas-fn fn_a-b",
+        "name c.team fn_c.team",
+        "name echo fn_echo",
+        "name echo.openfaas-fn fn_echo",
     ]
 
 
-def test_an_empty_table_still_defines_the_gateways_pool_the_map_and_the_deadline():
-    assert render_routes({}, **{**ROUTES, "upstream_timeout": 2.5}).splitlines()[1:] == [
+def test_an_empty_table_is_a_comment_alone():
+    assert render_table({}, **TABLE).splitlines()[1:] == []
+
+
+def test_the_configuration_defines_both_pools_and_the_deadline():
+    assert render_config(**{**CONFIG, "upstream_timeout": 2.5}).splitlines()[1:] == [
         "proxy_read_timeout 2.5s;",
         "proxy_next_upstream_timeout 2.5s;",
         "map $function_pool $call_log_token { default t0k3n; }",
@@ -36,7 +38,10 @@ def test_an_empty_table_still_defines_the_gateways_pool_the_map_and_the_deadline
         "    server gateway:8080;",
         "    keepalive 1024;",
         "}",
-        "map $function_name $function_pool {",
-        "    default gateway_fallback;",
+        "upstream functions {",
+        "    server 0.0.0.1;",
+        '    balancer_by_lua_block { require("routes").balance() }',
+        "    keepalive 1024;",
+        "    keepalive_timeout 4s;",
         "}",
     ]

@@ -1,5 +1,5 @@
-"""GET /_/routes (app.web.blueprints.routing): the table of functions with a running task, behind
-the gateway's credentials."""
+"""GET /_/routes/table and GET /_/routes (app.web.blueprints.routing): the table of functions with a
+running task and nginx's configuration, behind the gateway's credentials."""
 
 from __future__ import annotations
 
@@ -27,9 +27,9 @@ def test_the_table_holds_only_functions_with_a_running_task(config):
     client.post("/system/functions", json=deployment("up"))
     client.post("/system/functions", json=deployment("idle"))
     client.post("/system/scale-function/idle", json={"replicas": 0})
-    response = client.get("/_/routes")
+    response = client.get("/_/routes/table")
     assert response.status_code == 200 and response.mimetype == "text/plain"
-    assert "upstream fn_up {" in response.text and "    up.openfaas-fn fn_up;" in response.text
+    assert "\npool fn_up " in response.text and "\nname up.openfaas-fn fn_up\n" in response.text
     assert "idle" not in response.text
 
 
@@ -42,19 +42,21 @@ def test_other_namespaces_stay_with_the_gateway_unless_nginx_routes_them(config)
         client.post("/system/namespace/", json={"name": "team"})
         client.post("/system/functions", json=deployment("home"))
         client.post("/system/functions", json=deployment("away", namespace="team"))
-        table = client.get("/_/routes").text
-        assert "upstream fn_home {" in table
-        assert ("upstream fn_away.team {" in table) is route_namespaces
+        table = client.get("/_/routes/table").text
+        assert "\npool fn_home " in table
+        assert ("\npool fn_away.team " in table) is route_namespaces
 
 
 def test_the_table_needs_the_gateways_credentials(app):
     # It lists every namespace's task addresses, and functions reach the gateway on their networks.
     client = app.test_client()
-    for headers in ({}, basic(USER, "wrong"), basic("wrong", PASSWORD), {"Authorization": "Bearer x"}):
-        response = client.get("/_/routes", headers=headers)
-        assert response.status_code == 401, headers
-        assert response.headers["WWW-Authenticate"] == 'Basic realm="OpenFaaS"'
-        assert "upstream" not in response.text
+    for path in ("/_/routes/table", "/_/routes"):
+        for headers in ({}, basic(USER, "wrong"), basic("wrong", PASSWORD), {"Authorization": "Bearer x"}):
+            response = client.get(path, headers=headers)
+            assert response.status_code == 401, (path, headers)
+            assert response.headers["WWW-Authenticate"] == 'Basic realm="OpenFaaS"'
+            assert "pool" not in response.text and "upstream" not in response.text
+    assert client.get("/_/routes/table", headers=AUTH).text.startswith("# Rendered by the gateway")
     response = client.get("/_/routes", headers=AUTH)
     assert response.status_code == 200 and "upstream gateway_fallback {" in response.text
 
@@ -66,6 +68,7 @@ def test_unknown_internal_paths_do_not_reveal_themselves(app):
 
 def test_without_basic_auth_the_table_is_as_open_as_system(tmp_path):
     app = create_app(Config(basic_auth=False, state_dir=str(tmp_path)), fake_runtime())
+    assert app.test_client().get("/_/routes/table").status_code == 200
     assert app.test_client().get("/_/routes").status_code == 200
     assert app.test_client().get("/system/functions").status_code == 200
 
@@ -94,8 +97,8 @@ def test_while_replicas_are_probed_the_table_holds_only_the_ready_ones(config):
     prober = ReadinessProber(runtime.functions, view.path, FileLock(view.path + ".lock"),
                              probe=lambda address, port, probe: address != sick, namespace=config.namespace)
     prober.probe_round()
-    table = client.get("/_/routes").text
-    assert re.findall(r"server ([0-9.]+):8080", table.split("upstream fn_up {")[1].split("}")[0]) == up
+    table = client.get("/_/routes/table").text
+    assert re.findall(r"^pool fn_up (.*)$", table, re.MULTILINE) == [" ".join(f"{a}:8080" for a in up)]
     assert "fn_down" not in table
     statuses = {status["name"]: status for status in client.get("/system/functions").get_json()}
     assert (statuses["up"]["availableReplicas"], statuses["down"]["availableReplicas"]) == (2, 0)

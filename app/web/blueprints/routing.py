@@ -1,22 +1,35 @@
-"""GET /_/routes: the routing table nginx calls functions with (app/dataplane/route_table.py), as nginx
-configuration. nginx's side (deploy/nginx-routes.sh) fetches it every second with the gateway's
-basic-auth credentials; nginx itself refuses ``/_/`` from outside.
+"""GET /_/routes and GET /_/routes/table: what nginx calls functions with
+(app/dataplane/route_table.py), its configuration and its table. nginx's side
+(deploy/nginx-routes.sh) fetches both every second with the gateway's basic-auth credentials;
+nginx itself refuses ``/_/`` from outside.
 
-It holds the task addresses of every namespace's functions, and the gateway also listens on the
-functions' networks, so it needs the same credentials as ``/system`` (app/web/auth.py guards every
-``/_/`` path): a function can reach the gateway, not read where other namespaces' tasks are."""
+The table holds the task addresses of every namespace's functions, and the gateway also listens
+on the functions' networks, so both need the same credentials as ``/system`` (app/web/auth.py
+guards every ``/_/`` path): a function can reach the gateway, not read where other namespaces'
+tasks are."""
 
 from __future__ import annotations
 
 from flask import Blueprint, Response
 
-from app.dataplane.route_table import render_routes
+from app.dataplane.route_table import render_config, render_table
 from app.web.state import call_log, edge, functions, reference_of, settings, upstreams
 
 bp = Blueprint("routes", __name__)
 
 
 @bp.get("/_/routes")
+def routing_config():
+    config = settings()
+    text = render_config(
+        fallback=config.route_fallback,
+        upstream_timeout=config.upstream_timeout,
+        call_log_token=call_log().token,
+    )
+    return Response(text, mimetype="text/plain")
+
+
+@bp.get("/_/routes/table")
 def routing_table():
     # Only functions that should keep running, with a ready replica (the upstreams' addresses):
     # the others are the gateway's to wake, and one just scaled to zero leaves the table before
@@ -34,12 +47,5 @@ def routing_table():
     # nginx fetches this every second: the moment to notice it was recreated without the
     # namespaces' networks.
     edge().refresh_edge()
-    table = render_routes(
-        pools.table(ready),
-        port=pools.port,
-        namespace=config.namespace,
-        fallback=config.route_fallback,
-        upstream_timeout=config.upstream_timeout,
-        call_log_token=call_log().token,
-    )
-    return Response(table, mimetype="text/plain")
+    text = render_table(pools.table(ready), port=pools.port, namespace=config.namespace)
+    return Response(text, mimetype="text/plain")
