@@ -11,8 +11,8 @@ Swarm, as in bench/invoke.py), measures with ``--functions`` functions on the Sw
   deploy   a new function deployed, then called until it answers: p50 and p99 over
            ``--deploys`` functions, on each gateway.
   churn    wrk at c16 on a busy function through the stack for ``--churn-seconds``, alone and
-           while ``--churn`` other functions are deployed and removed over and over: rps, errors
-           and nginx's reloads, in interleaved rounds.
+           while ``--churn`` other functions are deployed and removed over and over: rps, errors,
+           the routing tables nginx loaded and its reloads, in interleaved rounds.
   idle     the CPU the gateway and nginx take over ``--idle-seconds`` with nothing called, and
            their memory.
   cold     the first call to a function at zero replicas to its answer, p50 and p99 over
@@ -156,7 +156,7 @@ class Fleet:
     def settle(self, running: int) -> None:
         """Wait until ``running`` of the fleet's replicas run and the others stopped (no replica
         started or stopped for 10 s: Swarm starts a new one late while it stops hundreds, and now
-        and then leaves one running that faas-swarm scaled to zero), and nginx has not reloaded
+        and then leaves one running that faas-swarm scaled to zero), and nginx has not changed
         its routing table for 3 s: what is measured next is the fleet, not its start."""
         api = docker.from_env().api
         prefix = f"/sc-{self.run_id}-"
@@ -169,7 +169,7 @@ class Fleet:
             return len(now) >= running and time.monotonic() - seen[1] >= 10
 
         wait_until(still, f"{running} replicas to run and the others to stop", timeout=900, interval=1)
-        wait_until(lambda: _reloads(time.time() - 3) == 0, "nginx's routing table to settle", timeout=120, interval=1)
+        wait_until(lambda: _table_changes(time.time() - 3) == (0, 0), "nginx's routing table to settle", timeout=120, interval=1)
 
     def cold(self, image: str, count: int, skip: int) -> list[str]:
         """``count`` of this stack's functions at zero replicas on ``image``."""
@@ -257,20 +257,21 @@ def measure_deploy(fleet: Fleet, args) -> list[str]:
     return [f"| {path} | {percentile(v, 50) * 1000:.0f} | {percentile(v, 99) * 1000:.0f} |" for path, v in samples.items()]
 
 
-def _reloads(since: float) -> int:
-    logs = docker.from_env().api.logs(NGINX, stdout=False, stderr=True, since=int(since))
-    return logs.decode(errors="replace").count("routes: reloading nginx")
+def _table_changes(since: float) -> tuple[int, int]:
+    """(tables nginx loaded, nginx reloads) since ``since``, from its side's log lines."""
+    logs = docker.from_env().api.logs(NGINX, stdout=False, stderr=True, since=int(since)).decode(errors="replace")
+    return logs.count("routes: loaded the table"), logs.count("routes: reloading nginx")
 
 
 def measure_churn(fleet: Fleet, busy_url: str, args) -> list[str]:
-    rows = ["| round | load | rps | requests | non-2xx | socket errors | p99 ms | deploys + removals | nginx reloads |",
-            "|---|---|---|---|---|---|---|---|---|"]
+    rows = ["| round | load | rps | requests | non-2xx | socket errors | p99 ms | deploys + removals | tables loaded | "
+            "nginx reloads |", "|---|---|---|---|---|---|---|---|---|---|"]
     for round_ in range(args.churn_rounds):
         for churn in (False, True):
             stop, changes = threading.Event(), [0]
 
             def churner() -> None:
-                # Each function deployed, answering (so nginx routes it: a reload), then removed
+                # Each function deployed, answering (so nginx routes it: a new table), then removed
                 # (another), over and over until the load ends.
                 names = [f"sc-{fleet.run_id}-churn-{i}" for i in range(args.churn)]
                 while not stop.is_set():
@@ -291,12 +292,13 @@ def measure_churn(fleet: Fleet, busy_url: str, args) -> list[str]:
             stop.set()
             if churn:
                 thread.join(120)
-            reloads = _reloads(started)
+            tables, reloads = _table_changes(started)
             sockets = ", ".join(f"{k} {v}" for k, v in result.socket_errors.items()) or "0"
             label = "churn" if churn else "alone"
-            print(f"churn round {round_ + 1} {label:5} {result.describe()}  changes {changes[0]}  reloads {reloads}", flush=True)
+            print(f"churn round {round_ + 1} {label:5} {result.describe()}  changes {changes[0]}  tables {tables}  "
+                  f"reloads {reloads}", flush=True)
             rows.append(f"| {round_ + 1} | {label} | {result.rps:.0f} | {result.requests} | {result.non_2xx} | {sockets} | "
-                        f"{result.latency_ms.get('99', float('nan')):.1f} | {changes[0]} | {reloads} |")
+                        f"{result.latency_ms.get('99', float('nan')):.1f} | {changes[0]} | {tables} | {reloads} |")
     return rows
 
 

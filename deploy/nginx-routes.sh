@@ -139,7 +139,8 @@ while kill -0 "$nginx_pid" 2>/dev/null; do
       mv "$table.new" "$table"
     fi
   fi
-  if fetch_config "$routes.new" && ! cmp -s "$routes.new" "$routes"; then
+  # A configuration nginx refused is not tried again, nor logged again, until it changes.
+  if fetch_config "$routes.new" && ! cmp -s "$routes.new" "$routes" && ! cmp -s "$routes.new" "$routes.refused"; then
     changed=$(changes "$routes" "$routes.new")
     cp "$routes" "$routes.old"
     mv "$routes.new" "$routes"
@@ -147,6 +148,7 @@ while kill -0 "$nginx_pid" 2>/dev/null; do
       echo "routes: reloading nginx: $changed" >&2
       kill -HUP "$nginx_pid"
     else
+      mv "$routes" "$routes.refused"
       mv "$routes.old" "$routes"
       echo "routes: nginx refused the new configuration ($changed); keeping the running one" >&2
     fi

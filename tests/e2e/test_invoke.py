@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hashlib
+import http.client
 import json
 import os
 import re
@@ -215,14 +216,43 @@ def test_the_gateway_wants_credentials_for_nginxs_table(stack):
         assert status == "401", credentials
 
 
-def test_nginx_logs_each_reload_with_what_changed(stack, env_fns):
+def test_nginx_logs_each_table_it_loads_with_what_changed(stack, env_fns):
     logs = subprocess.run(["docker", "logs", container(stack, "nginx")], capture_output=True, text=True, check=True)
     lines = (logs.stdout + logs.stderr).splitlines()
-    # Deploying a function added its pool to the table, and nginx's side said so when it reloaded.
+    # Deploying a function added its pool to the table, and nginx's side said so when it loaded it.
     for fn in env_fns.values():
-        assert any(line.startswith("routes: reloading nginx: ") and f"+ fn_{fn} (1 task)" in line for line in lines), fn
+        assert any(line.startswith("routes: loaded the table: ") and f"+ fn_{fn} (1 task)" in line for line in lines), fn
     # The table came with the credentials from the start.
     assert not any("error: 401" in line for line in lines)
+
+
+def test_a_new_table_closes_no_kept_alive_client_connection(stack, env_fns):
+    """nginx takes a new table without a reload: a reload closes every idle kept-alive client
+    connection, and a call a client sends on one at that moment is lost."""
+    parts = urlsplit(stack.url)
+    connection = http.client.HTTPConnection(parts.hostname, parts.port, timeout=60)
+    try:
+        connection.request("GET", f"/function/{env_fns['classic']}/_/health")
+        assert connection.getresponse().read() is not None
+        kept = connection.sock
+        # deploy() returns once nginx routes the new function: once it has loaded a new table.
+        deploy(stack, shared_name("newcomer"), "env")
+        connection.request("GET", f"/function/{env_fns['classic']}/_/health")
+        response = connection.getresponse()
+        response.read()
+        assert response.status == 200 and connection.sock is kept
+    finally:
+        connection.close()
+
+
+def test_nginx_refuses_a_table_it_cannot_use_and_keeps_routing_with_the_last(stack, env_fns):
+    loaded = subprocess.run(
+        ["docker", "exec", container(stack, "nginx"), "sh", "-c",
+         "printf 'pool fn_x 10.0.0.1\\n' | curl -sS -w ' %{http_code}' --data-binary @- http://127.0.0.1:8081/routes"],
+        capture_output=True, text=True, check=True,
+    )
+    assert loaded.stdout == "line 1: not an IPv4 address and port: 10.0.0.1\n 400"
+    assert routed_by_nginx(stack, env_fns["classic"]) and routed_by_nginx(stack, env_fns["of-watchdog"])
 
 
 def test_metrics_count_calls_across_workers(stack, env_fns):

@@ -1,11 +1,13 @@
 """deploy/nginx-routes.sh, nginx's entry point, run by sh with stand-ins for curl, nginx and getent.
 
-The stand-ins record what the script sends (curl's configuration, on stdin, and its arguments) and
-serve the tables the test writes, rendered by the gateway's own ``render_routes``, so the lines
-the script reads are the real table's. What is checked: the gateway's credentials go in curl's
-configuration and never on its command line; a failing fetch is logged once, with curl's reason,
-and its recovery once; nginx starts with a line naming the table; each reload is logged with what
-changed (pools added, removed, with other tasks; the gateway's address) and a refused table too.
+The stand-ins record what the script sends (curl's configuration, on stdin, and its arguments; the
+tables it loads into nginx) and serve what the test writes, rendered by the gateway's own
+``render_table`` and ``render_config``, so the lines the script reads are the real ones. What is
+checked: the gateway's credentials go in curl's configuration and never on its command line; a
+failing fetch is logged once, with curl's reason, and its recovery once; nginx starts with a line
+naming the gateway; a changed table is loaded without a reload and logged with what changed (pools
+added, removed, with other tasks), a refused one once with nginx's reason, and tried again; a
+changed configuration (the gateway's address) reloads nginx, and a refused one does not.
 """
 
 from __future__ import annotations
@@ -21,25 +23,38 @@ from pathlib import Path
 
 import pytest
 
-from app.dataplane.route_table import render_routes
+from app.dataplane.route_table import render_config, render_table
 from harness import ROOT
 from tests.unit.helpers import ROUTES
 
 SCRIPT = ROOT / "deploy/nginx-routes.sh"
 
-# curl -fsS --max-time 2 -K - -o FILE URL: answers with the file `table`, or fails as `error` says.
-# Its configuration is replaced whole (a rename), so the test never reads one being written; `error`
-# is read once, as the test may replace it between a check and a second read.
+# curl -fsS --max-time 2 -K - -o FILE URL: answers with the file `table` (URL .../table) or
+# `config`, or fails as `error` says. Its configuration is replaced whole (a rename), so the test
+# never reads one being written; `error` is read once, as the test may replace it between a check
+# and a second read.
+# curl ... --data-binary @BODY -o ANSWER -w '%{http_code}' URL: nginx's loader. It records each
+# body in `loads` (ended by a line `--`) and refuses one with `refuse-me` in it, as nginx would.
 CURL = """#!/bin/sh
+case " $* " in *" --data-binary "*)
+  while [ $# -gt 0 ]; do
+    case $1 in --data-binary) body=${2#@}; shift ;; -o) answer=$2; shift ;; esac
+    shift
+  done
+  { cat "$body"; echo --; } >>"$STUB_DIR/loads"
+  if grep -q refuse-me "$body"; then echo "line 2: neither a pool nor a name" >"$answer"; echo 400
+  else : >"$answer"; echo 204; fi
+  exit 0 ;;
+esac
 cat >"$STUB_DIR/curl-config.new"
 mv "$STUB_DIR/curl-config.new" "$STUB_DIR/curl-config"
 echo "$*" >>"$STUB_DIR/curl-args"
 error=$(cat "$STUB_DIR/error")
 if [ -n "$error" ]; then echo "$error" >&2; exit 22; fi
 while [ "$1" != -o ]; do shift; done
-cp "$STUB_DIR/table" "$2"
+case $3 in */table) cp "$STUB_DIR/table" "$2" ;; *) cp "$STUB_DIR/config" "$2" ;; esac
 """
-# `nginx -t -q` refuses a table with `refuse-me` in it; `nginx -g 'daemon off;'` runs until
+# `nginx -t -q` refuses a configuration with `refuse-me` in it; `nginx -g 'daemon off;'` runs until
 # stopped, says when it is ready for SIGHUP (a HUP before its trap would end it) and records each
 # reload, once its current sleep ends. Two HUPs within one sleep would be recorded once, so the
 # test sends the next only after the last is recorded.
@@ -68,18 +83,23 @@ class Routes:
         for name, text in (("curl", CURL), ("nginx", NGINX), ("getent", GETENT)):
             _executable(self.stubs / name, text)
         self.routes = folder / "routes.conf"
+        self.table = folder / "routes.table"
         self.stderr = folder / "stderr"
         self.address("10.0.0.5")
         self.serve(routes, error=error)
         env = dict(os.environ, PATH=f"{self.stubs}:/usr/bin:/bin", STUB_DIR=str(self.stubs),
-                   ROUTES_FILE=str(self.routes), SECRETS_DIR=str(secrets))
+                   ROUTES_FILE=str(self.routes), TABLE_FILE=str(self.table), SECRETS_DIR=str(secrets))
         with self.stderr.open("wb") as stderr:
             # A session of its own: the stand-in nginx goes with it, whatever happens.
             self.process = subprocess.Popen(["sh", str(SCRIPT)], env=env, stdout=subprocess.DEVNULL, stderr=stderr,
                                             start_new_session=True)
 
-    def serve(self, routes: dict[str, list[str]], *, error: str = "", extra: str = "") -> None:
-        self._write("table", render_routes(routes, **ROUTES) + extra)
+    def serve(self, routes: dict[str, list[str]], *, error: str = "", table_extra: str = "",
+              config_extra: str = "") -> None:
+        self._write("table", render_table(routes, port=ROUTES["port"], namespace=ROUTES["namespace"]) + table_extra)
+        config = render_config(fallback=ROUTES["fallback"], upstream_timeout=ROUTES["upstream_timeout"],
+                               call_log_token=ROUTES["call_log_token"])
+        self._write("config", config + config_extra)
         self._write("error", error)
 
     def address(self, address: str) -> None:
@@ -102,6 +122,11 @@ class Routes:
             assert self.process.poll() is None, self.lines()
             assert time.monotonic() < deadline, f"{what} in {self.lines()}"
             time.sleep(0.05)
+
+    def loads(self) -> list[str]:
+        """The tables loaded into nginx, in order."""
+        loads = self.stubs / "loads"
+        return loads.read_text().split("--\n")[:-1] if loads.exists() else []
 
     def fetches(self) -> int:
         args = self.stubs / "curl-args"
@@ -154,7 +179,7 @@ def start(tmp_path):
 URL = "http://gateway:8080/_/routes"
 
 
-def test_credentials_go_in_curls_configuration_and_each_reload_says_what_changed(start, secrets):
+def test_credentials_go_in_curls_configuration_and_each_change_says_what_changed(start, secrets):
     routes = start(secrets, {}, error="curl: (22) The requested URL returned error: 401")
     routes.wait_for_line(f"routes: cannot fetch {URL}: curl: (22) The requested URL returned error: 401")
     # A third fetch has begun only once the script has dealt with the second one's failure.
@@ -168,27 +193,43 @@ def test_credentials_go_in_curls_configuration_and_each_reload_says_what_changed
 
     routes.serve({"echo": ["10.0.1.5", "10.0.1.6"], "old": ["10.0.3.1"]})
     routes.wait_for_line(f"routes: {URL} answers again")
-    routes.wait_for_line("routes: starting nginx: + fn_echo (2 tasks), + fn_old (1 task), gateway at 10.0.0.5")
+    routes.wait_for_line("routes: starting nginx: gateway at 10.0.0.5")
     routes.wait_until(routes.nginx_ready, "the stand-in nginx not ready for SIGHUP")
+    routes.wait_for_line("routes: loaded the table: + fn_echo (2 tasks), + fn_old (1 task)")
+    assert routes.loads() == [(routes.stubs / "table").read_text()]
 
+    # A new table is loaded, never reloaded: a reload would close the clients' idle connections.
     routes.serve({"echo": ["10.0.1.6", "10.0.1.7"], "new.team-a": ["10.0.2.1"]})
-    routes.wait_for_line(
-        "routes: reloading nginx: ~ fn_echo (2 tasks: +10.0.1.7 -10.0.1.5), - fn_old, + fn_new.team-a (1 task)"
-    )
-    routes.wait_until(lambda: routes.reloads() == 1, "no first reload")
+    routes.wait_for_line("routes: loaded the table: ~ fn_echo (2 tasks: +10.0.1.7 -10.0.1.5), - fn_old, "
+                         "+ fn_new.team-a (1 task)")
+    assert len(routes.loads()) == 2 and routes.reloads() == 0
+    # Unchanged, it is not loaded again.
+    fetched = routes.fetches()
+    routes.wait_until(lambda: routes.fetches() >= fetched + 4, "no two more rounds")
+    assert len(routes.loads()) == 2
+
+    # A table nginx refuses: its reason logged once, and tried again until one is taken.
+    routes.serve({"echo": ["10.0.1.6"]}, table_extra="refuse-me\n")
+    refused = "routes: nginx did not take the table (HTTP 400): line 2: neither a pool nor a name"
+    routes.wait_until(lambda: len(routes.loads()) >= 4, "no second try of the refused table")
+    assert routes.lines().count(refused) == 1
+    routes.serve({"echo": ["10.0.1.6"]})
+    routes.wait_for_line("routes: loaded the table: ~ fn_echo (1 task: -10.0.1.7), - fn_new.team-a")
+
+    # The gateway's address is nginx's configuration: that reloads.
     routes.address("10.0.0.9")
     routes.wait_for_line("routes: reloading nginx: gateway 10.0.0.5 -> 10.0.0.9")
-    routes.wait_until(lambda: routes.reloads() == 2, "not two reloads")
-
-    routes.serve({"echo": ["10.0.1.6"]}, extra="# refuse-me\n")
-    routes.wait_for_line(
-        "routes: nginx refused the new table (~ fn_echo (1 task: -10.0.1.7), - fn_new.team-a, other lines); "
-        "keeping the running one"
-    )
-    assert routes.reloads() == 2
+    routes.wait_until(lambda: routes.reloads() == 1, "no reload")
+    routes.serve({"echo": ["10.0.1.6"]}, config_extra="refuse-me\n")
+    refused = "routes: nginx refused the new configuration (other lines); keeping the running one"
+    routes.wait_for_line(refused)
+    fetched = routes.fetches()
+    routes.wait_until(lambda: routes.fetches() >= fetched + 4, "no two more rounds")
+    assert routes.lines().count(refused) == 1 and routes.reloads() == 1
 
 
 def test_without_the_secrets_no_credentials_are_sent(start, tmp_path):
     routes = start(tmp_path / "no-secrets", {"echo": ["10.0.1.5"]})
-    routes.wait_for_line("routes: starting nginx: + fn_echo (1 task), gateway at 10.0.0.5")
+    routes.wait_for_line("routes: starting nginx: gateway at 10.0.0.5")
+    routes.wait_for_line("routes: loaded the table: + fn_echo (1 task)")
     assert (routes.stubs / "curl-config").read_text() == ""
