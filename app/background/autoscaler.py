@@ -95,7 +95,7 @@ class Autoscaler:
         totals = self._totals()
         functions = {
             function_reference(status.name, status.namespace, self.namespace): status
-            for status in self.functions.list_functions()
+            for status in self.functions.list_functions(available=False)
         }
         for reference, status in functions.items():
             try:

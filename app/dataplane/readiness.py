@@ -45,6 +45,9 @@ log = logging.getLogger(__name__)
 TICK = 0.5
 # A view not rewritten for this long is not trusted.
 STALE = 5.0
+# An unchanged view is written again only this often (well within STALE): each write has every
+# worker read the whole view again.
+HEARTBEAT = 1.0
 # Probes in flight at once.
 CONCURRENCY = 64
 FUNCTION_PORT = 8080
@@ -156,6 +159,8 @@ class ReadinessProber:
         self._probe = probe
         self._clock = clock
         self._replicas: dict[str, _Replica] = {}
+        # The functions' part of the view last written, and when.
+        self._written: tuple[dict, float] | None = None
         self._pool = ThreadPoolExecutor(CONCURRENCY, thread_name_prefix="probe")
         self._loop = LeaderLoop(
             "readiness-prober", self.probe_round, lock, follow=self._forget, what="readiness round",
@@ -170,6 +175,7 @@ class ReadinessProber:
 
     def _forget(self) -> None:
         self._replicas = {}
+        self._written = None
 
     def probe_round(self) -> None:
         """Probe what is due, write the view, and roll back updates that never got ready.
@@ -212,19 +218,22 @@ class ReadinessProber:
             self._judge_update(function, probes_of[(function.name, function.namespace)].readiness, now)
 
     def _write(self, functions: list[FunctionEndpoints], now: float) -> None:
-        view = {"at": now, "functions": {}}
+        found = {}
         for function in functions:
             ready = {task.id: task.id in self._replicas and self._replicas[task.id].ready for task in function.tasks}
-            view["functions"][function_reference(function.name, function.namespace, self.namespace)] = {
+            found[function_reference(function.name, function.namespace, self.namespace)] = {
                 "addresses": routable(function.tasks, {task for task, is_ready in ready.items() if is_ready},
                                       function.replicas),
                 "ready": ready,
                 "available": sum(1 for task in function.tasks if ready[task.id] and task.current and not task.draining),
             }
+        if self._written and self._written[0] == found and now - self._written[1] < HEARTBEAT:
+            return
         folder = os.path.dirname(self.path)
         with tempfile.NamedTemporaryFile("w", dir=folder, prefix=".readiness-", delete=False, encoding="utf-8") as file:
-            json.dump(view, file)
+            json.dump({"at": now, "functions": found}, file)
         os.replace(file.name, self.path)
+        self._written = (found, now)
 
     def _judge_update(self, function: FunctionEndpoints, readiness: Probe, now: float) -> None:
         if not function.can_roll_back:

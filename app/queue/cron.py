@@ -109,7 +109,7 @@ class CronScheduler:
         now = self._clock()
         scheduled: set[str] = set()
         faults: dict[str, str] = {}
-        for status in self.functions.list_functions():
+        for status in self.functions.list_functions(available=False):
             reference = function_reference(status.name, status.namespace, self.namespace)
             try:
                 spec = cron_spec(status.annotations, status.labels)

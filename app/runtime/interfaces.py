@@ -49,9 +49,10 @@ class Health(Protocol):
 
 
 class Functions(Protocol):
-    def list_functions(self, namespace: str | None = None) -> list[FunctionStatus]:
-        """Every function of ``namespace`` (of every namespace when None), with available
-        replicas, at a constant cost in orchestrator calls."""
+    def list_functions(self, namespace: str | None = None, *, available: bool = True) -> list[FunctionStatus]:
+        """Every function of ``namespace`` (of every namespace when None), at a constant cost in
+        orchestrator calls. With ``available`` False, ``available_replicas`` is 0 and the
+        replicas are not asked for: for callers that do not read it, or know it otherwise."""
 
     def get_function(self, name: str, namespace: str | None = None) -> FunctionStatus:
         """One function. Raises NotFound (404) when no function of ours has that name there."""

@@ -211,7 +211,7 @@ def test_the_gateway_wants_credentials_for_nginxs_table(stack):
     # From nginx's container as from any other: functions reach the gateway on their networks.
     nginx = container(stack, "nginx")
     for credentials in ([], ["-u", f"{stack.user}:wrong"]):
-        asked = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *credentials, "http://gateway:8080/_/routes"]
+        asked = ["curl", "-s", "-o", "/dev/null", "-w", "%{http_code}", *credentials, "http://gateway:8080/_/routes/table"]
         status = subprocess.run(["docker", "exec", nginx, *asked], capture_output=True, text=True, check=True).stdout
         assert status == "401", credentials
 

@@ -130,7 +130,7 @@ def test_same_name_in_two_namespaces_isolated_with_own_secrets(stack, two_namesp
     # Nor read where b's tasks are from nginx's routing table: the gateway, which is on a's network,
     # wants its credentials for it.
     gateway = gateway_address(stack, f"func_functions-{a}")
-    table = answer(stack, f"prober.{a}", f"{gateway} /_/routes\n".encode())
+    table = answer(stack, f"prober.{a}", f"{gateway} /_/routes/table\n".encode())
     assert table.split()[1:2] == ["401"] and b_address not in table
     # Nor any other control route.
     for path in ("/system/functions", "/system/secrets", "/system/namespaces", f"/system/namespace/{a}", "/system/info",

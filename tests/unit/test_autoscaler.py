@@ -27,7 +27,7 @@ class Cluster:
         self.scaled: list[tuple[str, int]] = []
         self.down = False
 
-    def list_functions(self) -> list[FunctionStatus]:
+    def list_functions(self, available: bool = True) -> list[FunctionStatus]:
         if self.down:
             raise BackendUnavailable("Docker is unreachable; could not list services.")
         return [

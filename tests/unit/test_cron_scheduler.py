@@ -100,7 +100,7 @@ class Functions:
             name, "img", namespace or DEFAULT_NAMESPACE, 1, 1, labels=labels or {}, annotations=annotations, created_at=created_at
         )
 
-    def list_functions(self) -> list[FunctionStatus]:
+    def list_functions(self, available: bool = True) -> list[FunctionStatus]:
         return list(self.statuses.values())
 
 

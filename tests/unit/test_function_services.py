@@ -57,6 +57,20 @@ def test_services_are_listed_again_only_after_a_change(runtime, engine):
              what="the removal to be seen")
 
 
+def test_a_listing_that_needs_no_availability_asks_docker_for_nothing_once_services_are_kept(runtime, engine):
+    runtime.functions.deploy(fn("a", labels={LABEL_SCALE_MIN: "2"}))
+
+    def asked() -> list[str]:
+        before = len(engine.requests)
+        [status] = runtime.functions.list_functions(available=False)
+        assert (status.name, status.replicas, status.available_replicas) == ("a", 2, 0)
+        return _asked(engine, before)
+
+    wait_for(lambda: asked() == [], timeout=5, what="the services to be kept")
+    # Asked for, availability is read again from the running tasks.
+    assert [f.available_replicas for f in runtime.functions.list_functions()] == [2]
+
+
 @pytest.mark.parametrize("state, available", [("running", 2), ("pending", 0)])
 def test_available_replicas_are_running_tasks(runtime, engine, state, available):
     engine.task_state = state

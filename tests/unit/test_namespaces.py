@@ -268,10 +268,10 @@ def routed(config, engine):
 
 def test_nginx_routes_each_namespace_to_its_own_pool(routed):
     _, client, _ = routed
-    table = client.get("/_/routes").text
-    assert "upstream fn_echo {" in table and "upstream fn_echo.team-a {" in table
-    assert "    echo.team-a fn_echo.team-a;\n" in table
-    assert "    echo.openfaas-fn fn_echo;\n" in table
+    table = client.get("/_/routes/table").text
+    assert "\npool fn_echo " in table and "\npool fn_echo.team-a " in table
+    assert "\nname echo.team-a fn_echo.team-a\n" in table
+    assert "\nname echo.openfaas-fn fn_echo\n" in table
     assert "echo.team-a.openfaas-fn" not in table
 
 

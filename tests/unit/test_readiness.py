@@ -6,11 +6,12 @@ from __future__ import annotations
 
 import dataclasses
 import http.server
+import json
 import threading
 
 import pytest
 
-from app.dataplane.readiness import STALE, ReadinessProber, ReadinessView, http_probe
+from app.dataplane.readiness import HEARTBEAT, STALE, ReadinessProber, ReadinessView, http_probe
 from app.dataplane.upstreams import Upstreams
 from app.domain.models import FunctionEndpoints, TaskEndpoint
 from app.domain.probes import READY_PREFIX, Probe
@@ -137,6 +138,29 @@ def test_a_view_not_rewritten_for_a_while_is_not_trusted(tmp_path, clock):
     assert view.fresh
     clock.now += STALE + 0.1
     assert not view.fresh and view.addresses("echo") is None and view.ready("echo", "t1") is None
+
+
+def test_an_unchanged_view_is_rewritten_only_to_stay_fresh(tmp_path, clock):
+    # Each write has every worker read the whole view again.
+    functions = FakeFunctions(function(task(1)))
+    made, view, _ = prober(tmp_path, functions, clock, {"10.0.0.2": False})
+
+    def written_at() -> float:
+        return json.loads((tmp_path / "readiness.json").read_text())["at"]
+
+    made.probe_round()
+    first = clock.now
+    clock.now += HEARTBEAT / 2
+    made.probe_round()
+    assert written_at() == first
+    clock.now += HEARTBEAT / 2
+    made.probe_round()
+    assert written_at() == clock.now and view.fresh
+    # A change is written at once.
+    functions.functions = [function(task(1), task(2))]
+    clock.now += 0.1
+    made.probe_round()
+    assert written_at() == clock.now and view.ready("echo", "t2") is False
 
 
 def test_names_in_other_namespaces_carry_their_namespace(tmp_path, clock):

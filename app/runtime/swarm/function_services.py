@@ -32,15 +32,17 @@ class SwarmFunctions:
         # and the same object comes back meanwhile, which lets the API keep its JSON too.
         self._statuses: dict[str, tuple[tuple, FunctionStatus]] = {}
 
-    def list_functions(self, namespace: str | None = None) -> list[FunctionStatus]:
+    def list_functions(self, namespace: str | None = None, *, available: bool = True) -> list[FunctionStatus]:
         services = self.lookup.function_services(namespace=namespace)
-        # One call for all tasks, whatever the number of functions.
-        tasks = specs.tasks_by_service(self.lookup.running_tasks() if services else [])
+        # One call for all tasks, whatever the number of functions; none when not wanted (the
+        # services themselves are kept between Docker's events: service_cache.py).
+        tasks = specs.tasks_by_service(self.lookup.running_tasks() if services and available else [])
         default = self.client.default_namespace
         read: dict[str, tuple[tuple, FunctionStatus]] = {}
         for service in services:
             own = tasks.get(service["ID"], [])
-            source = (service["Version"]["Index"], tuple((task["ID"], task["Version"]["Index"]) for task in own))
+            counted = tuple((task["ID"], task["Version"]["Index"]) for task in own) if available else None
+            source = (service["Version"]["Index"], counted)
             kept = self._statuses.get(service["ID"])
             read[service["ID"]] = kept if kept and kept[0] == source else (source, specs.function_status(service, own, default))
         # A list of every namespace shows which services are gone.

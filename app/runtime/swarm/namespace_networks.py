@@ -92,7 +92,7 @@ class SwarmNamespaces:
         network = self.networks.namespace_networks().get(namespace)
         if network is None:
             raise NotFound(f"Namespace {namespace} not found.")
-        left = [f"function {status.name}" for status in self.functions.list_functions(namespace)]
+        left = [f"function {status.name}" for status in self.functions.list_functions(namespace, available=False)]
         left += [f"secret {name}" for name in self.secrets.list_secrets(namespace)]
         if left:
             raise Conflict(f"Namespace {namespace} still holds {', '.join(left)}; remove them first.")

@@ -55,13 +55,13 @@ class _Live(NamedTuple):
     usage: Usage | None
 
 
-def _live(statuses: list[FunctionStatus], with_usage: bool) -> list[_Live]:
+def _live(statuses: list[FunctionStatus], ready: dict[str, int] | None, with_usage: bool) -> list[_Live]:
     """For each status, its invocation count from the metrics every worker shares, the last
-    sampled usage when asked for (never waiting for stats) and, while replicas are probed, the
-    ready replicas of the current spec as available; replicas recorded."""
+    sampled usage when asked for (never waiting for stats) and, while replicas are probed (a
+    fresh readiness view: ``ready``), the ready replicas of the current spec as available;
+    replicas recorded."""
     counts = metrics.invocation_counts()
     sampled = usage()
-    ready = readiness().availability()
     live = []
     for status in statuses:
         reference = reference_of(status.name, status.namespace)
@@ -79,15 +79,17 @@ def _live(statuses: list[FunctionStatus], with_usage: bool) -> list[_Live]:
 @bp.get("/system/functions")
 def list_functions():
     with_usage, namespace = _status_query()
-    statuses = functions().list_functions(namespace)
-    return jsonify(_STATUSES.dump(statuses, _live(statuses, with_usage)))
+    # Probed replicas say what is available: the runtime need not count running ones.
+    ready = readiness().availability()
+    statuses = functions().list_functions(namespace, available=ready is None)
+    return jsonify(_STATUSES.dump(statuses, _live(statuses, ready, with_usage)))
 
 
 @bp.get("/system/function/<name>")
 def get_function(name: str):
     with_usage, namespace = _status_query()
     status = functions().get_function(require_function_name(name), namespace)
-    return jsonify(_STATUS.dump([status], _live([status], with_usage))[0])
+    return jsonify(_STATUS.dump([status], _live([status], readiness().availability(), with_usage))[0])
 
 
 @bp.get("/system/function/<name>/instances")

@@ -40,7 +40,7 @@ def routing_table():
     probing = pools.probing
     ready = [
         reference_of(status.name, status.namespace)
-        for status in functions().list_functions()
+        for status in functions().list_functions(available=not probing)
         if status.replicas and (probing or status.available_replicas)
         and (config.route_namespaces or status.namespace == config.namespace)
     ]
