@@ -205,8 +205,13 @@ def test_a_status_is_read_again_only_when_its_service_or_tasks_changed(runtime, 
     runtime.functions.deploy(fn("a"))
     runtime.functions.deploy(fn("b"))
     first = {f.name: f for f in runtime.functions.list_functions()}
+    # A list without availability between two with it (the API, the routing table and the time
+    # series take turns) keeps both lists' statuses.
+    without = {f.name: f for f in runtime.functions.list_functions(available=False)}
     again = {f.name: f for f in runtime.functions.list_functions()}
     assert again["a"] is first["a"] and again["b"] is first["b"]
+    assert {f.name: f for f in runtime.functions.list_functions(available=False)} == without
+    assert all(f is without[f.name] for f in runtime.functions.list_functions(available=False))
     runtime.functions.scale("a", 3)
     scaled = {f.name: f for f in runtime.functions.list_functions()}
     assert scaled["b"] is first["b"] and (scaled["a"].replicas, scaled["a"].available_replicas) == (3, 3)

@@ -27,10 +27,11 @@ class SwarmFunctions:
         self.lookup = lookup
         self.networks = networks
         self.secrets = secrets
-        # Service ID -> (what its status was read from, the status): a status is read again only
-        # when its service or one of its tasks changed (each change moves their Version.Index),
-        # and the same object comes back meanwhile, which lets the API keep its JSON too.
-        self._statuses: dict[str, tuple[tuple, FunctionStatus]] = {}
+        # Per ``available``, service ID -> (what its status was read from, the status): a status
+        # is read again only when its service or one of its tasks changed (each change moves
+        # their Version.Index), and the same object comes back meanwhile, which lets the API keep
+        # its JSON too. Lists with and without tasks keep theirs apart: they alternate.
+        self._statuses: dict[bool, dict[str, tuple[tuple, FunctionStatus]]] = {True: {}, False: {}}
 
     def list_functions(self, namespace: str | None = None, *, available: bool = True) -> list[FunctionStatus]:
         services = self.lookup.function_services(namespace=namespace)
@@ -43,10 +44,10 @@ class SwarmFunctions:
             own = tasks.get(service["ID"], [])
             counted = tuple((task["ID"], task["Version"]["Index"]) for task in own) if available else None
             source = (service["Version"]["Index"], counted)
-            kept = self._statuses.get(service["ID"])
+            kept = self._statuses[available].get(service["ID"])
             read[service["ID"]] = kept if kept and kept[0] == source else (source, specs.function_status(service, own, default))
         # A list of every namespace shows which services are gone.
-        self._statuses = read if namespace is None else {**self._statuses, **read}
+        self._statuses[available] = read if namespace is None else {**self._statuses[available], **read}
         return sorted((status for _, status in read.values()), key=lambda f: (f.namespace, f.name))
 
     def get_function(self, name: str, namespace: str | None = None) -> FunctionStatus:
