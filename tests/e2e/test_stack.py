@@ -10,7 +10,7 @@ import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
-from app.dataplane.route_table import render_routes
+from app.dataplane.route_table import render_config, render_table
 from app.domain.timestamps import now_rfc3339_nano
 from harness import ROOT, basic_auth
 from tests.gateway import call
@@ -138,24 +138,38 @@ def test_oversized_requests_are_refused_with_a_sentence(stack):
 
 
 def test_nginx_takes_a_table_of_the_longest_names_and_thousands_of_functions(stack, tmp_path):
-    """nginx refuses a whole routing table whose map keys do not fit its hash (the running table
-    then stays, stale): the longest references and many functions must fit."""
+    """nginx's image, configuration and Lua module as the stack runs them: the configuration the
+    gateway renders passes `nginx -t`, and a table of the longest references and thousands of
+    functions is taken whole (a refused table leaves the running one in place, stale)."""
     longest = "f" * 63
     routes = {longest: ["10.0.0.1"], f"{longest}.{'n' * 63}": ["10.0.0.2"]}
     routes.update((f"fn-{index}", [f"10.1.{index // 250}.{index % 250 + 1}"]) for index in range(3000))
+    table = render_table(routes, port=8080, namespace="openfaas-fn")
+    (tmp_path / "routes.table").write_text(table)
+    (tmp_path / "broken.table").write_text(table + "pool fn_x 10.0.0.1\n")
     (tmp_path / "routes.conf").write_text(
-        render_routes(routes, port=8080, namespace="openfaas-fn", fallback="127.0.0.1:8080", upstream_timeout=60,
-                      call_log_token="t0k3n")
-    )
+        render_config(fallback="127.0.0.1:8080", upstream_timeout=60, call_log_token="t0k3n"))
     env_file = Path(stack.env["ENV_FILE"]).read_text()
     image = re.search(r"^NGINX_IMAGE=(.+)$", env_file, re.MULTILINE).group(1)
+    # nginx in the background, its loader waited for (bounded), then both tables.
+    script = (
+        "nginx -t -q && nginx && "
+        "for try in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:8081/ && break; sleep 0.1; done; "
+        "for name in routes broken; do "
+        "curl -sS -w ' %{http_code}\\n' --data-binary @/tables/$name.table http://127.0.0.1:8081/routes; done"
+    )
     checked = subprocess.run(
         [
             "docker", "run", "--rm", "--add-host", "gateway:127.0.0.1",
             "-v", f"{ROOT / 'deploy/nginx.conf'}:/etc/nginx/nginx.conf:ro",
+            "-v", f"{ROOT / 'deploy/nginx-routes.lua'}:/etc/nginx/routes.lua:ro",
             "-v", f"{tmp_path / 'routes.conf'}:/etc/nginx/routes.conf:ro",
-            image, "nginx", "-t",
+            "-v", f"{tmp_path}:/tables:ro",
+            "--entrypoint", "sh", image, "-c", script,
         ],
         capture_output=True, text=True, timeout=120,
     )
     assert checked.returncode == 0, checked.stderr
+    lines = len(table.splitlines())
+    assert checked.stdout.splitlines() == [
+        " 204", f"line {lines + 1}: not an IPv4 address and port: 10.0.0.1", " 400"]
