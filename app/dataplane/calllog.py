@@ -9,9 +9,9 @@ metrics, so ``gateway_function_invocation_total``, ``gateway_functions_seconds``
 The port is open on every network the gateway is on, functions' included, and a function could
 forge calls of another function, which the autoscaler scales on, or of made-up names, which
 would grow the metrics' label set. So each line starts with a token only nginx knows (it comes
-with the routing table, app/dataplane/route_table.py, which only the gateway's credentials read),
-and a line without it is dropped. A line with it names a pool of that table, which the gateway
-rendered from its functions, so it is counted as it is: also the call of a function deployed a
+with the configuration the gateway renders for nginx, app/dataplane/route_table.py, which only the
+gateway's credentials read), and a line without it is dropped. A line with it names a pool of the
+routing table, which the gateway rendered from its functions, so it is counted as it is: also the call of a function deployed a
 moment ago, or deleted a moment ago while nginx still routed it. Threads here are greenlets under
 gunicorn's gevent worker.
 """
