@@ -173,15 +173,12 @@ def invocation_counts() -> dict[str, int]:
 def function_totals() -> dict[str, tuple[int, float]]:
     """Per function, the calls finished so far and the seconds they took in all, summed over
     status codes and over every worker process."""
-    calls: dict[str, int] = defaultdict(int)
     seconds: dict[str, float] = defaultdict(float)
-    for family in _families(_invocations, _function_seconds):
+    for family in _families(_function_seconds):
         for sample in family.samples:
-            if sample.name == INVOCATIONS_TOTAL:
-                calls[sample.labels["function_name"]] += int(sample.value)
-            elif sample.name == FUNCTION_SECONDS + "_sum":
+            if sample.name == FUNCTION_SECONDS + "_sum":
                 seconds[sample.labels["function_name"]] += sample.value
-    return {function: (count, seconds[function]) for function, count in calls.items()}
+    return {function: (count, seconds[function]) for function, count in invocation_counts().items()}
 
 
 @dataclass

@@ -101,7 +101,8 @@ function _M.pool(name)
     refresh()
     local pool = names[name]
     if not pool then return FALLBACK end
-    ngx.ctx.peers = pools[pool]
+    local ctx = ngx.ctx
+    ctx.pool, ctx.peers = pool, pools[pool]
     return pool
 end
 
@@ -113,7 +114,8 @@ function _M.balance()
     if not peers then
         -- A websocket, after its jump to a named location (which starts a new ngx.ctx).
         refresh()
-        peers = pools[ngx.var.function_pool]
+        ctx.pool = ngx.var.function_pool
+        peers = pools[ctx.pool]
         if not peers then return ngx.exit(ngx.HTTP_BAD_GATEWAY) end
         ctx.peers = peers
     end
@@ -125,7 +127,7 @@ function _M.balance()
         ctx.tried = tried
         if #peers > 1 then balancer.set_more_tries(#peers - 1) end
     end
-    local pool = ngx.var.function_pool
+    local pool = ctx.pool
     local start = turns[pool] or 0
     local now = ngx.now()
     local chosen, fallback

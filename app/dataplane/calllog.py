@@ -11,9 +11,9 @@ forge calls of another function, which the autoscaler scales on, or of made-up n
 would grow the metrics' label set. So each line starts with a token only nginx knows (it comes
 with the configuration the gateway renders for nginx, app/dataplane/route_table.py, which only the
 gateway's credentials read), and a line without it is dropped. A line with it names a pool of the
-routing table, which the gateway rendered from its functions, so it is counted as it is: also the call of a function deployed a
-moment ago, or deleted a moment ago while nginx still routed it. Threads here are greenlets under
-gunicorn's gevent worker.
+routing table, which the gateway rendered from its functions, so it is counted as it is: also the
+call of a function deployed a moment ago, or deleted a moment ago while nginx still routed it.
+Threads here are greenlets under gunicorn's gevent worker.
 """
 
 from __future__ import annotations
