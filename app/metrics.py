@@ -27,7 +27,7 @@ import os
 import time
 from collections import defaultdict
 from dataclasses import dataclass, field
-from typing import Iterable
+from typing import Iterable, Sequence
 
 from flask import Flask, Response, g, request, request_finished, request_started
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
@@ -43,8 +43,10 @@ if not _MULTIPROCESS and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
 
 INVOCATIONS_TOTAL = "gateway_function_invocation_total"
 FUNCTION_SECONDS = "gateway_functions_seconds"
-# Function calls may take up to upstream_timeout (60 s by default), beyond the library's 10 s buckets.
-_FUNCTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60, float("inf"))
+# The finite upper bounds of gateway_functions_seconds' buckets: function calls may take up to
+# upstream_timeout (60 s by default), beyond the library's 10 s buckets. nginx counts the calls it
+# routes into the same buckets (app/dataplane/route_table.py hands it these bounds).
+FUNCTION_BUCKETS = (0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60)
 # Any other method (werkzeug accepts every token) is counted as "other", so clients cannot grow
 # the label set.
 _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"})
@@ -52,7 +54,7 @@ _METHODS = frozenset({"GET", "HEAD", "POST", "PUT", "PATCH", "DELETE", "OPTIONS"
 _invocations = Counter(INVOCATIONS_TOTAL, "Function calls, by function and HTTP status.", ["function_name", "code"])
 _function_seconds = Histogram(
     FUNCTION_SECONDS, "Duration of function calls, by function and HTTP status.", ["function_name", "code"],
-    buckets=_FUNCTION_BUCKETS,
+    buckets=(*FUNCTION_BUCKETS, float("inf")),
 )
 _service_count = Gauge(
     "gateway_service_count", "Desired replicas of each function, as last observed.", ["function_name"],
@@ -113,6 +115,31 @@ def record_invocation(function: str, code: int, seconds: float) -> None:
     """
     _invocations.labels(function, str(code)).inc()
     _function_seconds.labels(function, str(code)).observe(seconds)
+
+
+def buckets_add_up(calls: int, buckets: Sequence[int]) -> bool:
+    """Whether ``buckets`` counts ``calls`` calls into FUNCTION_BUCKETS and +Inf."""
+    return len(buckets) == len(FUNCTION_BUCKETS) + 1 and min(buckets) >= 0 and sum(buckets) == calls
+
+
+def record_invocations(function: str, code: int, calls: int, seconds: float, buckets: Sequence[int]) -> None:
+    """Count ``calls`` calls of a function at once, as ``calls`` record_invocation would: their
+    ``seconds`` in all, and how many fell in each bucket of FUNCTION_BUCKETS (one more count
+    for +Inf). Raises ValueError when the counts do not add up to ``calls``.
+
+    For the sums nginx sends of the calls it routed (app/dataplane/calllog.py); the same rule
+    as record_invocation about names holds.
+    """
+    if not buckets_add_up(calls, buckets):
+        raise ValueError(f"{len(buckets)} bucket counts adding up to {sum(buckets)}, not {calls} calls")
+    _invocations.labels(function, str(code)).inc(calls)
+    histogram = _function_seconds.labels(function, str(code))
+    # prometheus_client observes one value at a time; these are the values observe() adds to
+    # (tests/unit/test_metrics.py checks both give the same samples).
+    histogram._sum.inc(seconds)
+    for bucket, count in zip(histogram._buckets, buckets):
+        if count:
+            bucket.inc(count)
 
 
 def set_replicas(function: str, replicas: int) -> None:

@@ -5,7 +5,7 @@
 # no registry is reachable, an equivalent image is built from Debian's packages: debootstrap into
 # a folder, then `docker import`. Such images are built once and reused, without trying the
 # registry again (a pull that cannot succeed still takes seconds). nginx's image is always built
-# so: its routing table is a Lua module (deploy/routes.lua), and Debian's Lua module is built for
+# so: its routing table and call counts are Lua modules (deploy/nginx-routes.lua, deploy/nginx-calls.lua), and Debian's Lua module is built for
 # Debian's nginx, not the official image's. PYTHON_IMAGE or NGINX_IMAGE set in the environment
 # always win (an nginx image given so needs the same modules).
 #

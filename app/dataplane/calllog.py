@@ -1,18 +1,19 @@
 """Calls nginx made to functions directly, counted as if the gateway had made them.
 
-nginx sends one syslog datagram per function call it routed itself (``deploy/nginx.conf``:
-``access_log syslog:...`` in the ``function_calls`` format: name, status, seconds). Each gunicorn
-worker binds the same UDP port with ``SO_REUSEPORT`` and records what it receives in the shared
-metrics, so ``gateway_function_invocation_total``, ``gateway_functions_seconds`` and
-``invocationCount`` count every call, whichever path it took.
+Each nginx worker counts the calls it routed itself and sends the sums a few times a second as
+UDP datagrams (``deploy/nginx-calls.lua``, started by the configuration
+app/dataplane/route_table.py renders). Each gunicorn worker binds the same UDP port with
+``SO_REUSEPORT`` and records what it receives in the shared metrics, so
+``gateway_function_invocation_total``, ``gateway_functions_seconds`` and ``invocationCount``
+count every call, whichever path it took.
 
 The port is open on every network the gateway is on, functions' included, and a function could
 forge calls of another function, which the autoscaler scales on, or of made-up names, which
-would grow the metrics' label set. So each line starts with a token only nginx knows (it comes
-with the configuration the gateway renders for nginx, app/dataplane/route_table.py, which only the
-gateway's credentials read), and a line without it is dropped. A line with it names a pool of the
-routing table, which the gateway rendered from its functions, so it is counted as it is: also the
-call of a function deployed a moment ago, or deleted a moment ago while nginx still routed it.
+would grow the metrics' label set. So each datagram starts with a token only nginx knows (it
+comes with the configuration the gateway renders for nginx, which only the gateway's credentials
+read), and a datagram without it is dropped. Its lines name pools of the routing table, which
+the gateway rendered from its functions, so they are counted as they are: also the calls of a
+function deployed a moment ago, or deleted a moment ago while nginx still routed it.
 Threads here are greenlets under gunicorn's gevent worker.
 """
 
@@ -22,6 +23,7 @@ import contextlib
 import hmac
 import logging
 import socket
+from typing import NamedTuple
 
 from app import metrics
 from app.background.loop import BackgroundLoop
@@ -36,25 +38,42 @@ _RECEIVE_BUFFER = 4 * 1024 * 1024
 OPEN_TOKEN = "open"
 
 
-def parse(datagram: bytes) -> tuple[str, str, int, float] | None:
-    """(token, function, status, seconds) from one syslog datagram, or None when it is not a call
-    line.
+class Calls(NamedTuple):
+    """One line of a datagram: calls of a function that ended with one status."""
 
-    nginx writes ``<PRI>TIMESTAMP TAG: MESSAGE``; the message is ``token fn_<name> status seconds``
-    (the call log's token, the function's pool, status and seconds).
+    function: str
+    status: int
+    calls: int
+    seconds: float
+    buckets: tuple[int, ...]  # calls per bucket of metrics.FUNCTION_BUCKETS, then +Inf
+
+
+def parse(datagram: bytes) -> tuple[str, list[Calls]] | None:
+    """The token and the lines of one datagram, or None when it is not nginx's sums.
+
+    The datagram is the token on its first line, then one line per pool and status:
+    ``fn_<function> <status> <calls> <seconds> <calls per bucket>...``. One line that does not
+    parse, or whose bucket counts do not add up, drops the whole datagram.
     """
-    message = datagram.rpartition(b": ")[2].split()
-    if len(message) != 4 or not message[1].startswith(POOL_PREFIX.encode()):
+    token, newline, body = datagram.partition(b"\n")
+    if not newline:
         return None
-    token, pool, status, seconds = message
+    lines = []
     try:
-        return token.decode("ascii"), pool[len(POOL_PREFIX):].decode("ascii"), int(status), float(seconds)
+        for line in body.decode("ascii").splitlines():
+            pool, status, calls, seconds, *buckets = line.split(" ")
+            sums = Calls(pool.removeprefix(POOL_PREFIX), int(status), int(calls), float(seconds),
+                         tuple(int(count) for count in buckets))
+            if not pool.startswith(POOL_PREFIX) or not metrics.buckets_add_up(sums.calls, sums.buckets):
+                return None
+            lines.append(sums)
+        return token.decode("ascii"), lines
     except (UnicodeDecodeError, ValueError):
         return None
 
 
 class CallLog:
-    """Receives nginx's call lines on ``port`` (UDP) and records those carrying ``token``;
+    """Receives nginx's sums of calls on ``port`` (UDP) and records those carrying ``token``;
     ``start`` once per process."""
 
     def __init__(self, port: int, token: str):
@@ -76,17 +95,17 @@ class CallLog:
         self._loop.stop()
 
     def record(self, datagram: bytes) -> bool:
-        """Record one datagram's call; whether it was a call line carrying the token."""
-        line = parse(datagram)
-        if line is None or not hmac.compare_digest(line[0], self.token):
+        """Record one datagram's calls; whether it was nginx's sums carrying the token."""
+        parsed = parse(datagram)
+        if parsed is None or not hmac.compare_digest(parsed[0], self.token):
             return False
-        metrics.record_invocation(*line[1:])
+        for line in parsed[1]:
+            metrics.record_invocations(*line)
         return True
 
     def _receive(self) -> None:
         """The loop's one long round: record datagrams as they come until stopped. Not a round
-        per datagram: nginx sends one per call, and the loop's pause and error handling would
-        be paid on each."""
+        per datagram: nginx sends several a second, and the loop's pause would delay each."""
         while not self._loop.stopping:
             try:
                 datagram = self._socket.recv(2048)

@@ -10,8 +10,8 @@ which fetches both every second:
   shared memory without a reload (``deploy/nginx-routes.lua``), so a deploy, a scale or a task
   moving closes no client's connection;
 - its configuration (``render_config``): the gateway's own pool, the pool every task is reached
-  through, the calls' deadline and the call log's token; it changes only with the gateway's
-  address or settings, and nginx reloads then.
+  through, the calls' deadline and where nginx sends the counts of the calls it routed; it
+  changes only with the gateway's address or settings, and nginx reloads then.
 
 A function is in the table while it should have replicas and has ready task addresses; functions
 not in it (unknown, scaled to zero, just deployed) go to the gateway's proxy, which answers 404
@@ -23,7 +23,10 @@ and addresses come from DNS, so nothing a client sends reaches nginx.
 
 from __future__ import annotations
 
+import json
 from typing import Mapping, Sequence
+
+from app.metrics import FUNCTION_BUCKETS
 
 # Idle connections nginx keeps open to the tasks, per nginx worker: as many as calls in flight, or
 # every call over the cap opens and closes a connection and leaves a TIME_WAIT port behind (at
@@ -41,7 +44,7 @@ POOL_PREFIX = "fn_"
 NEXT_TASK_WINDOW = 3.0
 
 
-def render_config(*, fallback: str, upstream_timeout: float, call_log_token: str) -> str:
+def render_config(*, fallback: str, upstream_timeout: float, call_log_port: int, call_log_token: str) -> str:
     """nginx configuration (http context) that changes only with the gateway's address or
     settings.
 
@@ -49,8 +52,10 @@ def render_config(*, fallback: str, upstream_timeout: float, call_log_token: str
     ``functions``, whose balancer (``deploy/nginx-routes.lua``) picks a task of the call's
     ``$function_pool`` from the table; sets ``proxy_read_timeout`` to ``upstream_timeout``: nginx
     enforces a function's deadline itself (``deploy/nginx.conf`` sets its other locations'
-    timeouts explicitly). ``$call_log_token`` is what nginx starts each call-log line with, so
-    the gateway knows the line is nginx's (app/dataplane/calllog.py).
+    timeouts explicitly). Each nginx worker counts the calls it routes itself
+    (``deploy/nginx-calls.lua``) and sends the sums to the gateway (``fallback``'s host) on
+    ``call_log_port``, UDP, in datagrams starting with ``call_log_token``, so the gateway knows
+    they are nginx's (app/dataplane/calllog.py); with the port 0, nginx counts nothing.
     """
     return "\n".join([
         "# Rendered by the gateway (app/dataplane/route_table.py); nginx reloads when it changes.",
@@ -58,7 +63,6 @@ def render_config(*, fallback: str, upstream_timeout: float, call_log_token: str
         # Another task is tried only early on: for a refused or silent connection, never after a
         # read timeout (a second call of a slow function).
         f"proxy_next_upstream_timeout {min(upstream_timeout, NEXT_TASK_WINDOW):g}s;",
-        f"map $function_pool $call_log_token {{ default {call_log_token}; }}",
         f"upstream {FALLBACK_POOL} {{",
         f"    server {fallback};",
         f"    keepalive {KEEPALIVE};",
@@ -71,7 +75,22 @@ def render_config(*, fallback: str, upstream_timeout: float, call_log_token: str
         f"    keepalive {KEEPALIVE};",
         f"    keepalive_timeout {IDLE_TIMEOUT};",
         "}",
+        *_call_counting(fallback.rpartition(":")[0], call_log_port, call_log_token),
     ]) + "\n"
+
+
+def _call_counting(host: str, port: int, token: str) -> list[str]:
+    """The lines that start each nginx worker's call counting: none with the port 0."""
+    if not port:
+        return []
+    # JSON strings are Lua strings too; the bounds as the gateway's histogram has them.
+    bounds = ", ".join(f"{bound!r}" for bound in FUNCTION_BUCKETS)
+    return [
+        "init_worker_by_lua_block {",
+        f"    require(\"calls\").start{{host = {json.dumps(host)}, port = {port}, token = {json.dumps(token)},",
+        f"        buckets = {{{bounds}}}}}",
+        "}",
+    ]
 
 
 def render_table(routes: Mapping[str, Sequence[str]], *, port: int, namespace: str) -> str:

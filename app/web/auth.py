@@ -63,7 +63,7 @@ class Credentials:
         return hashlib.sha256(b"faas-swarm-py dashboard session\0" + self.user + b"\0" + self.password).digest()
 
     def call_log_token(self) -> str:
-        """What nginx puts in each call-log datagram (app.dataplane.calllog): derived from the
+        """What nginx starts each call-log datagram with (app.dataplane.calllog): derived from the
         credentials, so every gateway process agrees on it and no function can forge it."""
         return hashlib.sha256(b"faas-swarm-py call log\0" + self.user + b"\0" + self.password).hexdigest()[:32]
 

@@ -150,14 +150,15 @@ def _count(stack, name: str, namespace: str) -> int:
     return json.loads(text)["invocationCount"]
 
 
-# Call lines as nginx sends them, less its token: without one, with a made-up one, and one like it.
+# One call's sums as nginx sends them (deploy/nginx-calls.lua), less its token: without one, with
+# a made-up one, and one like it.
 MARKERS = 8
-FORGED = [b"<190>Dec 06 12:00:00 faas: fn_%s 200 0.001", b"<190>Dec 06 12:00:00 faas: forged fn_%s 200 0.001",
-          b"<190>Dec 06 12:00:00 faas: 00000000000000000000000000000000 fn_%s 200 0.001"]
+SUMS = b"fn_%s 200 1 0.001 1" + b" 0" * 13 + b"\n"
+FORGED = [SUMS, b"forged\n" + SUMS, b"00000000000000000000000000000000\n" + SUMS]
 
 
 def test_a_function_cannot_add_calls_to_the_counts_the_autoscaler_reads(stack, two_namespaces):
-    """The call log's port is open on the functions' networks: forged lines sent from inside a
+    """The call log's port is open on the functions' networks: forged sums sent from inside a
     function's container, in the victim's namespace and in another, count nothing."""
     (a, b), created = two_namespaces
     for namespace in (a, b):
@@ -184,16 +185,16 @@ def test_a_function_cannot_add_calls_to_the_counts_the_autoscaler_reads(stack, t
                 f"[s.sendto(line, {target!r}) for line in {lines!r}]")
         subprocess.run(["nsenter", "-t", pid, "-n", sys.executable, "-c", send], check=True, timeout=30)
 
-    # Then the line nginx would send, with the token, from as many ports as the forged ones came
+    # Then the sums nginx would send, with the token, from as many ports as the forged ones came
     # from ways (each port reaches one of the gateway's workers): once these are counted, the
-    # forged lines before them have had their turn.
+    # forged datagrams before them have had their turn.
     gateway = bridge_ip(container(stack, "gateway"))
     table = call(f"http://{gateway}:8080/_/routes", headers=auth(stack))[1].decode()
-    [token] = re.findall(r"\$call_log_token \{ default (\S+); \}", table)
+    [token] = re.findall(r'token = "(\w+)"', table)
     for _ in range(MARKERS):
         with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as marker:
-            marker.sendto(f"<190>Dec 06 12:00:00 faas: {token} fn_peer.{a} 200 0.001".encode(), (gateway, 5514))
+            marker.sendto(token.encode() + b"\n" + SUMS % f"peer.{a}".encode(), (gateway, 5514))
     after = wait_for(lambda: (count := _count(stack, "peer", a)) >= counted + MARKERS and count, timeout=30,
-                     what="the lines with nginx's token counted")
-    # 120 forged lines, none counted (a late line of deploy()'s own calls may still come in).
+                     what="the sums with nginx's token counted")
+    # 120 forged datagrams, none counted (a late sum of deploy()'s own calls may still come in).
     assert after - counted - MARKERS < 5, (counted, after)

@@ -5,11 +5,13 @@ from __future__ import annotations
 import http.client
 import json
 import re
+import socket
 import subprocess
 import time
 from pathlib import Path
 from urllib.parse import urlsplit
 
+from app.dataplane.calllog import parse
 from app.dataplane.route_table import render_config, render_table
 from app.domain.timestamps import now_rfc3339_nano
 from harness import ROOT, basic_auth
@@ -137,6 +139,29 @@ def test_oversized_requests_are_refused_with_a_sentence(stack):
     assert _raw(stack, too_large) == (413, "text/plain", b"The request body is larger than this route accepts.\n")
 
 
+def _nginx(stack, tmp_path: Path, config: str, script: str, *options: str) -> subprocess.CompletedProcess:
+    """``script`` run by sh in nginx's image, with nginx's configuration and Lua modules as the
+    stack runs them, ``config`` as the gateway's rendered part and ``tmp_path`` at /tables; after
+    ``$load`` (in the script) nginx runs in the background and its loader answers."""
+    (tmp_path / "routes.conf").write_text(config)
+    env_file = Path(stack.env["ENV_FILE"]).read_text()
+    image = re.search(r"^NGINX_IMAGE=(.+)$", env_file, re.MULTILINE).group(1)
+    start = ("nginx -t -q && nginx && "
+             "for try in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:8081/ && break; sleep 0.1; done")
+    return subprocess.run(
+        [
+            "docker", "run", "--rm", *options,
+            "-v", f"{ROOT / 'deploy/nginx.conf'}:/etc/nginx/nginx.conf:ro",
+            "-v", f"{ROOT / 'deploy/nginx-routes.lua'}:/etc/nginx/routes.lua:ro",
+            "-v", f"{ROOT / 'deploy/nginx-calls.lua'}:/etc/nginx/calls.lua:ro",
+            "-v", f"{tmp_path / 'routes.conf'}:/etc/nginx/routes.conf:ro",
+            "-v", f"{tmp_path}:/tables:ro",
+            "--entrypoint", "sh", image, "-c", script.replace("$load", start),
+        ],
+        capture_output=True, text=True, timeout=120,
+    )
+
+
 def test_nginx_takes_a_table_of_the_longest_names_and_thousands_of_functions(stack, tmp_path):
     """nginx's image, configuration and Lua module as the stack runs them: the configuration the
     gateway renders passes `nginx -t`, and a table of the longest references and thousands of
@@ -147,29 +172,42 @@ def test_nginx_takes_a_table_of_the_longest_names_and_thousands_of_functions(sta
     table = render_table(routes, port=8080, namespace="openfaas-fn")
     (tmp_path / "routes.table").write_text(table)
     (tmp_path / "broken.table").write_text(table + "pool fn_x 10.0.0.1\n")
-    (tmp_path / "routes.conf").write_text(
-        render_config(fallback="127.0.0.1:8080", upstream_timeout=60, call_log_token="t0k3n"))
-    env_file = Path(stack.env["ENV_FILE"]).read_text()
-    image = re.search(r"^NGINX_IMAGE=(.+)$", env_file, re.MULTILINE).group(1)
-    # nginx in the background, its loader waited for (bounded), then both tables.
-    script = (
-        "nginx -t -q && nginx && "
-        "for try in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:8081/ && break; sleep 0.1; done; "
-        "for name in routes broken; do "
+    config = render_config(fallback="127.0.0.1:8080", upstream_timeout=60, call_log_port=5514, call_log_token="t0k3n")
+    checked = _nginx(stack, tmp_path, config, (
+        "$load && for name in routes broken; do "
         "curl -sS -w ' %{http_code}\\n' --data-binary @/tables/$name.table http://127.0.0.1:8081/routes; done"
-    )
-    checked = subprocess.run(
-        [
-            "docker", "run", "--rm", "--add-host", "gateway:127.0.0.1",
-            "-v", f"{ROOT / 'deploy/nginx.conf'}:/etc/nginx/nginx.conf:ro",
-            "-v", f"{ROOT / 'deploy/nginx-routes.lua'}:/etc/nginx/routes.lua:ro",
-            "-v", f"{tmp_path / 'routes.conf'}:/etc/nginx/routes.conf:ro",
-            "-v", f"{tmp_path}:/tables:ro",
-            "--entrypoint", "sh", image, "-c", script,
-        ],
-        capture_output=True, text=True, timeout=120,
-    )
+    ), "--add-host", "gateway:127.0.0.1")
     assert checked.returncode == 0, checked.stderr
     lines = len(table.splitlines())
     assert checked.stdout.splitlines() == [
         " 204", f"line {lines + 1}: not an IPv4 address and port: 10.0.0.1", " 400"]
+
+
+def test_nginx_sends_the_gateway_the_sums_of_the_calls_it_routed_also_when_it_stops(stack, tmp_path):
+    """Each nginx worker counts the calls it routes itself (deploy/nginx-calls.lua) and sends the
+    sums to the gateway's call log: here the sums are due only in a minute, so they arrive only
+    because a worker that stops (as on a reload) sends what it has."""
+    bridge = subprocess.run(["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"],
+                            capture_output=True, text=True, check=True).stdout.strip()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind((bridge, 0))
+        receiver.settimeout(10)
+        config = render_config(fallback=f"{bridge}:8080", upstream_timeout=60,
+                               call_log_port=receiver.getsockname()[1], call_log_token="t0k3n")
+        # The function is nginx's own loader server, which answers 404 to any other path.
+        (tmp_path / "routes.table").write_text(render_table({"echo": ["127.0.0.1"]}, port=8081, namespace="ns"))
+        checked = _nginx(stack, tmp_path, config.replace('start{', 'start{interval = 60, '), (
+            "$load && curl -sS --data-binary @/tables/routes.table http://127.0.0.1:8081/routes && "
+            "for call in 1 2 3 4 5; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:8080/function/echo/x; "
+            "done >/tmp/codes; nginx -s quit; for try in $(seq 100); do [ -e /tmp/nginx.pid ] || break; sleep 0.1; done; "
+            "echo codes: $(cat /tmp/codes)"
+        ))
+        assert checked.returncode == 0, checked.stderr
+        assert "codes: 404 404 404 404 404" in checked.stdout.splitlines()
+        sums = []
+        while sum(line.calls for line in sums) < 5:
+            token, lines = parse(receiver.recv(65536))
+            assert token == "t0k3n"
+            sums.extend(lines)
+    assert {(line.function, line.status) for line in sums} == {("echo", 404)}
+    assert sum(line.calls for line in sums) == 5

@@ -106,8 +106,10 @@ def fn(name: str = "echo", replicas: int = 1) -> FunctionDeployment:
     return FunctionDeployment(service=name, image="img:1", labels={LABEL_SCALE_MIN: str(replicas)})
 
 
-# The settings the routing table is rendered with (test_route_table.py, test_nginx_routes.py).
-ROUTES = dict(port=8080, namespace="openfaas-fn", fallback="gateway:8080", upstream_timeout=60, call_log_token="t0k3n")
+# The settings the routing table and nginx's configuration are rendered with (test_route_table.py,
+# test_nginx_routes.py).
+TABLE = dict(port=8080, namespace="openfaas-fn")
+CONFIG = dict(fallback="gateway:8080", upstream_timeout=60, call_log_port=5514, call_log_token="t0k3n")
 
 # The schema that property tests load generated bodies with (test_specs.py, test_schemas.py).
 DEPLOYMENT = FunctionDeploymentSchema()

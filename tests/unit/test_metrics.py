@@ -44,6 +44,36 @@ def test_invocations_are_exposed_by_function_and_code():
     assert (counts[echo], counts[other]) == (3, 1)
 
 
+def _buckets(*seconds: float) -> list[int]:
+    """Calls per bucket of FUNCTION_BUCKETS (then +Inf) for calls of these durations."""
+    bounds = (*metrics.FUNCTION_BUCKETS, INF)
+    return [sum(1 for value in seconds if value <= bound and (index == 0 or value > bounds[index - 1]))
+            for index, bound in enumerate(bounds)]
+
+
+def test_sums_of_calls_are_recorded_as_each_call_would_be():
+    # nginx sends sums of the calls it routed: they must expose what the calls one by one would.
+    one_by_one, summed = unique("one-by-one"), unique("summed")
+    calls = [0.001, 0.005, 0.006, 0.3, 0.3, 2.0, 75.0]
+    for seconds in calls:
+        metrics.record_invocation(one_by_one, 200, seconds)
+    metrics.record_invocations(summed, 200, len(calls), sum(calls), _buckets(*calls))
+    exposed = rendered()
+
+    def of(function: str) -> dict[tuple, float]:
+        return {tuple(label for label in key if label != ("function_name", function)): value
+                for key, value in exposed.items() if ("function_name", function) in key and not key[0].endswith("_created")}
+
+    assert len(of(one_by_one)) == 17 and of(one_by_one) == pytest.approx(of(summed))
+    assert metrics.invocation_counts()[summed] == len(calls)
+
+
+@pytest.mark.parametrize("calls, buckets", [(3, [1, 1]), (3, [1] * 13 + [0]), (2, [3, -1] + [0] * 12)])
+def test_sums_whose_buckets_do_not_add_up_are_refused(calls, buckets):
+    with pytest.raises(ValueError):
+        metrics.record_invocations(unique("bad"), 200, calls, 1.0, buckets)
+
+
 def test_gauges_hold_the_last_value_set():
     echo = unique("echo")
     metrics.set_replicas(echo, 5)
@@ -116,6 +146,8 @@ def test_requests_refused_by_an_earlier_hook_are_counted():
 def _worker(calls: list[tuple[str, int]], replicas: int) -> None:
     for function, code in calls:
         metrics.record_invocation(function, code, 0.05)
+    # And sums, as nginx sends them (app.dataplane.calllog).
+    metrics.record_invocations("echo", 200, 2, 0.1, _buckets(0.05, 0.05))
     metrics.set_replicas("echo", replicas)
     metrics.set_async_calls({"queued": replicas, "running": 0, "retrying": 0, "succeeded": 0, "failed": 0, "dead": 0,
                              "cancelled": 0})
@@ -142,11 +174,13 @@ def test_counts_are_summed_across_processes(tmp_path, monkeypatch):
 
     with ProcessPoolExecutor(1, mp_context=spawn) as pool:
         counts, text = pool.submit(_scrape).result(60)
-    assert counts == {"echo": 4, "other": 1}
+    assert counts == {"echo": 8, "other": 1}
     exposed = samples(text)
-    assert exposed[("gateway_function_invocation_total", ("code", "200"), ("function_name", "echo"))] == 3
+    assert exposed[("gateway_function_invocation_total", ("code", "200"), ("function_name", "echo"))] == 7
     assert exposed[("gateway_function_invocation_total", ("code", "500"), ("function_name", "echo"))] == 1
-    assert exposed[("gateway_functions_seconds_count", ("code", "200"), ("function_name", "echo"))] == 3
+    assert exposed[("gateway_functions_seconds_count", ("code", "200"), ("function_name", "echo"))] == 7
+    assert exposed[("gateway_functions_seconds_bucket", ("code", "200"), ("function_name", "echo"),
+                    ("le", "0.05"))] == 7
     assert exposed[("gateway_service_count", ("function_name", "echo"))] == 2
     assert exposed[("gateway_async_queue_depth",)] == 2
 

@@ -25,7 +25,7 @@ import pytest
 
 from app.dataplane.route_table import render_config, render_table
 from harness import ROOT
-from tests.unit.helpers import ROUTES
+from tests.unit.helpers import CONFIG, TABLE
 
 SCRIPT = ROOT / "deploy/nginx-routes.sh"
 
@@ -96,10 +96,8 @@ class Routes:
 
     def serve(self, routes: dict[str, list[str]], *, error: str = "", table_extra: str = "",
               config_extra: str = "") -> None:
-        self._write("table", render_table(routes, port=ROUTES["port"], namespace=ROUTES["namespace"]) + table_extra)
-        config = render_config(fallback=ROUTES["fallback"], upstream_timeout=ROUTES["upstream_timeout"],
-                               call_log_token=ROUTES["call_log_token"])
-        self._write("config", config + config_extra)
+        self._write("table", render_table(routes, **TABLE) + table_extra)
+        self._write("config", render_config(**CONFIG) + config_extra)
         self._write("error", error)
 
     def address(self, address: str) -> None:

@@ -4,10 +4,7 @@ tasks, and the configuration of the gateway's pool, the tasks' pool and the dead
 from __future__ import annotations
 
 from app.dataplane.route_table import render_config, render_table
-from tests.unit.helpers import ROUTES
-
-TABLE = {key: ROUTES[key] for key in ("port", "namespace")}
-CONFIG = {key: ROUTES[key] for key in ("fallback", "upstream_timeout", "call_log_token")}
+from tests.unit.helpers import CONFIG, TABLE
 
 
 def test_each_function_gets_a_pool_of_its_tasks_and_its_names():
@@ -33,7 +30,6 @@ def test_the_configuration_defines_both_pools_and_the_deadline():
     assert render_config(**{**CONFIG, "upstream_timeout": 2.5}).splitlines()[1:] == [
         "proxy_read_timeout 2.5s;",
         "proxy_next_upstream_timeout 2.5s;",
-        "map $function_pool $call_log_token { default t0k3n; }",
         "upstream gateway_fallback {",
         "    server gateway:8080;",
         "    keepalive 1024;",
@@ -44,4 +40,13 @@ def test_the_configuration_defines_both_pools_and_the_deadline():
         "    keepalive 1024;",
         "    keepalive_timeout 4s;",
         "}",
+        # Each worker counts the calls it routes and sends the sums to the gateway's call log.
+        "init_worker_by_lua_block {",
+        '    require("calls").start{host = "gateway", port = 5514, token = "t0k3n",',
+        "        buckets = {0.005, 0.01, 0.025, 0.05, 0.1, 0.25, 0.5, 1, 2.5, 5, 10, 30, 60}}",
+        "}",
     ]
+
+
+def test_without_a_call_log_port_nginx_counts_nothing():
+    assert "calls" not in render_config(**{**CONFIG, "call_log_port": 0})

@@ -74,9 +74,9 @@ def test_without_basic_auth_the_table_is_as_open_as_system(tmp_path):
 
 
 def test_the_table_gives_nginx_the_token_the_call_log_accepts(app, tmp_path):
-    # nginx starts every call-log line with $call_log_token; a line the gateway counts must carry it.
-    table = app.test_client().get("/_/routes", headers=AUTH).text
-    [token] = re.findall(r"^map \$function_pool \$call_log_token \{ default (\S+); \}$", table, re.MULTILINE)
+    # nginx starts every datagram of sums with the token; one the gateway counts must carry it.
+    config = app.test_client().get("/_/routes", headers=AUTH).text
+    [token] = re.findall(r'token = "(\w+)"', config)
     call_log = parts_of(app).call_log
     assert call_log.token == token and len(token) == 32
     # Secret while the password is: another password, another token.

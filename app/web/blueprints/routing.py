@@ -24,6 +24,7 @@ def routing_config():
     text = render_config(
         fallback=config.route_fallback,
         upstream_timeout=config.upstream_timeout,
+        call_log_port=call_log().port,
         call_log_token=call_log().token,
     )
     return Response(text, mimetype="text/plain")
