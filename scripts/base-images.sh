@@ -5,8 +5,9 @@
 # no registry is reachable, an equivalent image is built from Debian's packages: debootstrap into
 # a folder, then `docker import`. Such images are built once and reused, without trying the
 # registry again (a pull that cannot succeed still takes seconds). nginx's image is always built
-# so: its routing table and call counts are Lua modules (deploy/nginx-routes.lua, deploy/nginx-calls.lua), and Debian's Lua module is built for
-# Debian's nginx, not the official image's. PYTHON_IMAGE or NGINX_IMAGE set in the environment
+# so: its routing table and call counts are Lua modules (deploy/nginx-routes.lua,
+# deploy/nginx-calls.lua), and Debian's Lua module is built for Debian's nginx, not the official
+# image's. PYTHON_IMAGE or NGINX_IMAGE set in the environment
 # always win (an nginx image given so needs the same modules).
 #
 # With --cluster (scripts/cluster.sh) it also prints NODE_IMAGE, the image of a Docker-in-Docker
