@@ -13,8 +13,8 @@ kept-running upstream), the same function image three ways:
 and prints p50 ms over N sequential POSTs on one kept-alive connection, rps from `wrk -t2` at
 c16 and c64 (POST, `bench/post.lua`), medians of interleaved rounds, each path's ratios to the
 direct path and to faas-swarm, and issue 25's verdicts (at least 0.85x the direct path's rps;
-added p50 at most 0.4 ms classic, 0.15 ms of-watchdog). `--sustained` instead runs wrk for 60 s at c64 and c512 and reports non-2xx
-responses and socket errors. Everything it creates (services; the peer's image is kept by name
+added p50 at most 0.4 ms classic, 0.15 ms of-watchdog). `--sustained` instead runs wrk for 60 s
+at c64 and c512 and reports non-2xx responses and socket errors. Everything it creates (services; the peer's image is kept by name
 and rebuilt only when the binary changes) is removed at the end, on failure and on Ctrl-C.
 
 Needs wrk (`apt-get install wrk`; not installed by this script), the stack from `make up` (or
