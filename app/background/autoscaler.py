@@ -50,6 +50,7 @@ class _Watch:
     cpu: dict[str, tuple[float, float]] = field(default_factory=dict)  # replica: (time, cpu seconds)
     settled: int | None = None
     replicas: int = 0
+    recorded: tuple | None = None  # the (kind, load, replicas wanted) last put in the metrics
 
 
 class Autoscaler:
@@ -125,7 +126,12 @@ class Autoscaler:
         watch.wanted.append((now, policy.replicas_for(load)))
         while watch.wanted[0][0] < now - self.stabilization:
             watch.wanted.popleft()
-        metrics.record_autoscaling(reference, policy.kind, load, watch.wanted[-1][1])
+        # Unchanged, the gauges keep their value: with a thousand idle functions, setting each
+        # again every round was a tenth of the idle gateway's CPU.
+        recorded = (policy.kind, load, watch.wanted[-1][1])
+        if recorded != watch.recorded:
+            metrics.record_autoscaling(reference, *recorded)
+            watch.recorded = recorded
         decision = autoscale(
             policy,
             status.replicas,

@@ -9,6 +9,7 @@ import time
 
 import pytest
 
+from app import metrics
 from app.background.autoscaler import Autoscaler
 from app.config import DEFAULT_NAMESPACE
 from app.domain.models import FunctionStatus, ReplicaStats
@@ -193,3 +194,17 @@ def test_functions_with_unusable_labels_and_removed_functions_are_skipped():
     del cluster.functions["fn"]
     load.run(autoscaler, 10)
     assert cluster.scaled == [("fn", 20)]
+
+
+def test_the_metrics_show_each_rounds_load_and_are_left_alone_while_it_stays(monkeypatch):
+    recorded = []
+    monkeypatch.setattr(metrics, "record_autoscaling", lambda *args: recorded.append(args))
+    cluster, load = Cluster(fn=({"com.openfaas.scale.max": "4"}, 1)), Load()
+    autoscaler = autoscaler_over(cluster, load)
+    load.run(autoscaler, 30)  # idle: the first round takes a sample, the others measure 0
+    assert recorded == [("fn", "rps", 0.0, 1)]
+    load.run(autoscaler, 15, fn=(2, 0.01))
+    assert recorded[-1] == ("fn", "rps", 2.0, 1)
+    # Set once more when the load moves back, and not again while it stays there.
+    load.run(autoscaler, 60)
+    assert [load for _, _, load, _ in recorded].count(0.0) == 2 and recorded[-1][2] == 0.0
