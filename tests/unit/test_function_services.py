@@ -71,6 +71,21 @@ def test_a_listing_that_needs_no_availability_asks_docker_for_nothing_once_servi
     assert [f.available_replicas for f in runtime.functions.list_functions()] == [2]
 
 
+def test_a_listing_without_availability_is_kept_until_a_service_changes(runtime, engine):
+    runtime.functions.deploy(fn("a"))
+    lookup = runtime.functions.lookup
+    wait_for(lambda: lookup.function_services() is lookup.function_services(), timeout=5,
+             what="the services to be kept")
+    runtime.functions.list_functions(available=False)
+    kept = runtime.functions.list_functions(available=False)
+    kept.clear()  # each caller gets a list of its own
+    again = runtime.functions.list_functions(available=False)
+    assert [f.name for f in again] == ["a"]
+    assert again[0] is runtime.functions.list_functions(available=False)[0]
+    runtime.functions.deploy(fn("b"))
+    assert [f.name for f in runtime.functions.list_functions(available=False)] == ["a", "b"]
+
+
 @pytest.mark.parametrize("state, available", [("running", 2), ("pending", 0)])
 def test_available_replicas_are_running_tasks(runtime, engine, state, available):
     engine.task_state = state

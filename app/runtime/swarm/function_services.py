@@ -32,9 +32,18 @@ class SwarmFunctions:
         # their Version.Index), and the same object comes back meanwhile, which lets the API keep
         # its JSON too. Lists with and without tasks keep theirs apart: they alternate.
         self._statuses: dict[bool, dict[str, tuple[tuple, FunctionStatus]]] = {True: {}, False: {}}
+        # Every function without their tasks, and the services list (the cache's, the same object
+        # until a service changed) it was made from.
+        self._listed: tuple[list[dict], list[FunctionStatus]] | None = None
 
     def list_functions(self, namespace: str | None = None, *, available: bool = True) -> list[FunctionStatus]:
         services = self.lookup.function_services(namespace=namespace)
+        # nginx's table, cron and the autoscaler list every function without tasks every second
+        # or few: from the same services, the same list, not a thousand statuses looked up and
+        # sorted again.
+        whole = namespace is None and not available
+        if whole and self._listed and self._listed[0] is services:
+            return list(self._listed[1])
         # One call for all tasks, whatever the number of functions; none when not wanted (the
         # services themselves are kept between Docker's events: service_cache.py).
         tasks = specs.tasks_by_service(self.lookup.running_tasks() if services and available else [])
@@ -48,7 +57,10 @@ class SwarmFunctions:
             read[service["ID"]] = kept if kept and kept[0] == source else (source, specs.function_status(service, own, default))
         # A list of every namespace shows which services are gone.
         self._statuses[available] = read if namespace is None else {**self._statuses[available], **read}
-        return sorted((status for _, status in read.values()), key=lambda f: (f.namespace, f.name))
+        listed = sorted((status for _, status in read.values()), key=lambda f: (f.namespace, f.name))
+        if whole:
+            self._listed = (services, listed)
+        return list(listed)
 
     def get_function(self, name: str, namespace: str | None = None) -> FunctionStatus:
         service = self.lookup.function_service(name, namespace)

@@ -46,8 +46,12 @@ class Lookup:
     def function_services(self, name: str | None = None, namespace: str | None = None) -> list[dict]:
         """Function services, all or those of ``namespace`` (all namespaces when None), or the
         one of function ``name`` in ``namespace`` (the default when None). All of them come
-        from the cache (shared dicts: never change them); one by name from Docker."""
+        from the cache (shared dicts, and with neither argument the cache's own list, which
+        stays the same object until something changed: never change them); one by name from
+        Docker."""
         default = self.client.default_namespace
+        if name is None and namespace is None:
+            return self.cache.services()
         if name is None:
             services = self.cache.services()
         else:
