@@ -41,7 +41,9 @@ ENV PATH=/opt/gateway/bin:$PATH PYTHONUNBUFFERED=1 PYTHONDONTWRITEBYTECODE=1 git
 USER ${GATEWAY_UID}
 EXPOSE 8080
 # A probe every 3 s: a new task is healthy, and a start-first update goes on, seconds after it
-# answers; ten failures in a row (30 s) still mark it unhealthy.
+# answers; ten failures in a row (30 s) still mark it unhealthy. GET /healthz from bash, whose
+# /dev/tcp needs no other program: a Python interpreter started every 3 s took 1.4% of a core,
+# a fifth of an idle gateway's CPU with a thousand functions (bash: 2 ms a probe).
 HEALTHCHECK --interval=3s --timeout=3s --start-period=15s --retries=10 \
-  CMD ["python3", "-c", "import os, urllib.request; urllib.request.urlopen('http://127.0.0.1:%s/healthz' % os.environ.get('port', '8080'), timeout=2)"]
+  CMD ["bash", "-c", "exec 3<>/dev/tcp/127.0.0.1/${port:-8080} && printf 'GET /healthz HTTP/1.0\\r\\n\\r\\n' >&3 && read -r line <&3 && [[ $line == HTTP/1.?' 200 '* ]]"]
 CMD ["gunicorn", "-c", "gunicorn.conf.py", "wsgi:app"]

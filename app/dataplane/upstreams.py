@@ -10,8 +10,8 @@ out round-robin. A function with no address is looked
 up once in the runtime: unknown is a 404, zero replicas are scaled to ``max(1, min)`` (one
 scale per function however many calls arrive at once) and the call waits, bounded, for a
 ready replica: one in the view, or one a waiting call finds ready itself, asking the running
-replicas the function's readiness probe every ``WAKE_POLL`` (the prober looks only every half
-second, a quarter of a cold start); one call of a worker asks each time, and the others take
+replicas the function's readiness probe every ``WAKE_POLL`` (the prober looks only every
+second, longer than a cold start); one call of a worker asks each time, and the others take
 what it found.
 """
 

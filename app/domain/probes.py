@@ -33,7 +33,7 @@ _MAX_THRESHOLD = 100
 # deadline).
 ROLLBACK_WINDOW = 600.0
 # Seconds the gateway may take, past a new replica's settle time, to give an update up: a round
-# of the prober (0.5 s), its task listing and probes, and the rollback's own service update.
+# of the prober (1 s), its task listing and probes, and the rollback's own service update.
 # Swarm's pause between replicas is this much longer, or it replaces the next old replica first
 # and, once the rollback lands, only that draining replica is left to answer.
 ROLLBACK_DECISION_TIME = 2.0

@@ -4,14 +4,16 @@ in tests/e2e/test_rollout.py."""
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import http.server
 import json
+import socket
 import threading
 
 import pytest
 
-from app.dataplane.readiness import HEARTBEAT, STALE, ReadinessProber, ReadinessView, http_probe
+from app.dataplane.readiness import HEARTBEAT, STALE, KeptAliveProbes, ReadinessProber, ReadinessView, http_probe
 from app.dataplane.upstreams import Upstreams
 from app.domain.models import FunctionEndpoints, TaskEndpoint
 from app.domain.probes import READY_PREFIX, Probe
@@ -256,3 +258,43 @@ def test_an_http_probe_passes_on_2xx_and_3xx_within_its_timeout():
         server.shutdown()
         server.server_close()
     assert not http_probe("127.0.0.1", port, Probe("/ok"))  # refused
+
+
+class _KeptAnswers(_Answers):
+    """_Answers over HTTP/1.1 kept-alive connections, each one recorded as it opens."""
+
+    protocol_version = "HTTP/1.1"
+    opened: list[socket.socket] = []
+
+    def setup(self):
+        super().setup()
+        self.opened.append(self.connection)
+
+
+def test_kept_alive_probes_reuse_a_connection_and_replace_one_the_replica_closed():
+    server = http.server.ThreadingHTTPServer(("127.0.0.1", 0), _KeptAnswers)
+    threading.Thread(target=server.serve_forever, daemon=True).start()
+    port, opened = server.server_address[1], _KeptAnswers.opened
+    opened.clear()
+    probes = KeptAliveProbes()
+    try:
+        assert all(probes("127.0.0.1", port, Probe("/ok")) for _ in range(3))
+        assert len(opened) == 1
+        opened[0].shutdown(socket.SHUT_RDWR)  # as a watchdog closes an idle connection
+        assert probes("127.0.0.1", port, Probe("/ok"))
+        assert len(opened) == 2
+        assert not probes("127.0.0.1", port, Probe("/sick")) and not probes("127.0.0.1", port, Probe("/sick"))
+        assert len(opened) == 3  # another path, another connection, kept too
+        assert not probes("127.0.0.1", port, Probe("/slow", timeout=0.2))
+        assert probes("127.0.0.1", port, Probe("/ok"))
+        assert len(opened) == 4  # the slow answer's connection was dropped, the others kept
+        probes.retain(set())  # the replica is gone: its connections are closed
+        assert probes("127.0.0.1", port, Probe("/ok"))
+        assert len(opened) == 5
+    finally:
+        server.shutdown()
+        server.server_close()
+        for connection in opened:
+            with contextlib.suppress(OSError):  # those the server closed itself
+                connection.shutdown(socket.SHUT_RDWR)
+    assert not probes("127.0.0.1", port, Probe("/ok"))  # its connection closed, a new one refused

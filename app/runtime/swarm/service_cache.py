@@ -2,7 +2,7 @@
 
 Listing a thousand services costs Docker about 90 ms and this process 35 ms of JSON, and many
 parts want them all, often: the API's list, nginx's routing table (every second), the readiness
-prober (twice a second), cron, the autoscaler, the usage sampler, the time series and each event
+prober (every second), cron, the autoscaler, the usage sampler, the time series and each event
 stream as it opens. So each process keeps one list, and lists again only when
 
 - Docker reports a service created, changed or removed: a thread (a greenlet under gevent)
