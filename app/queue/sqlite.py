@@ -118,7 +118,11 @@ _BUSY = {sqlite3.SQLITE_BUSY, sqlite3.SQLITE_LOCKED}
 # How long to wait for another process's write lock before calling the queue unavailable.
 _LOCK_WAIT_SECONDS = 10.0
 _LOCK_RETRY_SECONDS = 0.005
+# Polling: the pause after a look that found nothing, doubling while nothing comes up to
+# _IDLE_POLL_SECONDS (every worker process polls: an idle gateway asked its queue forty times a
+# second); back to _POLL_SECONDS once a call is found or put here.
 _POLL_SECONDS = 0.05
+_IDLE_POLL_SECONDS = 0.4
 _EXPIRE_BATCH = 1000
 
 
@@ -134,6 +138,7 @@ class SQLiteQueue:
         self._lock = threading.Lock()
         self._db: sqlite3.Connection | None = None
         self._pid = 0
+        self._poll = _POLL_SECONDS
         try:
             os.makedirs(os.path.dirname(os.path.abspath(path)), exist_ok=True)
         except OSError as exc:
@@ -144,6 +149,7 @@ class SQLiteQueue:
         self.close()
 
     def put(self, call: AsyncCall) -> bool:
+        self._poll = _POLL_SECONDS
         return self._run(lambda db: _insert(db, call, call.to_bytes(), QUEUED, 0, None))
 
     def take(self, consumer: str, count: int, block_seconds: float) -> list[Delivery]:
@@ -151,10 +157,14 @@ class SQLiteQueue:
         deadline = time.monotonic() + block_seconds
         while True:
             deliveries = self._take_ready(consumer, count)
-            remaining = deadline - time.monotonic()
-            if deliveries or remaining <= 0:
+            if deliveries:
+                self._poll = _POLL_SECONDS
                 return deliveries
-            time.sleep(min(_POLL_SECONDS, remaining))
+            remaining = deadline - time.monotonic()
+            if remaining <= 0:
+                return deliveries
+            time.sleep(min(self._poll, remaining))
+            self._poll = min(2 * self._poll, _IDLE_POLL_SECONDS)
 
     def reclaim(self, consumer: str, idle_seconds: float, count: int) -> list[Delivery]:
         now = time.time()

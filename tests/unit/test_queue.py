@@ -37,6 +37,7 @@ from app.queue import (
     open_queue,
 )
 from app.queue import redis as redis_queue
+from app.queue import sqlite as sqlite_queue
 from app.queue.sqlite import SQLiteQueue
 from harness import free_port
 from tests.queueing import make_call
@@ -681,3 +682,37 @@ def test_sqlite_expires_in_batches_until_done(tmp_path, monkeypatch):
         assert queue.expire(time.time() + 1) == 5 and queue.counts()[CANCELLED] == 0
     finally:
         queue.close()
+
+
+class _Clock:
+    """time for app.queue.sqlite: monotonic time that moves only when it sleeps."""
+
+    def __init__(self):
+        self.now = 0.0
+        self.time = time.time
+
+    def monotonic(self) -> float:
+        return self.now
+
+    def sleep(self, seconds: float) -> None:
+        self.now += seconds
+
+
+def test_an_idle_sqlite_queue_is_asked_less_and_less_often_until_a_call_comes(tmp_path, monkeypatch):
+    """Every worker process polls: an idle gateway asked its queue forty times a second."""
+    clock = _Clock()
+    monkeypatch.setattr(sqlite_queue, "time", clock)
+    queue = SQLiteQueue(str(tmp_path / "queue.db"))
+    looks: list[float] = []
+    take_ready = queue._take_ready
+    monkeypatch.setattr(queue, "_take_ready", lambda *args: looks.append(clock.now) or take_ready(*args))
+    assert queue.take("a", 1, 1.0) == []
+    assert looks == pytest.approx([0, 0.05, 0.15, 0.35, 0.75, 1.0])
+    del looks[:]
+    assert queue.take("a", 1, 1.0) == []
+    assert [b - a for a, b in zip(looks, looks[1:])] == pytest.approx([0.4, 0.4, 0.2])  # still idle
+    queue.put(make_call(1))  # a call put here: asked often again
+    assert [d.call.call_id for d in queue.take("a", 1, 1.0)] == [make_call(1).call_id]
+    del looks[:]
+    assert queue.take("a", 1, 0.2) == []
+    assert looks == pytest.approx([clock.now - 0.2, clock.now - 0.15, clock.now - 0.05, clock.now])
