@@ -28,29 +28,34 @@ local socket
 -- The last send error, logged once until a send succeeds.
 local problem
 
--- log_by_lua of the locations that route calls: count this one if nginx routed it itself.
-function _M.count()
-    if not target then return end
-    local var = ngx.var
-    local pool = var.function_pool
-    if not pool or pool == "" or pool == FALLBACK then return end
-    local status = var.status
-    local seconds = tonumber(var.request_time) or 0
+-- The table's entry of `pool` and `status`, made (no call yet) when missing.
+local function entry_of(pool, status)
     local statuses = counts[pool]
     if not statuses then
         statuses = {}
         counts[pool] = statuses
     end
     local entry = statuses[status]
-    local bounds = target.buckets
     if not entry then
         local buckets = {}
-        for index = 1, #bounds + 1 do buckets[index] = 0 end
+        for index = 1, #target.buckets + 1 do buckets[index] = 0 end
         entry = { calls = 0, seconds = 0, buckets = buckets }
         statuses[status] = entry
     end
+    return entry
+end
+
+-- log_by_lua of the locations that route calls: count this one if nginx routed it itself.
+function _M.count()
+    if not target then return end
+    local var = ngx.var
+    local pool = var.function_pool
+    if not pool or pool == "" or pool == FALLBACK then return end
+    local seconds = tonumber(var.request_time) or 0
+    local entry = entry_of(pool, var.status)
     entry.calls = entry.calls + 1
     entry.seconds = entry.seconds + seconds
+    local bounds = target.buckets
     local index = #bounds + 1
     for bound = 1, #bounds do
         if seconds <= bounds[bound] then
@@ -61,22 +66,13 @@ function _M.count()
     entry.buckets[index] = entry.buckets[index] + 1
 end
 
--- Adds an entry that could not be sent back into the table of the next round.
-local function keep(pool, status, entry)
-    local statuses = counts[pool]
-    if not statuses then
-        statuses = {}
-        counts[pool] = statuses
-    end
-    local current = statuses[status]
-    if not current then
-        statuses[status] = entry
-        return
-    end
-    current.calls = current.calls + entry.calls
-    current.seconds = current.seconds + entry.seconds
-    for index, calls in ipairs(entry.buckets) do
-        current.buckets[index] = current.buckets[index] + calls
+-- Adds the sums of an entry that could not be sent to the table of the next round.
+local function keep(pool, status, unsent)
+    local entry = entry_of(pool, status)
+    entry.calls = entry.calls + unsent.calls
+    entry.seconds = entry.seconds + unsent.seconds
+    for index, calls in ipairs(unsent.buckets) do
+        entry.buckets[index] = entry.buckets[index] + calls
     end
 end
 
