@@ -185,8 +185,8 @@ def test_nginx_takes_a_table_of_the_longest_names_and_thousands_of_functions(sta
 
 def test_nginx_sends_the_gateway_the_sums_of_the_calls_it_routed_also_when_it_stops(stack, tmp_path):
     """Each nginx worker counts the calls it routes itself (deploy/nginx-calls.lua) and sends the
-    sums to the gateway's call log: here the sums are due only in a minute, so they arrive only
-    because a worker that stops (as on a reload) sends what it has."""
+    sums to the gateway's call log, in datagrams of at most 8 KiB: here the sums are due only in
+    a minute, so they arrive only because a worker that stops (as on a reload) sends what it has."""
     bridge = subprocess.run(["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"],
                             capture_output=True, text=True, check=True).stdout.strip()
     with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
@@ -194,20 +194,26 @@ def test_nginx_sends_the_gateway_the_sums_of_the_calls_it_routed_also_when_it_st
         receiver.settimeout(10)
         config = render_config(fallback=f"{bridge}:8080", upstream_timeout=60,
                                call_log_port=receiver.getsockname()[1], call_log_token="t0k3n")
-        # The function is nginx's own loader server, which answers 404 to any other path.
-        (tmp_path / "routes.table").write_text(render_table({"echo": ["127.0.0.1"]}, port=8081, namespace="ns"))
+        # The functions are nginx's own loader server, which answers 404 to any other path: echo
+        # called five times, and 600 more once each, whose sums fill several datagrams.
+        routes = {"echo": ["127.0.0.1"], **{f"fn-{index}": ["127.0.0.1"] for index in range(600)}}
+        (tmp_path / "routes.table").write_text(render_table(routes, port=8081, namespace="ns"))
         checked = _nginx(stack, tmp_path, config.replace('start{', 'start{interval = 60, '), (
             "$load && curl -sS --data-binary @/tables/routes.table http://127.0.0.1:8081/routes && "
             "for call in 1 2 3 4 5; do curl -s -o /dev/null -w '%{http_code} ' http://127.0.0.1:8080/function/echo/x; "
-            "done >/tmp/codes; nginx -s quit; for try in $(seq 100); do [ -e /tmp/nginx.pid ] || break; sleep 0.1; done; "
+            "done >/tmp/codes; for index in $(seq 0 599); do curl -s -o /dev/null http://127.0.0.1:8080/function/fn-$index; "
+            "done; nginx -s quit; for try in $(seq 100); do [ -e /tmp/nginx.pid ] || break; sleep 0.1; done; "
             "echo codes: $(cat /tmp/codes)"
         ))
         assert checked.returncode == 0, checked.stderr
         assert "codes: 404 404 404 404 404" in checked.stdout.splitlines()
-        sums = []
-        while sum(line.calls for line in sums) < 5:
-            token, lines = parse(receiver.recv(65536))
+        datagrams, sums = [], []
+        while sum(line.calls for line in sums) < 605:
+            datagrams.append(receiver.recv(65536))
+            token, lines = parse(datagrams[-1])
             assert token == "t0k3n"
             sums.extend(lines)
-    assert {(line.function, line.status) for line in sums} == {("echo", 404)}
-    assert sum(line.calls for line in sums) == 5
+    assert max(len(datagram) for datagram in datagrams) <= 8192 and len(datagrams) >= 4
+    assert sum(line.calls for line in sums) == 605
+    assert {(line.function, line.status) for line in sums} == {("echo", 404)} | {(f"fn-{i}", 404) for i in range(600)}
+    assert sum(line.calls for line in sums if line.function == "echo") == 5
