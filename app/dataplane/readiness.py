@@ -91,7 +91,7 @@ class KeptAliveProbes:
         kept = self._kept.pop(key, None)
         if kept is not None:
             try:
-                return self._ask(kept, key, probe)
+                return self._ask_keeping(kept, key, probe)
             except TimeoutError:
                 kept.close()
                 return False
@@ -99,12 +99,12 @@ class KeptAliveProbes:
                 kept.close()
         connection = http.client.HTTPConnection(address, port, timeout=probe.timeout)
         try:
-            return self._ask(connection, key, probe)
+            return self._ask_keeping(connection, key, probe)
         except (OSError, http.client.HTTPException):
             connection.close()
             return False
 
-    def _ask(self, connection: http.client.HTTPConnection, key: tuple, probe: Probe) -> bool:
+    def _ask_keeping(self, connection: http.client.HTTPConnection, key: tuple, probe: Probe) -> bool:
         passed = _ask(connection, probe)
         if connection.sock is None:  # the replica said it closes the connection
             connection.close()
