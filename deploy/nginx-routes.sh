@@ -1,6 +1,6 @@
 #!/bin/sh
 # nginx's entry point: keep nginx routing function calls with what the gateway renders
-# (app/dataplane/route_table.py), fetched every second:
+# (app/dataplane/route_table.py), asked for every second and sent only when it changed (ETag):
 # - the routing table (GET /_/routes/table): each function's ready tasks. When it changed, it is
 #   loaded into nginx's shared memory (deploy/nginx-routes.lua, on 127.0.0.1:8081), without a
 #   reload: a reload would close every idle kept-alive client connection, and a call sent on one
@@ -8,8 +8,9 @@
 #   again with the next fetch; the running one stays.
 # - the rest of nginx's configuration it renders (GET /_/routes), in /etc/nginx/routes.conf. It
 #   changes only with the gateway's settings or address, and nginx reloads then: nginx resolves
-#   the gateway's name only when it loads its configuration, so the gateway's address is part of
-#   what is compared. A configuration nginx refuses (`nginx -t`) is not installed.
+#   the gateway's name only when it loads its configuration, so the addresses it resolves to are
+#   part of what is compared, looked up again when the gateway answers from another one. A
+#   configuration nginx refuses (`nginx -t`) is not installed.
 #
 # nginx starts once the first configuration is in: its pools name the gateway, which must resolve.
 # Until the first table is loaded, every call goes to the gateway, which routes it itself.
@@ -34,32 +35,77 @@ loader=${LOADER_URL:-http://127.0.0.1:8081/routes}
 secrets=${SECRETS_DIR:-/run/secrets}
 
 # Absent secrets (a gateway with basic_auth=false): no credentials sent.
-authorization=
+credentials=
 if [ -r "$secrets/basic-auth-user" ] && [ -r "$secrets/basic-auth-password" ]; then
-  authorization=$(printf '%s:%s' "$(cat "$secrets/basic-auth-user")" "$(cat "$secrets/basic-auth-password")" \
-    | base64 | tr -d '\n')
+  credentials="header = \"Authorization: Basic $(printf '%s:%s' "$(cat "$secrets/basic-auth-user")" \
+    "$(cat "$secrets/basic-auth-password")" | base64 | tr -d '\n')\""
 fi
 
-curl_config() {
-  [ -z "$authorization" ] || printf 'header = "Authorization: Basic %s"\n' "$authorization"
-}
-
-problem=
-# fetch URL FILE: the gateway's answer into FILE.
+# The ETags (without their quotes) of the table nginx took and of the gateway's configuration
+# document last weighed: sent as If-None-Match, so an unchanged document is a 304 with no body.
+table_tag= config_tag=
+# The addresses the gateway's name resolved to in the configuration nginx runs with.
+gateway_addresses=
+problem= problem_url=
+# fetch: both documents, over one connection of one curl, each only if it changed: this runs
+# every second, and each process it starts costs more CPU than the documents do. Sets
+# table_status and config_status (200: the new document is in $table.new or $routes.doc.new, its
+# ETag in new_table_tag or new_config_tag; 304: unchanged) and gateway_ip, the address curl
+# reached the gateway at. A failure is logged once, with curl's reason, and so is the recovery.
 fetch() {
-  if ! error=$(curl_config | curl -fsS --max-time 2 -K - -o "$2" "$1" 2>&1); then
-    [ "$error" = "$problem" ] || echo "routes: cannot fetch $1: $error" >&2
-    problem=$error
+  answers=$(curl -K - <<EOF
+$credentials
+url = "$url/table"
+output = "$table.new"
+header = "If-None-Match: \"$table_tag\""
+fail
+silent
+max-time = 2
+write-out = "$url/table|%{exitcode}|%{http_code}|%header{etag}|%{remote_ip}|%{errormsg}\n"
+next
+$credentials
+url = "$url"
+output = "$routes.doc.new"
+header = "If-None-Match: \"$config_tag\""
+fail
+silent
+max-time = 2
+write-out = "$url|%{exitcode}|%{http_code}|%header{etag}|%{remote_ip}|%{errormsg}\n"
+EOF
+)
+  failed= failed_url=
+  while IFS='|' read -r address code status tag ip message; do
+    tag=${tag#\"} tag=${tag%\"}
+    if [ "$code" != 0 ]; then
+      [ -n "$failed" ] || failed="curl: ($code) $message" failed_url=$address
+    elif [ "$address" = "$url/table" ]; then
+      table_status=$status new_table_tag=$tag
+    else
+      config_status=$status new_config_tag=$tag gateway_ip=$ip
+    fi
+  done <<EOF
+$answers
+EOF
+  if [ -n "$failed" ]; then
+    [ "$failed_url: $failed" = "$problem_url: $problem" ] || echo "routes: cannot fetch $failed_url: $failed" >&2
+    problem=$failed problem_url=$failed_url
     return 1
   fi
-  [ -z "$problem" ] || echo "routes: $1 answers again" >&2
-  problem=
+  [ -z "$problem" ] || echo "routes: $problem_url answers again" >&2
+  problem= problem_url=
 }
 
-# fetch_config FILE: nginx's configuration, and the gateway's address it resolves now.
-fetch_config() {
-  fetch "$url" "$1" || return 1
-  echo "# gateway at $(getent ahostsv4 "$gateway" | awk '{print $1}' | sort -u | tr '\n' ' ')" >>"$1"
+# gateway_moved: whether the gateway answered from an address the configuration nginx runs with
+# does not name: it was replaced, and its name may resolve to other addresses now.
+gateway_moved() {
+  case " $gateway_addresses " in *" $gateway_ip "*) return 1 ;; esac
+}
+
+# compose FILE: nginx's configuration: the gateway's document and the addresses its name resolves
+# to now (in $resolved), as nginx resolves the name only when it loads its configuration.
+compose() {
+  resolved=$(getent ahostsv4 "$gateway" | awk '{print $1}' | sort -u | tr '\n' ' ')
+  { cat "$routes.doc"; echo "# gateway at $resolved"; } >"$1"
 }
 
 refusal=
@@ -118,9 +164,15 @@ changes() {
   ' "$1" "$2"
 }
 
-until fetch_config "$routes"; do
+# nginx starts once the gateway's configuration is in: its pools name the gateway, which must
+# resolve. The table fetched with it is loaded in the next round, once nginx runs.
+until fetch && [ "$config_status" = 200 ]; do
   sleep 1
 done
+mv "$routes.doc.new" "$routes.doc"
+config_tag=$new_config_tag
+compose "$routes"
+gateway_addresses=$resolved
 echo "routes: starting nginx: $(changes /dev/null "$routes")" >&2
 
 nginx -g 'daemon off;' &
@@ -133,19 +185,28 @@ trap 'kill -QUIT "$nginx_pid" 2>/dev/null' QUIT
 : >"$table"
 while kill -0 "$nginx_pid" 2>/dev/null; do
   sleep 1
-  if fetch "$url/table" "$table.new" && ! cmp -s "$table.new" "$table"; then
-    if load "$table.new"; then
-      echo "routes: loaded the table: $(changes "$table" "$table.new")" >&2
-      mv "$table.new" "$table"
-    fi
+  fetch || continue
+  # A table nginx refused keeps the previous ETag: it comes again, and is tried again.
+  if [ "$table_status" = 200 ] && load "$table.new"; then
+    echo "routes: loaded the table: $(changes "$table" "$table.new")" >&2
+    mv "$table.new" "$table"
+    table_tag=$new_table_tag
+  fi
+  if [ "$config_status" = 200 ]; then
+    mv "$routes.doc.new" "$routes.doc"
+    config_tag=$new_config_tag
+  elif ! gateway_moved; then
+    continue
   fi
   # A configuration nginx refused is not tried again, nor logged again, until it changes.
-  if fetch_config "$routes.new" && ! cmp -s "$routes.new" "$routes" && ! cmp -s "$routes.new" "$routes.refused"; then
+  compose "$routes.new"
+  if ! cmp -s "$routes.new" "$routes" && ! cmp -s "$routes.new" "$routes.refused"; then
     changed=$(changes "$routes" "$routes.new")
     cp "$routes" "$routes.old"
     mv "$routes.new" "$routes"
     if nginx -t -q; then
       echo "routes: reloading nginx: $changed" >&2
+      gateway_addresses=$resolved
       kill -HUP "$nginx_pid"
     else
       mv "$routes" "$routes.refused"

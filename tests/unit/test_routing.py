@@ -104,3 +104,21 @@ def test_while_replicas_are_probed_the_table_holds_only_the_ready_ones(config):
     assert (statuses["up"]["availableReplicas"], statuses["down"]["availableReplicas"]) == (2, 0)
     assert [i["ready"] for i in client.get("/system/function/down/instances").get_json()] == [False]
     assert [i["ready"] for i in client.get("/system/function/up/instances").get_json()] == [True, True]
+
+
+def test_an_unchanged_document_is_a_304_with_no_body(config):
+    # nginx's side asks every second with the ETag of what it has (deploy/nginx-routes.sh).
+    runtime = fake_runtime()
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions))
+    client = create_app(config, runtime, upstreams).test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    for path in ("/_/routes/table", "/_/routes"):
+        first = client.get(path)
+        tag = first.headers["ETag"]
+        again = client.get(path, headers={"If-None-Match": tag})
+        assert (again.status_code, again.data, again.headers["ETag"]) == (304, b"", tag)
+        assert client.get(path, headers={"If-None-Match": '""'}).data == first.data
+    tag = client.get("/_/routes/table").headers["ETag"]
+    client.post("/system/functions", json=deployment("up"))
+    changed = client.get("/_/routes/table", headers={"If-None-Match": tag})
+    assert changed.status_code == 200 and "\npool fn_up " in changed.text and changed.headers["ETag"] != tag

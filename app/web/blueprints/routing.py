@@ -1,7 +1,8 @@
 """GET /_/routes and GET /_/routes/table: what nginx calls functions with
 (app/dataplane/route_table.py), its configuration and its table. nginx's side
-(deploy/nginx-routes.sh) fetches both every second with the gateway's basic-auth credentials;
-nginx itself refuses ``/_/`` from outside.
+(deploy/nginx-routes.sh) asks for both every second with the gateway's basic-auth credentials
+and the ETag of what it has: an unchanged document is a 304 with no body. nginx itself refuses
+``/_/`` from outside.
 
 The table holds the task addresses of every namespace's functions, and the gateway also listens
 on the functions' networks, so both need the same credentials as ``/system`` (app/web/auth.py
@@ -10,7 +11,7 @@ tasks are."""
 
 from __future__ import annotations
 
-from flask import Blueprint, Response
+from flask import Blueprint, Response, request
 
 from app.dataplane.route_table import render_config, render_table
 from app.web.state import call_log, edge, functions, reference_of, settings, upstreams
@@ -27,7 +28,7 @@ def routing_config():
         call_log_port=call_log().port,
         call_log_token=call_log().token,
     )
-    return Response(text, mimetype="text/plain")
+    return _document(text)
 
 
 @bp.get("/_/routes/table")
@@ -49,4 +50,11 @@ def routing_table():
     # namespaces' networks.
     edge().refresh_edge()
     text = render_table(pools.table(ready), port=pools.port, namespace=config.namespace)
-    return Response(text, mimetype="text/plain")
+    return _document(text)
+
+
+def _document(text: str) -> Response:
+    """``text`` with its ETag: 304 with no body when the client's If-None-Match names it."""
+    response = Response(text, mimetype="text/plain")
+    response.add_etag()
+    return response.make_conditional(request)
