@@ -22,7 +22,9 @@ after a scale-down that another worker observed.
 
 from __future__ import annotations
 
+import functools
 import glob
+import json
 import os
 import time
 from collections import defaultdict
@@ -33,6 +35,7 @@ from flask import Flask, Response, g, request, request_finished, request_started
 from prometheus_client import REGISTRY, CollectorRegistry, Counter, Gauge, Histogram, multiprocess, values
 from prometheus_client.exposition import CONTENT_TYPE_PLAIN_0_0_4, generate_latest
 from prometheus_client.metrics_core import Metric
+from prometheus_client.mmap_dict import MmapedDict
 
 _MULTIPROCESS = values.ValueClass is not values.MutexValue
 if not _MULTIPROCESS and os.environ.get("PROMETHEUS_MULTIPROC_DIR"):
@@ -187,14 +190,32 @@ def record_cron_skipped(function: str) -> None:
 
 def invocation_counts() -> dict[str, int]:
     """Calls per function, summed over status codes and over every worker process."""
-    # The counters alone: every function list asks, and the histograms' files are most of the
-    # samples (a bucket per bound, function and process).
     calls: dict[str, int] = defaultdict(int)
+    if _MULTIPROCESS:
+        # Every function list asks: the counters' files alone (the histograms' hold a bucket per
+        # bound, function and process), read entry by entry, each entry's key parsed once per
+        # process. Merging them into metric families took a third of a short list's time.
+        folder = os.environ["PROMETHEUS_MULTIPROC_DIR"]
+        for path in glob.glob(os.path.join(folder, "counter_*.db")):
+            for key, value, _, _ in MmapedDict.read_all_values_from_file(path):
+                function = _invoked_function(key)
+                if function is not None:
+                    calls[function] += int(value)
+        return dict(calls)
     for family in _families(_invocations):
         for sample in family.samples:
             if sample.name == INVOCATIONS_TOTAL:
                 calls[sample.labels["function_name"]] += int(sample.value)
     return dict(calls)
+
+
+@functools.lru_cache(maxsize=1 << 16)
+def _invoked_function(key: str) -> str | None:
+    """The function an entry of the counters' files counts the calls of (its key is
+    ``[metric, sample, labels, help]`` in JSON: prometheus_client.mmap_dict.mmap_key), or None
+    for another counter's entry."""
+    _, sample, labels, _ = json.loads(key)
+    return labels.get("function_name") if sample == INVOCATIONS_TOTAL else None
 
 
 def function_totals() -> dict[str, tuple[int, float]]:

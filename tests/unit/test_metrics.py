@@ -148,6 +148,8 @@ def _worker(calls: list[tuple[str, int]], replicas: int) -> None:
         metrics.record_invocation(function, code, 0.05)
     # And sums, as nginx sends them (app.dataplane.calllog).
     metrics.record_invocations("echo", 200, 2, 0.1, _buckets(0.05, 0.05))
+    # Another counter of the function: no call.
+    metrics.record_callback_failed("echo")
     metrics.set_replicas("echo", replicas)
     metrics.set_async_calls({"queued": replicas, "running": 0, "retrying": 0, "succeeded": 0, "failed": 0, "dead": 0,
                              "cancelled": 0})
@@ -174,7 +176,13 @@ def test_counts_are_summed_across_processes(tmp_path, monkeypatch):
 
     with ProcessPoolExecutor(1, mp_context=spawn) as pool:
         counts, text = pool.submit(_scrape).result(60)
-    assert counts == {"echo": 8, "other": 1}
+        assert counts == {"echo": 8, "other": 1}
+        # The same process asks again after another call: the merge it kept is not the answer.
+        process = spawn.Process(target=_worker, args=([("other", 200)], 2))
+        process.start()
+        process.join(60)
+        assert process.exitcode == 0
+        assert pool.submit(_scrape).result(60)[0] == {"echo": 10, "other": 2}
     exposed = samples(text)
     assert exposed[("gateway_function_invocation_total", ("code", "200"), ("function_name", "echo"))] == 7
     assert exposed[("gateway_function_invocation_total", ("code", "500"), ("function_name", "echo"))] == 1
