@@ -34,6 +34,8 @@ from dataclasses import dataclass
 from datetime import timedelta
 
 from flask import Flask, current_app, g, request, session
+from flask.sessions import SecureCookieSession, SecureCookieSessionInterface
+from flask.wrappers import Request
 
 from app.config import Config, ConfigError
 from app.errors import Forbidden, Unauthorized
@@ -128,6 +130,7 @@ def install_sessions(app: Flask, credentials: Credentials, sign_outs: SignOuts) 
     """Let the dashboard sign in with ``credentials``: signed, HttpOnly, SameSite=Strict cookies,
     whose sign-outs ``sign_outs`` keeps."""
     app.secret_key = credentials.session_key()
+    app.session_interface = _CookieSessions()
     app.extensions["sign_outs"] = sign_outs
     app.config.update(
         SESSION_COOKIE_NAME=SESSION_COOKIE,
@@ -138,6 +141,17 @@ def install_sessions(app: Flask, credentials: Credentials, sign_outs: SignOuts) 
         # otherwise send the old cookie back and undo the sign-out.
         SESSION_REFRESH_EACH_REQUEST=False,
     )
+
+
+class _CookieSessions(SecureCookieSessionInterface):
+    """Flask's signed-cookie sessions, except that a request without the cookie (every API
+    client's) gets its empty session at once: building the signer took a tenth of a small
+    request's time in the gateway."""
+
+    def open_session(self, app: Flask, request: Request) -> SecureCookieSession | None:
+        if self.get_cookie_name(app) not in request.cookies:
+            return self.session_class()
+        return super().open_session(app, request)
 
 
 def sign_in(credentials: Credentials, user: str, password: str) -> bool:
