@@ -32,10 +32,11 @@ def test_kept_until_another_process_of_the_gateway_changes_a_service(engine, tmp
     ours = ServiceCache(client, Listing(), str(tmp_path / "services.stamp"))
     theirs = ServiceCache(client, Listing(), str(tmp_path / "services.stamp"))
     wait_for(lambda: kept(ours), timeout=5, what="the list to be kept")
-    before = ours.services()
-    theirs.changed()  # no Docker event: only the stamp tells
-    assert ours.services() is not before
-    assert kept(ours)
+    for _ in range(3):
+        before = ours.services()
+        theirs.changed()  # no Docker event: only the stamp tells
+        assert ours.services() is not before
+        assert kept(ours)
 
 
 def test_listed_again_once_too_old(engine, tmp_path):

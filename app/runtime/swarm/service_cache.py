@@ -59,7 +59,7 @@ class ServiceCache:
         self._changes = 0
         self._following = False
         self._started = False
-        self._kept: tuple[int, str, float, list[dict]] | None = None
+        self._kept: tuple[int, tuple[int, int] | None, float, list[dict]] | None = None
 
     def services(self) -> list[dict]:
         """Every function service, as ``list_services`` answers (its errors too). The dicts are
@@ -87,12 +87,14 @@ class ServiceCache:
         except OSError as exc:  # the other processes then catch up by Docker's event
             log.warning("services: cannot write %s: %s", self._stamp_path, exc)
 
-    def _stamp(self) -> str:
+    def _stamp(self) -> tuple[int, int] | None:
+        # Each change replaces the file with a new one: its inode and time tell them apart, for
+        # one system call on every read (a list, a call's lookup).
         try:
-            with open(self._stamp_path) as stamp:
-                return stamp.read()
+            found = os.stat(self._stamp_path)
         except OSError:
-            return ""
+            return None
+        return found.st_ino, found.st_mtime_ns
 
     def _follow(self) -> None:
         with self._lock:
