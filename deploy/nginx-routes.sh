@@ -73,10 +73,12 @@ max-time = 2
 write-out = "$url|%{exitcode}|%{http_code}|%header{etag}|%{remote_ip}|%{errormsg}\n"
 EOF
 )
-  failed= failed_url=
+  failed= failed_url= table_status= config_status=
   while IFS='|' read -r address code status tag ip message; do
     tag=${tag#\"} tag=${tag%\"}
-    if [ "$code" != 0 ]; then
+    if [ -z "$address" ]; then
+      continue
+    elif [ "$code" != 0 ]; then
       [ -n "$failed" ] || failed="curl: ($code) $message" failed_url=$address
     elif [ "$address" = "$url/table" ]; then
       table_status=$status new_table_tag=$tag
@@ -86,6 +88,9 @@ EOF
   done <<EOF
 $answers
 EOF
+  # curl ended before reporting both (killed, say): a failure too.
+  [ -n "$failed" ] || { [ -n "$table_status" ] && [ -n "$config_status" ]; } \
+    || failed="curl: ended without an answer" failed_url=$url
   if [ -n "$failed" ]; then
     [ "$failed_url: $failed" = "$problem_url: $problem" ] || echo "routes: cannot fetch $failed_url: $failed" >&2
     problem=$failed problem_url=$failed_url

@@ -32,7 +32,7 @@ SCRIPT = ROOT / "deploy/nginx-routes.sh"
 # curl -K -: both documents, as the configuration on stdin lists them (url, output, header, ...,
 # `next` between them), answered with the files `table` (URL .../table) and `config`: 304 when
 # If-None-Match names the file's ETag, else 200 and the file, or the failure `error` says (exit
-# code 22, that message), as curl's write-out reports each. The gateway answers from `address`.
+# code 22, that message), as curl's write-out reports each; `killed` kills it before it says anything. The gateway answers from `address`.
 # Each file is replaced whole (a rename), so the stand-in never reads one being written.
 # curl ... --data-binary @BODY -o ANSWER -w '%{http_code}' URL: nginx's loader. It records each
 # body in `loads` (ended by a line `--`) and refuses one with `refuse-me` in it, as nginx would.
@@ -78,6 +78,8 @@ for line in config.splitlines():
         else:
             operations[-1][key] = value
 error, address, exit_code = read("error"), read("address"), 0
+if error == "killed":
+    os.kill(os.getpid(), 9)
 for operation in operations:
     text = read("table" if operation["url"].endswith("/table") else "config")
     tag = '"%s"' % hashlib.sha1(text.encode()).hexdigest()
@@ -279,3 +281,13 @@ def test_without_the_secrets_no_credentials_are_sent(start, tmp_path):
     routes.wait_for_line("routes: starting nginx: gateway at 10.0.0.5")
     routes.wait_for_line("routes: loaded the table: + fn_echo (1 task)")
     assert "Authorization" not in (routes.stubs / "curl-config").read_text()
+
+
+def test_a_curl_that_ends_without_an_answer_is_a_failed_round(start, secrets):
+    routes = start(secrets, {"echo": ["10.0.1.5"]})
+    routes.wait_for_line("routes: loaded the table: + fn_echo (1 task)")
+    routes.serve({"echo": ["10.0.1.5"]}, error="killed")
+    routes.wait_for_line(f"routes: cannot fetch {URL}: curl: ended without an answer")
+    routes.serve({"echo": ["10.0.1.6"]})
+    routes.wait_for_line(f"routes: {URL} answers again")
+    routes.wait_for_line("routes: loaded the table: ~ fn_echo (1 task: +10.0.1.6 -10.0.1.5)")
