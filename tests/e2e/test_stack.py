@@ -139,25 +139,34 @@ def test_oversized_requests_are_refused_with_a_sentence(stack):
     assert _raw(stack, too_large) == (413, "text/plain", b"The request body is larger than this route accepts.\n")
 
 
-def _nginx(stack, tmp_path: Path, config: str, script: str, *options: str) -> subprocess.CompletedProcess:
-    """``script`` run by sh in nginx's image, with nginx's configuration and Lua modules as the
-    stack runs them, ``config`` as the gateway's rendered part and ``tmp_path`` at /tables; after
-    ``$load`` (in the script) nginx runs in the background and its loader answers."""
+def _nginx_image(stack, tmp_path: Path, config: str) -> list[str]:
+    """``docker run`` options and image for nginx's image, with nginx's configuration and Lua
+    modules as the stack runs them, ``config`` as the gateway's rendered part and ``tmp_path`` at
+    /tables."""
     (tmp_path / "routes.conf").write_text(config)
     env_file = Path(stack.env["ENV_FILE"]).read_text()
     image = re.search(r"^NGINX_IMAGE=(.+)$", env_file, re.MULTILINE).group(1)
-    start = ("nginx -t -q && nginx && "
-             "for try in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:8081/ && break; sleep 0.1; done")
+    return [
+        "-v", f"{ROOT / 'deploy/nginx.conf'}:/etc/nginx/nginx.conf:ro",
+        "-v", f"{ROOT / 'deploy/nginx-routes.lua'}:/etc/nginx/routes.lua:ro",
+        "-v", f"{ROOT / 'deploy/nginx-calls.lua'}:/etc/nginx/calls.lua:ro",
+        "-v", f"{tmp_path / 'routes.conf'}:/etc/nginx/routes.conf:ro",
+        "-v", f"{tmp_path}:/tables:ro",
+        "--entrypoint", "sh", image,
+    ]
+
+
+# Starts nginx in the background and waits until its loader answers.
+_START_NGINX = ("nginx -t -q && nginx && "
+                "for try in $(seq 100); do curl -s -o /dev/null http://127.0.0.1:8081/ && break; sleep 0.1; done")
+
+
+def _nginx(stack, tmp_path: Path, config: str, script: str, *options: str) -> subprocess.CompletedProcess:
+    """``script`` run by sh in nginx's image (``_nginx_image``); after ``$load`` (in the script)
+    nginx runs in the background and its loader answers."""
     return subprocess.run(
-        [
-            "docker", "run", "--rm", *options,
-            "-v", f"{ROOT / 'deploy/nginx.conf'}:/etc/nginx/nginx.conf:ro",
-            "-v", f"{ROOT / 'deploy/nginx-routes.lua'}:/etc/nginx/routes.lua:ro",
-            "-v", f"{ROOT / 'deploy/nginx-calls.lua'}:/etc/nginx/calls.lua:ro",
-            "-v", f"{tmp_path / 'routes.conf'}:/etc/nginx/routes.conf:ro",
-            "-v", f"{tmp_path}:/tables:ro",
-            "--entrypoint", "sh", image, "-c", script.replace("$load", start),
-        ],
+        ["docker", "run", "--rm", *options, *_nginx_image(stack, tmp_path, config), "-c",
+         script.replace("$load", _START_NGINX)],
         capture_output=True, text=True, timeout=120,
     )
 
@@ -217,3 +226,63 @@ def test_nginx_sends_the_gateway_the_sums_of_the_calls_it_routed_also_when_it_st
     assert sum(line.calls for line in sums) == 605
     assert {(line.function, line.status) for line in sums} == {("echo", 404)} | {(f"fn-{i}", 404) for i in range(600)}
     assert sum(line.calls for line in sums if line.function == "echo") == 5
+
+
+def test_nginx_keeps_the_sums_it_cannot_send_and_sends_them_once_it_can(stack, tmp_path):
+    """A send that fails (here: no route to the gateway, nginx's container taken off its only
+    network) keeps the sums for the next round and is logged once by each nginx worker; once the
+    network is back, every call arrives, counted once."""
+    network, container = name("calls-net"), name("calls-nginx")
+    subprocess.run(["docker", "network", "create", network], capture_output=True, check=True)
+    try:
+        gateway = subprocess.run(["docker", "network", "inspect", network, "-f", "{{(index .IPAM.Config 0).Gateway}}"],
+                                 capture_output=True, text=True, check=True).stdout.strip()
+        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+            receiver.bind((gateway, 0))
+            receiver.settimeout(10)
+            config = render_config(fallback=f"{gateway}:8080", upstream_timeout=60,
+                                   call_log_port=receiver.getsockname()[1], call_log_token="t0k3n")
+            # echo is nginx's own loader server, which answers 404 to any other path.
+            (tmp_path / "routes.table").write_text(render_table({"echo": ["127.0.0.1"]}, port=8081, namespace="ns"))
+            subprocess.run(["docker", "run", "-d", "--name", container, "--network", network,
+                            *_nginx_image(stack, tmp_path, config), "-c",
+                            _START_NGINX + " && curl -sS --data-binary @/tables/routes.table http://127.0.0.1:8081/routes"
+                            " && touch /tmp/loaded && sleep 600"], capture_output=True, check=True)
+
+            def in_nginx(script: str) -> subprocess.CompletedProcess:
+                return subprocess.run(["docker", "exec", container, "sh", "-c", script],
+                                      capture_output=True, text=True, timeout=60)
+
+            def warnings() -> list[str]:
+                logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True).stderr
+                return [line for line in logs.splitlines() if "calls: cannot send" in line]
+
+            wait_for(lambda: in_nginx("[ -e /tmp/loaded ]").returncode == 0, timeout=30, interval=0.2,
+                     what="nginx to take the table")
+            subprocess.run(["docker", "network", "disconnect", network, container], capture_output=True, check=True)
+            calls = "for call in 1 2 3 4 5; do curl -s -o /dev/null http://127.0.0.1:8080/function/echo/x; done"
+            assert in_nginx(calls).returncode == 0
+            wait_for(warnings, timeout=10, interval=0.2, what="nginx to say it cannot send")
+            assert in_nginx(calls).returncode == 0
+            subprocess.run(["docker", "network", "connect", network, container], capture_output=True, check=True)
+            sums = []
+            while sum(line.calls for line in sums) < 10:
+                token, lines = parse(receiver.recv(65536))
+                assert token == "t0k3n"
+                sums.extend(lines)
+            # Nothing counted twice: no datagram follows.
+            receiver.settimeout(1)
+            try:
+                extra = receiver.recv(65536)
+            except socket.timeout:
+                extra = None
+            assert extra is None, parse(extra)
+            assert {(line.function, line.status) for line in sums} == {("echo", 404)}
+            assert sum(line.calls for line in sums) == 10
+            # Once by each nginx worker that had calls to send.
+            workers = [re.search(r" (\d+)#\d+: ", warning).group(1) for warning in warnings()]
+            assert len(workers) == len(set(workers)) >= 1
+            assert all("(kept for the next try): network is unreachable" in warning for warning in warnings())
+    finally:
+        subprocess.run(["docker", "rm", "-f", container], capture_output=True)
+        subprocess.run(["docker", "network", "rm", network], capture_output=True)
