@@ -32,8 +32,9 @@ SCRIPT = ROOT / "deploy/nginx-routes.sh"
 # curl -K -: both documents, as the configuration on stdin lists them (url, output, header, ...,
 # `next` between them), answered with the files `table` (URL .../table) and `config`: 304 when
 # If-None-Match names the file's ETag, else 200 and the file, or the failure `error` says (exit
-# code 22, that message), as curl's write-out reports each; `killed` kills it before it says anything. The gateway answers from `address`.
-# Each file is replaced whole (a rename), so the stand-in never reads one being written.
+# code 22, that message), as curl's write-out reports each; `killed` kills it before it says
+# anything. The gateway answers from `address`. Each file is replaced whole (a rename), so the
+# stand-in never reads one being written.
 # curl ... --data-binary @BODY -o ANSWER -w '%{http_code}' URL: nginx's loader. It records each
 # body in `loads` (ended by a line `--`) and refuses one with `refuse-me` in it, as nginx would.
 CURL = r"""#!/usr/bin/env python3
