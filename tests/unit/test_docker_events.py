@@ -31,6 +31,7 @@ from app.domain.models import (
 from app.errors import BackendUnavailable
 from app.runtime.swarm.docker_events import KnownFunction, SwarmEventSource, normalise
 from tests.unit.helpers import NS, fn
+from tests.waiting import wait_for
 
 # the event normaliser, on the events dockerd sent for a deploy, scale, kill and delete
 
@@ -165,6 +166,30 @@ def test_a_deploy_a_kill_a_scale_and_a_delete_seen_on_the_stream(runtime, engine
     assert (scaled.replicas, scaled.previous_replicas) == (3, 1)
     runtime.functions.delete("echo")
     assert reader.next(FUNCTION_DELETED).name == "echo"
+
+
+def test_streams_of_one_source_share_what_they_know_until_one_learns_more(runtime, engine):
+    # One copy of every function for all the streams, not one each; what a stream learns or
+    # forgets is its own.
+    runtime.functions.deploy(fn("kept"))
+    lookup = runtime.events.lookup
+    # Once the services list is kept (Docker's events followed), not listed again per stream.
+    wait_for(lambda: lookup.function_services() is lookup.function_services(), timeout=5, what="the list kept")
+    source = SwarmEventSource(lookup)
+    first, second = (source.open(EventRequest(NS)) for _ in range(2))
+    assert first._known is second._known and len(first._known) == 1
+    readers = [Reader(first), Reader(second)]
+    try:
+        engine.wait_for_watchers(2)
+        runtime.functions.deploy(fn())
+        runtime.functions.delete("echo")
+        runtime.functions.delete("kept")
+        for reader in readers:
+            assert [(reader.next(kind).name) for kind in (FUNCTION_DEPLOYED, FUNCTION_DELETED, FUNCTION_DELETED)] == [
+                "echo", "echo", "kept"]
+    finally:
+        for reader in readers:
+            reader.close()
 
 
 def test_a_rollback_seen_on_the_stream(runtime, engine, events):

@@ -180,6 +180,21 @@ class SwarmEventSource:
         self.agents = agents
         self.retry_wait = retry_wait
         self.max_retry_wait = max_retry_wait
+        # Every function by service ID, and the services list it was read from (the cache's, the
+        # same object until a service changes): one for all the streams opened meanwhile. With a
+        # thousand functions, each of a hundred streams kept its own, 40 MiB in all.
+        self._known: tuple[list[dict], dict[str, KnownFunction]] | None = None
+
+    def known_functions(self) -> dict[str, KnownFunction]:
+        """Every function that exists now, by service ID; shared, so a caller copies it before
+        changing it. Raises BackendUnavailable (503)."""
+        services = self.lookup.function_services()
+        known = self._known
+        if known is None or known[0] is not services:
+            default = self.lookup.client.default_namespace
+            known = (services, {service["ID"]: known_function(service, default) for service in services})
+            self._known = known
+        return known[1]
 
     def open(self, request: EventRequest) -> "SwarmEventStream":
         """Learn the functions that exist now, then return a stream not yet started.
@@ -201,19 +216,24 @@ class SwarmEventStream:
         self._stream = CuttableStream(source.lookup.client)
         self._closing = threading.Event()
         self._known: dict[str, KnownFunction] = {}
+        self._shared = False  # whether _known is the source's, copied before a change
         self._last = 0  # timeNano of the newest event passed on, where a reconnect resumes
 
     def learn_all(self) -> None:
         """Know every function that exists now. Raises BackendUnavailable (503)."""
-        default = self.lookup.client.default_namespace
-        self._known = {svc["ID"]: known_function(svc, default) for svc in self.lookup.function_services()}
+        self._known, self._shared = self.source.known_functions(), True
+
+    def _own_known(self) -> dict[str, KnownFunction]:
+        if self._shared:
+            self._known, self._shared = dict(self._known), False
+        return self._known
 
     def _learn(self, service_id: str) -> None:
         try:
             svc = self.lookup.owned_service(service_id)
         except NotFound:
             return  # not ours, or removed already: nothing of ours to report
-        self._known[service_id] = known_function(svc, self.lookup.client.default_namespace)
+        self._own_known()[service_id] = known_function(svc, self.lookup.client.default_namespace)
 
     def __iter__(self) -> Iterator[list[FunctionEvent]]:
         if self.source.agents is None:
@@ -313,8 +333,8 @@ class SwarmEventStream:
         if raw.get("Type") == "service" and raw.get("Action") in ("create", "update") and (before is None or changed):
             self._learn(actor_id)
         event = normalise(raw, self._known, self.lookup.client.default_namespace, before)
-        if raw.get("Type") == "service" and raw.get("Action") == "remove":
-            self._known.pop(actor_id, None)
+        if raw.get("Type") == "service" and raw.get("Action") == "remove" and actor_id in self._known:
+            self._own_known().pop(actor_id)
         return [event] if event is not None and wanted(event, self.request) else []
 
     def close(self) -> None:
