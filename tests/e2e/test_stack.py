@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import http.client
 import json
 import re
@@ -9,6 +10,7 @@ import socket
 import subprocess
 import time
 from pathlib import Path
+from typing import Iterator
 from urllib.parse import urlsplit
 
 from app.dataplane.calllog import parse
@@ -192,17 +194,24 @@ def test_nginx_takes_a_table_of_the_longest_names_and_thousands_of_functions(sta
         " 204", f"line {lines + 1}: not an IPv4 address and port: 10.0.0.1", " 400"]
 
 
+@contextlib.contextmanager
+def _call_log(network: str) -> Iterator[tuple[socket.socket, str]]:
+    """A UDP socket on the host's address on Docker ``network`` (its gateway), and the rendered
+    configuration that has nginx send its counts there, with the token t0k3n."""
+    host = subprocess.run(["docker", "network", "inspect", network, "-f", "{{(index .IPAM.Config 0).Gateway}}"],
+                          capture_output=True, text=True, check=True).stdout.strip()
+    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
+        receiver.bind((host, 0))
+        receiver.settimeout(10)
+        yield receiver, render_config(fallback=f"{host}:8080", upstream_timeout=60,
+                                      call_log_port=receiver.getsockname()[1], call_log_token="t0k3n")
+
+
 def test_nginx_sends_the_gateway_the_sums_of_the_calls_it_routed_also_when_it_stops(stack, tmp_path):
     """Each nginx worker counts the calls it routes itself (deploy/nginx-calls.lua) and sends the
     sums to the gateway's call log, in datagrams of at most 8 KiB: here the sums are due only in
     a minute, so they arrive only because a worker that stops (as on a reload) sends what it has."""
-    bridge = subprocess.run(["docker", "network", "inspect", "bridge", "-f", "{{(index .IPAM.Config 0).Gateway}}"],
-                            capture_output=True, text=True, check=True).stdout.strip()
-    with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
-        receiver.bind((bridge, 0))
-        receiver.settimeout(10)
-        config = render_config(fallback=f"{bridge}:8080", upstream_timeout=60,
-                               call_log_port=receiver.getsockname()[1], call_log_token="t0k3n")
+    with _call_log("bridge") as (receiver, config):
         # The functions are nginx's own loader server, which answers 404 to any other path: echo
         # called five times, and 600 more once each, whose sums fill several datagrams.
         routes = {"echo": ["127.0.0.1"], **{f"fn-{index}": ["127.0.0.1"] for index in range(600)}}
@@ -235,13 +244,7 @@ def test_nginx_keeps_the_sums_it_cannot_send_and_sends_them_once_it_can(stack, t
     network, container = name("calls-net"), name("calls-nginx")
     subprocess.run(["docker", "network", "create", network], capture_output=True, check=True)
     try:
-        gateway = subprocess.run(["docker", "network", "inspect", network, "-f", "{{(index .IPAM.Config 0).Gateway}}"],
-                                 capture_output=True, text=True, check=True).stdout.strip()
-        with socket.socket(socket.AF_INET, socket.SOCK_DGRAM) as receiver:
-            receiver.bind((gateway, 0))
-            receiver.settimeout(10)
-            config = render_config(fallback=f"{gateway}:8080", upstream_timeout=60,
-                                   call_log_port=receiver.getsockname()[1], call_log_token="t0k3n")
+        with _call_log(network) as (receiver, config):
             # echo is nginx's own loader server, which answers 404 to any other path.
             (tmp_path / "routes.table").write_text(render_table({"echo": ["127.0.0.1"]}, port=8081, namespace="ns"))
             subprocess.run(["docker", "run", "-d", "--name", container, "--network", network,
