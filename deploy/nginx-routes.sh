@@ -1,6 +1,8 @@
 #!/bin/sh
 # nginx's entry point: keep nginx routing function calls with what the gateway renders
-# (app/dataplane/route_table.py), asked for every second and sent only when it changed (ETag):
+# (app/dataplane/route_table.py), asked for a second after each answer and sent only when it
+# changed (ETag); the gateway holds the request for an unchanged table a few seconds, answering
+# as soon as it changes:
 # - the routing table (GET /_/routes/table): each function's ready tasks. When it changed, it is
 #   loaded into nginx's shared memory (deploy/nginx-routes.lua, on 127.0.0.1:8081), without a
 #   reload: a reload would close every idle kept-alive client connection, and a call sent on one
@@ -41,6 +43,10 @@ if [ -r "$secrets/basic-auth-user" ] && [ -r "$secrets/basic-auth-password" ]; t
     "$(cat "$secrets/basic-auth-password")" | base64 | tr -d '\n')\""
 fi
 
+# Seconds the gateway may hold the request for an unchanged table, answering as soon as it changes
+# (app/web/blueprints/routing.py): a curl every few seconds, not every second, and a new table
+# here when the gateway sees it.
+wait=${ROUTES_WAIT:-5}
 # The ETags (without their quotes) of the table nginx took and of the gateway's configuration
 # document last weighed: sent as If-None-Match, so an unchanged document is a 304 with no body.
 table_tag= config_tag=
@@ -48,7 +54,7 @@ table_tag= config_tag=
 gateway_addresses=
 problem= problem_url=
 # fetch: both documents, over one connection of one curl, each only if it changed: this runs
-# every second, and each process it starts costs more CPU than the documents do. Sets
+# all the time, and each process it starts costs more CPU than the documents do. Sets
 # table_status and config_status (200: the new document is in $table.new or $routes.doc.new, its
 # ETag in new_table_tag or new_config_tag; 304: unchanged) and gateway_ip, the address curl
 # reached the gateway at. A failure is logged once, with curl's reason, and so is the recovery.
@@ -58,9 +64,10 @@ $credentials
 url = "$url/table"
 output = "$table.new"
 header = "If-None-Match: \"$table_tag\""
+header = "Prefer: wait=$wait"
 fail
 silent
-max-time = 2
+max-time = $((wait + 2))
 write-out = "$url/table|%{exitcode}|%{http_code}|%header{etag}|%{remote_ip}|%{errormsg}\n"
 next
 $credentials

@@ -4,18 +4,22 @@ running task and nginx's configuration, behind the gateway's credentials."""
 from __future__ import annotations
 
 import re
-
+import threading
 from dataclasses import replace
 
 from app import create_app
 from app.config import Config
 from app.dataplane.readiness import ReadinessProber
+from app.dataplane.route_table import render_table
 from app.dataplane.upstreams import Upstreams
+from app.domain.models import FunctionDeployment
 from app.runtime.leader import FileLock
+from app.web.blueprints import routing
 from app.web.state import parts_of
 from tests.fakes import fake_runtime
 from tests.unit.helpers import AUTH, PASSWORD, USER, basic, deployment
 from tests.upstream import Lookup
+from tests.waiting import wait_for
 
 
 def test_the_table_holds_only_functions_with_a_running_task(config):
@@ -122,3 +126,37 @@ def test_an_unchanged_document_is_a_304_with_no_body(config):
     client.post("/system/functions", json=deployment("up"))
     changed = client.get("/_/routes/table", headers={"If-None-Match": tag})
     assert changed.status_code == 200 and "\npool fn_up " in changed.text and changed.headers["ETag"] != tag
+
+
+def test_an_unchanged_table_waits_as_asked_and_answers_a_change_when_it_sees_it(config, monkeypatch):
+    runtime = fake_runtime()
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=1, lookup=Lookup(runtime.functions))
+    app = create_app(config, runtime, upstreams)
+    client = app.test_client()
+    client.environ_base["HTTP_AUTHORIZATION"] = AUTH["Authorization"]
+    tag = client.get("/_/routes/table").headers["ETag"]
+    renders = []
+    monkeypatch.setattr(routing, "render_table", lambda *args, **kwargs: renders.append(1) or render_table(*args, **kwargs))
+
+    # Unchanged for as long as asked (a shorter cap here): rendered again every WAIT_POLL, then a 304.
+    monkeypatch.setattr(routing, "MAX_WAIT", 0.5)
+    unchanged = client.get("/_/routes/table", headers={"If-None-Match": tag, "Prefer": "wait=60"})
+    assert unchanged.status_code == 304 and len(renders) >= 2
+    monkeypatch.setattr(routing, "MAX_WAIT", 30.0)
+
+    # A function deployed while the request waits: answered once a render sees it.
+    deployer = threading.Thread(target=lambda: (
+        wait_for(lambda: len(renders) >= 4, timeout=10, interval=0.01, what="the request waiting"),
+        runtime.functions.deploy(FunctionDeployment("late", "img:1"))))
+    renders.clear()
+    deployer.start()
+    changed = client.get("/_/routes/table", headers={"If-None-Match": tag, "Prefer": "respond-async, wait=30"})
+    deployer.join()
+    assert changed.status_code == 200 and "\npool fn_late " in changed.text
+
+    # Without Prefer, or with another preference, an unchanged table is a 304 at once: rendered once.
+    renders.clear()
+    for headers in ({}, {"Prefer": "return=minimal"}, {"Prefer": "wait=0"}):
+        latest = client.get("/_/routes/table").headers["ETag"]
+        assert client.get("/_/routes/table", headers={"If-None-Match": latest, **headers}).status_code == 304
+    assert len(renders) == 6
