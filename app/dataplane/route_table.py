@@ -4,7 +4,8 @@ Function calls do not pass through Python when nginx can route them: nginx (in C
 connections to each task) is four times cheaper per call than the Go provider this gateway
 replaces, where the Python proxy is four times dearer (docs/invoke-performance.md). The gateway
 stays the control plane and renders two things for nginx's side (``deploy/nginx-routes.sh``),
-which fetches both every second:
+which asks for both again a second after each answer (the gateway holds a request for an unchanged
+table until it changes, a few seconds at most: app/web/blueprints/routing.py):
 
 - the table (``render_table``): each function's ready task addresses, which nginx takes into
   shared memory without a reload (``deploy/nginx-routes.lua``), so a deploy, a scale or a task
