@@ -55,12 +55,14 @@ loglevel = _config.log_level
 
 def post_worker_init(worker):
     """Each worker process of a gateway consumes the async queue and nginx's call log in the
-    background, next to serving HTTP; a node agent (app.agent, the same image) has no such work."""
+    background, next to serving HTTP; a node agent (app.agent, the same image) has no such work.
+    A request that waits on purpose ends once the worker is told to stop (``alive`` turns false
+    at SIGTERM, before gunicorn waits for the requests in flight)."""
     from app import start_background_work
     from app.web import state
 
     if state.has_parts(worker.wsgi):
-        start_background_work(worker.wsgi)
+        start_background_work(worker.wsgi, stopping=lambda: not worker.alive)
 
 
 def on_starting(server):

@@ -11,6 +11,7 @@ the runtime's preparation belong to the process that serves it (``wsgi.py``).
 from __future__ import annotations
 
 import os
+from typing import Callable
 
 from flask import Flask, request
 from werkzeug.middleware.proxy_fix import ProxyFix
@@ -57,6 +58,7 @@ from app.web.blueprints import (
 from app.web.signouts import open_sign_outs
 from app.web.crosssite import install_cross_site_guard
 from app.web.handlers import register_error_handlers
+from app.web.shutdown import Shutdown
 from app.web.streaming import StreamSlots
 
 BLUEPRINTS = (
@@ -169,6 +171,7 @@ def build_parts(config: Config, runtime: Runtime, upstreams: Upstreams | None, q
             functions, readiness_file, FileLock(os.path.join(config.state_dir, "readiness.lock")), namespace=config.namespace
         ),
         credentials=credentials,
+        shutdown=Shutdown(),
     )
 
 
@@ -199,13 +202,15 @@ def register_blueprints(app: Flask) -> None:
         app.register_blueprint(blueprint)
 
 
-def start_background_work(app: Flask) -> None:
+def start_background_work(app: Flask, stopping: Callable[[], bool] | None = None) -> None:
     """Start this process's async worker, its usage sampler (asleep until usage is asked for),
     its receiver of nginx's call log when its port is set, its autoscaler when switched on, the
     cron scheduler (one process of the cluster puts the runs), the dashboard's time series and
     the readiness prober (one process of each gateway samples and probes) (called once per
-    gunicorn worker, after the fork)."""
+    gunicorn worker, after the fork); ``stopping`` says when the worker begins to stop."""
     parts = state.parts_of(app)
+    if stopping is not None:
+        parts.shutdown.follow(stopping)
     parts.async_worker.start()
     parts.usage.start()
     if parts.call_log.port:

@@ -27,6 +27,7 @@ from app.queue.worker import AsyncWorker
 from app.runtime.interfaces import Edge, EventSource, Functions, Health, LogSource, Namespaces, Replicas, Runtime, Secrets
 from app.runtime.label_cache import FunctionLabels
 from app.web.auth import Credentials
+from app.web.shutdown import Shutdown
 from app.web.streaming import StreamSlots
 
 _EXTENSION = "openfaas"
@@ -52,6 +53,7 @@ class Parts:
     readiness: ReadinessView  # which replicas passed their probes, as the prober last wrote
     prober: ReadinessProber  # probes every replica; started per worker process, one probes
     credentials: Credentials | None  # who may sign in; None when basic auth is off
+    shutdown: Shutdown  # whether this worker process is stopping, once the server says
 
 
 def install(app: Flask, parts: Parts) -> None:
@@ -144,6 +146,10 @@ def time_series() -> TimeSeries:
 
 def call_log() -> CallLog:
     return _parts().call_log
+
+
+def shutdown() -> Shutdown:
+    return _parts().shutdown
 
 
 def credentials() -> Credentials | None:

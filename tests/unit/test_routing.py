@@ -154,6 +154,18 @@ def test_an_unchanged_table_waits_as_asked_and_answers_a_change_when_it_sees_it(
     deployer.join()
     assert changed.status_code == 200 and "\npool fn_late " in changed.text
 
+    # A worker told to stop answers a waiting request at once: it must not hold up the shutdown.
+    stopping = []
+    parts_of(app).shutdown.follow(lambda: bool(stopping))
+    renders.clear()
+    threading.Thread(target=lambda: (
+        wait_for(lambda: len(renders) >= 2, timeout=10, interval=0.01, what="the request waiting"),
+        stopping.append(True))).start()
+    latest = client.get("/_/routes/table").headers["ETag"]
+    assert client.get("/_/routes/table", headers={"If-None-Match": latest, "Prefer": "wait=30"}).status_code == 304
+    assert len(renders) < 10  # not the 150 renders of 30 s
+    parts_of(app).shutdown.follow(lambda: False)
+
     # Without Prefer, or with another preference, an unchanged table is a 304 at once: rendered once.
     renders.clear()
     for headers in ({}, {"Prefer": "return=minimal"}, {"Prefer": "wait=0"}):

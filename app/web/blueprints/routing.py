@@ -20,13 +20,13 @@ from typing import Callable
 from flask import Blueprint, Response, request
 
 from app.dataplane.route_table import render_config, render_table
-from app.web.state import call_log, edge, functions, reference_of, settings, upstreams
+from app.web.state import call_log, edge, functions, reference_of, settings, shutdown, upstreams
 
 bp = Blueprint("routes", __name__)
 
 # The longest a request for an unchanged document waits for it to change, when it asks to
 # (``Prefer: wait=N``, RFC 7240): nginx's side then starts a curl every few seconds instead of
-# every second. Short, because a stopping worker lets a waiting request finish first.
+# every second.
 MAX_WAIT = 5.0
 # How often a waiting request renders its document again.
 WAIT_POLL = 0.2
@@ -71,13 +71,14 @@ def _table() -> str:
 def _document(render: Callable[[], str]) -> Response:
     """The text ``render`` makes, with its ETag: 304 with no body when the client's If-None-Match
     names it, once it has not changed for as long as ``Prefer: wait=N`` asks (at most MAX_WAIT
-    seconds); a change within that time is answered when it is seen."""
+    seconds) or the worker begins to stop; a change within that time is answered when it is
+    seen."""
     deadline = time.monotonic() + _wait()
     while True:
         response = Response(render(), mimetype="text/plain")
         response.add_etag()
         response.make_conditional(request)
-        if response.status_code != 304 or time.monotonic() >= deadline:
+        if response.status_code != 304 or time.monotonic() >= deadline or shutdown().stopping:
             return response
         time.sleep(WAIT_POLL)
 
