@@ -169,9 +169,10 @@ def test_the_background_loop_outlives_docker_being_away_and_releases_the_lead_wh
     cluster = Cluster(fn=({}, 1))
     cluster.down = True
     lock = CountingLock()
-    # 100 calls a second, by the real clock: enough for the maximum once Docker is back.
+    # 1,000 calls a second by the real clock: ten times what the maximum needs, so however late a
+    # round reads the clock after the counts (a busy machine), the first decision is the maximum.
     autoscaler = Autoscaler(cluster, cluster, lock, interval=0.01, stabilization=30, namespace=DEFAULT_NAMESPACE,
-                            totals=lambda: {"fn": (int(time.monotonic() * 100), 0.0)})
+                            totals=lambda: {"fn": (int(time.monotonic() * 1000), 0.0)})
     autoscaler.start()
     try:
         wait_until(lambda: "autoscaler round skipped: Docker is unreachable" in caplog.text)
