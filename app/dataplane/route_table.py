@@ -37,6 +37,11 @@ KEEPALIVE = 1024
 # (Go's server closes idle connections after its read timeout, often 5-10 s), so nginx is the one
 # to close it and never sends a call down a connection the function is closing.
 IDLE_TIMEOUT = "4s"
+# How long nginx keeps an idle connection to the gateway. A stopping gunicorn worker waits for
+# every connection it holds to close (up to its graceful timeout, 30 s), idle ones too; nginx
+# closing them soon ends a gateway's stop within seconds, and never mid-request, as the gateway
+# closing them itself could. Below gunicorn's keepalive (75 s) for the same reason as above.
+GATEWAY_IDLE_TIMEOUT = "2s"
 # The pool of calls nginx does not route itself: the gateway's proxy.
 FALLBACK_POOL = "gateway_fallback"
 # A function's pool in the table, and in nginx's call log: the prefix, then its reference.
@@ -67,6 +72,7 @@ def render_config(*, fallback: str, upstream_timeout: float, call_log_port: int,
         f"upstream {FALLBACK_POOL} {{",
         f"    server {fallback};",
         f"    keepalive {KEEPALIVE};",
+        f"    keepalive_timeout {GATEWAY_IDLE_TIMEOUT};",
         "}",
         "upstream functions {",
         # Never used: the balancer sets each call's task. nginx needs a server to accept the block.

@@ -6,20 +6,12 @@ from __future__ import annotations
 import json
 import subprocess
 
-from tests.e2e.stack import auth, delivered, deploy, deploy_receiver, invoke
+from tests.e2e.stack import auth, container, delivered, deploy, deploy_receiver, invoke
 from tests.gateway import call
 from tests.swarm import shared_name
 from tests.waiting import wait_for
 
 CALLS = 50
-
-
-def _gateway_container(stack) -> str:
-    return subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={stack.env['COMPOSE_PROJECT_NAME']}",
-         "--filter", "label=com.docker.compose.service=gateway"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()[0]
 
 
 def test_accepted_calls_are_delivered_after_the_gateway_is_killed(backend, watchdog_image):
@@ -38,7 +30,7 @@ def test_accepted_calls_are_delivered_after_the_gateway_is_killed(backend, watch
         accepted.add(headers["X-Call-Id"])
     assert len(accepted) == CALLS
 
-    subprocess.run(["docker", "kill", "-s", "KILL", _gateway_container(stack)], check=True, capture_output=True)
+    subprocess.run(["docker", "kill", "-s", "KILL", container(stack, "gateway")], check=True, capture_output=True)
     restarted = stack.make("up")
     assert restarted.returncode == 0, restarted.stderr[-3000:]
 

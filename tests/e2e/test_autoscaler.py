@@ -8,14 +8,13 @@ from __future__ import annotations
 
 import http.client
 import json
-import subprocess
 import threading
 import time
 from contextlib import contextmanager
 from urllib.parse import urlsplit
 
 from harness import basic_auth
-from tests.e2e.stack import function_containers
+from tests.e2e.stack import function_containers, gateway_log
 from tests.gateway import call
 from tests.swarm import name
 from tests.waiting import wait_for
@@ -93,23 +92,13 @@ def _metric(stack, name: str, fn: str) -> list[str]:
     return [line for line in body.decode().splitlines() if line.startswith(name) and f'function_name="{fn}"' in line]
 
 
-def _gateway_logs(stack) -> str:
-    container = subprocess.run(
-        ["docker", "ps", "-q", "--filter", f"label=com.docker.compose.project={stack.env['COMPOSE_PROJECT_NAME']}",
-         "--filter", "label=com.docker.compose.service=gateway"],
-        capture_output=True, text=True, check=True,
-    ).stdout.split()[0]
-    logs = subprocess.run(["docker", "logs", container], capture_output=True, text=True, check=True)
-    return logs.stdout + logs.stderr
-
-
 def test_ten_calls_a_second_take_a_function_to_its_maximum_and_back(stack, watchdog_image):
     fn = _deploy(stack, "rps", watchdog_image, {"com.openfaas.scale.min": "1", "com.openfaas.scale.max": "2"})
     with load(stack, fn, clients=2, per_second=5) as statuses:
         wait_for(lambda: _replicas(stack, fn) == 2, timeout=30, interval=1, what=f"{fn} to scale to 2 under load")
     assert statuses and set(statuses) == {200}
     wait_for(lambda: _replicas(stack, fn) == 1, timeout=60, interval=1, what=f"{fn} to scale back to 1 after the load")
-    logs = _gateway_logs(stack)
+    logs = gateway_log(stack)
     assert f"autoscaler: {fn} from 1 to 2 replicas: load above target (rps load" in logs
     assert f"autoscaler: {fn} from 2 to 1 replicas: load below target for 30s" in logs
     decisions = _metric(stack, "gateway_autoscaler_decisions_total", fn)
@@ -131,7 +120,7 @@ def test_an_idle_function_goes_to_zero_and_a_call_wakes_it(stack, watchdog_image
     labels = {"com.openfaas.scale.zero": "true", "com.openfaas.scale.zero-duration": "10s"}
     fn = _deploy(stack, "idle", watchdog_image, labels)
     wait_for(lambda: _replicas(stack, fn) == 0, timeout=60, interval=1, what=f"idle {fn} to go to zero")
-    assert f"autoscaler: {fn} from 1 to 0 replicas: idle for" in _gateway_logs(stack)
+    assert f"autoscaler: {fn} from 1 to 0 replicas: idle for" in gateway_log(stack)
     # Until its last task has stopped, a call may still reach it (and need no wake).
     wait_for(lambda: not function_containers(fn), timeout=60, interval=1, what=f"{fn}'s last container to stop")
     assert _invoke(stack, fn) == 200  # scale from zero

@@ -17,6 +17,7 @@ from app.dataplane.calllog import parse
 from app.dataplane.route_table import render_config, render_table
 from app.domain.timestamps import now_rfc3339_nano
 from harness import ROOT, basic_auth
+from tests.e2e.stack import container
 from tests.gateway import call
 from tests.swarm import name
 from tests.waiting import wait_for
@@ -289,3 +290,24 @@ def test_nginx_keeps_the_sums_it_cannot_send_and_sends_them_once_it_can(stack, t
     finally:
         subprocess.run(["docker", "rm", "-f", container], capture_output=True)
         subprocess.run(["docker", "network", "rm", network], capture_output=True)
+
+
+def test_the_gateway_stops_without_waiting_for_nginx_s_idle_connections(stack):
+    """A stopping gunicorn worker waits, up to its graceful timeout, for every connection it holds
+    to close, idle kept-alive ones too; nginx closes its idle connections to the gateway soon, so
+    after requests through nginx every worker ends by itself (logs that it exits) instead of being
+    killed at the timeout, 30 s later."""
+    gateway = container(stack, "gateway")
+    started = subprocess.run(["docker", "inspect", gateway, "-f", "{{.State.StartedAt}}"],
+                             capture_output=True, text=True, check=True).stdout.strip()
+    for _ in range(8):
+        assert call(f"{stack.url}/system/info", headers=_auth(stack))[0] == 200
+    try:
+        subprocess.run(["docker", "stop", "-t", "60", gateway], capture_output=True, check=True, timeout=90)
+        logs = subprocess.run(["docker", "logs", "--since", started, gateway], capture_output=True, text=True, check=True)
+        booted = set(re.findall(r"Booting worker with pid: (\d+)", logs.stderr + logs.stdout))
+        exited = set(re.findall(r"Worker exiting \(pid: (\d+)\)", logs.stderr + logs.stdout))
+        assert booted and exited == booted
+    finally:
+        restarted = stack.make("up")
+        assert restarted.returncode == 0, restarted.stderr[-3000:]

@@ -33,6 +33,7 @@ def test_the_configuration_defines_both_pools_and_the_deadline():
         "upstream gateway_fallback {",
         "    server gateway:8080;",
         "    keepalive 1024;",
+        "    keepalive_timeout 2s;",
         "}",
         "upstream functions {",
         "    server 0.0.0.1;",
