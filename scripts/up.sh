@@ -26,6 +26,10 @@ COMPOSE_PROJECT_NAME=${COMPOSE_PROJECT_NAME:-openfaas}
 CREDENTIALS_DIR=${CREDENTIALS_DIR:-$PWD/.credentials}
 FUNCTIONS_NETWORK=${FUNCTIONS_NETWORK:-func_functions}
 GATEWAY_PORT=${GATEWAY_PORT:-8080}
+# nginx's files, bind-mounted: a running container keeps the ones it started with (a checkout
+# replaces a file, the mount holds the old one), so their digest is a label of the container,
+# and docker-compose starts nginx again when it changes.
+NGINX_FILES="deploy/nginx.conf deploy/nginx-routes.sh deploy/nginx-routes.lua deploy/nginx-calls.lua"
 
 bash scripts/credentials.sh "$CREDENTIALS_DIR" "$GATEWAY_UID"
 bash scripts/wheels.sh
@@ -48,6 +52,7 @@ log "choosing the base images"
   echo "FUNCTIONS_NETWORK=$FUNCTIONS_NETWORK"
   echo "GATEWAY_PORT=$GATEWAY_PORT"
   echo "GIT_SHA=$(git rev-parse --short HEAD 2>/dev/null || echo unknown)"
+  echo "NGINX_FILES=$(cat $NGINX_FILES | sha256sum | cut -c1-16)"
 } >"$ENV_FILE.new"
 mv "$ENV_FILE.new" "$ENV_FILE"
 

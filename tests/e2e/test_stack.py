@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import contextlib
+import hashlib
 import http.client
 import json
 import re
@@ -114,6 +115,16 @@ def test_a_second_make_up_changes_nothing(stack):
     assert _containers(project) == before and len(before) == 2
     assert password.read_text() == stack.password and password.stat().st_mtime_ns == stamp
     assert call(f"{stack.url}/system/info", headers=_auth(stack))[0] == 200
+
+
+def test_nginx_carries_the_digest_of_the_files_it_started_with(stack):
+    """What makes docker-compose start nginx again when one of its bind-mounted files changes."""
+    files = re.search(r'^NGINX_FILES="([^"]+)"$', (ROOT / "scripts/up.sh").read_text(), re.MULTILINE).group(1)
+    digest = hashlib.sha256(b"".join((ROOT / path).read_bytes() for path in files.split())).hexdigest()[:16]
+    label = subprocess.run(["docker", "inspect", container(stack, "nginx"), "-f",
+                            '{{index .Config.Labels "com.openfaas.nginx-files"}}'],
+                           capture_output=True, text=True, check=True).stdout.strip()
+    assert label == digest
 
 
 def _raw(stack, request: bytes) -> tuple[int, str, bytes]:

@@ -160,3 +160,13 @@ def test_every_request_for_the_gateway_reuses_connections():
         "http://gateway_fallback",
         "http://gateway_fallback",
     ]
+
+
+def test_every_file_mounted_into_nginx_is_in_the_digest_that_starts_it_again():
+    """A running nginx keeps the files it started with; `make up` labels its container with their
+    digest (scripts/up.sh), so docker-compose starts it again when any of them changes."""
+    compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["nginx"]
+    mounted = {volume.split(":")[0].removeprefix("./") for volume in compose["volumes"]}
+    listed = re.search(r'^NGINX_FILES="([^"]+)"$', (ROOT / "scripts/up.sh").read_text(), re.MULTILINE)
+    assert listed and set(listed.group(1).split()) == mounted
+    assert compose["labels"]["com.openfaas.nginx-files"] == "${NGINX_FILES:-}"
