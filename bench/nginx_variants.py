@@ -11,6 +11,8 @@ changes, and the copies are removed at the end:
   2 workers pinned     worker_processes 2 with worker_cpu_affinity auto (one core each)
   no counting          without log_by_lua: nginx does not count its calls for the gateway
   no call headers      /function/ without X-Call-Id and X-Start-Time (four maps per call)
+  no access log        /function/ without its access log line (stdout, through Docker's log driver)
+  access log buffered  /function/'s access log written 64 KiB (or a second) at a time
 
 Usage (the stack from `make up`; same options as bench.invoke, e.g. --paths direct,stack):
 
@@ -35,6 +37,7 @@ from harness import ROOT, docker
 STACK_NGINX = "openfaas_nginx_1"
 
 # The per-call headers of /function/ the gateway's proxy also sets (deploy/nginx.conf).
+_ACCESS_LOG = "access_log /dev/stdout gateway;"
 _CALL_HEADERS = re.compile(r"^ *(proxy_set_header X-(Call-Id|Start-Time)|add_header X-(Call-Id|Start-Time)) .*\n", re.M)
 
 
@@ -51,6 +54,10 @@ VARIANTS: dict[str, Callable[[str], str]] = {
         "worker_processes auto;", "worker_processes 2;\nworker_cpu_affinity auto;"),
     "no counting": lambda conf: conf.replace('log_by_lua_block { require("calls").count() }', ""),
     "no call headers": lambda conf: _function_location(conf, lambda block: _CALL_HEADERS.sub("", block)),
+    "no access log": lambda conf: _function_location(conf, lambda block: block.replace(
+        _ACCESS_LOG, "access_log off;")),
+    "access log buffered": lambda conf: _function_location(conf, lambda block: block.replace(
+        _ACCESS_LOG, "access_log /dev/stdout gateway buffer=64k flush=1s;")),
 }
 
 
