@@ -16,8 +16,10 @@ Swarm, as in bench/invoke.py), measures with ``--functions`` functions on the Sw
   idle     the CPU the gateway and nginx take over ``--idle-seconds`` with nothing called, and
            their memory.
   cold     the first call to a function at zero replicas to its answer, p50 and p99 over
-           ``--cold`` functions per runtime; beside it Swarm's own part: a plain service scaled
-           from 0 to 1 until its task runs (the Engine API, polled every 10 ms). Then
+           ``--cold`` functions per runtime, each split in three by its task's timestamps: until
+           Swarm created the task, the task's start (created to running), from running to the
+           answer. Beside it Swarm's own part: a plain service scaled from 0 to 1 until its task
+           runs (the Engine API, polled every 10 ms), with when its task entered each state. Then
            ``--burst`` concurrent calls to one cold function: how many were answered, and how
            many times its service changed (one scale-up is one change).
   memory   ``--streams`` open log streams and as many open event streams through nginx for
@@ -317,18 +319,29 @@ def measure_idle(fleet: Fleet, args) -> list[str]:
     return rows
 
 
-def _swarm_alone(name: str) -> float:
-    """Seconds from a plain service's scale 0 -> 1 to its task running."""
+def _swarm_alone(name: str) -> tuple[float, dict[str, float]]:
+    """Seconds from a plain service's scale 0 -> 1 to its task running, and when its task entered
+    each state seen on the way, in seconds after Swarm created it (as the task's status records
+    it; a state that lasted less than a look, 10 ms, may be missed)."""
     api = docker.from_env().api
     service = docker.from_env().services.get(name)
-    started = time.monotonic()
+    started, states = time.monotonic(), {}
     service.scale(1)
     while time.monotonic() - started < 60:
-        tasks = api.tasks(filters={"service": name, "desired-state": "running"})
-        if any(t["Status"]["State"] == "running" for t in tasks):
-            return time.monotonic() - started
+        for task in api.tasks(filters={"service": name, "desired-state": "running"}):
+            state = task["Status"]["State"]
+            states.setdefault(state, _docker_time(task["Status"]["Timestamp"]) - _docker_time(task["CreatedAt"]))
+            if state == "running":
+                return time.monotonic() - started, states
         time.sleep(0.01)
     raise SystemExit(f"{name} never ran")
+
+
+def _states_summary(runs: list[dict[str, float]]) -> str:
+    """The p50 of when each state began, in Swarm's order, for the states every run saw."""
+    order = ("pending", "assigned", "accepted", "preparing", "ready", "starting", "running")
+    return ", ".join(f"{state} {percentile([run[state] for run in runs], 50) * 1000:.0f}"
+                     for state in order if all(state in run for run in runs))
 
 
 COLD_PARTS = ("to the task", "task start", "to the answer")
@@ -380,7 +393,7 @@ def measure_cold(fleet: Fleet, args) -> list[str]:
             parts.append(_cold_parts(api, name, wall, samples[-1]))
             print(f"cold start  {runtime:12} {name}  {samples[-1] * 1000:.0f} ms = {_parts_ms(parts[-1])}", flush=True)
         print(f"cold start  {runtime:12} through the stack  {summary_ms(samples)}", flush=True)
-        alone = []
+        alone, states = [], []
         for i in range(args.cold):
             name = f"sc-{fleet.run_id}-swarm-{runtime[:2]}{i}"
             fleet.extra.append(name)
@@ -389,13 +402,17 @@ def measure_cold(fleet: Fleet, args) -> list[str]:
                 mode=docker.types.ServiceMode("replicated", 0), networks=[FUNCTIONS_NETWORK],
                 endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
             )
-            alone.append(_swarm_alone(name))
-        print(f"cold start  {runtime:12} Swarm alone (scale 0 -> 1 to task running)  {summary_ms(alone)}", flush=True)
+            took, seen = _swarm_alone(name)
+            alone.append(took)
+            states.append(seen)
+        print(f"cold start  {runtime:12} Swarm alone (scale 0 -> 1 to task running)  {summary_ms(alone)}; "
+              f"its task's states began, p50 ms after it was created: {_states_summary(states)}", flush=True)
         rows.append(f"| {runtime} | first call through the stack | {percentile(samples, 50) * 1000:.0f} | "
                     f"{percentile(samples, 99) * 1000:.0f} | {len(samples)} |")
         rows.append(f"| {runtime} | its parts, p50 (p99): {_parts_summary(parts)} | | | |")
         rows.append(f"| {runtime} | `docker service scale` alone | {percentile(alone, 50) * 1000:.0f} | "
                     f"{percentile(alone, 99) * 1000:.0f} | {len(alone)} |")
+        rows.append(f"| {runtime} | its task's states, p50 ms after created: {_states_summary(states)} | | | |")
     rows.append("")
     rows.append(burst(fleet, args))
     return rows
