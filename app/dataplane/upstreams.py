@@ -11,8 +11,8 @@ up once in the runtime: unknown is a 404, zero replicas are scaled to ``max(1, m
 scale per function however many calls arrive at once) and the call waits, bounded, for a
 ready replica: one in the view, or one a waiting call finds ready itself, asking the running
 replicas the function's readiness probe every ``WAKE_POLL`` (the prober looks only every
-second, longer than a cold start); one call of a worker asks each time, and the others take
-what it found.
+second, longer than a cold start); one call of a worker asks each time, whichever function
+it wakes, and the others take what it found or what the prober finds.
 """
 
 from __future__ import annotations
@@ -32,7 +32,11 @@ from app.errors import FunctionNotFound, NoReadyReplica, NotFound
 from app.runtime.interfaces import Functions
 
 
-# Seconds between looks for a woken function's first ready replica.
+# Seconds between looks for a woken function's first ready replica, and between the DNS
+# questions a worker's waking calls ask, whichever functions they wake: Docker's DNS forwards a
+# name it does not know yet (a task not yet on the network) to the host's resolver, and fifty
+# functions woken at once, each asking 20 times a second, made it drop questions, Docker's own
+# among them (5 s each: the tasks started in waves 5 s apart, most after the calls' deadline).
 WAKE_POLL = 0.05
 # Seconds a replica a waking call found ready is handed to the other waiting calls: by then the
 # prober's view has it.
@@ -81,7 +85,7 @@ class Upstreams:
         self._turns: dict[str, itertools.count] = {}  # each function's round-robin
         self._lock = threading.Lock()
         self._waking: dict[str, threading.Lock] = {}
-        self._asked: dict[str, float] = {}  # when a waiting call last probed each function
+        self._asked = -WAKE_POLL  # when a waiting call last asked DNS for a new task
         self._found: dict[str, _Entry] = {}  # what it found ready
 
     @property
@@ -166,8 +170,10 @@ class Upstreams:
     def _ready_now(self, function: str, readiness: Probe) -> list[str]:
         """The running replicas that pass ``readiness`` asked now, while replicas are probed (a
         probe that passes at once: no initial delay, one success); none otherwise, and none
-        when another call asked within ``WAKE_POLL`` (a hundred calls waiting on one cold
-        function must not probe it a hundred times over)."""
+        when another call, of this function or another, asked within ``WAKE_POLL`` (a hundred
+        calls waiting on one cold function must not probe it a hundred times over, nor fifty
+        cold functions ask DNS a thousand times a second: the prober's view finds the replicas
+        of those that did not get to ask within a second)."""
         if not self.probing or readiness.initial_delay or readiness.success_threshold > 1:
             return []
         now = time.monotonic()
@@ -175,9 +181,9 @@ class Upstreams:
         if found and found.expires > now:
             return found.addresses
         with self._lock:
-            if now - self._asked.get(function, -WAKE_POLL) < WAKE_POLL:
+            if now - self._asked < WAKE_POLL:
                 return []
-            self._asked[function] = now
+            self._asked = now
         ready = [address for address in self._resolve(function) if self.probe(address, self.port, readiness)]
         if ready:
             self._found[function] = _Entry(ready, time.monotonic() + FOUND_TTL)

@@ -10,7 +10,7 @@ import time
 from app import create_app
 from app.config import Config
 from app.dataplane.readiness import ReadinessView
-from app.dataplane.upstreams import Upstreams
+from app.dataplane.upstreams import WAKE_POLL, Upstreams
 from app.web.state import parts_of
 from tests.fakes import fake_runtime
 from tests.unit.helpers import deployment
@@ -63,17 +63,19 @@ def test_scale_from_zero_can_be_switched_off(upstream):
     assert response.status_code == 503 and response.headers["X-OpenFaaS-Internal"] == "proxy"
 
 
-def cold_echo(tmp_path, upstream, probe):
-    """A client of an app whose ``echo`` (answering from ``upstream``) is at zero replicas, and
-    whose replicas are probed with ``probe``; the prober runs (its view is fresh) but has not
-    seen a new replica yet, so a waking call asks itself."""
+def cold_echo(tmp_path, upstream, probe, lookup=None, names=("echo",)):
+    """A client of an app whose functions ``names`` (answering from ``upstream``) are at zero
+    replicas, and whose replicas are probed with ``probe``; the prober runs (its view is fresh)
+    but has not seen a new replica yet, so a waking call asks itself. DNS is ``lookup``, or
+    answers as soon as a function has a replica."""
     runtime = fake_runtime()
     view = tmp_path / "readiness.json"
-    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=5, lookup=Lookup(runtime.functions),
+    upstreams = Upstreams(runtime.functions, scale_from_zero=True, wait_timeout=5, lookup=lookup or Lookup(runtime.functions),
                           port=upstream, view=ReadinessView(str(view)), probe=probe)
     client = create_app(Config(basic_auth=False), runtime, upstreams).test_client()
-    client.post("/system/functions", json=deployment("echo"))
-    client.post("/system/scale-function/echo", json={"serviceName": "echo", "replicas": 0})
+    for name in names:
+        client.post("/system/functions", json=deployment(name))
+        client.post(f"/system/scale-function/{name}", json={"serviceName": name, "replicas": 0})
     view.write_text(json.dumps({"at": time.time(), "functions": {}}))
     return client
 
@@ -112,3 +114,28 @@ def test_calls_waiting_on_one_cold_function_probe_it_one_at_a_time(tmp_path, ups
     assert statuses == [201] * 20
     # About one probe per WAKE_POLL until the replica passed (0.3 s), not one per waiting call.
     assert len(probed) <= 12, len(probed)
+
+
+def test_calls_waking_different_functions_share_one_dns_question_per_wake_poll(tmp_path, upstream):
+    """Docker's DNS forwards a name it does not know yet to the host's resolver: five functions
+    woken at once ask it no more often than one does."""
+    asked = []
+
+    def lookup(host):
+        asked.append(time.monotonic())
+        return ["127.0.0.1"] if asked[-1] - asked[0] > 0.3 else []  # the new tasks join the network
+
+    names = [f"fn{index}" for index in range(5)]
+    client = cold_echo(tmp_path, upstream, lambda *_: True, lookup, names)
+    statuses = []
+
+    def call(name):
+        statuses.append(client.application.test_client().get(f"/function/{name}").status_code)
+
+    threads = [threading.Thread(target=call, args=(name,)) for name in names]
+    for thread in threads:
+        thread.start()
+    for thread in threads:
+        thread.join(timeout=10)
+    assert statuses == [201] * 5
+    assert len([at for at in asked if at - asked[0] <= 0.3]) <= 0.3 / WAKE_POLL + 2, len(asked)
