@@ -21,7 +21,8 @@ Swarm, as in bench/invoke.py), measures with ``--functions`` functions on the Sw
            answer. Beside it Swarm's own part: a plain service scaled from 0 to 1 until its task
            runs (the Engine API, polled every 10 ms), with when its task entered each state. Then
            ``--burst`` concurrent calls to one cold function: how many were answered, and how
-           many times its service changed (one scale-up is one change).
+           many times its service changed (one scale-up is one change). Last, ``--wake`` cold
+           functions called at once, one call each, beside as many plain services scaled at once.
   memory   ``--streams`` open log streams and as many open event streams through nginx for
            ``--memory-minutes``; the gateway's total RSS (every process in its container)
            sampled every 30 s.
@@ -46,6 +47,7 @@ import time
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
+from typing import Callable
 from urllib.parse import urlsplit
 
 import docker
@@ -415,29 +417,68 @@ def measure_cold(fleet: Fleet, args) -> list[str]:
         rows.append(f"| {runtime} | its task's states, p50 ms after created: {_states_summary(states)} | | | |")
     rows.append("")
     rows.append(burst(fleet, args))
+    rows.append(wake_many(fleet, args))
     return rows
+
+
+def _at_once(jobs: list[Callable[[], object]]) -> list[object]:
+    """Run every job in a thread of its own, started together; their results, in order."""
+    barrier = threading.Barrier(len(jobs))
+
+    def run(job: Callable[[], object]) -> object:
+        barrier.wait(30)
+        return job()
+
+    with ThreadPoolExecutor(len(jobs)) as pool:
+        return list(pool.map(run, jobs))
+
+
+def wake_many(fleet: Fleet, args) -> str:
+    """``--wake`` functions at zero called at once (one call each), beside as many plain services
+    scaled 0 -> 1 at once until every task runs: how Swarm's pace and the stack's looks add up."""
+    first = args.cold + 1  # the functions the cold starts and the burst woke come first
+    names = fleet.cold(RUNTIMES["of-watchdog"], first + args.wake, args.running)[first:]
+
+    def one(name: str) -> tuple[int, float]:
+        started = time.monotonic()
+        try:
+            status = call(f"{fleet.stack}/function/{name}", "POST", b"ping", {"Content-Type": "text/plain"})[0]
+        except OSError:
+            status = 0
+        return status, time.monotonic() - started
+
+    answers = _at_once([lambda name=name: one(name) for name in names])
+    took = [seconds for _, seconds in answers]
+    statuses = [status for status, _ in answers]
+    api = docker.from_env().api
+    plain = [f"sc-{fleet.run_id}-wake-{i}" for i in range(args.wake)]
+    for name in plain:
+        fleet.extra.append(name)
+        api.create_service(docker.types.TaskTemplate(docker.types.ContainerSpec(RUNTIMES["of-watchdog"])), name=name,
+                           mode=docker.types.ServiceMode("replicated", 0), networks=[FUNCTIONS_NETWORK],
+                           endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"))
+    alone = [seconds for seconds, _ in _at_once([lambda name=name: _swarm_alone(name) for name in plain])]
+    line = (f"{args.wake} cold functions called at once: {statuses.count(200)} answered 200 (others: "
+            f"{sorted(s for s in statuses if s != 200)}), p50 {percentile(took, 50):.1f} s, the last {max(took):.1f} s; "
+            f"Swarm alone, {args.wake} services scaled 0 -> 1 at once: p50 {percentile(alone, 50):.1f} s, "
+            f"the last {max(alone):.1f} s")
+    print(line, flush=True)
+    return line
 
 
 def burst(fleet: Fleet, args) -> str:
     name = fleet.cold(RUNTIMES["of-watchdog"], args.cold + 1, args.running)[-1]
     api = docker.from_env().api
     since = time.time()
-    barrier = threading.Barrier(args.burst)
-    statuses: list[int] = []
 
-    def one() -> None:
-        barrier.wait(30)
+    def one() -> int:
         try:
-            statuses.append(call(f"{fleet.stack}/function/{name}", "POST", b"ping", {"Content-Type": "text/plain"})[0])
+            return call(f"{fleet.stack}/function/{name}", "POST", b"ping", {"Content-Type": "text/plain"})[0]
         except OSError:
-            statuses.append(0)
+            return 0
 
     started = time.monotonic()
-    threads = [threading.Thread(target=one) for _ in range(args.burst)]
-    for thread in threads:
-        thread.start()
-    for thread in threads:
-        thread.join(120)
+    statuses = _at_once([one] * args.burst)
     elapsed = time.monotonic() - started
     # Each change of a service's replicas is a service event naming the old and new count.
     scaled = [event for event in api.events(since=since, until=time.time(), decode=True,
@@ -512,6 +553,7 @@ def parse_args(argv: list[str] | None = None):
     parser.add_argument("--idle-seconds", type=int, default=60)
     parser.add_argument("--cold", type=int, default=20, help="cold starts per runtime")
     parser.add_argument("--burst", type=int, default=100)
+    parser.add_argument("--wake", type=int, default=50, help="cold functions called at once, one call each")
     parser.add_argument("--streams", type=int, default=100)
     parser.add_argument("--memory-minutes", type=float, default=10)
     args = parser.parse_args(argv)
