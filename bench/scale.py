@@ -176,6 +176,17 @@ class Fleet:
         wait_until(still, f"{running} replicas to run and the others to stop", timeout=900, interval=1)
         wait_until(lambda: _table_changes(time.time() - 3) == (0, 0), "nginx's routing table to settle", timeout=120, interval=1)
 
+    def plain_service(self, name: str, image: str) -> str:
+        """A Swarm service of ``image`` at zero replicas, made with Docker alone (no gateway), on
+        the functions network; removed with the fleet. Returns ``name``."""
+        self.extra.append(name)
+        docker.from_env().api.create_service(
+            docker.types.TaskTemplate(docker.types.ContainerSpec(image)), name=name,
+            mode=docker.types.ServiceMode("replicated", 0), networks=[FUNCTIONS_NETWORK],
+            endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
+        )
+        return name
+
     def cold(self, image: str, count: int, skip: int) -> list[str]:
         """``count`` of this stack's functions at zero replicas on ``image``."""
         asleep = [n for i, n in enumerate(self.stack_names) if i * 2 >= skip and self.images[n] == image]
@@ -397,14 +408,7 @@ def measure_cold(fleet: Fleet, args) -> list[str]:
         print(f"cold start  {runtime:12} through the stack  {summary_ms(samples)}", flush=True)
         alone, states = [], []
         for i in range(args.cold):
-            name = f"sc-{fleet.run_id}-swarm-{runtime[:2]}{i}"
-            fleet.extra.append(name)
-            api.create_service(
-                docker.types.TaskTemplate(docker.types.ContainerSpec(image)), name=name,
-                mode=docker.types.ServiceMode("replicated", 0), networks=[FUNCTIONS_NETWORK],
-                endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"),
-            )
-            took, seen = _swarm_alone(name)
+            took, seen = _swarm_alone(fleet.plain_service(f"sc-{fleet.run_id}-swarm-{runtime[:2]}{i}", image))
             alone.append(took)
             states.append(seen)
         print(f"cold start  {runtime:12} Swarm alone (scale 0 -> 1 to task running)  {summary_ms(alone)}; "
@@ -450,13 +454,7 @@ def wake_many(fleet: Fleet, args) -> str:
     answers = _at_once([lambda name=name: one(name) for name in names])
     took = [seconds for _, seconds in answers]
     statuses = [status for status, _ in answers]
-    api = docker.from_env().api
-    plain = [f"sc-{fleet.run_id}-wake-{i}" for i in range(args.wake)]
-    for name in plain:
-        fleet.extra.append(name)
-        api.create_service(docker.types.TaskTemplate(docker.types.ContainerSpec(RUNTIMES["of-watchdog"])), name=name,
-                           mode=docker.types.ServiceMode("replicated", 0), networks=[FUNCTIONS_NETWORK],
-                           endpoint_spec=docker.types.EndpointSpec(mode="dnsrr"))
+    plain = [fleet.plain_service(f"sc-{fleet.run_id}-wake-{i}", RUNTIMES["of-watchdog"]) for i in range(args.wake)]
     alone = [seconds for seconds, _ in _at_once([lambda name=name: _swarm_alone(name) for name in plain])]
     line = (f"{args.wake} cold functions called at once: {statuses.count(200)} answered 200 (others: "
             f"{sorted(s for s in statuses if s != 200)}), p50 {percentile(took, 50):.1f} s, the last {max(took):.1f} s; "

@@ -142,3 +142,10 @@ class Gateway:
                 self.process.kill()
                 self.process.wait()
         self._state.cleanup()
+
+
+def nginx_files() -> list[str]:
+    """nginx's bind-mounted files, as scripts/up.sh lists them for the digest that makes
+    docker-compose start nginx again when one changes."""
+    listed = re.search(r'^NGINX_FILES="([^"]+)"$', (ROOT / "scripts/up.sh").read_text(), re.MULTILINE)
+    return listed.group(1).split() if listed else []

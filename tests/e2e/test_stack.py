@@ -17,7 +17,7 @@ from urllib.parse import urlsplit
 from app.dataplane.calllog import parse
 from app.dataplane.route_table import render_config, render_table
 from app.domain.timestamps import now_rfc3339_nano
-from harness import ROOT, basic_auth
+from harness import ROOT, basic_auth, nginx_files
 from tests.e2e.stack import container
 from tests.gateway import call
 from tests.swarm import name
@@ -119,8 +119,7 @@ def test_a_second_make_up_changes_nothing(stack):
 
 def test_nginx_carries_the_digest_of_the_files_it_started_with(stack):
     """What makes docker-compose start nginx again when one of its bind-mounted files changes."""
-    files = re.search(r'^NGINX_FILES="([^"]+)"$', (ROOT / "scripts/up.sh").read_text(), re.MULTILINE).group(1)
-    digest = hashlib.sha256(b"".join((ROOT / path).read_bytes() for path in files.split())).hexdigest()[:16]
+    digest = hashlib.sha256(b"".join((ROOT / path).read_bytes() for path in nginx_files())).hexdigest()[:16]
     label = subprocess.run(["docker", "inspect", container(stack, "nginx"), "-f",
                             '{{index .Config.Labels "com.openfaas.nginx-files"}}'],
                            capture_output=True, text=True, check=True).stdout.strip()

@@ -12,6 +12,7 @@ from flask import request
 from app import create_app
 from app.config import Config
 from app.web.streaming import HEARTBEAT
+from harness import nginx_files
 from tests.fakes import fake_runtime
 
 ROOT = Path(__file__).resolve().parents[2]
@@ -167,6 +168,5 @@ def test_every_file_mounted_into_nginx_is_in_the_digest_that_starts_it_again():
     digest (scripts/up.sh), so docker-compose starts it again when any of them changes."""
     compose = yaml.safe_load((ROOT / "docker-compose.yml").read_text())["services"]["nginx"]
     mounted = {volume.split(":")[0].removeprefix("./") for volume in compose["volumes"]}
-    listed = re.search(r'^NGINX_FILES="([^"]+)"$', (ROOT / "scripts/up.sh").read_text(), re.MULTILINE)
-    assert listed and set(listed.group(1).split()) == mounted
+    assert set(nginx_files()) == mounted
     assert compose["labels"]["com.openfaas.nginx-files"] == "${NGINX_FILES:-}"
